@@ -1,0 +1,118 @@
+"""Curated SQL: one query per file in ``queries/``, called by name.
+
+A file starts with a one-line description (``-- what it answers``). Named
+parameters are written ``$name`` in the SQL and declared in the header:
+
+    -- Log lines of one request, oldest first.
+    -- @param id         the id to look for
+    -- @param limit=1000 how many rows at most
+
+A parameter with ``=`` has a default (``=null`` for NULL); one without is
+required. Values are always bound, never pasted into the SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dvlab.errors import BadInputError
+
+_PARAM_DECL = re.compile(r"^--\s*@param\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*(.*)$")
+_PARAM_USE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def queries_dir() -> Path:
+    """Where the curated queries are: ``$DVLAB_QUERIES``, the installed copy, or the checkout."""
+    env = os.environ.get("DVLAB_QUERIES")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent.parent
+    installed = here / "_data" / "queries"
+    if installed.is_dir():
+        return installed
+    return here.parent / "queries"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: str | None
+    required: bool
+    doc: str
+
+
+@dataclass(frozen=True)
+class CuratedQuery:
+    name: str
+    path: Path
+    description: str
+    sql: str
+    params: tuple[Param, ...]
+
+    def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameter values for DuckDB: given ones, then defaults; errors name what is accepted."""
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            accepted = ", ".join(known) or "none"
+            raise BadInputError(
+                f"query {self.name!r} has no parameter {', '.join(unknown)}; it accepts: {accepted}"
+            )
+        values: dict[str, Any] = {}
+        for param in self.params:
+            if param.name in given:
+                values[param.name] = given[param.name]
+            elif param.required:
+                raise BadInputError(
+                    f"query {self.name!r} needs --param {param.name}=VALUE ({param.doc or 'required'})"
+                )
+            else:
+                values[param.name] = None if param.default in (None, "null") else param.default
+        used = set(_PARAM_USE.findall(self.sql))
+        return {k: v for k, v in values.items() if k in used}
+
+
+def parse(path: Path) -> CuratedQuery:
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith("--"):
+        raise BadInputError("a curated query must start with a '-- description' line", source=str(path), line=1)
+    description = lines[0].lstrip("-").strip()
+    params = []
+    for line in lines[1:]:
+        if not line.startswith("--"):
+            break
+        match = _PARAM_DECL.match(line)
+        if match:
+            name, default, doc = match.groups()
+            params.append(Param(name, default, default is None, doc.strip()))
+    declared = {p.name for p in params}
+    undeclared = sorted(set(_PARAM_USE.findall(text)) - declared)
+    if undeclared:
+        raise BadInputError(
+            f"uses ${', $'.join(undeclared)} without a '-- @param' line", source=str(path)
+        )
+    return CuratedQuery(path.stem, path, description, text, tuple(params))
+
+
+def available() -> list[CuratedQuery]:
+    """Every curated query, sorted by name."""
+    folder = queries_dir()
+    return [parse(p) for p in sorted(folder.glob("*.sql"))]
+
+
+def load(name_or_path: str) -> CuratedQuery:
+    """A curated query by name (``timeline``), file name or path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".sql" and candidate.is_file():
+        return parse(candidate)
+    path = queries_dir() / f"{candidate.stem}.sql"
+    if not path.is_file():
+        names = ", ".join(q.name for q in available()) or "none"
+        raise BadInputError(f"no curated query {name_or_path!r}; available: {names}")
+    return parse(path)

@@ -1,0 +1,131 @@
+"""The lab's tables, and the migrations that bring an older lab up to date.
+
+A migration is a list of statements with ``{db}`` standing for the catalog
+it applies to, so the same DDL serves a lab opened directly and one attached
+to an ingest's staging connection. ``dvlab_meta.schema_version`` records how
+far a lab has come.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warn", "error", "fatal")
+
+LOG_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "site",
+    "host",
+    "service",
+    "level",
+    "level_raw",
+    "message",
+    "correlation_id",
+    "causation_id",
+    "task_id",
+    "trace_id",
+    "attributes",
+    "source",
+    "line",
+    "ingest_id",
+)
+
+_LEVEL_CHECK = ", ".join(f"'{level}'" for level in LEVELS)
+
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE IF NOT EXISTS {db}.dvlab_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        "CREATE SEQUENCE IF NOT EXISTS {db}.ingest_id_seq START 1",
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.logs (
+            ts TIMESTAMPTZ NOT NULL,
+            site VARCHAR,
+            host VARCHAR,
+            service VARCHAR,
+            level VARCHAR CHECK (level IN ({_LEVEL_CHECK})),
+            level_raw VARCHAR,
+            message VARCHAR,
+            correlation_id VARCHAR,
+            causation_id VARCHAR,
+            task_id VARCHAR,
+            trace_id VARCHAR,
+            attributes JSON,
+            source VARCHAR NOT NULL,
+            line BIGINT NOT NULL,
+            ingest_id BIGINT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS {db}.ingests (
+            ingest_id BIGINT PRIMARY KEY,
+            run_id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            format VARCHAR,
+            generation BIGINT,
+            status VARCHAR NOT NULL,
+            fingerprint VARCHAR,
+            head_hash VARCHAR,
+            head_len BIGINT,
+            consumed_bytes BIGINT,
+            consumed_lines BIGINT,
+            watermark_offset BIGINT,
+            watermark_line BIGINT,
+            start_line BIGINT,
+            rows_loaded BIGINT NOT NULL DEFAULT 0,
+            rows_rejected BIGINT NOT NULL DEFAULT 0,
+            rows_skipped BIGINT NOT NULL DEFAULT 0,
+            rows_replaced BIGINT NOT NULL DEFAULT 0,
+            started TIMESTAMPTZ NOT NULL,
+            finished TIMESTAMPTZ,
+            message VARCHAR,
+            options JSON)""",
+        """CREATE TABLE IF NOT EXISTS {db}.rejects (
+            ingest_id BIGINT NOT NULL,
+            source VARCHAR NOT NULL,
+            line BIGINT NOT NULL,
+            reason VARCHAR NOT NULL,
+            raw VARCHAR)""",
+        "INSERT OR REPLACE INTO {db}.dvlab_meta VALUES ('schema_version', '1')",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(con: duckdb.DuckDBPyConnection, db: str) -> int:
+    """The schema version of catalog ``db`` (0 for an empty database)."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'dvlab_meta'",
+        [db],
+    ).fetchall()[0][0]
+    if not found:
+        return 0
+    rows = con.execute(
+        f"SELECT value FROM {quote_ident(db)}.dvlab_meta WHERE key = 'schema_version'"
+    ).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection, db: str) -> int:
+    """Apply the migrations catalog ``db`` lacks, each in its own transaction."""
+    version = current_version(con, db)
+    for number, statements in enumerate(MIGRATIONS[version:], start=version + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement.format(db=quote_ident(db)))
+            con.execute(
+                f"INSERT OR REPLACE INTO {quote_ident(db)}.dvlab_meta VALUES ('schema_version', ?)",
+                [str(number)],
+            )
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+    return SCHEMA_VERSION
+
+
+def quote_ident(name: str) -> str:
+    """Quote an SQL identifier (the one helper every module uses)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """Quote a string literal for the few statements that take no parameters (ATTACH)."""
+    return "'" + text.replace("'", "''") + "'"

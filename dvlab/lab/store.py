@@ -1,0 +1,156 @@
+"""Opening the lab, for reading or for writing, without holding it for long.
+
+DuckDB lets one process write a database file, and no other process open it
+at the same time, not even to read. dvlab therefore never keeps the lab open
+between operations: a reader opens it read-only, runs one query, copies the
+result into memory and closes it; an ingest parses everything first and holds
+the write lock only for its final transaction. Either side, finding the lock
+taken, waits and retries (``DVLAB_LOCK_TIMEOUT`` seconds, default 60) before
+it gives up with :class:`~dvlab.errors.LabLockedError`. So a notebook can go
+on reading while an ingest runs; its queries just wait out the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dvlab.errors import BadInputError, DvlabError, LabLockedError
+from dvlab.lab import dberrors, schema, timeconv
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = "lab.duckdb"
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+def default_path() -> Path:
+    """``$DVLAB_DB``, or ``./lab.duckdb``."""
+    return Path(os.environ.get("DVLAB_DB") or DEFAULT_PATH)
+
+
+def lock_timeout() -> float:
+    raw = os.environ.get("DVLAB_LOCK_TIMEOUT", "60")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise BadInputError(
+            f"DVLAB_LOCK_TIMEOUT must be a number of seconds, not {raw!r}"
+        ) from None
+
+
+def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
+    """Session settings every dvlab connection shares: the zone and the time macros."""
+    # SET takes no bound parameter; the zone is quoted by the one literal helper.
+    con.execute(f"SET TimeZone = {schema.quote_literal(tz)}")
+    timeconv.install(con)
+
+
+def connect_file(path: Path, *, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open ``path``, waiting while another process holds its lock."""
+    deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
+    delay = 0.02
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not dberrors.is_lock_conflict(exc):
+                raise dberrors.translate(exc, what=f"opening {path}") from exc
+            if time.monotonic() >= deadline:
+                raise dberrors.translate(exc, what=f"opening {path}") from exc
+            log.debug("lab %s is locked (pid %s); retrying", path, dberrors.lock_holder(exc))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+class Lab:
+    """A lab on disk.
+
+    ``Lab(path)`` opens nothing by itself. :meth:`sql` and :meth:`table`
+    return DuckDB relations over results already copied into memory, so they
+    stay usable (``.pl()``, ``.df()``, ``.filter()``, ``.aggregate()``) after
+    the lab is closed again. :meth:`connect` gives a live connection for the
+    rare job that needs one; it holds the lock while the ``with`` lasts.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, read_only: bool = True):
+        self.path = Path(path) if path is not None else default_path()
+        self.read_only = read_only
+        self._memory = duckdb.connect()
+        prepare(self._memory)
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"Lab({str(self.path)!r}, {mode})"
+
+    @contextmanager
+    def connect(self, *, write: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A live connection, closed (and the lock released) when the block ends."""
+        if write and self.read_only:
+            raise DvlabError(f"{self!r} was opened read-only; use open_lab(path, read_only=False)")
+        if not write and not self.path.exists():
+            raise BadInputError(
+                f"no lab at {self.path}; load one with `dvlab ingest PATH --db {self.path}`"
+            )
+        con = connect_file(self.path, read_only=not write)
+        try:
+            prepare(con)
+            if write:
+                schema.migrate(con, _catalog(con))
+            yield con
+        finally:
+            con.close()
+
+    def sql(self, query: str, params: Params = None) -> duckdb.DuckDBPyRelation:
+        """Run ``query`` with bound ``params``; the result as an in-memory relation."""
+        with self.connect() as con:
+            try:
+                result = con.sql(query, params=params)
+                table = result.to_arrow_table() if result is not None else None
+            except duckdb.Error as exc:
+                raise dberrors.translate(exc) from exc
+        if table is None:
+            return self._memory.sql("SELECT 'ok' AS result")
+        return self._memory.from_arrow(table)
+
+    def query(self, name: str, **params: Any) -> duckdb.DuckDBPyRelation:
+        """Run the curated query ``name`` from ``queries/`` with named parameters."""
+        from dvlab.lab import queries
+
+        curated = queries.load(name)
+        return self.sql(curated.sql, curated.bind(params))
+
+    def table(self, name: str) -> duckdb.DuckDBPyRelation:
+        """All rows of one table or view."""
+        return self.sql(f"SELECT * FROM {schema.quote_ident(name)}")
+
+    def tables(self) -> list[str]:
+        """The tables and views in the lab, sorted."""
+        rows = self.sql(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() ORDER BY 1"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    return str(con.execute("SELECT current_database()").fetchall()[0][0])
+
+
+def open_lab(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Lab:
+    """The lab at ``path`` (default ``$DVLAB_DB`` or ``./lab.duckdb``).
+
+    >>> lab = open_lab("lab.duckdb")                      # doctest: +SKIP
+    >>> lab.sql("SELECT service, count(*) n FROM logs GROUP BY 1").pl()  # doctest: +SKIP
+    """
+    return Lab(path, read_only=read_only)
+
+
+__all__ = ["Lab", "LabLockedError", "connect_file", "default_path", "open_lab", "prepare"]

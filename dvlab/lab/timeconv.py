@@ -1,0 +1,107 @@
+"""The one path every timestamp takes into the lab.
+
+Parsers keep times as text; this module's SQL macros turn that text into
+``TIMESTAMPTZ`` (UTC) inside DuckDB, so a million rows never cross into Python
+one by one. Accepted, in this order:
+
+* anything DuckDB casts itself: RFC 3339 / ISO 8601 with ``T`` or a space,
+  fractions down to nanoseconds (kept to the microsecond, truncated), ``Z``,
+  ``±HH``, ``±HHMM`` or ``±HH:MM`` offsets, a trailing ``UTC``;
+* a leap second (``23:59:60``), stored as ``23:59:59.999999`` so it sorts
+  between its neighbours;
+* a comma before the fraction (log4j, Python ``logging``);
+* a trailing zone abbreviation from :data:`ZONE_ABBREVIATIONS`;
+* epoch numbers: seconds, milliseconds, microseconds or nanoseconds, told
+  apart by magnitude (below 1e11 seconds, below 1e14 milliseconds, below 1e17
+  microseconds, else nanoseconds).
+
+Times without an offset are read in the connection's ``TimeZone``, which the
+ingest sets to ``--tz`` (default UTC). Unparseable text gives NULL, and the
+ingest turns a NULL time into a reject that quotes the text.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+#: Abbreviations seen in real logs, as fixed offsets. Abbreviations are
+#: ambiguous in general (IST, CST); only unambiguous ones are listed.
+ZONE_ABBREVIATIONS: dict[str, str] = {
+    "UTC": "+00:00",
+    "GMT": "+00:00",
+    "Z": "+00:00",
+    "WET": "+00:00",
+    "WEST": "+01:00",
+    "BST": "+01:00",
+    "CET": "+01:00",
+    "CEST": "+02:00",
+    "MET": "+01:00",
+    "MEST": "+02:00",
+    "EET": "+02:00",
+    "EEST": "+03:00",
+    "MSK": "+03:00",
+    "JST": "+09:00",
+    "KST": "+09:00",
+    "AEST": "+10:00",
+    "AEDT": "+11:00",
+    "NZST": "+12:00",
+    "NZDT": "+13:00",
+    "EST": "-05:00",
+    "EDT": "-04:00",
+    "CDT": "-05:00",
+    "MST": "-07:00",
+    "MDT": "-06:00",
+    "PST": "-08:00",
+    "PDT": "-07:00",
+}
+
+
+def _abbreviation_map_sql() -> str:
+    pairs = ", ".join(f"'{k}': '{v}'" for k, v in ZONE_ABBREVIATIONS.items())
+    return "MAP {" + pairs + "}"
+
+
+def macros_sql() -> list[str]:
+    """The CREATE MACRO statements (temporary, per connection)."""
+    epoch = r"^-?\d+(\.\d*)?$"
+    return [
+        # Text that DuckDB will not cast, rewritten into text it will.
+        rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts_rewrite(s) AS (
+            WITH r AS (SELECT
+                regexp_replace(
+                  regexp_replace(trim(s), '^(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
+                  '^(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2') AS t)
+            SELECT CASE
+              WHEN regexp_matches(t, ' [A-Z]{{1,5}}$')
+                THEN regexp_replace(t, ' [A-Z]{{1,5}}$', '')
+                     || coalesce(({_abbreviation_map_sql()})[regexp_extract(t, ' ([A-Z]{{1,5}})$', 1)],
+                                 ' ' || regexp_extract(t, ' ([A-Z]{{1,5}})$', 1))
+              ELSE t END
+            FROM r)""",
+        rf"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
+            CASE
+              WHEN abs(s::DOUBLE) < 1e11 THEN to_timestamp(s::DOUBLE)
+              WHEN abs(s::DOUBLE) < 1e14 THEN to_timestamp(0) + to_microseconds(round(s::DOUBLE * 1000)::BIGINT)
+              WHEN abs(s::DOUBLE) < 1e17 THEN to_timestamp(0) + to_microseconds(round(s::DOUBLE)::BIGINT)
+              ELSE to_timestamp(0) + to_microseconds((s::HUGEINT // 1000)::BIGINT)
+            END)""",
+        rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
+            CASE
+              WHEN s IS NULL THEN NULL::TIMESTAMPTZ
+              WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
+              ELSE coalesce(try_cast(s AS TIMESTAMPTZ), try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ))
+            END)""",
+    ]
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the time macros on ``con`` (idempotent)."""
+    for statement in macros_sql():
+        con.execute(statement)
+
+
+def parse_utc(con: duckdb.DuckDBPyConnection, text: str):
+    """Parse one time the way the ingest does; returns an aware datetime or None."""
+    install(con)
+    rows = con.execute("SELECT dvlab_ts(?)", [text]).fetchall()
+    return rows[0][0]

@@ -1,0 +1,186 @@
+"""Reading one file source: compression, sanity checks, and lines with numbers.
+
+Compression is told by magic bytes, not by the name. Lines come out in
+chunks of Arrow strings that share the decompressed buffer (no copy per
+line), numbered from 1, with the byte offset where each chunk starts, so an
+ingest can resume mid-file. A final line without a newline is still a line.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+
+from dvlab.errors import SourceReadError
+
+CHUNK_BYTES = 32 << 20
+HEAD_BYTES = 4096
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+@dataclass(frozen=True)
+class LineChunk:
+    """Consecutive lines: ``lines[i]`` is line ``first_line + i`` and starts at ``offsets[i]``.
+
+    Each string keeps its line ending (the JSON reader does not mind; text
+    parsers strip it). ``offsets`` are byte offsets in the decompressed stream.
+    """
+
+    first_line: int
+    offsets: np.ndarray
+    lines: pa.LargeStringArray
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+def compression_of(path: Path) -> str:
+    """``gzip``, ``zstd`` or ``none``, from the first bytes."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic.startswith(GZIP_MAGIC):
+        return "gzip"
+    if magic.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """The decompressed bytes of ``path``; errors name the file and what is wrong."""
+    name = str(path)
+    if not path.exists():
+        raise SourceReadError(name, "no such file")
+    if path.is_dir():
+        raise SourceReadError(name, "is a folder, not a file")
+    if not os.access(path, os.R_OK):
+        raise SourceReadError(name, "permission denied (cannot read the file)")
+    try:
+        kind = compression_of(path)
+        if kind == "gzip":
+            return gzip.open(path, "rb")  # type: ignore[return-value]
+        if kind == "zstd":
+            import zstandard
+
+            return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)  # type: ignore[return-value]
+        return open(path, "rb", buffering=0)
+    except PermissionError:
+        raise SourceReadError(name, "permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise SourceReadError(name, f"cannot open: {exc.strerror or exc}") from exc
+
+
+def read_block(stream: BinaryIO, size: int, source: str) -> bytes:
+    """Up to ``size`` bytes; a damaged compressed stream becomes a SourceReadError."""
+    try:
+        return stream.read(size)
+    except EOFError:
+        raise SourceReadError(source, "compressed data ends early (truncated file?)") from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise SourceReadError(source, f"corrupt gzip data: {exc}") from None
+    except OSError as exc:
+        if type(exc).__module__.startswith("zstandard") or "zstd" in str(exc).lower():
+            raise SourceReadError(source, f"corrupt zstd data: {exc}") from None
+        raise SourceReadError(source, f"read failed: {exc}") from None
+    except Exception as exc:  # zstandard raises its own ZstdError, a plain Exception subclass
+        if type(exc).__name__ == "ZstdError":
+            raise SourceReadError(source, f"corrupt zstd data: {exc}") from None
+        raise
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when the first bytes hold NULs or are mostly not text."""
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    sample = head[:4096]
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return control > len(sample) * 0.1
+
+
+def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
+    """Read and drop ``count`` bytes (compressed streams cannot seek cheaply)."""
+    left = count
+    while left > 0:
+        block = read_block(stream, min(left, CHUNK_BYTES), source)
+        if not block:
+            raise SourceReadError(source, f"ended {left} bytes before the resume point")
+        left -= len(block)
+
+
+def iter_line_chunks(
+    stream: BinaryIO,
+    *,
+    source: str,
+    start_offset: int = 0,
+    start_line: int = 1,
+    chunk_bytes: int = CHUNK_BYTES,
+    on_bytes=None,
+) -> Iterator[LineChunk]:
+    """Split the stream (already positioned at ``start_offset``) into numbered lines.
+
+    ``on_bytes(block)`` sees every byte read, in order (for hashing, progress).
+    """
+    carry = b""
+    offset = start_offset  # offset of carry[0]
+    line = start_line
+    while True:
+        block = read_block(stream, chunk_bytes, source)
+        if on_bytes is not None and block:
+            on_bytes(block)
+        if not block:
+            if carry:
+                yield _chunk(carry, np.zeros(1, dtype=np.int64), len(carry), offset, line)
+            return
+        data = carry + block if carry else block
+        view = np.frombuffer(data, dtype=np.uint8)
+        newlines = np.flatnonzero(view == 10)
+        if len(newlines) == 0:
+            carry = data
+            continue
+        ends = newlines + 1
+        starts = np.empty(len(ends), dtype=np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1]
+        used = int(ends[-1])
+        yield _chunk(data, starts, used, offset, line)
+        line += len(starts)
+        offset += used
+        carry = data[used:]
+
+
+def _chunk(data: bytes, starts: np.ndarray, used: int, offset: int, line: int) -> LineChunk:
+    bounds = np.empty(len(starts) + 1, dtype=np.int64)
+    bounds[:-1] = starts
+    bounds[-1] = used
+    strings = pa.LargeStringArray.from_buffers(
+        len(starts), pa.py_buffer(bounds), pa.py_buffer(data)
+    )
+    return LineChunk(first_line=line, offsets=starts + offset, lines=strings)
+
+
+def decode_line(raw: str) -> str:
+    """A line without its ending."""
+    return raw.rstrip("\r\n")
+
+
+def peek_head(path: Path) -> bytes:
+    """The first HEAD_BYTES decompressed bytes (for detection and identity)."""
+    with open_stream(path) as stream:
+        buf = io.BytesIO()
+        while buf.tell() < HEAD_BYTES:
+            block = read_block(stream, HEAD_BYTES - buf.tell(), str(path))
+            if not block:
+                break
+            buf.write(block)
+        return buf.getvalue()
