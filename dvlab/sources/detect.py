@@ -1,0 +1,75 @@
+"""Telling a source's format from its first lines.
+
+Each candidate scores the share of sample lines that start one of its
+records (for JSON lines: lines that begin with ``{`` and hold a JSON
+object). The best score wins when it reaches :data:`THRESHOLD`; on a tie
+the more specific format wins (JSON lines, then oslo.log, then syslog,
+then logfmt), although logfmt already refuses lines whose first word is
+not a ``key=value`` pair, which is how oslo.log and syslog lines begin.
+"""
+
+from __future__ import annotations
+
+import json
+
+from dvlab.errors import BadInputError
+from dvlab.sources.logfmt import LogfmtParser
+from dvlab.sources.oslo import OsloParser
+from dvlab.sources.syslog import SyslogParser
+
+#: The share of sample lines a format must read for detection to choose it.
+THRESHOLD = 0.8
+
+#: How many non-blank lines detection looks at.
+SAMPLE_LINES = 200
+
+#: Formats detection can choose, most specific first (the order breaks ties).
+DETECTABLE: tuple[str, ...] = ("jsonl", "oslo", "syslog", "logfmt")
+
+_ADVICE = "pass --format (jsonl, logfmt, oslo, syslog) or --pattern"
+
+
+def detect_format(sample: list[str], *, source: str = "the input") -> str:
+    """The format of a source from its first lines: "jsonl", "logfmt", "oslo" or "syslog".
+
+    Raises BadInputError naming the best candidate and its share when no
+    format reads at least :data:`THRESHOLD` of the first
+    :data:`SAMPLE_LINES` non-blank lines.
+    """
+    lines = [line for line in sample if line.strip()][:SAMPLE_LINES]
+    if not lines:
+        raise BadInputError(
+            f"could not tell the format of {source}: it has no text lines; {_ADVICE}"
+        )
+
+    scores = {
+        "jsonl": json_share(lines),
+        "oslo": OsloParser().looks_like(lines),
+        "syslog": SyslogParser().looks_like(lines),
+        "logfmt": LogfmtParser().looks_like(lines),
+    }
+    best = max(DETECTABLE, key=lambda name: scores[name])  # max keeps the first of equals
+    if scores[best] >= THRESHOLD:
+        return best
+    raise BadInputError(
+        f"could not tell the format of {source}: the closest, {best}, reads "
+        f"{scores[best]:.0%} of the first {len(lines)} lines ({THRESHOLD:.0%} needed); {_ADVICE}"
+    )
+
+
+def json_share(sample: list[str]) -> float:
+    """Share of the non-blank lines that hold one JSON object."""
+    lines = [line for line in sample if line.strip()]
+    if not lines:
+        return 0.0
+    return sum(1 for line in lines if _is_json_object(line)) / len(lines)
+
+
+def _is_json_object(line: str) -> bool:
+    text = line.lstrip("\ufeff \t")
+    if not text.startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except (ValueError, RecursionError):
+        return False

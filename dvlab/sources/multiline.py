@@ -1,0 +1,110 @@
+"""Which lines continue the record above them, and the loop that joins them.
+
+A stack trace or a wrapped message spans several lines, and only the first
+carries the format's prefix. Each text parser says which lines *start* a
+record; this module says which other lines *continue* one, and assembles
+records from both, so every text format follows the same rule.
+
+A line continues the record above it when it is indented (stack frames,
+wrapped text) or opens with one of the phrases Python and the JVM write
+inside a traceback: ``Traceback (most recent call last):``, ``During
+handling of the above exception``, ``The above exception was the direct
+cause``, ``Caused by:``, ``... 12 more``, ``Exception in thread "main" ...``,
+or an exception name such as ``ValueError: boom`` or
+``java.lang.IllegalStateException: x``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+from dvlab.sources.records import RawRecord, Reject
+
+#: The most continuation lines one record takes. Later ones become rejects,
+#: so a file of indented text cannot grow a single record without bound.
+MAX_CONTINUATION_LINES = 10_000
+
+_CONTINUATION = re.compile(
+    r"""
+      [ \t]
+    | Traceback\ \(most\ recent\ call\ last\):
+    | During\ handling\ of\ the\ above\ exception
+    | The\ above\ exception\ was\ the\ direct\ cause
+    | Caused\ by:
+    | \.\.\.\ \d+\ more\b
+    | Exception\ in\ thread\x20
+    | [A-Za-z_][\w.$]*(?:Error|Exception|Exit|Interrupt)\b
+    """,
+    re.VERBOSE,
+)
+
+StartLine = Callable[[int, str], "RawRecord | str"]
+"""Turns a line into the record it starts, or returns why it does not start one."""
+
+
+def is_continuation(text: str) -> bool:
+    """True when ``text`` reads as a later line of a multi-line record."""
+    return _CONTINUATION.match(text) is not None
+
+
+def assemble(
+    lines: Iterable[tuple[int, str]], start: StartLine, *, format_name: str
+) -> Iterator[RawRecord | Reject]:
+    """Records (with their continuation lines joined) and rejects, in line order.
+
+    ``start(number, text)`` returns the record a line starts, or the reason it
+    does not start one (that reason becomes the reject's unless the line is a
+    continuation). An indented line never starts a record. Each record is held
+    until the next record, reject or the end, so its message can grow; a
+    reject also ends the record above it, keeping the output in line order.
+    """
+    held: RawRecord | None = None
+    extra: list[str] = []
+    overflowed: int | None = None  # first line of the record that took too many lines
+
+    def release(record: RawRecord) -> RawRecord:
+        if extra:
+            head = record["message"]
+            record["message"] = "\n".join(extra if head is None else [head, *extra])
+        return record
+
+    for number, text in lines:
+        reason = None
+        if not text[:1].isspace():
+            started = start(number, text)
+            if not isinstance(started, str):
+                if held is not None:
+                    yield release(held)
+                started["end_line"] = number
+                held, extra, overflowed = started, [], None
+                continue
+            reason = started
+
+        if is_continuation(text):
+            if held is not None and len(extra) < MAX_CONTINUATION_LINES:
+                extra.append(text)
+                held["end_line"] = number
+                continue
+            if held is not None:
+                overflowed = held["line"]
+            if overflowed is not None:
+                reason = (
+                    f"continuation line beyond the {MAX_CONTINUATION_LINES:,} that one "
+                    f"{format_name} record may take (the record starts at line {overflowed})"
+                )
+            else:
+                reason = (
+                    f"a continuation line (indented, or part of a stack trace) with no "
+                    f"{format_name} record before it to continue"
+                )
+        else:
+            overflowed = None
+
+        if held is not None:
+            yield release(held)
+            held, extra = None, []
+        yield Reject(number, reason or f"not a {format_name} line", text)
+
+    if held is not None:
+        yield release(held)
