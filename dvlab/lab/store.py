@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from dvlab.errors import BadInputError, DvlabError, LabLockedError
-from dvlab.lab import dberrors, schema, timeconv
+from dvlab.lab import dberrors, levels, schema, timeconv
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
     # SET takes no bound parameter; the zone is quoted by the one literal helper.
     con.execute(f"SET TimeZone = {schema.quote_literal(tz)}")
     timeconv.install(con)
+    levels.install(con)
 
 
 def connect_file(path: Path, *, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:

@@ -78,7 +78,7 @@ def macros_sql() -> list[str]:
                                  ' ' || regexp_extract(t, ' ([A-Z]{{1,5}})$', 1))
               ELSE t END
             FROM r)""",
-        rf"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
+        r"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
             CASE
               WHEN abs(s::DOUBLE) < 1e11 THEN to_timestamp(s::DOUBLE)
               WHEN abs(s::DOUBLE) < 1e14 THEN to_timestamp(0) + to_microseconds(round(s::DOUBLE * 1000)::BIGINT)

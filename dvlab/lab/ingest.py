@@ -1,0 +1,777 @@
+"""One ingest: sources parsed into a staging area, then one transaction into the lab.
+
+The steps, for every source given:
+
+1. *Identify.* The ledger (``ingests``) remembers, per content lineage (a
+   *generation*), a hash of the first bytes, how many bytes were consumed, a
+   hash of the last 4 KiB consumed, and the *watermark*: where the last record
+   started. A file whose head and consumed tail still match is the same
+   source: unchanged (nothing to do) or grown (read again from the watermark,
+   so a last record that was still being written is replaced whole). Anything
+   else is a new generation, read from the start. Matching is by content, so a
+   renamed (rotated) file is recognised too.
+2. *Parse* into an in-memory staging database (JSON lines inside DuckDB,
+   text formats through their Python parser), then *normalise* in SQL: the
+   one time path (``timeconv``), the one level map (``levels``), ``--site``
+   and ``--service`` filling what a record lacks. A record without a usable
+   time becomes a reject.
+3. *Commit.* Only now is the lab opened for writing, once, for a single
+   transaction: replaced tails deleted, rows, rejects and ledger rows
+   inserted. A failure, or ``--strict`` meeting a reject, writes nothing.
+
+A lock file beside the lab (``<lab>.ingest.lock``) keeps two ingests from
+interleaving; readers never take it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import xxhash
+
+from dvlab.errors import BadInputError, SourceReadError
+from dvlab.lab import dberrors, schema
+from dvlab.lab.store import connect_file, prepare
+from dvlab.sources import files, jsonlines
+from dvlab.sources.records import RAW_FIELDS, REJECT_EXCERPT, ParseOptions, RawRecord, Reject
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("jsonl", "logfmt", "oslo", "syslog", "pattern")
+TAIL_BYTES = 4096
+TEXT_BATCH = 50_000
+
+ProgressFn = Callable[[str, int, int | None], None]
+"""progress(source, bytes_done, bytes_total_or_None)"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestOptions:
+    """What ``dvlab ingest`` lets a user say about the sources."""
+
+    format: str | None = None
+    pattern: str | None = None
+    site: str | None = None
+    service: str | None = None
+    tz: str = "UTC"
+    year: int | None = None
+    strict: bool = False
+
+
+@dataclass
+class SourceReport:
+    """What happened to one source in one ingest."""
+
+    source: str
+    status: str  # loaded | grown | unchanged | failed
+    format: str | None = None
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_skipped: int = 0
+    rows_replaced: int = 0
+    message: str | None = None
+    ingest_id: int | None = None
+
+
+@dataclass
+class IngestSummary:
+    """Every source's report, and the totals the CLI prints."""
+
+    run_id: str
+    lab: str
+    started: datetime
+    finished: datetime | None = None
+    sources: list[SourceReport] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(int(getattr(s, name)) for s in self.sources)
+
+    @property
+    def failed(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.status == "failed"]
+
+    def line(self) -> str:
+        seconds = (self.finished or self.started) - self.started
+        unchanged = sum(1 for s in self.sources if s.status == "unchanged")
+        parts = [
+            f"{len(self.sources)} source(s)",
+            f"{self.total('rows_loaded')} loaded",
+            f"{self.total('rows_rejected')} rejected",
+            f"{self.total('rows_skipped')} skipped",
+        ]
+        if unchanged:
+            parts.append(f"{unchanged} unchanged")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed")
+        return f"ingest {self.run_id[:8]} into {self.lab}: " + ", ".join(parts) + (
+            f" in {seconds.total_seconds():.2f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "lab": self.lab,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "rows_loaded": self.total("rows_loaded"),
+            "rows_rejected": self.total("rows_rejected"),
+            "rows_skipped": self.total("rows_skipped"),
+            "rows_replaced": self.total("rows_replaced"),
+            "failed": len(self.failed),
+            "sources": [asdict(s) for s in self.sources],
+        }
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files, globs and folders (recursively; hidden entries skipped), in a stable order."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise BadInputError(f"the pattern {item!r} matches no file")
+            found.extend(Path(m) for m in matches if Path(m).is_file())
+        else:
+            found.append(path)
+    unique: dict[str, Path] = {}
+    for path in found:
+        unique.setdefault(str(path.resolve()), path)
+    return list(unique.values())
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def _hash(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+@dataclass
+class _State:
+    """The ledger's memory of one generation: its latest successful ingest."""
+
+    generation: int
+    source: str
+    format: str | None
+    head_hash: str
+    head_len: int
+    consumed_bytes: int
+    consumed_lines: int
+    tail_hash: str
+    watermark_offset: int
+    watermark_line: int
+
+
+def _load_states(lab_path: Path) -> list[_State]:
+    if not lab_path.exists():
+        return []
+    con = connect_file(lab_path, read_only=True)
+    try:
+        if schema.current_version(con, _catalog(con)) == 0:
+            return []
+        rows = con.execute(
+            """
+            SELECT generation, source, format, head_hash, head_len, consumed_bytes, consumed_lines,
+                   fingerprint, watermark_offset, watermark_line
+            FROM ingests
+            WHERE status IN ('loaded', 'grown') AND generation IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        _State(
+            generation=r[0], source=r[1], format=r[2], head_hash=r[3], head_len=r[4],
+            consumed_bytes=r[5], consumed_lines=r[6], tail_hash=(r[7] or "").rsplit(":", 1)[-1],
+            watermark_offset=r[8], watermark_line=r[9],
+        )
+        for r in rows
+    ]
+
+
+def _catalog(con: duckdb.DuckDBPyConnection) -> str:
+    return str(con.execute("SELECT current_database()").fetchall()[0][0])
+
+
+def _match_state(path: Path, head: bytes, states: list[_State]) -> tuple[_State | None, bool]:
+    """The generation this file continues, and whether it has nothing new."""
+    name = str(path)
+    candidates = [
+        s for s in states
+        if s.head_len <= len(head) and _hash(head[: s.head_len]) == s.head_hash
+    ]
+    candidates.sort(key=lambda s: (s.source == name, s.consumed_bytes), reverse=True)
+    for state in candidates:
+        with files.open_stream(path) as stream:
+            start = max(0, state.consumed_bytes - TAIL_BYTES)
+            try:
+                files.skip_bytes(stream, start, name)
+            except SourceReadError:
+                continue
+            tail = files.read_block(stream, state.consumed_bytes - start, name)
+            if len(tail) != state.consumed_bytes - start or _hash(tail) != state.tail_hash:
+                continue
+            more = files.read_block(stream, 1, name)
+        return state, not more
+    return None, False
+
+
+# --------------------------------------------------------------------------- staging
+
+
+_RAW_COLUMNS = "line BIGINT, end_line BIGINT, reject VARCHAR, raw VARCHAR, " + ", ".join(
+    f"{name} VARCHAR" for name in RAW_FIELDS
+)
+
+
+class _Staging:
+    """The in-memory database an ingest parses into before it commits."""
+
+    def __init__(self, tz: str):
+        self.con = duckdb.connect(config={"preserve_insertion_order": "false"})
+        prepare(self.con, tz=tz)
+        jsonlines.install(self.con)
+        self.con.execute(f"CREATE TABLE raw ({_RAW_COLUMNS})")
+        self.con.execute(
+            "CREATE TABLE stage_logs (src INTEGER, ts TIMESTAMPTZ, site VARCHAR, host VARCHAR, "
+            "service VARCHAR, level VARCHAR, level_raw VARCHAR, message VARCHAR, "
+            "correlation_id VARCHAR, causation_id VARCHAR, task_id VARCHAR, trace_id VARCHAR, "
+            "attributes JSON, source VARCHAR, line BIGINT)"
+        )
+        self.con.execute(
+            "CREATE TABLE stage_rejects (src INTEGER, source VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR)"
+        )
+
+    def add_json_chunk(self, chunk: files.LineChunk) -> None:
+        table = _chunk_table(chunk)
+        self.con.register("chunk", table)
+        try:
+            present = {r[0] for r in self.con.execute(jsonlines.census_sql("chunk")).fetchall()}
+            select = jsonlines.extract_sql("chunk", present)
+            self.con.execute(
+                f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) {select}"
+            )
+        finally:
+            self.con.unregister("chunk")
+
+    def flatten_json(self) -> None:
+        self.con.execute(f"CREATE TEMP TABLE flat AS {jsonlines.flatten_sql('raw')}")
+        self.con.execute(
+            "UPDATE raw SET attributes = flat.attributes FROM flat WHERE raw.line = flat.line"
+        )
+        self.con.execute("DROP TABLE flat")
+
+    def add_records(self, items: list[RawRecord | Reject]) -> None:
+        columns: dict[str, list[Any]] = {
+            "line": [], "end_line": [], "reject": [], "raw": [],
+            **{name: [] for name in RAW_FIELDS},
+        }
+        for item in items:
+            if isinstance(item, Reject):
+                columns["line"].append(item.line)
+                columns["end_line"].append(item.line)
+                columns["reject"].append(item.reason)
+                columns["raw"].append(item.excerpt())
+                for name in RAW_FIELDS:
+                    columns[name].append(None)
+                continue
+            columns["line"].append(item["line"])
+            columns["end_line"].append(item.get("end_line", item["line"]))
+            columns["reject"].append(None)
+            columns["raw"].append(None)
+            for name in RAW_FIELDS:
+                value = item.get(name)
+                if name == "attributes":
+                    value = json.dumps(value or {}, ensure_ascii=False, default=str)
+                elif value is not None and not isinstance(value, str):
+                    value = str(value)
+                columns[name].append(value)
+        table = pa.table({k: pa.array(v, type=pa.int64() if k in ("line", "end_line") else pa.string())
+                          for k, v in columns.items()})
+        self.con.register("records", table)
+        try:
+            self.con.execute("INSERT INTO raw BY NAME SELECT * FROM records")
+        finally:
+            self.con.unregister("records")
+
+    def finish_source(self, src: int, source: str, options: IngestOptions) -> tuple[int, int]:
+        """Normalise ``raw`` into the stage tables; returns (rows, rejects). Empties ``raw``."""
+        self.con.execute(
+            """
+            INSERT INTO stage_logs
+            SELECT $src, t, coalesce(site, $site), host, coalesce(service, $service),
+                   dvlab_level(level_raw), level_raw, message, correlation_id, causation_id,
+                   task_id, trace_id, attributes::JSON, $source, line
+            FROM (SELECT *, dvlab_ts(ts_raw) AS t FROM raw WHERE reject IS NULL)
+            WHERE t IS NOT NULL
+            """,
+            {"src": src, "site": options.site, "service": options.service, "source": source},
+        )
+        loaded = self.con.execute("SELECT count(*) FROM stage_logs WHERE src = ?", [src]).fetchall()[0][0]
+        self.con.execute(
+            """
+            INSERT INTO stage_rejects
+            SELECT $src, $source, line,
+                   coalesce(reject,
+                            CASE WHEN ts_raw IS NULL THEN 'no time: the record has no time field'
+                                 ELSE 'unparseable time ' || to_json(ts_raw)::VARCHAR END),
+                   left(coalesce(raw, message, ''), $excerpt)
+            FROM raw
+            WHERE reject IS NOT NULL OR dvlab_ts(ts_raw) IS NULL
+            """,
+            {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
+        )
+        rejected = self.con.execute(
+            "SELECT count(*) FROM stage_rejects WHERE src = ?", [src]
+        ).fetchall()[0][0]
+        self.con.execute("DELETE FROM raw")
+        return int(loaded), int(rejected)
+
+    def last_unit_line(self) -> int | None:
+        rows = self.con.execute("SELECT max(line) FROM raw").fetchall()
+        return rows[0][0]
+
+    def drop_source(self, src: int) -> None:
+        self.con.execute("DELETE FROM raw")
+        self.con.execute("DELETE FROM stage_logs WHERE src = ?", [src])
+        self.con.execute("DELETE FROM stage_rejects WHERE src = ?", [src])
+
+
+def _chunk_table(chunk: files.LineChunk) -> pa.Table:
+    lines = chunk.lines
+    try:
+        lines.validate(full=True)
+    except pa.ArrowInvalid:
+        # not UTF-8 somewhere in the chunk: decode line by line, replacing bad bytes
+        lines = pa.array(
+            [bytes(b).decode("utf-8", "replace") for b in lines.cast(pa.large_binary()).to_pylist()],
+            type=pa.large_string(),
+        )
+    numbers = pa.array(range(chunk.first_line, chunk.first_line + len(chunk)), type=pa.int64())
+    return pa.table({"line": numbers, "text": lines})
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Read:
+    """What reading one source yielded, for the ledger."""
+
+    format: str
+    head_hash: str
+    head_len: int
+    consumed_bytes: int
+    consumed_lines: int
+    tail_hash: str
+    watermark_offset: int
+    watermark_line: int
+    start_line: int
+    skipped: int
+
+
+def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
+    if options.pattern:
+        return "pattern"
+    if options.format:
+        if options.format not in FORMATS:
+            raise BadInputError(
+                f"unknown --format {options.format!r}; accepted: {', '.join(FORMATS)}"
+            )
+        return options.format
+    from dvlab.sources.detect import detect_format
+
+    sample = head.decode("utf-8", "replace").splitlines()
+    if len(head) >= files.HEAD_BYTES and sample:
+        sample = sample[:-1]  # the last line may be cut short
+    try:
+        return detect_format(sample)
+    except BadInputError as exc:
+        raise BadInputError(str(exc), source=str(path)) from None
+
+
+def _read_source(
+    path: Path,
+    fmt: str,
+    staging: _Staging,
+    options: IngestOptions,
+    *,
+    start_offset: int,
+    start_line: int,
+    head: bytes,
+    progress: ProgressFn | None,
+) -> _Read:
+    name = str(path)
+    total = path.stat().st_size if files.compression_of(path) == "none" else None
+    consumed = start_offset
+    tail = bytearray()
+    done = 0
+
+    def seen(block: bytes) -> None:
+        nonlocal consumed, done
+        consumed += len(block)
+        tail.extend(block[-TAIL_BYTES:])
+        del tail[:-TAIL_BYTES]
+        done += len(block)
+        if progress is not None:
+            progress(name, start_offset + done, total)
+
+    offsets: dict[int, int] = {}
+    last_line = start_line - 1
+    skipped = 0
+    parser = None
+    if fmt != "jsonl":
+        from dvlab.sources.textformats import get_parser
+
+        parser = get_parser(fmt)
+    parse_options = ParseOptions(
+        source=name,
+        tz=options.tz,
+        year=options.year,
+        mtime=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC),
+        pattern=options.pattern,
+    )
+
+    with files.open_stream(path) as stream:
+        if start_offset:
+            # the tail hash covers the last TAIL_BYTES consumed, even when little is re-read
+            before = max(0, start_offset - TAIL_BYTES)
+            files.skip_bytes(stream, before, name)
+            tail.extend(files.read_block(stream, start_offset - before, name))
+        chunks = files.iter_line_chunks(
+            stream, source=name, start_offset=start_offset, start_line=start_line, on_bytes=seen
+        )
+        if parser is None:
+            for chunk in chunks:
+                staging.add_json_chunk(chunk)
+                last_line = chunk.first_line + len(chunk) - 1
+                offsets[chunk.first_line] = int(chunk.offsets[0])
+                _remember_offsets(offsets, chunk)
+            staging.flatten_json()
+            skipped = _count_blank_json(staging, start_line, last_line)
+        else:
+            blanks = [0]
+
+            def numbered() -> Iterator[tuple[int, str]]:
+                nonlocal last_line
+                for chunk in chunks:
+                    _remember_offsets(offsets, chunk)
+                    for i, text in enumerate(_chunk_table(chunk).column("text").to_pylist()):
+                        number = chunk.first_line + i
+                        last_line = number
+                        stripped = files.decode_line(text)
+                        if not stripped.strip():
+                            blanks[0] += 1
+                            continue
+                        yield number, stripped
+
+            batch: list[RawRecord | Reject] = []
+            for item in parser.parse(numbered(), parse_options):
+                batch.append(item)
+                if len(batch) >= TEXT_BATCH:
+                    staging.add_records(batch)
+                    batch = []
+            if batch:
+                staging.add_records(batch)
+            skipped = blanks[0]
+
+    unit = staging.last_unit_line()
+    watermark_line = unit if unit is not None else last_line + 1
+    watermark_offset = offsets.get(watermark_line, consumed)
+    return _Read(
+        format=fmt,
+        head_hash=_hash(head[: min(len(head), consumed)]),
+        head_len=min(len(head), consumed),
+        consumed_bytes=consumed,
+        consumed_lines=last_line,
+        tail_hash=_hash(bytes(tail[-min(TAIL_BYTES, consumed):])) if consumed else _hash(b""),
+        watermark_offset=watermark_offset,
+        watermark_line=watermark_line,
+        start_line=start_line,
+        skipped=skipped,
+    )
+
+
+def _remember_offsets(offsets: dict[int, int], chunk: files.LineChunk) -> None:
+    """Keep the byte offset of every line of the two latest chunks (the watermark is near the end)."""
+    if len(offsets) > 4_000_000:
+        keep = sorted(offsets)[-2_000_000:]
+        for key in list(offsets):
+            if key < keep[0]:
+                del offsets[key]
+    first = chunk.first_line
+    offsets.update(zip(range(first, first + len(chunk)), chunk.offsets.tolist(), strict=True))
+
+
+def _count_blank_json(staging: _Staging, first: int, last: int) -> int:
+    if last < first:
+        return 0
+    present = staging.con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+    return int((last - first + 1) - present)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+@contextmanager
+def _ingest_lock(lab_path: Path) -> Iterator[None]:
+    lock_path = lab_path.with_name(lab_path.name + ".ingest.lock")
+    lab_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + float(os.environ.get("DVLAB_LOCK_TIMEOUT", "60"))
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise dberrors.LabLockedError(
+                        f"another ingest into {lab_path} is still running; retry when it finishes"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ingest(
+    lab_path: Path,
+    inputs: Sequence[str],
+    options: IngestOptions = IngestOptions(),
+    *,
+    progress: ProgressFn | None = None,
+) -> IngestSummary:
+    """Load ``inputs`` into the lab at ``lab_path``; see the module docstring."""
+    paths = expand_inputs(inputs)
+    if not paths:
+        raise BadInputError("nothing to ingest: no files found in " + ", ".join(inputs))
+    if options.pattern:
+        from dvlab.sources.textformats import get_parser
+
+        get_parser("pattern")  # the pattern itself is checked when parsing starts
+    summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
+    with _ingest_lock(lab_path):
+        states = _load_states(lab_path)
+        next_id = _next_ingest_id(lab_path)
+        staging = _Staging(options.tz)
+        ledger: list[dict[str, Any]] = []
+        for src, path in enumerate(paths):
+            report, entry = _stage_one(path, src, next_id + src, staging, states, options, progress)
+            summary.sources.append(report)
+            ledger.append(entry)
+        rejected = summary.total("rows_rejected")
+        if options.strict and (rejected or summary.failed):
+            raise _strict_error(staging, summary)
+        _commit(lab_path, staging, ledger, summary)
+        staging.con.close()
+    summary.finished = datetime.now(UTC)
+    for entry in summary.sources:
+        log.info(
+            "ingest %s: %s %s, %d loaded, %d rejected, %d skipped",
+            summary.run_id[:8], entry.source, entry.status,
+            entry.rows_loaded, entry.rows_rejected, entry.rows_skipped,
+        )
+    return summary
+
+
+def _next_ingest_id(lab_path: Path) -> int:
+    if not lab_path.exists():
+        return 1
+    con = connect_file(lab_path, read_only=True)
+    try:
+        if schema.current_version(con, _catalog(con)) == 0:
+            return 1
+        return int(con.execute("SELECT coalesce(max(ingest_id), 0) + 1 FROM ingests").fetchall()[0][0])
+    finally:
+        con.close()
+
+
+def _stage_one(
+    path: Path,
+    src: int,
+    ingest_id: int,
+    staging: _Staging,
+    states: list[_State],
+    options: IngestOptions,
+    progress: ProgressFn | None,
+) -> tuple[SourceReport, dict[str, Any]]:
+    name = str(path)
+    started = datetime.now(UTC)
+    base: dict[str, Any] = {
+        "ingest_id": ingest_id, "source": name, "started": started,
+        "options": json.dumps({k: v for k, v in asdict(options).items() if v not in (None, False)}),
+    }
+    try:
+        head = files.peek_head(path)
+        if files.looks_binary(head):
+            raise SourceReadError(name, "looks binary (NUL or control bytes in the first 4 KiB), not a log")
+        state, unchanged = _match_state(path, head, states)
+        if state is not None and unchanged:
+            report = SourceReport(source=name, status="unchanged", format=state.format,
+                                  rows_skipped=state.consumed_lines, message="already loaded")
+            entry = {**base, "status": "unchanged", "format": state.format,
+                     "generation": state.generation, "rows_skipped": state.consumed_lines}
+            return report, entry
+        fmt = state.format if (state is not None and not options.format and not options.pattern) else None
+        fmt = fmt or _detect(path, head, options)
+        start_offset = state.watermark_offset if state is not None else 0
+        start_line = state.watermark_line if state is not None else 1
+        read = _read_source(path, fmt, staging, options, start_offset=start_offset,
+                            start_line=start_line, head=head, progress=progress)
+        loaded, rejected = staging.finish_source(src, name, options)
+    except (SourceReadError, BadInputError) as exc:
+        staging.drop_source(src)
+        report = SourceReport(source=name, status="failed", message=str(exc))
+        entry = {**base, "status": "failed", "message": str(exc)}
+        return report, entry
+    except duckdb.Error as exc:
+        staging.drop_source(src)
+        raise dberrors.translate(exc, what=f"parsing {name}") from exc
+
+    generation = state.generation if state is not None else ingest_id
+    replaced_from = state.watermark_line if state is not None else None
+    status = "grown" if state is not None else "loaded"
+    report = SourceReport(source=name, status=status, format=fmt, rows_loaded=loaded,
+                          rows_rejected=rejected, rows_skipped=read.skipped, ingest_id=ingest_id)
+    entry = {
+        **base, "status": status, "format": fmt, "generation": generation,
+        "fingerprint": f"{read.head_hash}:{read.consumed_bytes}:{read.tail_hash}",
+        "head_hash": read.head_hash, "head_len": read.head_len,
+        "consumed_bytes": read.consumed_bytes, "consumed_lines": read.consumed_lines,
+        "watermark_offset": read.watermark_offset, "watermark_line": read.watermark_line,
+        "start_line": read.start_line, "rows_loaded": loaded, "rows_rejected": rejected,
+        "rows_skipped": read.skipped, "src": src,
+    }
+    if replaced_from is not None:
+        entry["replace_from"] = replaced_from
+    return report, entry
+
+
+def _strict_error(staging: _Staging, summary: IngestSummary) -> BadInputError:
+    first = staging.con.execute(
+        "SELECT source, line, reason FROM stage_rejects ORDER BY src, line LIMIT 1"
+    ).fetchall()
+    if first:
+        source, line, reason = first[0]
+        return BadInputError(
+            f"--strict: {summary.total('rows_rejected')} line(s) rejected, nothing written; "
+            f"first: {reason}",
+            source=source,
+            line=line,
+        )
+    failed = summary.failed[0]
+    return BadInputError(f"--strict: a source failed, nothing written: {failed.message}")
+
+
+_LEDGER_COLUMNS = (
+    "ingest_id", "run_id", "source", "format", "generation", "status", "fingerprint", "head_hash",
+    "head_len", "consumed_bytes", "consumed_lines", "watermark_offset", "watermark_line",
+    "start_line", "rows_loaded", "rows_rejected", "rows_skipped", "rows_replaced", "started",
+    "finished", "message", "options",
+)
+
+
+def _commit(
+    lab_path: Path,
+    staging: _Staging,
+    ledger: list[dict[str, Any]],
+    summary: IngestSummary,
+) -> None:
+    con = staging.con
+    attached = False
+    deadline = time.monotonic() + float(os.environ.get("DVLAB_LOCK_TIMEOUT", "60"))
+    delay = 0.02
+    while not attached:
+        try:
+            con.execute(f"ATTACH {schema.quote_literal(str(lab_path))} AS lab")
+            attached = True
+        except duckdb.IOException as exc:
+            if not dberrors.is_lock_conflict(exc) or time.monotonic() > deadline:
+                raise dberrors.translate(exc, what=f"opening {lab_path}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    try:
+        schema.migrate(con, "lab")
+        finished = datetime.now(UTC)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            by_src = {e["src"]: e["ingest_id"] for e in ledger if "src" in e}
+            for entry in ledger:
+                entry.setdefault("rows_replaced", 0)
+            for entry in ledger:
+                if "replace_from" not in entry:
+                    continue
+                generation, from_line = entry["generation"], entry["replace_from"]
+                replaced = con.execute(
+                    """DELETE FROM lab.logs WHERE line >= ? AND ingest_id IN
+                       (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+                    [from_line, generation],
+                ).fetchall()[0][0]
+                con.execute(
+                    """DELETE FROM lab.rejects WHERE line >= ? AND ingest_id IN
+                       (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+                    [from_line, generation],
+                )
+                entry["rows_replaced"] = int(replaced)
+            mapping = pa.table({
+                "src": pa.array(list(by_src), pa.int32()),
+                "ingest_id": pa.array(list(by_src.values()), pa.int64()),
+            })
+            con.register("src_ids", mapping)
+            con.execute(
+                f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
+                    SELECT {", ".join("s." + c for c in schema.LOG_COLUMNS if c != "ingest_id")}, m.ingest_id
+                    FROM stage_logs s JOIN src_ids m USING (src)"""
+            )
+            con.execute(
+                """INSERT INTO lab.rejects SELECT m.ingest_id, r.source, r.line, r.reason, r.raw
+                   FROM stage_rejects r JOIN src_ids m USING (src)"""
+            )
+            con.unregister("src_ids")
+            rows = []
+            for entry in ledger:
+                row = {c: entry.get(c) for c in _LEDGER_COLUMNS}
+                row["run_id"] = summary.run_id
+                row["finished"] = finished
+                for count in ("rows_loaded", "rows_rejected", "rows_skipped", "rows_replaced"):
+                    row[count] = int(row[count] or 0)
+                rows.append(row)
+            placeholders = ", ".join("?" for _ in _LEDGER_COLUMNS)
+            con.executemany(
+                f"INSERT INTO lab.ingests ({', '.join(_LEDGER_COLUMNS)}) VALUES ({placeholders})",
+                [[row[c] for c in _LEDGER_COLUMNS] for row in rows],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        for report, entry in zip(summary.sources, ledger, strict=True):
+            report.rows_replaced = int(entry.get("rows_replaced", 0))
+    except duckdb.Error as exc:
+        raise dberrors.translate(exc, what=f"writing to {lab_path}") from exc
+    finally:
+        con.execute("DETACH lab")

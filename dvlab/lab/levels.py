@@ -1,0 +1,31 @@
+"""Level normalisation: whatever a source calls its severity, one of six names.
+
+The original word stays in ``level_raw``. Numbers follow pino / bunyan
+(10 trace … 60 fatal), the commonest numeric scheme in JSON logs. Words not
+listed give NULL rather than a guess.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+NAMES: dict[str, tuple[str, ...]] = {
+    "trace": ("trace", "trc", "finest", "finer", "verbose", "all", "10"),
+    "debug": ("debug", "dbg", "debug1", "debug2", "debug3", "debug4", "debug5", "fine", "config", "20"),
+    "info": ("info", "information", "informational", "inf", "notice", "log", "statement", "default", "30"),
+    "warn": ("warn", "warning", "wrn", "40"),
+    "error": ("error", "err", "eror", "severe", "50"),
+    "fatal": ("fatal", "critical", "crit", "alert", "emerg", "emergency", "panic", "ftl", "60"),
+}
+
+
+def macro_sql() -> str:
+    cases = " ".join(
+        "WHEN lower(trim(s)) IN (" + ", ".join(f"'{w}'" for w in words) + f") THEN '{name}'"
+        for name, words in NAMES.items()
+    )
+    return f"CREATE OR REPLACE TEMP MACRO dvlab_level(s) AS (CASE {cases} ELSE NULL END)"
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(macro_sql())
