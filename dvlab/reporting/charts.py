@@ -1,0 +1,202 @@
+"""Altair charts for the report notebooks, built here so they are tested as code.
+
+Altair embeds a chart's rows in the chart itself and refuses more than
+:data:`MAX_ROWS` of them, so every chart here draws rows DuckDB has already
+aggregated, and :func:`pick_bucket` chooses a bucket width that keeps their
+number under the limit.
+
+Altair is imported inside the functions that use it: importing this module
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from dvlab.errors import BadInputError
+from dvlab.lab.schema import LEVELS
+
+if TYPE_CHECKING:
+    import altair as alt
+    import polars as pl
+
+#: Altair's default limit on the rows embedded in one chart.
+MAX_ROWS = 5000
+
+#: The bucket widths :func:`pick_bucket` tries, narrowest first, as DuckDB intervals.
+BUCKETS: tuple[tuple[str, timedelta], ...] = (
+    ("1 minute", timedelta(minutes=1)),
+    ("5 minutes", timedelta(minutes=5)),
+    ("15 minutes", timedelta(minutes=15)),
+    ("1 hour", timedelta(hours=1)),
+    ("1 day", timedelta(days=1)),
+)
+
+#: One colour a level, from grey (trace) to dark red (fatal).
+LEVEL_COLOURS: dict[str, str] = {
+    "trace": "#bab0ac",
+    "debug": "#9ecae9",
+    "info": "#4c78a8",
+    "warn": "#f58518",
+    "error": "#e45756",
+    "fatal": "#7f0000",
+}
+OTHER_LEVEL_COLOUR = "#000000"
+
+COUNTS_COLUMNS = ("bucket", "bucket_end", "service", "level", "events")
+
+
+def enable_offline_rendering() -> None:
+    """Make Altair display charts as static SVG drawn by vl-convert.
+
+    The default renderer loads Vega's JavaScript from a CDN when the page is
+    opened, so a report's charts would be blank offline; SVG needs no script.
+    """
+    import altair as alt
+
+    alt.renderers.enable("svg")
+
+
+def bucket_count(start: datetime, end: datetime, width: timedelta) -> int:
+    """The most buckets of ``width`` that events between ``start`` and ``end`` can fall in.
+
+    Buckets are aligned to a fixed origin, not to ``start``, so the span can
+    touch one bucket more than ``span / width``.
+    """
+    span = end - start
+    return math.ceil(span / width) + 1
+
+
+def pick_bucket(start: datetime, end: datetime, series: int, max_rows: int = MAX_ROWS) -> str:
+    """The narrowest bucket width whose chart stays within ``max_rows`` rows.
+
+    ``start`` and ``end`` are the first and last event charted and ``series``
+    how many (service, level) pairs there are; a chart has at most one row per
+    bucket and series. The widths tried are those of :data:`BUCKETS`; a span
+    too long even for one day gets the smallest whole number of days that fits.
+    The answer is a DuckDB interval, such as ``"15 minutes"``.
+
+    >>> from datetime import datetime, UTC
+    >>> pick_bucket(datetime(2026, 12, 4, 10, tzinfo=UTC), datetime(2026, 12, 4, 22, tzinfo=UTC), 12)
+    '5 minutes'
+    """
+    if end < start:
+        raise BadInputError(f"the window ends ({end}) before it starts ({start})")
+    if series < 0:
+        raise BadInputError(f"series must be 0 or more, not {series}")
+    if max_rows < 1:
+        raise BadInputError(f"max_rows must be 1 or more, not {max_rows}")
+
+    if series == 0:
+        return BUCKETS[0][0]
+    for name, width in BUCKETS:
+        if bucket_count(start, end, width) * series <= max_rows:
+            return name
+
+    buckets_allowed = max_rows // series
+    if buckets_allowed < 2:
+        raise BadInputError(
+            f"{series} (service, level) series are too many for a chart of at most {max_rows}"
+            " rows; choose one site or service"
+        )
+    days = math.ceil((end - start) / (timedelta(days=1) * (buckets_allowed - 1)))
+    return f"{days} days"
+
+
+def level_order(levels: Sequence[str | None]) -> list[str]:
+    """``levels`` without repeats or nulls, least severe first; unknown ones after ``fatal``."""
+    known = [level for level in LEVELS if level in levels]
+    others = sorted({level for level in levels if level is not None and level not in LEVELS})
+    return [*known, *others]
+
+
+def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
+    """Events over time, one row of stacked bars per service, coloured by level.
+
+    ``frame`` holds the rows of the ``counts_per_bucket`` query (``bucket``,
+    ``bucket_end``, ``service``, ``level``, ``events``), one per bucket, service
+    and level; ``bucket`` is the width they were counted in, for the title.
+    Times are drawn on a UTC scale whatever the viewer's time zone. Each
+    service has its own y scale, so a quiet service's errors stay visible.
+    """
+    import altair as alt
+
+    missing = [column for column in COUNTS_COLUMNS if column not in frame.columns]
+    if missing:
+        raise BadInputError(
+            f"counts_chart needs the columns {', '.join(COUNTS_COLUMNS)}; missing: {', '.join(missing)}"
+        )
+    if frame.height > MAX_ROWS:
+        raise BadInputError(
+            f"{frame.height} rows are more than Altair's {MAX_ROWS}-row limit;"
+            " count them in a wider bucket (see pick_bucket)"
+        )
+
+    levels = level_order(frame.get_column("level").unique().to_list())
+    colours = [LEVEL_COLOURS.get(level, OTHER_LEVEL_COLOUR) for level in levels]
+    time_axis = alt.Axis(
+        title="time (UTC)",
+        labelExpr=_UTC_TIME_LABEL,
+        labelOverlap=True,
+        tickMinStep=60_000,  # milliseconds: no tick between two whole minutes
+    )
+
+    return (
+        alt.Chart(
+            frame,
+            title=alt.Title(f"Events per {bucket}, by service and level", subtitle=_span(frame)),
+        )
+        .transform_calculate(severity=f"indexof({list(LEVELS)!r}, datum.level)")
+        .transform_stack(
+            stack="events",
+            groupby=["bucket", "service"],
+            sort=[alt.SortField("severity")],
+            as_=["stack_low", "stack_high"],
+        )
+        .mark_bar(stroke="white", strokeWidth=0.5)
+        .encode(
+            x=alt.X("bucket:T", scale=alt.Scale(type="utc"), axis=time_axis),
+            x2="bucket_end:T",
+            y=alt.Y("stack_low:Q", axis=alt.Axis(title="events", tickMinStep=1, format="~s")),
+            y2="stack_high:Q",
+            color=alt.Color(
+                "level:N",
+                title="level",
+                scale=alt.Scale(domain=levels, range=colours),
+                sort=levels,
+            ),
+            row=alt.Row(
+                "service:N",
+                title=None,
+                header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold"),
+            ),
+            tooltip=[
+                alt.Tooltip(
+                    "bucket:T", title="from (UTC)", format="%Y-%m-%d %H:%M", formatType="utc"
+                ),
+                alt.Tooltip("service:N"),
+                alt.Tooltip("level:N"),
+                alt.Tooltip("events:Q"),
+            ],
+        )
+        .properties(width=720, height=90)
+        .resolve_scale(y="independent")
+    )
+
+
+# A date at midnight, the time of day (24-hour clock) at any other tick.
+_UTC_TIME_LABEL = (
+    "utchours(datum.value) == 0 && utcminutes(datum.value) == 0"
+    " ? utcFormat(datum.value, '%Y-%m-%d') : utcFormat(datum.value, '%H:%M')"
+)
+
+
+def _span(frame: pl.DataFrame) -> str:
+    if frame.is_empty():
+        return "no events"
+    first = frame.get_column("bucket").min()
+    last = frame.get_column("bucket_end").max()
+    return f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
