@@ -51,10 +51,16 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
     best = max(DETECTABLE, key=lambda name: scores[name])  # max keeps the first of equals
     if scores[best] >= THRESHOLD:
         return best
-    raise BadInputError(
-        f"could not tell the format of {source}: the closest, {best}, reads "
-        f"{scores[best]:.0%} of the first {len(lines)} lines ({THRESHOLD:.0%} needed); {_ADVICE}"
-    )
+    if scores[best] == 0:
+        found = (
+            f"none of {', '.join(sorted(DETECTABLE))} reads any of the first {len(lines)} lines"
+        )
+    else:
+        found = (
+            f"the closest, {best}, reads {scores[best]:.0%} of the first {len(lines)} lines "
+            f"({THRESHOLD:.0%} needed)"
+        )
+    raise BadInputError(f"could not tell the format of {source}: {found}; {_ADVICE}")
 
 
 def json_share(sample: list[str]) -> float:

@@ -135,7 +135,7 @@ def _rfc5424(number: int, match: re.Match[str]) -> RawRecord | str:
         return problem
     if match["version"] != "1":
         return f"not a syslog line: RFC 5424 version {match['version']} (only 1 is defined)"
-    message, problem = _structured_data(match["rest"], attributes)
+    message, problem = _structured_data(match["rest"], attributes, column=match.start("rest") + 1)
     if problem is not None:
         return f"not a syslog line: RFC 5424 structured data {problem}"
 
@@ -164,8 +164,13 @@ def _read_pri(pri: str | None, record: RawRecord, attributes: dict[str, object])
     return None
 
 
-def _structured_data(rest: str, attributes: dict[str, object]) -> tuple[str, str | None]:
-    """Read the SD elements at the start of ``rest`` into ``attributes``; return the message."""
+def _structured_data(
+    rest: str, attributes: dict[str, object], *, column: int
+) -> tuple[str, str | None]:
+    """Read the SD elements at the start of ``rest`` into ``attributes``; return the message.
+
+    ``column`` is where ``rest`` starts in the line (1-based), for the problem's position.
+    """
     if rest == "-" or rest.startswith("- "):
         return rest[2:], None
     i, end = 0, len(rest)
@@ -174,13 +179,13 @@ def _structured_data(rest: str, attributes: dict[str, object]) -> tuple[str, str
     while i < end and rest[i] == "[":
         name = _SD_NAME.match(rest, i + 1)
         if name is None:
-            return "", f"has an element without an SD-ID at column {i + 1}"
+            return "", f"has an element without an SD-ID at column {column + i}"
         sd_id, i = name.group(), name.end()
         has_params = False
         while i < end and rest[i] == " ":
             param = _SD_NAME.match(rest, i + 1)
             if param is None or rest[param.end() : param.end() + 2] != '="':
-                return "", f"has a malformed parameter in [{sd_id} ...] at column {i + 2}"
+                return "", f"has a malformed parameter in [{sd_id} ...] at column {column + i + 1}"
             value, i = _sd_value(rest, param.end() + 2)
             if value is None:
                 return "", f"has an unclosed value in [{sd_id} ...]"

@@ -1,0 +1,112 @@
+"""The continuation rule and the joining loop every text parser shares."""
+
+from __future__ import annotations
+
+import pytest
+
+from dvlab.sources import multiline
+from dvlab.sources.multiline import assemble, is_continuation
+from dvlab.sources.records import RawRecord, Reject, empty_record
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '  File "app.py", line 3, in <module>',
+        "\tat com.example.Main.run(Main.java:12)",
+        "Traceback (most recent call last):",
+        "During handling of the above exception, another exception occurred:",
+        "The above exception was the direct cause of the following exception:",
+        "Caused by: java.io.IOException: closed",
+        "... 12 more",
+        'Exception in thread "main" java.lang.RuntimeException: x',
+        "ValueError: boom",
+        "java.lang.IllegalStateException: x",
+        "KeyboardInterrupt",
+        "SystemExit: 2",
+        "pkg.Outer$InnerError",
+    ],
+)
+def test_continuation_lines(text: str) -> None:
+    assert is_continuation(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Error connecting to the database",
+        "Exceptional circumstances",
+        "2024-01-01 12:00:00 ERROR boom",
+        "level=error msg=boom",
+        "ValueErrors are common",
+        "... more",
+    ],
+)
+def test_lines_that_are_not_continuations(text: str) -> None:
+    assert not is_continuation(text)
+
+
+def _start(number: int, text: str) -> RawRecord | str:
+    """Lines that begin with '>' start a record; its message is the rest."""
+    if not text.startswith(">"):
+        return "not a test line: expected '>message'"
+    record = empty_record(number)
+    record["message"] = text[1:]
+    return record
+
+
+def test_assemble_joins_and_rejects_in_line_order() -> None:
+    lines = [
+        (1, "  orphan indented line"),
+        (2, ">first"),
+        (3, "Traceback (most recent call last):"),
+        (4, '  File "x.py", line 1'),
+        (5, "ValueError: boom"),
+        (7, "garbage"),
+        (8, "\tat after.the.garbage(X.java:1)"),
+        (9, ">second"),
+    ]
+    out = list(assemble(lines, _start, format_name="test"))
+
+    assert [type(item).__name__ for item in out] == ["Reject", "dict", "Reject", "Reject", "dict"]
+    orphan, first, garbage, after, second = out
+    assert isinstance(orphan, Reject) and orphan.line == 1
+    assert "no test record before it" in orphan.reason
+    assert isinstance(first, dict) and isinstance(second, dict)
+    assert first["line"] == 2 and first["end_line"] == 5
+    assert first["message"] == (
+        'first\nTraceback (most recent call last):\n  File "x.py", line 1\nValueError: boom'
+    )
+    assert garbage == Reject(7, "not a test line: expected '>message'", "garbage")
+    assert isinstance(after, Reject) and after.line == 8
+    assert second["line"] == 9 and second["end_line"] == 9 and second["message"] == "second"
+
+
+def test_an_indented_line_never_starts_a_record() -> None:
+    (record,) = assemble([(1, ">a"), (2, " >b")], _start, format_name="test")
+    assert isinstance(record, dict)
+    assert record["message"] == "a\n >b" and record["end_line"] == 2
+
+
+def test_continuations_of_a_record_without_message() -> None:
+    def start(number: int, text: str) -> RawRecord | str:
+        return empty_record(number) if text == "start" else "no"
+
+    (record,) = assemble([(1, "start"), (2, "  detail")], start, format_name="test")
+    assert isinstance(record, dict) and record["message"] == "  detail"
+
+
+def test_a_record_takes_at_most_the_continuation_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(multiline, "MAX_CONTINUATION_LINES", 2)
+    lines = [(1, ">a"), (2, " b"), (3, " c"), (4, " d"), (5, " e"), (6, ">f")]
+    out = list(assemble(lines, _start, format_name="test"))
+
+    record, over_d, over_e, last = out
+    assert isinstance(record, dict) and record["message"] == "a\n b\n c"
+    assert record["end_line"] == 3
+    assert isinstance(over_d, Reject) and over_d.line == 4
+    assert isinstance(over_e, Reject) and over_e.line == 5
+    assert (
+        "record starts at line 1" in over_d.reason and "record starts at line 1" in over_e.reason
+    )
+    assert isinstance(last, dict) and last["line"] == 6
