@@ -17,6 +17,7 @@ other backslash is kept as written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from dvlab.errors import BadInputError
@@ -25,6 +26,11 @@ from dvlab.sources.multiline import assemble
 from dvlab.sources.records import ParseOptions, RawRecord, Reject, empty_record
 from dvlab.sources.timetext import YearGuess, iso_time
 
+# a key, then "=" and a quoted or bare value (or nothing: a flag), then a space or the end
+_PAIR_TEXT = r'\s*([^\s="]+)(=("(?:[^"\\]|\\.)*"|[^\s"]\S*|))?(?=\s|$)'
+_PAIR = re.compile(_PAIR_TEXT, re.DOTALL)
+_WELL_FORMED = re.compile(f"(?:{_PAIR_TEXT})*\\s*", re.DOTALL)
+_UNESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f"}
 
 EXPECTED = "expected key=value pairs such as 'level=info msg=\"started\"'"
@@ -97,7 +103,34 @@ def _pairs_or_reason(text: str) -> tuple[list[Pair], str | None]:
 
 
 def _split(text: str) -> tuple[list[Pair], str | None]:
-    """Tokenise a line into (key, value) pairs; the second item says what went wrong."""
+    """Tokenise a line into (key, value) pairs; the second item says what went wrong.
+
+    One regular expression reads well-formed lines; a line it stops on is read
+    again character by character, to say what is wrong and where.
+    """
+    if _WELL_FORMED.fullmatch(text) is None:
+        return _split_slowly(text)
+    pairs: list[Pair] = []
+    for key, equals, value in _PAIR.findall(text):
+        if not equals:
+            pairs.append((key, True))
+        elif value.startswith('"'):
+            inner = value[1:-1]
+            pairs.append((key, _UNESCAPE.sub(_unescape, inner) if "\\" in inner else inner))
+        else:
+            pairs.append((key, value))
+    return pairs, None
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if len(code) == 5:
+        return chr(int(code[1:], 16))
+    return _ESCAPES.get(code, "\\" + code)
+
+
+def _split_slowly(text: str) -> tuple[list[Pair], str | None]:
+    """:func:`_split` one character at a time, saying where a malformed line goes wrong."""
     pairs: list[Pair] = []
     i, end = 0, len(text)
     while True:

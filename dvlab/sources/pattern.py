@@ -40,20 +40,56 @@ _EXAMPLE = r"(?P<ts>\S+ \S+) (?P<level>\w+) (?P<msg>.*)"
 
 
 class PatternParser:
-    """Lines read by one regular expression; raises BadInputError for an unusable one."""
+    """Lines read by one regular expression (see the module docstring).
+
+    Given ``pattern``, the expression is checked here and BadInputError says
+    what is wrong with it. Without one, :meth:`parse` takes
+    ``options.pattern`` (``--pattern``) and checks it before reading a line.
+    """
 
     name = "pattern"
 
+    def __init__(self, pattern: str | None = None) -> None:
+        self.pattern = pattern
+        self._compiled = None if pattern is None else _Compiled(pattern)
+
+    def parse(
+        self, lines: Iterable[tuple[int, str]], options: ParseOptions
+    ) -> Iterator[RawRecord | Reject]:
+        compiled = self._compiled or _Compiled(_required(options.pattern))
+        years = YearGuess.from_options(options)
+
+        def start(number: int, text: str) -> RawRecord | str:
+            return compiled.record(number, text, years)
+
+        return assemble(lines, start, format_name=self.name)
+
+    def looks_like(self, sample: list[str]) -> float:
+        compiled = self._compiled or _Compiled(_required(None))
+        texts = [text for text in sample if text.strip()]
+        if not texts:
+            return 0.0
+        return sum(1 for text in texts if compiled.regex.match(text)) / len(texts)
+
+
+def check_pattern(pattern: str) -> None:
+    """Raise BadInputError when ``pattern`` cannot read lines (bad syntax, no time group)."""
+    _Compiled(pattern)
+
+
+class _Compiled:
+    """A checked ``--pattern`` and what its groups mean."""
+
     def __init__(self, pattern: str) -> None:
         try:
-            compiled = re.compile(pattern)
+            regex = re.compile(pattern)
         except re.error as exc:
             raise BadInputError(
                 f"--pattern {pattern!r} is not a valid regular expression: {exc.msg} at "
                 f"position {exc.pos}; expected Python re syntax with named groups, "
                 f"e.g. {_EXAMPLE!r}"
             ) from None
-        groups = set(compiled.groupindex)
+        groups = set(regex.groupindex)
         if not groups & set(TIME_GROUPS):
             names = ", ".join(f"(?P<{name}>...)" for name in TIME_GROUPS)
             found = ", ".join(sorted(groups)) or "no named groups"
@@ -61,31 +97,15 @@ class PatternParser:
                 f"--pattern {pattern!r} has no group for the time (it has {found}); "
                 f"name one of {names}, e.g. {_EXAMPLE!r}"
             )
-        self.pattern = pattern
-        self._regex = compiled
-        self._has_message = any(_column_of(name) == "message" for name in groups)
+        self.regex = regex
+        self.has_message = any(_column_of(name) == "message" for name in groups)
+        shown = pattern if len(pattern) <= 80 else pattern[:77] + "..."
+        self.mismatch = f"not a pattern line: the line does not match --pattern {shown!r}"
 
-    def parse(
-        self, lines: Iterable[tuple[int, str]], options: ParseOptions
-    ) -> Iterator[RawRecord | Reject]:
-        years = YearGuess.from_options(options)
-
-        def start(number: int, text: str) -> RawRecord | str:
-            return self._record(number, text, years)
-
-        return assemble(lines, start, format_name=self.name)
-
-    def looks_like(self, sample: list[str]) -> float:
-        texts = [text for text in sample if text.strip()]
-        if not texts:
-            return 0.0
-        return sum(1 for text in texts if self._regex.match(text)) / len(texts)
-
-    def _record(self, number: int, text: str, years: YearGuess) -> RawRecord | str:
-        match = self._regex.match(text)
+    def record(self, number: int, text: str, years: YearGuess) -> RawRecord | str:
+        match = self.regex.match(text)
         if match is None:
-            shown = self.pattern if len(self.pattern) <= 80 else self.pattern[:77] + "..."
-            return f"not a pattern line: the line does not match --pattern {shown!r}"
+            return self.mismatch
 
         groups = {name: value for name, value in match.groupdict().items() if value is not None}
         if "date" in groups and "time" in groups:
@@ -96,13 +116,22 @@ class PatternParser:
 
         record = empty_record(number)
         record.update(columns)
-        if not self._has_message:
+        if not self.has_message:
             rest = text[match.end() :].strip()
             record["message"] = rest or None
         if record["ts_raw"] is not None:
             record["ts_raw"] = iso_time(record["ts_raw"], years=years)
         record["attributes"] = attributes
         return record
+
+
+def _required(pattern: str | None) -> str:
+    if pattern is None:
+        raise BadInputError(
+            "the pattern format needs a regular expression: pass --pattern "
+            f"with named groups, e.g. {_EXAMPLE!r}"
+        )
+    return pattern
 
 
 def _column_of(group: str) -> str | None:

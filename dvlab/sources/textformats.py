@@ -13,10 +13,11 @@ TEXT_FORMATS: tuple[str, ...] = ("logfmt", "oslo", "syslog", "pattern")
 
 
 def get_parser(name: str, *, pattern: str | None = None) -> LineParser:
-    """The parser for the text format ``name``; ``pattern`` is required for "pattern".
+    """The parser for the text format ``name``.
 
-    Raises BadInputError for an unknown name (listing the known ones), for
-    "pattern" without an expression, and for an expression that cannot be used.
+    For "pattern", a given ``pattern`` is checked now; without one the parser
+    takes ``ParseOptions.pattern`` when parsing starts (and checks it then).
+    Raises BadInputError for an unknown name, listing the known ones.
     """
     if name == "logfmt":
         return LogfmtParser()
@@ -25,10 +26,5 @@ def get_parser(name: str, *, pattern: str | None = None) -> LineParser:
     if name == "syslog":
         return SyslogParser()
     if name == "pattern":
-        if pattern is None:
-            raise BadInputError(
-                "the pattern format needs a regular expression: pass --pattern "
-                "'(?P<ts>...) (?P<level>...) (?P<msg>.*)'"
-            )
         return PatternParser(pattern)
     raise BadInputError(f"unknown text format {name!r}; expected one of {', '.join(TEXT_FORMATS)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -140,3 +141,14 @@ def test_looks_like() -> None:
     assert parser.looks_like(["level=info msg=a", "", "level=info msg=b", "prose line"]) == 2 / 3
     assert parser.looks_like(["Jun 14 15:16:01 combo su: uid=0 euid=0"]) == 0.0
     assert parser.looks_like([]) == 0.0
+
+
+def test_fast_and_careful_tokenisers_agree() -> None:
+    """The regular-expression reader and the character-by-character one give the same pairs."""
+    from dvlab.sources.logfmt import _split, _split_slowly
+
+    pieces = ["a", "k", "=", '"', "\\", " ", "\t", "u", "0", "f", "n", "é", "\xa0", "\u2028"]
+    chooser = random.Random(20240501)
+    for _ in range(20_000):
+        text = "".join(chooser.choice(pieces) for _ in range(chooser.randint(0, 12)))
+        assert _split(text) == _split_slowly(text), text

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dvlab.errors import BadInputError
-from dvlab.sources.pattern import PatternParser
+from dvlab.sources.pattern import PatternParser, check_pattern
 
 from .conftest import Run
 
@@ -140,3 +140,14 @@ def test_regex_without_a_time_group_is_refused() -> None:
 def test_looks_like() -> None:
     parser = PatternParser(REPMGR)
     assert parser.looks_like(["[2019-08-15 07:28:00] [INFO] x", "NOTICE: y", " "]) == 1 / 2
+
+
+def test_the_parser_given_a_pattern_ignores_the_options(run: Run) -> None:
+    (record,), _ = run(PatternParser(r"(?P<ts>\S+) (?P<msg>.*)"), "2024-01-01T00:00:00Z hi")
+    assert record["message"] == "hi"
+
+
+def test_check_pattern() -> None:
+    check_pattern(r"(?P<timestamp>\S+)")
+    with pytest.raises(BadInputError, match="no named groups"):
+        check_pattern(r"(\S+) (.*)")
