@@ -4,9 +4,9 @@
 message ``disk "sda" slow`` and attributes ``{"took": "1.5s", "retry": true}``.
 Keys map to columns through :mod:`dvlab.sources.fields`; the rest stay in
 ``attributes``. Times in shapes the lab does not read go through
-:func:`dvlab.sources.timetext.iso_time`. Values stay text (``"007"`` must not become 7); a key
-without ``=`` is a flag and becomes ``true``; ``key=`` is the empty string;
-a key given twice keeps its last value.
+:func:`dvlab.sources.timetext.iso_time`. Values stay text (``"007"`` must
+not become 7); a key without ``=`` is a flag and becomes ``true``; ``key=``
+is the empty string; a key given twice keeps its last value.
 
 A line starts a record when it splits cleanly into pairs, its first token is
 a ``key=value`` pair and flags are not the majority; this keeps prose and
