@@ -83,7 +83,9 @@ def _table_text(frame: Any) -> str:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines += [
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.append(f"({frame.height} row{'s' if frame.height != 1 else ''})")
     del pl
     return "\n".join(lines) + "\n"
@@ -115,13 +117,20 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from dvlab.lab.ingest import IngestOptions, ingest
 
     options = IngestOptions(
-        format=args.format, pattern=args.pattern, site=args.site, service=args.service,
-        tz=args.tz, year=args.year, strict=args.strict,
+        format=args.format,
+        pattern=args.pattern,
+        site=args.site,
+        service=args.service,
+        tz=args.tz,
+        year=args.year,
+        strict=args.strict,
     )
     _check_zone(args.tz)
     progress = _progress_bar() if (sys.stderr.isatty() and not args.json) else None
     try:
-        summary = ingest(_lab_path(args), args.paths, options, progress=progress.update if progress else None)
+        summary = ingest(
+            _lab_path(args), args.paths, options, progress=progress.update if progress else None
+        )
     finally:
         if progress:
             progress.close()
@@ -145,14 +154,23 @@ def _check_zone(tz: str) -> None:
         ) from None
 
 
-class _progress_bar:  # noqa: N801 - used like a function
+class _progress_bar:
     """A rich progress bar on stderr, one task per source."""
 
     def __init__(self) -> None:
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
             transient=True,
         )
         self._progress.start()
@@ -173,13 +191,16 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     if args.list:
         for query in queries.available():
-            params = " ".join(
-                f"[{p.name}]" if not p.required else p.name for p in query.params
+            params = " ".join(f"[{p.name}]" if not p.required else p.name for p in query.params)
+            print(
+                f"{query.name:<24} {query.description}"
+                + (f"  (params: {params})" if params else "")
             )
-            print(f"{query.name:<24} {query.description}" + (f"  (params: {params})" if params else ""))
         return 0
     if not args.query:
-        raise BadInputError("dvlab sql needs a query: \"SELECT ...\", a curated query name, or a .sql file")
+        raise BadInputError(
+            'dvlab sql needs a query: "SELECT ...", a curated query name, or a .sql file'
+        )
     params = _key_values(args.param, "--param")
     lab = open_lab(_lab_path(args))
     text = args.query
@@ -194,16 +215,41 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def _looks_like_sql(text: str) -> bool:
     first = text.strip().split(None, 1)[0].upper() if text.strip() else ""
-    return first in {"SELECT", "WITH", "FROM", "DESCRIBE", "SHOW", "SUMMARIZE", "PIVOT", "UNPIVOT",
-                     "EXPLAIN", "VALUES", "TABLE", "PRAGMA", "CALL", "(", "SET"} or " " in text.strip()
+    return (
+        first
+        in {
+            "SELECT",
+            "WITH",
+            "FROM",
+            "DESCRIBE",
+            "SHOW",
+            "SUMMARIZE",
+            "PIVOT",
+            "UNPIVOT",
+            "EXPLAIN",
+            "VALUES",
+            "TABLE",
+            "PRAGMA",
+            "CALL",
+            "(",
+            "SET",
+        }
+        or " " in text.strip()
+    )
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
     from dvlab.analyses.timeline import timeline
 
     relation = timeline(
-        _lab_path(args), start=args.start, end=args.end, site=args.site, service=args.service,
-        level=args.level, id=args.id, limit=args.limit,
+        _lab_path(args),
+        start=args.start,
+        end=args.end,
+        site=args.site,
+        service=args.service,
+        level=args.level,
+        id=args.id,
+        limit=args.limit,
     )
     if args.format == "text":
         frame = relation.pl()
@@ -284,28 +330,46 @@ def build_parser() -> argparse.ArgumentParser:
                         3 lab locked, 4 a report cell failed"""
         ),
     )
-    parser.add_argument("--db", metavar="PATH", help="the lab file (default $DVLAB_DB or ./lab.duckdb)")
+    parser.add_argument(
+        "--db", metavar="PATH", help="the lab file (default $DVLAB_DB or ./lab.duckdb)"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step at INFO")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("ingest", help="load log files into the lab",
-                       description="Load files, globs and folders (plain, .gz, .zst) into the lab. "
-                       "Formats are detected; re-ingesting adds nothing, a grown file adds its new lines.")
+    p = sub.add_parser(
+        "ingest",
+        help="load log files into the lab",
+        description="Load files, globs and folders (plain, .gz, .zst) into the lab. "
+        "Formats are detected; re-ingesting adds nothing, a grown file adds its new lines.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=("jsonl", "logfmt", "oslo", "syslog"), help="skip detection")
-    p.add_argument("--pattern", metavar="REGEX", help="a regular expression with named groups (ts, level, msg, ...)")
+    p.add_argument(
+        "--format", choices=("jsonl", "logfmt", "oslo", "syslog"), help="skip detection"
+    )
+    p.add_argument(
+        "--pattern",
+        metavar="REGEX",
+        help="a regular expression with named groups (ts, level, msg, ...)",
+    )
     p.add_argument("--site", help="site for records that name none")
     p.add_argument("--service", help="service for records that name none")
     p.add_argument("--tz", default="UTC", help="zone of times without an offset (default UTC)")
-    p.add_argument("--year", type=int, help="year for formats whose times have none (RFC 3164 syslog)")
-    p.add_argument("--strict", action="store_true", help="fail on the first bad line and write nothing")
+    p.add_argument(
+        "--year", type=int, help="year for formats whose times have none (RFC 3164 syslog)"
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="fail on the first bad line and write nothing"
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("sql", help="run SQL or a curated query against the lab",
-                       description="Run \"SELECT ...\", a curated query by name, or a .sql file. "
-                       "--param values are bound as parameters ($name in the SQL), never pasted in.")
+    p = sub.add_parser(
+        "sql",
+        help="run SQL or a curated query against the lab",
+        description='Run "SELECT ...", a curated query by name, or a .sql file. '
+        "--param values are bound as parameters ($name in the SQL), never pasted in.",
+    )
     p.add_argument("query", nargs="?", help="SQL text, a curated query name, or a .sql file")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="bind $KEY (repeatable)")
     p.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
@@ -313,9 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the curated queries")
     p.set_defaults(func=cmd_sql)
 
-    p = sub.add_parser("timeline", help="the time-ordered view of a window",
-                       description="Log records in time order, filtered by window, site, service, level and id.")
-    p.add_argument("--from", dest="start", metavar="TIME", help="start (inclusive), e.g. 2026-12-01T10:00Z")
+    p = sub.add_parser(
+        "timeline",
+        help="the time-ordered view of a window",
+        description="Log records in time order, filtered by window, site, service, level and id.",
+    )
+    p.add_argument(
+        "--from", dest="start", metavar="TIME", help="start (inclusive), e.g. 2026-12-01T10:00Z"
+    )
     p.add_argument("--to", dest="end", metavar="TIME", help="end (exclusive)")
     p.add_argument("--site")
     p.add_argument("--service")
@@ -326,11 +395,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_timeline)
 
-    p = sub.add_parser("report", help="render a curated notebook headlessly",
-                       description="Execute a curated notebook with papermill into "
-                       "reports/NAME/<UTC timestamp>/ (notebook + HTML without code).")
+    p = sub.add_parser(
+        "report",
+        help="render a curated notebook headlessly",
+        description="Execute a curated notebook with papermill into "
+        "reports/NAME/<UTC timestamp>/ (notebook + HTML without code).",
+    )
     p.add_argument("name", help="report name, e.g. incident-timeline")
-    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="KEY=VALUE", help="notebook parameter"
+    )
     p.add_argument("--out", metavar="DIR", help="base folder instead of ./reports")
     p.set_defaults(func=cmd_report)
 
@@ -355,7 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     try:
         return int(args.func(args) or 0)
     except DvlabError as exc:
@@ -369,8 +445,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        print(f"dvlab: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"dvlab: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -91,17 +91,20 @@ class LabMagics(Magics):
     def sql(self, line: str, cell: str) -> pl.DataFrame:
         """Run the cell's SQL against the lab; the result as a polars DataFrame."""
         args = parse_argstring(self.sql, line)
+        shell = self.shell
+        if shell is None:
+            raise UsageError("%%sql runs inside an IPython shell or notebook")
         if not cell.strip():
             raise UsageError("%%sql needs a query in the cell below the %%sql line")
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"-o takes a variable name, not {args.out!r}")
 
-        params = bind_from_namespace(cell, self.shell.user_ns)
+        params = bind_from_namespace(cell, shell.user_ns)
         lab = open_lab(Path(args.lab) if args.lab else default_path())
         frame = lab.sql(cell, params or None).pl()
 
         if args.out is not None:
-            self.shell.user_ns[args.out] = frame
+            shell.user_ns[args.out] = frame
         return frame
 
 

@@ -20,7 +20,7 @@ def timeline(
     site: str | None = None,
     service: str | None = None,
     level: str | None = None,
-    id: str | None = None,  # noqa: A002 - the user-facing name of the filter
+    id: str | None = None,
     limit: int = 100_000,
 ) -> duckdb.DuckDBPyRelation:
     """Records between ``start`` (inclusive) and ``end`` (exclusive), oldest first.
@@ -41,6 +41,14 @@ def timeline(
     if limit < 1:
         raise BadInputError(f"--limit must be at least 1, not {limit}")
     return the_lab.query(
-        "timeline", **{"from": start, "to": end, "site": site, "service": service,
-                       "level": level, "id": id, "limit": limit},
+        "timeline",
+        **{
+            "from": start,
+            "to": end,
+            "site": site,
+            "service": service,
+            "level": level,
+            "id": id,
+            "limit": limit,
+        },
     )

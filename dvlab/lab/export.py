@@ -30,7 +30,9 @@ def export_parquet(
     chosen = list(tables) if tables else available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
-        raise BadInputError(f"no table {', '.join(unknown)} in the lab; it has: {', '.join(available)}")
+        raise BadInputError(
+            f"no table {', '.join(unknown)} in the lab; it has: {', '.join(available)}"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, tuple[Path, int]] = {}
     with lab.connect() as con:

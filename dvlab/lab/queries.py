@@ -81,7 +81,9 @@ def parse(path: Path) -> CuratedQuery:
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     if not lines or not lines[0].startswith("--"):
-        raise BadInputError("a curated query must start with a '-- description' line", source=str(path), line=1)
+        raise BadInputError(
+            "a curated query must start with a '-- description' line", source=str(path), line=1
+        )
     description = lines[0].lstrip("-").strip()
     params = []
     for line in lines[1:]:

@@ -54,7 +54,9 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
     levels.install(con)
 
 
-def connect_file(path: Path, *, read_only: bool, timeout: float | None = None) -> duckdb.DuckDBPyConnection:
+def connect_file(
+    path: Path, *, read_only: bool, timeout: float | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open ``path``, waiting while another process holds its lock."""
     deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
     delay = 0.02

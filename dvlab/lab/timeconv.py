@@ -86,11 +86,10 @@ def macros_sql() -> list[str]:
               ELSE to_timestamp(0) + to_microseconds((s::HUGEINT // 1000)::BIGINT)
             END)""",
         rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
-            CASE
-              WHEN s IS NULL THEN NULL::TIMESTAMPTZ
-              WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
-              ELSE coalesce(try_cast(s AS TIMESTAMPTZ), try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ))
-            END)""",
+            coalesce(
+              try_cast(s AS TIMESTAMPTZ),
+              CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
+                   ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ) END))""",
     ]
 
 

@@ -199,4 +199,6 @@ def _span(frame: pl.DataFrame) -> str:
         return "no events"
     first = frame.get_column("bucket").min()
     last = frame.get_column("bucket_end").max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        raise BadInputError(f"bucket and bucket_end must be times, not {first!r} and {last!r}")
     return f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"

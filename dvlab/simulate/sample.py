@@ -27,7 +27,7 @@ _TRACEBACK = (
     '  File "/srv/provisioning/steps.py", line 88, in attach_port\n'
     "    port = nett.create_port(network_id, vm_id, timeout=5)\n"
     '  File "/srv/provisioning/clients/nett.py", line 41, in create_port\n'
-    "    raise DependencyUnavailable(f\"nett at {site} did not answer in {timeout}s\")\n"
+    '    raise DependencyUnavailable(f"nett at {site} did not answer in {timeout}s")\n'
     "provisioning.errors.DependencyUnavailable: nett at sto1 did not answer in 5s"
 )
 
@@ -51,47 +51,63 @@ def write_sample(out: Path, *, seed: int = 7, records: int = 20_000) -> dict[str
         in_outage = OUTAGE[0] <= ts < OUTAGE[1] and site == OUTAGE_SITE
         kind = rng.random()
         if kind < 0.55:
-            status = 503 if in_outage and rng.random() < 0.6 else rng.choice((200, 200, 200, 201, 404))
-            api.append(json.dumps({
-                "@timestamp": _iso(ts),
-                "level": "error" if status >= 500 else "info",
-                "service": "api",
-                "host": f"api-{site}-{rng.randint(1, 3)}",
-                "dc": site,
-                "msg": f"{'POST' if status == 201 else 'GET'} /v1/vms/{rng.randint(1000, 9999)} {status}",
-                "request_id": correlation,
-                "http": {"status": status, "duration_ms": round(rng.lognormvariate(3, 0.6), 1)},
-            }))
+            status = (
+                503 if in_outage and rng.random() < 0.6 else rng.choice((200, 200, 200, 201, 404))
+            )
+            api.append(
+                json.dumps(
+                    {
+                        "@timestamp": _iso(ts),
+                        "level": "error" if status >= 500 else "info",
+                        "service": "api",
+                        "host": f"api-{site}-{rng.randint(1, 3)}",
+                        "dc": site,
+                        "msg": f"{'POST' if status == 201 else 'GET'} /v1/vms/{rng.randint(1000, 9999)} {status}",
+                        "request_id": correlation,
+                        "http": {
+                            "status": status,
+                            "duration_ms": round(rng.lognormvariate(3, 0.6), 1),
+                        },
+                    }
+                )
+            )
         elif kind < 0.85:
             task = f"task-{rng.randrange(10**8):08d}"
             if in_outage:
                 attempt = rng.randint(1, 4)
                 provisioning.append(
-                    f'ts={_iso(ts)} level=warn service=provisioning site={site} '
-                    f'msg="attach_port failed, retrying in {2 ** attempt}s" '
-                    f'correlation_id={correlation} task_id={task} attempt={attempt} dependency=nett'
+                    f"ts={_iso(ts)} level=warn service=provisioning site={site} "
+                    f'msg="attach_port failed, retrying in {2**attempt}s" '
+                    f"correlation_id={correlation} task_id={task} attempt={attempt} dependency=nett"
                 )
             else:
                 provisioning.append(
-                    f'ts={_iso(ts)} level=info service=provisioning site={site} '
+                    f"ts={_iso(ts)} level=info service=provisioning site={site} "
                     f'msg="task {task} state running -> succeeded" correlation_id={correlation} '
-                    f'task_id={task} duration_ms={rng.randint(80, 4000)}'
+                    f"task_id={task} duration_ms={rng.randint(80, 4000)}"
                 )
         elif in_outage and kind < 0.93:
-            api.append(json.dumps({
-                "@timestamp": _iso(ts),
-                "level": "error",
-                "service": "provisioning",
-                "host": f"prov-{site}-1",
-                "dc": site,
-                "msg": "attach_port gave up after 4 attempts",
-                "request_id": correlation,
-                "error": {"class": "DependencyUnavailable", "stack": _TRACEBACK},
-            }))
+            api.append(
+                json.dumps(
+                    {
+                        "@timestamp": _iso(ts),
+                        "level": "error",
+                        "service": "provisioning",
+                        "host": f"prov-{site}-1",
+                        "dc": site,
+                        "msg": "attach_port gave up after 4 attempts",
+                        "request_id": correlation,
+                        "error": {"class": "DependencyUnavailable", "stack": _TRACEBACK},
+                    }
+                )
+            )
         else:
             severity = 3 if in_outage else 6
-            text = ("link to nett-api timed out" if in_outage else
-                    f"health check ok in {rng.randint(2, 40)}ms")
+            text = (
+                "link to nett-api timed out"
+                if in_outage
+                else f"health check ok in {rng.randint(2, 40)}ms"
+            )
             syslog.append(
                 f"<{8 * 3 + severity}>1 {_iso(ts)} nett-{site}-1 nett {rng.randint(100, 999)} "
                 f'HEALTH [site@49610 site="{site}"] {text}'

@@ -1,19 +1,29 @@
 """JSON lines, read inside DuckDB.
 
-Lines arrive as Arrow strings with their numbers (``files.iter_line_chunks``);
-DuckDB validates and picks each line apart in parallel, so no record passes
-through Python. Column names are mapped through ``fields.VARIANTS``: the first
-variant a line has fills the column and leaves ``attributes``; every other
-key stays, with nested objects flattened to dotted keys
-(``{"http": {"status": 500}}`` becomes ``{"http.status": 500}``).
+Column names are mapped through ``fields.VARIANTS``: the first variant a
+record has (with a usable scalar value) fills the column and leaves
+``attributes``; every other key stays there, nested objects flattened to
+dotted keys (``{"http": {"status": 500}}`` becomes ``{"http.status": 500}``)
+and top-level nulls dropped. Rejected lines: not JSON; JSON that is not an
+object. (A missing or unparseable time is rejected later, by the lab, for
+every format alike.)
 
-Rejected lines: not JSON; JSON that is not an object. (A missing or
-unparseable time is rejected later, by the lab, for every format alike.)
+Two readers share the SQL that does the mapping (:func:`record_columns`):
+
+* the *whole-file* reader hands the file to DuckDB's ``read_json`` with one
+  column per key found by a census of the file, and numbers records with
+  ``WITH ORDINALITY``. It is used only when that numbering is exact: every
+  line a JSON object, no blank lines (checked by counting lines), no two keys
+  equal but for case. It is the fast one.
+* the *chunk* reader takes numbered lines from ``files.iter_line_chunks``
+  (resuming mid-file, any line content) and extracts each chunk's keys with
+  JSON functions. It rejects bad lines one by one.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import duckdb
 
@@ -22,17 +32,119 @@ from dvlab.sources.fields import VARIANTS
 #: How deep nested objects are flattened; deeper ones stay as JSON values.
 FLATTEN_DEPTH = 6
 
-# a key the JSON merge patch below can name for "no key" (it never matches a real one)
-_NO_KEY = "\x01dvlab-none"
+#: read_json's per-line limit; a longer line sends the file to the chunk reader.
+MAX_LINE_BYTES = 16 << 20
+
+RAW_OUTPUT = (
+    "ts_raw",
+    "level_raw",
+    "message",
+    "service",
+    "host",
+    "site",
+    "correlation_id",
+    "causation_id",
+    "task_id",
+    "trace_id",
+    "attributes",
+)
 
 
-def _paths(key: str) -> list[tuple[str, str | None]]:
-    """JSON paths for one variant, with the top-level key to remove when used (None: nested)."""
-    quoted = '$."' + key.replace('"', '\\"') + '"'
-    if "." in key:
-        nested = "$." + ".".join('"' + part + '"' for part in key.split("."))
-        return [(quoted, key), (nested, None)]
-    return [(quoted, key)]
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _json_key(key: str) -> str:
+    """``"key":`` as JSON text, ready to concatenate."""
+    return json.dumps(key, ensure_ascii=False) + ":"
+
+
+def macros_sql() -> list[str]:
+    return [
+        # a JSON value as column text: strings unquoted, numbers and booleans as written,
+        # objects, arrays, null and empty strings as NULL
+        # (a string without escapes is unquoted by slicing, the common case, without a parse)
+        r"""CREATE OR REPLACE TEMP MACRO dvlab_json_text(j) AS (
+            CASE
+              WHEN j IS NULL THEN NULL
+              WHEN starts_with(j, '"') THEN
+                CASE WHEN contains(j, '\') THEN nullif(json_extract_string(j, '$'), '')
+                     ELSE nullif(j[2:-2], '') END
+              WHEN starts_with(j, '{') OR starts_with(j, '[') OR j = 'null' THEN NULL
+              ELSE j
+            END)""",
+        "CREATE OR REPLACE TEMP MACRO dvlab_json_scalar(j) AS (dvlab_json_text(j::VARCHAR))",
+    ]
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in macros_sql():
+        con.execute(statement)
+
+
+def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> str:
+    """SELECT of ``passthrough`` columns plus the raw record columns.
+
+    ``values_sql`` is a query whose columns are the ``passthrough`` ones and
+    ``v0, v1, ...``: the JSON value of ``keys[i]``, SQL NULL when the record
+    lacks the key or holds null there. Each value is converted once (the
+    middle projection), then picked into columns and attributes.
+    """
+    present = {key: i for i, key in enumerate(keys)}
+    scalars: list[str] = []  # middle projection
+    selects: list[str] = []
+    used_by: dict[str, str] = {}  # top-level key -> SQL condition under which it fills a column
+    for column, variants in VARIANTS.items():
+        candidates: list[tuple[str, str | None]] = []  # (scalar column, top-level key or None)
+        for variant in variants:
+            if variant in present:
+                name = f"s{present[variant]}"
+                if name not in {c.rsplit(" AS ", 1)[-1] for c in scalars}:
+                    scalars.append(f"dvlab_json_scalar(v{present[variant]}) AS {name}")
+                candidates.append((name, variant))
+            if "." in variant:
+                root, _, rest = variant.partition(".")
+                if root in present:
+                    path = "$." + ".".join(json.dumps(p) for p in rest.split("."))
+                    value = f"v{present[root]}"
+                    name = f"n{len(scalars)}"
+                    scalars.append(
+                        f"CASE WHEN starts_with({value}::VARCHAR, '{{') THEN "
+                        f"dvlab_json_scalar(json_extract({value}, {_sql_literal(path)})) END AS {name}"
+                    )
+                    candidates.append((name, None))
+        if not candidates:
+            selects.append(f"NULL::VARCHAR AS {column}")
+            continue
+        names = [name for name, _ in candidates]
+        selects.append(
+            f"coalesce({', '.join(names)}) AS {column}"
+            if len(names) > 1
+            else f"{names[0]} AS {column}"
+        )
+        for position, (name, key) in enumerate(candidates):
+            if key is not None:
+                earlier = [f"{n} IS NULL" for n, _ in candidates[:position]]
+                used_by[key] = " AND ".join([f"{name} IS NOT NULL", *earlier])
+    parts = []
+    for key, i in present.items():
+        condition = f"v{i} IS NOT NULL"
+        if key in used_by:
+            condition += f" AND NOT ({used_by[key]})"
+        parts.append(
+            f"CASE WHEN {condition} THEN {_sql_literal(_json_key(key))} || v{i}::VARCHAR END"
+        )
+    attributes = "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'" if parts else "'{}'"
+    selects.append(f"{attributes} AS attributes")
+    carried = ", ".join(passthrough)
+    values = ", ".join(f"v{i}" for i in present.values())
+    middle = ", ".join(x for x in (carried, values, ", ".join(scalars)) if x)
+    outer = ",\n               ".join(selects)
+    return f"""SELECT {carried}, {outer}
+        FROM (SELECT {middle} FROM ({values_sql}))"""
+
+
+# --------------------------------------------------------------------------- chunk reader
 
 
 def census_sql(lines_table: str) -> str:
@@ -43,89 +155,27 @@ def census_sql(lines_table: str) -> str:
     """
 
 
-def _layout(present: set[str]) -> tuple[list[str], dict[str, list[tuple[int, str | None]]]]:
-    """The JSON paths worth extracting, given the chunk's top-level keys."""
-    paths: list[str] = []
-    by_column: dict[str, list[tuple[int, str | None]]] = {}
-    for column, keys in VARIANTS.items():
-        by_column[column] = []
-        for key in keys:
-            for path, top_key in _paths(key):
-                root = key if top_key is not None else key.split(".")[0]
-                if root not in present:
-                    continue
-                paths.append(path)
-                by_column[column].append((len(paths), top_key))
-    return paths, by_column
-
-
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def macros_sql() -> list[str]:
-    return [
-        # a JSON value as column text: strings unquoted, numbers and booleans as written,
-        # objects, arrays, null and empty strings as NULL
-        """CREATE OR REPLACE TEMP MACRO dvlab_json_scalar(j) AS (
-            CASE
-              WHEN j IS NULL THEN NULL
-              WHEN left(j::VARCHAR, 1) = '"' THEN nullif(json_extract_string(j, '$'), '')
-              WHEN left(j::VARCHAR, 1) IN ('{', '[') OR j::VARCHAR = 'null' THEN NULL
-              ELSE j::VARCHAR
-            END)""",
-    ]
-
-
 def extract_sql(lines_table: str, present: set[str]) -> str:
     """SELECT turning ``lines_table(line, text)`` into raw records plus a reject reason.
 
-    ``present`` holds the chunk's top-level keys (:func:`census_sql`); only
-    variants among them are looked up. Output columns: line, reject (NULL
-    when the line is good, else the reason), raw (the line, for rejects),
-    then the raw record columns, with ``attributes`` as JSON text still
-    holding any nested objects (:func:`flatten_sql` flattens them).
+    ``present`` holds the chunk's top-level keys (:func:`census_sql`).
+    Output: line, reject (NULL, or the reason), raw (the line, for rejects),
+    then the raw record columns; nested objects are flattened afterwards by
+    :func:`flatten_sql`.
     """
-    paths, by_column = _layout(present)
-    selects = []
-    removals = []
-    static = True
-    for column, slots in by_column.items():
-        if not slots:
-            selects.append(f"NULL::VARCHAR AS {column}")
-            continue
-        values = ", ".join(f"s[{i}]" for i, _ in slots)
-        selects.append(
-            f"coalesce({values}) AS {column}"
-            if len(slots) > 1
-            else f"s[{slots[0][0]}] AS {column}"
+    keys = sorted(present)
+    if keys:
+        paths = "[" + ", ".join(_sql_literal("$." + json.dumps(k)) for k in keys) + "]"
+        values = ", ".join(
+            f"nullif(list_extract(v, {i + 1}), 'null'::JSON) AS v{i}" for i in range(len(keys))
         )
-        top_keys = [(i, key) for i, key in slots if key is not None]
-        if len(slots) == 1 and top_keys:
-            removals.append(("static", top_keys[0][1]))
-        elif top_keys:
-            static = False
-            cases = " ".join(
-                f"WHEN s[{i}] IS NOT NULL THEN {_sql_literal(key or _NO_KEY)}" for i, key in slots
-            )
-            removals.append(("case", f"CASE {cases} ELSE {_sql_literal(_NO_KEY)} END"))
-    if not removals:
-        attributes = "text"
-    elif static:
-        patch = json.dumps({key: None for _, key in removals})
-        attributes = f"json_merge_patch(text, {_sql_literal(patch)})"
-    else:
-        keys = [_sql_literal(v) if kind == "static" else v for kind, v in removals]
-        attributes = (
-            "json_merge_patch(text, json_object(" + ", ".join(f"{k}, NULL" for k in keys) + "))"
-        )
-    if paths:
-        path_list = "[" + ", ".join(_sql_literal(p) for p in paths) + "]"
-        scalars = (
-            f"list_transform(json_extract(text, {path_list}), lambda x: dvlab_json_scalar(x))"
+        values_sql = (
+            f"SELECT line, {values} FROM (SELECT line, json_extract(text, {paths}) AS v FROM good)"
         )
     else:
-        scalars = "[]::VARCHAR[]"
+        values_sql = "SELECT line FROM good"
+    records = record_select(keys, values_sql, ["line"])
+    nulls = ", ".join(f"NULL AS {name}" for name in RAW_OUTPUT)
     return f"""
         WITH checked AS (
             SELECT line, text,
@@ -136,41 +186,94 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
             FROM {lines_table}
             WHERE NOT regexp_full_match(text, '\\s*')
         ),
-        scalars AS (
-            SELECT line, text, reject,
-                   CASE WHEN reject IS NULL THEN {scalars} END AS s
-            FROM checked
-        )
-        SELECT line, reject, CASE WHEN reject IS NOT NULL THEN rtrim(text, chr(13) || chr(10)) END AS raw,
-               {", ".join(selects)},
-               CASE WHEN reject IS NULL THEN ({attributes})::VARCHAR END AS attributes
-        FROM scalars
+        good AS (
+            SELECT line, text FROM checked WHERE reject IS NULL
+        ),
+        records AS ({records})
+        SELECT line, NULL AS reject, NULL AS raw, * EXCLUDE (line) FROM records
+        UNION ALL
+        SELECT line, reject, rtrim(text, chr(13) || chr(10)) AS raw, {nulls}
+        FROM checked WHERE reject IS NOT NULL
     """
+
+
+# --------------------------------------------------------------------------- whole-file reader
+
+
+def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int] | None:
+    """(top-level keys, records) when the whole-file reader can number the records exactly.
+
+    None means: use the chunk reader (a bad or non-object line, a blank line,
+    keys equal but for case, a line longer than MAX_LINE_BYTES, or anything
+    DuckDB's reader refuses).
+    """
+    name = _sql_literal(str(path))
+    try:
+        groups = con.execute(
+            f"""SELECT json_keys(json) AS keys, count(*) AS n
+                FROM read_ndjson_objects({name}, maximum_object_size = {MAX_LINE_BYTES})
+                GROUP BY keys"""
+        ).fetchall()
+        lines = con.execute(
+            f"""SELECT count(*) FROM read_csv({name}, columns = {{'l': 'VARCHAR'}}, delim = '\\x01',
+                    quote = '', escape = '', header = false, auto_detect = false,
+                    max_line_size = {MAX_LINE_BYTES})"""
+        ).fetchall()[0][0]
+    except duckdb.Error:
+        return None
+    records = sum(n for _, n in groups)
+    if records != lines or any(not keys for keys, _ in groups):
+        return None
+    keys = sorted({key for group, _ in groups for key in group})
+    if len({k.lower() for k in keys}) != len(keys):
+        return None
+    return keys, int(records)
+
+
+def whole_file_sql(path: Path, keys: list[str]) -> str:
+    """SELECT of raw records (line, end_line, reject, raw, columns) from the whole file."""
+    spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
+    renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
+    values_sql = f"""SELECT ordinality AS line, {renamed}
+              FROM read_json({_sql_literal(str(path))}, format = 'newline_delimited',
+                             columns = {spec}, maximum_object_size = {MAX_LINE_BYTES})
+              WITH ORDINALITY"""
+    records = record_select(keys, values_sql, ["line"])
+    return f"""
+        SELECT line, line AS end_line, NULL AS reject, NULL AS raw, * EXCLUDE (line)
+        FROM ({records})
+    """
+
+
+def key_quoted(key: str) -> str:
+    """A key as the body of a double-quoted SQL identifier."""
+    return key.replace('"', '""')
+
+
+# --------------------------------------------------------------------------- flattening
 
 
 def flatten_sql(table: str) -> str:
     """SELECT of (line, attributes) for the rows of ``table`` whose attributes nest objects.
 
-    Nested objects become dotted keys down to FLATTEN_DEPTH levels; arrays and
-    empty objects stay values.
+    Nested objects become dotted keys down to FLATTEN_DEPTH levels; arrays,
+    empty objects and deeper objects stay values.
     """
     levels = []
     parent = "n.attributes"
-    prefix = "''"
+    prefix = ""
     joins = ""
     for depth in range(1, FLATTEN_DEPTH + 1):
         alias = f"e{depth}"
         joins += f" CROSS JOIN json_each({parent}) {alias}"
-        key = f"{prefix} || {alias}.key" if depth > 1 else f"{alias}.key"
-        last = depth == FLATTEN_DEPTH
-        keep = "TRUE" if last else f"({alias}.type <> 'OBJECT' OR {alias}.value::VARCHAR = '{{}}')"
-        levels.append(
-            f"SELECT n.line, {key} AS k, {alias}.value AS v FROM nested n{joins}"
-            + (f" WHERE {' AND '.join(_descend(d) for d in range(1, depth))}" if depth > 1 else "")
-            + (f" AND {keep}" if depth > 1 else f" WHERE {keep}")
-        )
+        key = f"{prefix}{alias}.key"
+        conditions = [_descend(d) for d in range(1, depth)]
+        if depth < FLATTEN_DEPTH:
+            conditions.append(f"({alias}.type <> 'OBJECT' OR {alias}.value::VARCHAR = '{{}}')")
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        levels.append(f"SELECT n.line, {key} AS k, {alias}.value AS v FROM nested n{joins}{where}")
         parent = f"{alias}.value"
-        prefix = f"{key} || '.'"
+        prefix = f"{key} || '.' || "
     union = "\n            UNION ALL ".join(levels)
     return f"""
         WITH nested AS (
@@ -184,8 +287,3 @@ def flatten_sql(table: str) -> str:
 
 def _descend(depth: int) -> str:
     return f"e{depth}.type = 'OBJECT' AND e{depth}.value::VARCHAR <> '{{}}'"
-
-
-def install(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in macros_sql():
-        con.execute(statement)
