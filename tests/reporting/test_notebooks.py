@@ -1,0 +1,326 @@
+"""Finding, parameterising and running the report notebooks, and the JupyterLab command."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from incident_fixture import SERVICES
+
+from dvlab.errors import BadInputError, ReportError
+from dvlab.reporting import notebooks
+from dvlab.reporting.notebooks import (
+    available_reports,
+    jupyterlab_command,
+    notebooks_dir,
+    report_parameters,
+    run_report,
+    start_jupyterlab,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+INCIDENT_PARAMETERS = ["lab", "start", "end", "id", "site", "service"]
+SVG_IMAGE = re.compile(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"')
+
+
+def write_notebook(path: Path, parameters: str, *more_code: str) -> Path:
+    cell = nbformat.v4.new_code_cell(parameters)
+    cell.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(
+        cells=[cell, *(nbformat.v4.new_code_cell(code) for code in more_code)]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nbformat.write(nb, path)
+    return path
+
+
+# Finding notebooks
+
+
+def test_notebooks_dir_is_the_checkout_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DVLAB_NOTEBOOKS", raising=False)
+
+    assert notebooks_dir() == REPO / "notebooks"
+
+
+def test_available_reports_name_notebooks_with_dashes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_notebook(tmp_path / "slow_services.ipynb", "x = 1")
+    write_notebook(tmp_path / "daily.ipynb", "x = 1")
+    (tmp_path / "notes.txt").write_text("not a notebook")
+    monkeypatch.setenv("DVLAB_NOTEBOOKS", str(tmp_path))
+
+    assert available_reports() == {
+        "daily": tmp_path / "daily.ipynb",
+        "slow-services": tmp_path / "slow_services.ipynb",
+    }
+
+
+def test_the_incident_timeline_report_is_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DVLAB_NOTEBOOKS", raising=False)
+
+    assert (
+        available_reports()["incident-timeline"] == REPO / "notebooks" / "incident_timeline.ipynb"
+    )
+
+
+def test_committed_notebook_has_no_outputs_and_a_parameters_cell_first() -> None:
+    nb = nbformat.read(REPO / "notebooks" / "incident_timeline.ipynb", as_version=4)
+    code_cells = [cell for cell in nb.cells if cell.cell_type == "code"]
+
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].metadata["tags"] == ["parameters"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code_cells)
+
+
+def test_unknown_report_lists_the_available_ones() -> None:
+    with pytest.raises(BadInputError, match="no report 'incident'; available: incident-timeline"):
+        run_report("incident", {})
+
+
+# Parameters
+
+
+def test_incident_parameters_are_declared_with_types() -> None:
+    import papermill
+
+    declared = papermill.inspect_notebook(REPO / "notebooks" / "incident_timeline.ipynb")
+
+    assert list(declared) == INCIDENT_PARAMETERS
+    assert declared["lab"]["inferred_type_name"] == "str"
+    assert {declared[p]["inferred_type_name"] for p in INCIDENT_PARAMETERS[1:]} == {
+        "Optional[str]"
+    }
+    assert {declared[p]["default"] for p in INCIDENT_PARAMETERS[1:]} == {"None"}
+
+
+def test_text_values_become_none_for_optional_parameters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    values = report_parameters(
+        "incident-timeline",
+        {"start": "2026-12-04T10:00:00Z", "end": "None", "id": "null", "site": "NULL"},
+        lab=Path("lab.duckdb"),
+    )
+
+    assert values == {
+        "start": "2026-12-04T10:00:00Z",
+        "end": None,
+        "id": None,
+        "site": None,
+        "lab": str(tmp_path / "lab.duckdb"),
+    }
+
+
+def test_unknown_parameter_is_refused_with_the_accepted_ones(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError) as caught:
+        run_report("incident-timeline", {"servce": "orders"}, out_dir=tmp_path)
+
+    assert str(caught.value) == (
+        "report 'incident-timeline' has no parameter servce; "
+        "it accepts: lab, start, end, id, site, service"
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before anything ran or was written
+
+
+def test_lab_given_twice_is_refused() -> None:
+    with pytest.raises(BadInputError, match="give the lab once"):
+        report_parameters("incident-timeline", {"lab": "a.duckdb"}, lab=Path("b.duckdb"))
+
+
+@pytest.fixture
+def typed_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    write_notebook(
+        tmp_path / "typed.ipynb",
+        "count = 3  # type: int how many\n"
+        "ratio = 0.5  # type: float a share\n"
+        "flag = False  # type: bool on or off\n"
+        "label = 'x'  # type: str a name\n"
+        "limit = None  # type: Optional[int] at most this many\n"
+        "anything = None\n",
+    )
+    monkeypatch.setenv("DVLAB_NOTEBOOKS", str(tmp_path))
+    return "typed"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"count": "7"}, {"count": 7}),
+        ({"ratio": "0.25"}, {"ratio": 0.25}),
+        ({"flag": "yes", "label": "none"}, {"flag": True, "label": "none"}),
+        ({"flag": "0"}, {"flag": False}),
+        ({"limit": "5"}, {"limit": 5}),
+        ({"limit": "null"}, {"limit": None}),
+        ({"anything": "none"}, {"anything": None}),
+        ({"anything": "2026"}, {"anything": "2026"}),
+    ],
+)
+def test_text_values_take_the_declared_type(
+    typed_report: str, given: dict[str, str], expected: dict[str, Any]
+) -> None:
+    assert report_parameters(typed_report, given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"count": "seven"}, "parameter count must be a int, not 'seven'"),
+        ({"flag": "maybe"}, "parameter flag must be true or false"),
+        ({"count": "null"}, "parameter count must be a int, not 'null'"),
+    ],
+)
+def test_text_values_that_do_not_fit_are_refused(
+    typed_report: str, given: dict[str, str], message: str
+) -> None:
+    with pytest.raises(BadInputError, match=re.escape(message)):
+        report_parameters(typed_report, given)
+
+
+def test_a_report_without_a_lab_parameter_refuses_lab(typed_report: str) -> None:
+    with pytest.raises(BadInputError, match="reads no lab"):
+        report_parameters(typed_report, {}, lab=Path("lab.duckdb"))
+
+
+# Run folders
+
+
+def test_run_folders_are_utc_timestamps_and_never_reused(tmp_path: Path) -> None:
+    oslo_time = datetime(2026, 12, 4, 17, 15, 2, tzinfo=timezone(timedelta(hours=1)))
+
+    folders = [notebooks._new_run_folder(tmp_path, now=oslo_time) for _ in range(3)]
+
+    assert [f.name for f in folders] == [
+        "20261204T161502Z",
+        "20261204T161502Z-2",
+        "20261204T161502Z-3",
+    ]
+    assert all(f.is_dir() for f in folders)
+
+
+# JupyterLab
+
+
+def test_jupyterlab_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVLAB_NOTEBOOKS", raising=False)
+    monkeypatch.setenv("DVLAB_SOMETHING_ELSE", "kept")
+
+    argv, env = jupyterlab_command(lab=Path("data/lab.duckdb"), extra_args=["--no-browser"])
+
+    assert argv == [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--notebook-dir={REPO / 'notebooks'}",
+        "--no-browser",
+    ]
+    assert env["DVLAB_DB"] == str(tmp_path / "data" / "lab.duckdb")
+    assert env["DVLAB_SOMETHING_ELSE"] == "kept"
+
+
+def test_jupyterlab_command_with_another_notebook_dir(tmp_path: Path) -> None:
+    argv, _env = jupyterlab_command(lab=tmp_path / "lab.duckdb", notebook_dir=tmp_path / "mine")
+
+    assert argv[3] == f"--notebook-dir={tmp_path / 'mine'}"
+
+
+def test_start_jupyterlab_runs_the_command_and_returns_its_exit_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[list[str], dict[str, str]]] = []
+
+    class FakeChild:
+        def __init__(self, argv: list[str], *, env: dict[str, str]) -> None:
+            started.append((argv, env))
+
+        def __enter__(self) -> FakeChild:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def wait(self) -> int:
+            return 3
+
+    monkeypatch.setattr(notebooks.subprocess, "Popen", FakeChild)
+    lab = tmp_path / "lab.duckdb"
+
+    assert start_jupyterlab(lab=lab, notebook_dir=tmp_path) == 3
+    assert started == [jupyterlab_command(lab=lab, notebook_dir=tmp_path)]
+
+
+# Running reports (each starts a kernel)
+
+
+@pytest.mark.slow
+def test_run_report_writes_the_notebook_and_an_offline_page(
+    incident_lab: Path, tmp_path: Path
+) -> None:
+    result = run_report("incident-timeline", {"id": "c-1"}, out_dir=tmp_path, lab=incident_lab)
+
+    assert result.folder.parent == tmp_path / "incident-timeline"
+    assert re.fullmatch(r"\d{8}T\d{6}Z(-\d+)?", result.folder.name)
+    assert result.notebook == result.folder / "incident_timeline.ipynb"
+    assert result.html == result.folder / "incident_timeline.html"
+
+    nb = nbformat.read(result.notebook, as_version=4)
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.output_type == "error"]
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert f"lab = {json.dumps(str(incident_lab))}" in injected.source.replace("'", '"')
+
+    page = result.html.read_text(encoding="utf-8")
+    assert '<script src="http' not in page
+    assert "<script" not in page
+    assert "import polars" not in page  # code cells are left out
+    assert "15 events from 3 services" in page
+    assert "order 5511 cancelled" in page  # an info record: only the id's timeline shows it
+    assert "entry &lt;uuid&gt; rejected: checksum &lt;hex&gt;" in page
+    for service in SERVICES:
+        assert service in page
+
+    (chart,) = [base64.b64decode(data).decode() for data in SVG_IMAGE.findall(page)]
+    for service in SERVICES:
+        assert f">{service}</text>" in chart
+    assert ">time (UTC)</text>" in chart
+
+
+@pytest.mark.slow
+def test_failing_cell_raises_report_error_and_keeps_the_executed_notebook(
+    tmp_path: Path,
+) -> None:
+    missing_lab = tmp_path / "no-such-lab.duckdb"
+
+    with pytest.raises(ReportError) as caught:
+        run_report("incident-timeline", {}, out_dir=tmp_path / "out", lab=missing_lab)
+
+    error = caught.value
+    # code cells: 0 parameters, 1 papermill's injected parameters, 2 the one opening the lab
+    assert error.cell == 2
+    message = str(error)
+    assert "failed in code cell 2 (In [3]: # Open the lab and find the window" in message
+    assert f"BadInputError: no lab at {missing_lab}" in message
+
+    executed = Path(str(error.notebook))
+    assert executed.is_file()
+    assert executed.parent.parent == tmp_path / "out" / "incident-timeline"
+    nb = nbformat.read(executed, as_version=4)
+    failing = [cell for cell in nb.cells if cell.cell_type == "code"][2]
+    (failure,) = [out for out in failing.outputs if out.output_type == "error"]
+    assert failure.ename == "BadInputError"
+    assert executed.with_suffix(".html").is_file()
