@@ -160,7 +160,7 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
         .encode(
             x=alt.X("bucket:T", scale=alt.Scale(type="utc"), axis=time_axis),
             x2="bucket_end:T",
-            y=alt.Y("stack_low:Q", axis=alt.Axis(title="events", tickMinStep=1, format="~s")),
+            y=alt.Y("stack_low:Q", axis=alt.Axis(title="events", tickMinStep=1, format=",d")),
             y2="stack_high:Q",
             color=alt.Color(
                 "level:N",
