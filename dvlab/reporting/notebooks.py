@@ -142,7 +142,10 @@ def run_report(
     top) and the page are still written, then :class:`~dvlab.errors.ReportError`
     is raised; its ``cell`` is the failing cell's index among the executed
     notebook's code cells, counting from 0 (papermill's injected parameters cell
-    included), and its message names that cell and the error.
+    included), and its message names that cell and the error. A parameter the
+    notebook does not declare, or a value that does not fit its type, is refused
+    with :class:`~dvlab.errors.BadInputError` before anything runs; a missing
+    kernel gives :class:`~dvlab.errors.MissingDependencyError`.
     """
     values = report_parameters(name, params, lab=lab)
     notebook = find_report(name)
