@@ -10,7 +10,8 @@ one by one. Accepted, in this order:
 * a leap second (``23:59:60``), stored as ``23:59:59.999999`` so it sorts
   between its neighbours;
 * a comma before the fraction (log4j, Python ``logging``);
-* a trailing zone abbreviation from :data:`ZONE_ABBREVIATIONS`;
+* a trailing zone abbreviation from :data:`ZONE_ABBREVIATIONS`, read as its
+  fixed offset (``PST`` is always -08:00, even in summer);
 * epoch numbers: seconds, milliseconds, microseconds or nanoseconds, told
   apart by magnitude (below 1e11 seconds, below 1e14 milliseconds, below 1e17
   microseconds, else nanoseconds).
@@ -86,10 +87,15 @@ def macros_sql() -> list[str]:
               ELSE to_timestamp(0) + to_microseconds((s::HUGEINT // 1000)::BIGINT)
             END)""",
         rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
-            coalesce(
-              try_cast(s AS TIMESTAMPTZ),
-              CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
-                   ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ) END))""",
+            CASE
+              -- ends in a zone abbreviation: its fixed offset, not the zone DuckDB would guess
+              WHEN s[-1] BETWEEN 'A' AND 'Z' AND s[-2] BETWEEN 'A' AND 'Z'
+                THEN try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)
+              ELSE coalesce(
+                try_cast(s AS TIMESTAMPTZ),
+                CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
+                     ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ) END)
+            END)""",
     ]
 
 

@@ -1,0 +1,65 @@
+"""Curated query files: header parsing, parameter binding, and the folder's own files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dvlab.errors import BadInputError
+from dvlab.lab import queries
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / f"{name}.sql"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_header_gives_description_and_params(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "q",
+        "-- Lines of one request.\n-- @param id   the id\n-- @param limit=10 at most\n"
+        "SELECT * FROM logs WHERE correlation_id = $id LIMIT $limit::BIGINT\n",
+    )
+    query = queries.parse(path)
+    assert query.description == "Lines of one request."
+    assert [(p.name, p.required, p.default) for p in query.params] == [
+        ("id", True, None),
+        ("limit", False, "10"),
+    ]
+    assert query.bind({"id": "r1"}) == {"id": "r1", "limit": "10"}
+
+
+def test_missing_and_unknown_parameters_are_named(tmp_path: Path) -> None:
+    query = queries.parse(write(tmp_path, "q", "-- d\n-- @param id x\nSELECT $id\n"))
+    with pytest.raises(BadInputError, match="needs --param id=VALUE"):
+        query.bind({})
+    with pytest.raises(BadInputError, match="no parameter bogus; it accepts: id"):
+        query.bind({"id": "1", "bogus": "2"})
+
+
+def test_undeclared_parameter_is_an_error_naming_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "bad", "-- d\nSELECT $oops\n")
+    with pytest.raises(BadInputError, match=r"bad\.sql.*\$oops"):
+        queries.parse(path)
+
+
+def test_a_file_without_description_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="must start with a '-- description'"):
+        queries.parse(write(tmp_path, "nodesc", "SELECT 1\n"))
+
+
+def test_every_curated_query_in_the_repo_parses_and_declares_its_params() -> None:
+    found = queries.available()
+    names = {q.name for q in found}
+    assert "timeline" in names
+    for query in found:
+        assert query.description, query.path
+        assert not query.description.startswith("-")
+
+
+def test_unknown_name_lists_the_available_ones() -> None:
+    with pytest.raises(BadInputError, match="available: .*timeline"):
+        queries.load("no_such_query")

@@ -1,0 +1,74 @@
+"""The one time path: every accepted shape, each expected value worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+import pytest
+
+from dvlab.lab.store import prepare
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    prepare(connection)
+    return connection
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-01T00:00:00Z", utc(2026, 11, 1)),
+        ("2026-11-01 00:00:00+02:00", utc(2026, 10, 31, 22)),
+        ("2026-11-01T00:00:00-0530", utc(2026, 11, 1, 5, 30)),
+        ("2026-11-01T00:00:00.5-05", utc(2026, 11, 1, 5, 0, 0, 500000)),
+        # nanoseconds are cut to microseconds, not rounded
+        ("2026-11-01T00:00:00.123456789Z", utc(2026, 11, 1, 0, 0, 0, 123456)),
+        # a leap second sorts just before the next second
+        ("2016-12-31T23:59:60Z", utc(2016, 12, 31, 23, 59, 59, 999999)),
+        ("2016-12-31T23:59:60.25+00:00", utc(2016, 12, 31, 23, 59, 59, 999999)),
+        # log4j / Python logging comma
+        ("2015-10-18 18:01:47,978", utc(2015, 10, 18, 18, 1, 47, 978000)),
+        ("2024-06-27 00:00:07.369 CEST", utc(2024, 6, 26, 22, 0, 7, 369000)),
+        ("2022-11-27 18:58:02.096 UTC", utc(2022, 11, 27, 18, 58, 2, 96000)),
+        ("2019-03-14 01:00:00 PST", utc(2019, 3, 14, 9)),
+        # epochs, told apart by magnitude: 1669575482 s = 2022-11-27 18:58:02 UTC
+        ("1669575482", utc(2022, 11, 27, 18, 58, 2)),
+        ("1669575482.25", utc(2022, 11, 27, 18, 58, 2, 250000)),
+        ("1669575482096", utc(2022, 11, 27, 18, 58, 2, 96000)),
+        ("1669575482096892", utc(2022, 11, 27, 18, 58, 2, 96892)),
+        ("1669575482096892999", utc(2022, 11, 27, 18, 58, 2, 96892)),
+        ("0", utc(1970, 1, 1)),
+    ],
+)
+def test_accepted_shapes_end_in_utc(
+    con: duckdb.DuckDBPyConnection, text: str, expected: datetime
+) -> None:
+    assert con.execute("SELECT dvlab_ts(?)", [text]).fetchall()[0][0] == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["garbage", "2024-13-01T00:00:00Z", "2024-06-27 00:00:07 XYZ", ""]
+)
+def test_unparseable_text_gives_null(con: duckdb.DuckDBPyConnection, text: str) -> None:
+    assert con.execute("SELECT dvlab_ts(?)", [text]).fetchall()[0][0] is None
+
+
+def test_naive_times_are_read_in_the_session_zone() -> None:
+    con = duckdb.connect()
+    prepare(con, tz="Europe/Oslo")
+    # Oslo is UTC+2 in summer and UTC+1 in winter
+    summer = con.execute("SELECT dvlab_ts('2026-07-01 12:00:00')").fetchall()[0][0]
+    winter = con.execute("SELECT dvlab_ts('2026-01-01 12:00:00')").fetchall()[0][0]
+    assert summer == utc(2026, 7, 1, 10)
+    assert winter == utc(2026, 1, 1, 11)
+    # an explicit offset wins over the zone
+    assert con.execute("SELECT dvlab_ts('2026-01-01 12:00:00Z')").fetchall()[0][0] == utc(
+        2026, 1, 1, 12
+    )

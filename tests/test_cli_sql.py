@@ -1,0 +1,159 @@
+"""`dvlab sql`: parameters bound (never pasted), output formats, curated queries, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvlab.cli import main
+from tests.cli_fixture import RECORDS, write_fixture
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(write_fixture(tmp_path))]) == 0
+    return db
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_param_is_bound_not_pasted(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sql = "SELECT count(*) AS n FROM logs WHERE service = $svc"
+    code, out, _ = run(
+        capsys, "--db", str(lab), "sql", sql, "--param", "svc=provisioning", "--format", "csv"
+    )
+    assert code == 0
+    assert out.splitlines() == ["n", "2"]
+    # a value that would change the query if it were pasted in matches nothing
+    hostile = "svc=x' OR '1'='1"
+    code, out, _ = run(capsys, "--db", str(lab), "sql", sql, "--param", hostile, "--format", "csv")
+    assert out.splitlines() == ["n", "0"]
+
+
+def test_csv_json_and_table_formats(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sql = "SELECT service, count(*) AS n FROM logs GROUP BY service ORDER BY service"
+    expected = sorted({r["service"] for r in RECORDS})
+    counts = {s: sum(1 for r in RECORDS if r["service"] == s) for s in expected}
+
+    _, out, _ = run(capsys, "--db", str(lab), "sql", sql, "--format", "csv")
+    assert out.splitlines() == ["service,n"] + [f"{s},{counts[s]}" for s in expected]
+
+    _, out, _ = run(capsys, "--db", str(lab), "sql", sql, "--format", "json")
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"service": s, "n": counts[s]} for s in expected
+    ]
+
+    _, out, _ = run(capsys, "--db", str(lab), "sql", sql)
+    lines = out.splitlines()
+    assert lines[0].split() == ["service", "n"]
+    assert [line.split() for line in lines[2:-1]] == [[s, str(counts[s])] for s in expected]
+    assert lines[-1] == f"({len(expected)} rows)"
+
+
+def test_parquet_needs_out_and_writes_the_rows(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--db", str(lab), "sql", "SELECT 1", "--format", "parquet")
+    assert code == 2
+    assert "needs --out" in err
+    target = tmp_path / "out.parquet"
+    sql = "SELECT message FROM logs WHERE level = $level ORDER BY ts"
+    code, _, _ = run(
+        capsys,
+        "--db",
+        str(lab),
+        "sql",
+        sql,
+        "--param",
+        "level=error",
+        "--format",
+        "parquet",
+        "--out",
+        str(target),
+    )
+    assert code == 0
+    rows = duckdb.sql(f"SELECT * FROM read_parquet('{target}')").fetchall()
+    assert rows == [("attach_port gave up",)]
+
+
+def test_list_shows_each_curated_query_with_its_description(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "sql", "--list")
+    assert code == 0
+    timeline = next(line for line in out.splitlines() if line.startswith("timeline "))
+    first_line = (
+        (Path(__file__).parent.parent / "queries" / "timeline.sql").read_text().splitlines()[0]
+    )
+    assert first_line.lstrip("- ").strip() in timeline
+
+
+def test_curated_query_by_name_with_params(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "--db", str(lab), "sql", "timeline", "--param", "id=r-1", "--format", "json"
+    )
+    assert code == 0
+    messages = [json.loads(line)["message"] for line in out.splitlines()]
+    assert messages == ["GET /v1/vms 200", "retrying attach_port"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("SELEC 1", "Parser Error"),
+        ("SELECT * FROM no_such_table", "no_such_table"),
+        ("SELECT $missing", "missing"),
+    ],
+)
+def test_bad_sql_gives_one_line_and_exit_2(
+    lab: Path, capsys: pytest.CaptureFixture[str], sql: str, fragment: str
+) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "sql", sql)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("dvlab: ") and fragment in err
+
+
+def test_unknown_param_of_curated_query(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--db", str(lab), "sql", "timeline", "--param", "nope=1")
+    assert code == 2
+    assert "no parameter nope" in err
+
+
+def test_no_lab_yet_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--db", str(tmp_path / "none.duckdb"), "sql", "SELECT 1")
+    assert code == 2
+    assert "no lab at" in err and "dvlab ingest" in err
+
+
+def test_console_script_runs(lab: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dvlab.cli",
+            "--db",
+            str(lab),
+            "sql",
+            "SELECT count(*) AS n FROM logs",
+            "--format",
+            "csv",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["n", str(len(RECORDS))]
