@@ -61,5 +61,5 @@ def test_every_curated_query_in_the_repo_parses_and_declares_its_params() -> Non
 
 
 def test_unknown_name_lists_the_available_ones() -> None:
-    with pytest.raises(BadInputError, match="available: .*timeline"):
+    with pytest.raises(BadInputError, match=r"available: .*timeline"):
         queries.load("no_such_query")
