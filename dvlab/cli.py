@@ -191,10 +191,10 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
     if args.list:
         for query in queries.available():
-            params = " ".join(f"[{p.name}]" if not p.required else p.name for p in query.params)
+            accepted = " ".join(f"[{p.name}]" if not p.required else p.name for p in query.params)
             print(
                 f"{query.name:<24} {query.description}"
-                + (f"  (params: {params})" if params else "")
+                + (f"  (params: {accepted})" if accepted else "")
             )
         return 0
     if not args.query:

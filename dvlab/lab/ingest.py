@@ -599,7 +599,7 @@ def _scan_end(path: Path) -> tuple[int, bytes, int]:
             tail = fh.read()
         return size, tail, last_start
     size = 0
-    tail = bytearray()
+    tail_buf = bytearray()
     last_start = 0
     pending_newline_at: int | None = None
     with files.open_stream(path) as stream:
@@ -616,9 +616,9 @@ def _scan_end(path: Path) -> tuple[int, bytes, int]:
             if block.endswith(b"\n"):
                 pending_newline_at = size + len(block)
             size += len(block)
-            tail.extend(block[-TAIL_BYTES:])
-            del tail[:-TAIL_BYTES]
-    return size, bytes(tail), last_start
+            tail_buf.extend(block[-TAIL_BYTES:])
+            del tail_buf[:-TAIL_BYTES]
+    return size, bytes(tail_buf), last_start
 
 
 def _line_texts(
@@ -735,15 +735,15 @@ def ingest(
         _commit(lab_path, staging, ledger, summary, strict=options.strict)
         staging.con.close()
     summary.finished = datetime.now(UTC)
-    for entry in summary.sources:
+    for report in summary.sources:
         log.info(
             "ingest %s: %s %s, %d loaded, %d rejected, %d skipped",
             summary.run_id[:8],
-            entry.source,
-            entry.status,
-            entry.rows_loaded,
-            entry.rows_rejected,
-            entry.rows_skipped,
+            report.source,
+            report.status,
+            report.rows_loaded,
+            report.rows_rejected,
+            report.rows_skipped,
         )
     return summary
 
