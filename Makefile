@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DB     ?= lab.duckdb
 SAMPLE ?= sample
+LINTED := $(wildcard dvlab tests benchmarks)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv demo test lint typecheck bench bench-quick lab clean
@@ -27,14 +28,14 @@ demo: venv ## generate sample logs, load them into $(DB), render the incident re
 	  "SELECT correlation_id FROM logs WHERE level = 'error' AND service = 'provisioning' ORDER BY ts LIMIT 1" --format csv | tail -n 1)
 
 test: venv ## lint, type-check and run the whole test suite
-	$(BIN)/ruff check dvlab tests benchmarks
-	$(BIN)/ruff format --check dvlab tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: venv ## ruff check and format check only
-	$(BIN)/ruff check dvlab tests benchmarks
-	$(BIN)/ruff format --check dvlab tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: venv ## mypy only
 	$(BIN)/mypy
