@@ -229,7 +229,11 @@ def _match_state(path: Path, head: bytes, states: list[_State]) -> tuple[_State 
     """The generation this file continues, and whether it has nothing new."""
     name = str(path)
     candidates = [
-        s for s in states if s.head_len <= len(head) and _hash(head[: s.head_len]) == s.head_hash
+        s
+        for s in states
+        if s.head_len <= len(head)
+        and _hash(head[: s.head_len]) == s.head_hash
+        and (s.consumed_bytes > 0 or not head)  # an empty source is the start of nothing
     ]
     candidates.sort(key=lambda s: (s.source == name, s.consumed_bytes), reverse=True)
     for state in candidates:
@@ -431,9 +435,9 @@ def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
         return options.format
     from dvlab.sources.detect import detect_format
 
-    sample = head.decode("utf-8", "replace").splitlines()
-    if len(head) >= files.HEAD_BYTES and sample:
-        sample = sample[:-1]  # the last line may be cut short
+    sample = head.decode("utf-8-sig", "replace").splitlines()
+    if len(sample) > 1 and not head.endswith(b"\n"):
+        sample = sample[:-1]  # the last line may be cut short, or still being written
     try:
         return detect_format(sample)
     except BadInputError as exc:
@@ -514,6 +518,8 @@ def _read_source(
                         number = chunk.first_line + i
                         last_line = number
                         stripped = files.decode_line(text)
+                        if number == 1:
+                            stripped = stripped.removeprefix("\ufeff")  # a byte-order mark
                         if not stripped.strip():
                             blanks[0] += 1
                             continue
@@ -653,6 +659,8 @@ def _fill_raw(path: Path, staging: _Staging, src: int, start_offset: int, start_
         "SELECT line FROM stage_rejects WHERE src = ? AND raw IS NULL", [src]
     ).fetchall()
     found = _line_texts(path, {r[0] for r in rows}, start_offset, start_line)
+    if not found:  # every reject already quotes its line; executemany refuses an empty list
+        return
     staging.con.executemany(
         "UPDATE stage_rejects SET raw = ? WHERE src = ? AND line = ?",
         [[text, src, line] for line, text in found.items()],
@@ -729,6 +737,8 @@ def ingest(
             )
             summary.sources.append(report)
             ledger.append(entry)
+            if entry["status"] in ("loaded", "grown"):
+                states = _with_state_of(entry, states)
         rejected = summary.total("rows_rejected")
         if options.strict and (rejected or summary.failed):
             raise _strict_error(staging, summary)
@@ -874,6 +884,27 @@ def _stage_one(
     return report, entry
 
 
+def _with_state_of(entry: dict[str, Any], states: list[_State]) -> list[_State]:
+    """``states`` with ``entry`` (staged in this run) as the latest of its generation.
+
+    A later source of the same run, a copy of this one or a longer version of
+    it, is then recognised as the same content rather than loaded again.
+    """
+    state = _State(
+        generation=entry["generation"],
+        source=entry["source"],
+        format=entry["format"],
+        head_hash=entry["head_hash"],
+        head_len=entry["head_len"],
+        consumed_bytes=entry["consumed_bytes"],
+        consumed_lines=entry["consumed_lines"],
+        tail_hash=entry["fingerprint"].rsplit(":", 1)[-1],
+        watermark_offset=entry["watermark_offset"],
+        watermark_line=entry["watermark_line"],
+    )
+    return [s for s in states if s.generation != state.generation] + [state]
+
+
 def _strict_error(staging: _Staging, summary: IngestSummary) -> BadInputError:
     first = staging.con.execute(
         "SELECT source, line, reason FROM stage_rejects ORDER BY src, line LIMIT 1"
@@ -930,13 +961,20 @@ def _write_whole_file(
     }
     inserted = con.execute(
         f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
-            WITH rec AS MATERIALIZED ({records}),
-                 flat AS ({jsonlines.flatten_sql("rec")}),
-                 merged AS (SELECT r.* REPLACE (coalesce(f.attributes, r.attributes) AS attributes)
-                            FROM rec r LEFT JOIN flat f USING (line))
-            SELECT *, $ingest_id FROM (SELECT {NORMALISED} FROM merged) WHERE ts IS NOT NULL""",
+            SELECT *, $ingest_id FROM (SELECT {NORMALISED} FROM ({records})) WHERE ts IS NOT NULL""",
         params,
     ).fetchall()[0][0]
+    # flatten nested objects afterwards, touching only the rows that have them: cheaper,
+    # and lighter on memory, than holding every row for a join
+    nested = jsonlines.flatten_sql(
+        "(SELECT line, NULL AS reject, attributes::VARCHAR AS attributes "
+        "FROM lab.logs WHERE ingest_id = $ingest_id)"
+    )
+    con.execute(
+        f"""UPDATE lab.logs SET attributes = flat.attributes::JSON FROM ({nested}) AS flat
+            WHERE lab.logs.ingest_id = $ingest_id AND lab.logs.line = flat.line""",
+        {"ingest_id": entry["ingest_id"]},
+    )
     total = int(entry["consumed_lines"])
     rejected = 0
     if inserted < total:
@@ -990,59 +1028,17 @@ def _commit(
         finished = datetime.now(UTC)
         con.execute("BEGIN TRANSACTION")
         try:
-            by_src = {e["src"]: e["ingest_id"] for e in ledger if "src" in e}
-            for entry in ledger:
-                entry.setdefault("rows_replaced", 0)
-            for entry in ledger:
-                if "replace_from" not in entry:
-                    continue
-                generation, from_line = entry["generation"], entry["replace_from"]
-                replaced = con.execute(
-                    """DELETE FROM lab.logs WHERE line >= ? AND ingest_id IN
-                       (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
-                    [from_line, generation],
-                ).fetchall()[0][0]
-                con.execute(
-                    """DELETE FROM lab.rejects WHERE line >= ? AND ingest_id IN
-                       (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
-                    [from_line, generation],
-                )
-                entry["rows_replaced"] = int(replaced)
-            for entry in ledger:
-                if "direct" in entry:
-                    _write_whole_file(con, entry, strict=strict)
             if strict and (con.execute("SELECT count(*) FROM stage_rejects").fetchall()[0][0]):
                 raise _strict_error(staging, summary)
-            mapping = pa.table(
-                {
-                    "src": pa.array(list(by_src), pa.int32()),
-                    "ingest_id": pa.array(list(by_src.values()), pa.int64()),
-                }
-            )
-            con.register("src_ids", mapping)
-            con.execute(
-                f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
-                    SELECT {", ".join("s." + c for c in schema.LOG_COLUMNS if c != "ingest_id")}, m.ingest_id
-                    FROM stage_logs s JOIN src_ids m USING (src)"""
-            )
-            con.execute(
-                """INSERT INTO lab.rejects SELECT m.ingest_id, r.source, r.line, r.reason, r.raw
-                   FROM stage_rejects r JOIN src_ids m USING (src)"""
-            )
-            con.unregister("src_ids")
-            rows = []
+            # source by source, ledger row included, so that a later source of this run that
+            # continues an earlier one's generation finds (and replaces) that one's last record
             for entry in ledger:
-                row = {c: entry.get(c) for c in _LEDGER_COLUMNS}
-                row["run_id"] = summary.run_id
-                row["finished"] = finished
-                for count in ("rows_loaded", "rows_rejected", "rows_skipped", "rows_replaced"):
-                    row[count] = int(row[count] or 0)
-                rows.append(row)
-            placeholders = ", ".join("?" for _ in _LEDGER_COLUMNS)
-            con.executemany(
-                f"INSERT INTO lab.ingests ({', '.join(_LEDGER_COLUMNS)}) VALUES ({placeholders})",
-                [[row[c] for c in _LEDGER_COLUMNS] for row in rows],
-            )
+                entry["rows_replaced"] = _replace_tail(con, entry)
+                if "direct" in entry:
+                    _write_whole_file(con, entry, strict=strict)
+                elif "src" in entry:
+                    _insert_staged(con, entry)
+                _insert_ledger_row(con, entry, summary.run_id, finished)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -1055,3 +1051,52 @@ def _commit(
         raise dberrors.translate(exc, what=f"writing to {lab_path}") from exc
     finally:
         con.execute("DETACH lab")
+
+
+def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
+    """Delete what a grown source reads again (from its watermark on); returns the rows deleted."""
+    if "replace_from" not in entry:
+        return 0
+    generation, from_line = entry["generation"], entry["replace_from"]
+    replaced = con.execute(
+        """DELETE FROM lab.logs WHERE line >= ? AND ingest_id IN
+           (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+        [from_line, generation],
+    ).fetchall()[0][0]
+    con.execute(
+        """DELETE FROM lab.rejects WHERE line >= ? AND ingest_id IN
+           (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+        [from_line, generation],
+    )
+    return int(replaced)
+
+
+def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
+    """Copy one source's staged rows and rejects into the lab."""
+    params = {"src": entry["src"], "ingest_id": entry["ingest_id"]}
+    columns = [c for c in schema.LOG_COLUMNS if c != "ingest_id"]
+    con.execute(
+        f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
+            SELECT {", ".join(columns)}, $ingest_id FROM stage_logs WHERE src = $src""",
+        params,
+    )
+    con.execute(
+        """INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
+           FROM stage_rejects WHERE src = $src""",
+        params,
+    )
+
+
+def _insert_ledger_row(
+    con: duckdb.DuckDBPyConnection, entry: dict[str, Any], run_id: str, finished: datetime
+) -> None:
+    row = {c: entry.get(c) for c in _LEDGER_COLUMNS}
+    row["run_id"] = run_id
+    row["finished"] = finished
+    for count in ("rows_loaded", "rows_rejected", "rows_skipped", "rows_replaced"):
+        row[count] = int(row[count] or 0)
+    placeholders = ", ".join("?" for _ in _LEDGER_COLUMNS)
+    con.execute(
+        f"INSERT INTO lab.ingests ({', '.join(_LEDGER_COLUMNS)}) VALUES ({placeholders})",
+        [row[c] for c in _LEDGER_COLUMNS],
+    )

@@ -14,7 +14,8 @@ one by one. Accepted, in this order:
   fixed offset (``PST`` is always -08:00, even in summer);
 * epoch numbers: seconds, milliseconds, microseconds or nanoseconds, told
   apart by magnitude (below 1e11 seconds, below 1e14 milliseconds, below 1e17
-  microseconds, else nanoseconds).
+  microseconds, else nanoseconds), read as decimals and, like text
+  fractions, truncated to the microsecond.
 
 Times without an offset are read in the connection's ``TimeZone``, which the
 ingest sets to ``--tz`` (default UTC). Unparseable text gives NULL, and the
@@ -66,35 +67,37 @@ def macros_sql() -> list[str]:
     """The CREATE MACRO statements (temporary, per connection)."""
     epoch = r"^-?\d+(\.\d*)?$"
     return [
-        # Text that DuckDB will not cast, rewritten into text it will.
-        rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts_rewrite(s) AS (
-            WITH r AS (SELECT
-                regexp_replace(
-                  regexp_replace(trim(s), '^(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
-                  '^(\d{{4}}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2') AS t)
-            SELECT CASE
-              WHEN regexp_matches(t, ' [A-Z]{{1,5}}$')
-                THEN regexp_replace(t, ' [A-Z]{{1,5}}$', '')
-                     || coalesce(({_abbreviation_map_sql()})[regexp_extract(t, ' ([A-Z]{{1,5}})$', 1)],
-                                 ' ' || regexp_extract(t, ' ([A-Z]{{1,5}})$', 1))
-              ELSE t END
-            FROM r)""",
-        r"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
+        # Text that DuckDB will not cast, rewritten into text it will (plain expressions,
+        # no subquery, so DuckDB only evaluates them for the rows that need them).
+        r"""CREATE OR REPLACE TEMP MACRO dvlab_ts_fix(s) AS (
+            regexp_replace(
+              regexp_replace(trim(s), '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
+              '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2'))""",
+        f"""CREATE OR REPLACE TEMP MACRO dvlab_ts_rewrite(s) AS (
             CASE
-              WHEN abs(s::DOUBLE) < 1e11 THEN to_timestamp(s::DOUBLE)
-              WHEN abs(s::DOUBLE) < 1e14 THEN to_timestamp(0) + to_microseconds(round(s::DOUBLE * 1000)::BIGINT)
-              WHEN abs(s::DOUBLE) < 1e17 THEN to_timestamp(0) + to_microseconds(round(s::DOUBLE)::BIGINT)
-              ELSE to_timestamp(0) + to_microseconds((s::HUGEINT // 1000)::BIGINT)
+              WHEN regexp_matches(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$')
+                THEN regexp_replace(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$', '')
+                     || coalesce(({_abbreviation_map_sql()})[regexp_extract(dvlab_ts_fix(s), ' ([A-Z]{{1,5}})$', 1)],
+                                 ' ' || regexp_extract(dvlab_ts_fix(s), ' ([A-Z]{{1,5}})$', 1))
+              ELSE dvlab_ts_fix(s)
             END)""",
+        r"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
+            to_timestamp(0) + to_microseconds(trunc(rtrim(s, '.')::DECIMAL(38, 9) * CASE
+              WHEN abs(s::DOUBLE) < 1e11 THEN 1000000
+              WHEN abs(s::DOUBLE) < 1e14 THEN 1000
+              WHEN abs(s::DOUBLE) < 1e17 THEN 1
+              ELSE 0.001
+            END)::BIGINT))""",
         rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
             CASE
-              -- ends in a zone abbreviation: its fixed offset, not the zone DuckDB would guess
-              WHEN s[-1] BETWEEN 'A' AND 'Z' AND s[-2] BETWEEN 'A' AND 'Z'
-                THEN try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)
-              ELSE coalesce(
+              -- the common case first: ends in a digit or Z, and DuckDB casts it itself
+              WHEN contains('0123456789Z', right(s, 1)) THEN coalesce(
                 try_cast(s AS TIMESTAMPTZ),
                 CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
                      ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ) END)
+              -- ends in a letter: a zone abbreviation, read as its fixed offset (not the
+              -- zone DuckDB would guess from it)
+              ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)
             END)""",
     ]
 

@@ -29,9 +29,6 @@ import duckdb
 
 from dvlab.sources.fields import VARIANTS
 
-#: How deep nested objects are flattened; deeper ones stay as JSON values.
-FLATTEN_DEPTH = 6
-
 #: read_json's per-line limit; a longer line sends the file to the chunk reader.
 MAX_LINE_BYTES = 16 << 20
 
@@ -147,10 +144,20 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
 # --------------------------------------------------------------------------- chunk reader
 
 
+def _without_bom(lines_table: str) -> str:
+    """``lines_table`` with a leading byte-order mark dropped from each line.
+
+    read_json skips the mark at the start of a file; the chunk reader must
+    read that first line the same way.
+    """
+    return f"""(SELECT line, CASE WHEN starts_with(text, chr(65279)) THEN text[2:] ELSE text END
+                AS text FROM {lines_table})"""
+
+
 def census_sql(lines_table: str) -> str:
     """The distinct top-level keys of the chunk's object lines."""
     return f"""
-        SELECT DISTINCT unnest(json_keys(text)) AS key FROM {lines_table}
+        SELECT DISTINCT unnest(json_keys(text)) AS key FROM {_without_bom(lines_table)}
         WHERE json_valid(text) AND json_type(text) = 'OBJECT'
     """
 
@@ -183,7 +190,7 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
                         WHEN json_type(text) <> 'OBJECT'
                           THEN 'a JSON line must be an object, not ' || lower(json_type(text))
                    END AS reject
-            FROM {lines_table}
+            FROM {_without_bom(lines_table)}
             WHERE NOT regexp_full_match(text, '\\s*')
         ),
         good AS (
@@ -256,34 +263,19 @@ def key_quoted(key: str) -> str:
 def flatten_sql(table: str) -> str:
     """SELECT of (line, attributes) for the rows of ``table`` whose attributes nest objects.
 
-    Nested objects become dotted keys down to FLATTEN_DEPTH levels; arrays,
-    empty objects and deeper objects stay values.
+    Nested objects become dotted keys at every depth (``http.request.method``);
+    arrays, empty objects and nulls stay values. A key that itself contains a
+    dot reads the same as a nested one; that is what dotted names mean.
     """
-    levels = []
-    parent = "n.attributes"
-    prefix = ""
-    joins = ""
-    for depth in range(1, FLATTEN_DEPTH + 1):
-        alias = f"e{depth}"
-        joins += f" CROSS JOIN json_each({parent}) {alias}"
-        key = f"{prefix}{alias}.key"
-        conditions = [_descend(d) for d in range(1, depth)]
-        if depth < FLATTEN_DEPTH:
-            conditions.append(f"({alias}.type <> 'OBJECT' OR {alias}.value::VARCHAR = '{{}}')")
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        levels.append(f"SELECT n.line, {key} AS k, {alias}.value AS v FROM nested n{joins}{where}")
-        parent = f"{alias}.value"
-        prefix = f"{key} || '.' || "
-    union = "\n            UNION ALL ".join(levels)
     return f"""
-        WITH nested AS (
-            SELECT line, attributes FROM {table}
-            WHERE reject IS NULL AND contains(substr(attributes, 2), '{{')
-        ),
-        node AS ({union})
-        SELECT line, json_group_object(k, v)::VARCHAR AS attributes FROM node GROUP BY line
+        SELECT n.line,
+               json_group_object(replace(substr(t.fullkey, 3), '"', ''), t.value)::VARCHAR AS attributes
+        FROM (SELECT line, attributes FROM {table}
+              WHERE reject IS NULL AND contains(substr(attributes, 2), '{{')) AS n,
+             json_tree(n.attributes) AS t
+        WHERE t.fullkey <> '$'
+          AND NOT contains(t.path, '[')                    -- inside an array
+          AND NOT regexp_matches(t.fullkey, '\\[\\d+\\]$')   -- an array's element
+          AND (t.type <> 'OBJECT' OR t.value::VARCHAR = '{{}}')
+        GROUP BY n.line
     """
-
-
-def _descend(depth: int) -> str:
-    return f"e{depth}.type = 'OBJECT' AND e{depth}.value::VARCHAR <> '{{}}'"
