@@ -408,8 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="base folder instead of ./reports")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("lab", help="start JupyterLab on the curated notebooks with this lab")
-    p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    p = sub.add_parser(
+        "lab",
+        help="start JupyterLab on the curated notebooks with this lab",
+        description="Start JupyterLab on notebooks/ with DVLAB_DB set to the lab, so the "
+        "notebooks and %%%%sql cells read it. Other options go to JupyterLab "
+        "(e.g. dvlab lab --no-browser --port 8899).",
+    )
+    p.add_argument("jupyter_args", nargs="*", help="passed to jupyter lab")
     p.set_defaults(func=cmd_lab)
 
     p = sub.add_parser("export", help="write the lab's tables as Parquet for other engines")
@@ -427,7 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # options after `dvlab lab` that dvlab does not know are JupyterLab's own
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command != "lab":
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.jupyter_args = [*unknown, *args.jupyter_args]
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
