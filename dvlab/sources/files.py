@@ -62,6 +62,9 @@ def open_stream(path: Path) -> BinaryIO:
         raise SourceReadError(name, "no such file")
     if path.is_dir():
         raise SourceReadError(name, "is a folder, not a file")
+    if not path.is_file():
+        # opening a FIFO would wait for a writer; a source is read several times over anyway
+        raise SourceReadError(name, "is not a regular file (a FIFO, socket or device)")
     if not os.access(path, os.R_OK):
         raise SourceReadError(name, "permission denied (cannot read the file)")
     try:

@@ -172,7 +172,11 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
     """
     keys = sorted(present)
     if keys:
-        paths = "[" + ", ".join(_sql_literal("$." + json.dumps(k)) for k in keys) + "]"
+        paths = (
+            "["
+            + ", ".join(_sql_literal("$." + json.dumps(k, ensure_ascii=False)) for k in keys)
+            + "]"
+        )
         values = ", ".join(
             f"nullif(list_extract(v, {i + 1}), 'null'::JSON) AS v{i}" for i in range(len(keys))
         )
@@ -210,9 +214,9 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
 def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int] | None:
     """(top-level keys, records) when the whole-file reader can number the records exactly.
 
-    None means: use the chunk reader (a bad or non-object line, a blank line,
-    keys equal but for case, a line longer than MAX_LINE_BYTES, or anything
-    DuckDB's reader refuses).
+    None means: use the chunk reader (no record at all, a bad or non-object
+    line, a blank line, keys equal but for case, a line longer than
+    MAX_LINE_BYTES, or anything DuckDB's reader refuses).
     """
     name = _sql_literal(str(path))
     try:
@@ -229,7 +233,7 @@ def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[st
     except duckdb.Error:
         return None
     records = sum(n for _, n in groups)
-    if records != lines or any(not keys for keys, _ in groups):
+    if not records or records != lines or any(not keys for keys, _ in groups):
         return None
     keys = sorted({key for group, _ in groups for key in group})
     if len({k.lower() for k in keys}) != len(keys):

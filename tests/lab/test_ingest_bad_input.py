@@ -1,0 +1,352 @@
+"""Bad lines become rejects; unreadable sources fail alone; --strict writes nothing."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from dvlab.errors import BadInputError
+from dvlab.lab.ingest import IngestOptions, ingest
+
+from .ingest_support import (
+    jsonl,
+    ledger,
+    messages_by_line,
+    query,
+    record,
+    run_cli,
+    table_counts,
+    watch_whole_file_reader,
+)
+
+JSONL = IngestOptions(format="jsonl")
+
+# one bad line of each kind between good ones; line numbers are the list positions + 1
+MALFORMED = '{"time": "2026-05-01T12:00:02Z", "msg": "cut'
+NOT_OBJECT = '["an", "array"]'
+NO_TIME = '{"level": "info", "msg": "no time here"}'
+BAD_TIME = '{"time": "half past nine", "msg": "bad time"}'
+LONG_BAD = '{"time": "2026-05-01T12:00:07Z", "msg": "' + "x" * 5000  # 5 KB, unterminated
+MIXED_LINES = [
+    json.dumps(record(1)),
+    MALFORMED,
+    NOT_OBJECT,
+    NO_TIME,
+    BAD_TIME,
+    json.dumps(record(6)),
+    LONG_BAD,
+    json.dumps(record(8)),
+]
+
+
+def write_mixed(folder: Path) -> Path:
+    path = folder / "mixed.jsonl"
+    path.write_text("\n".join(MIXED_LINES) + "\n", encoding="utf-8")
+    return path
+
+
+def test_each_bad_line_is_a_reject_with_line_reason_and_excerpt(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    source = write_mixed(tmp_path)
+
+    summary = ingest(lab_path, [str(source)], JSONL)
+
+    assert [(s.status, s.rows_loaded, s.rows_rejected) for s in summary.sources] == [
+        ("loaded", 3, 5)
+    ]
+    assert messages_by_line(lab_path) == [(1, "m1"), (6, "m6"), (8, "m8")]
+    rejects = query(lab_path, "SELECT line, reason, raw, source FROM rejects ORDER BY line")
+    assert [r[0] for r in rejects] == [2, 3, 4, 5, 7]
+    assert {r[3] for r in rejects} == {str(source)}
+    by_line = {r[0]: (r[1], r[2]) for r in rejects}
+    assert by_line[2] == ("not valid JSON", MALFORMED)
+    assert by_line[3] == ("a JSON line must be an object, not array", NOT_OBJECT)
+    assert by_line[4] == ("no time: the record has no time field", NO_TIME)
+    assert by_line[5] == ('unparseable time "half past nine"', BAD_TIME)
+    assert by_line[7][0] == "not valid JSON"
+    assert by_line[7][1] == LONG_BAD[:1024]  # the excerpt stops at 1 KiB
+
+
+def test_time_rejects_through_the_whole_file_reader(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every line a JSON object: read_json reads it, and the lab still rejects what has no time."""
+    long_no_time = json.dumps({"msg": "y" * 5000, "level": "warn"})
+    lines = [
+        json.dumps(record(1)),
+        NO_TIME,
+        json.dumps(record(3)),
+        BAD_TIME,
+        long_no_time,
+        json.dumps(record(6)),
+    ]
+    source = tmp_path / "objects.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    taken = watch_whole_file_reader(monkeypatch)
+
+    summary = ingest(lab_path, [str(source)], JSONL)
+
+    assert taken == [True]
+    assert (summary.total("rows_loaded"), summary.total("rows_rejected")) == (3, 3)
+    assert messages_by_line(lab_path) == [(1, "m1"), (3, "m3"), (6, "m6")]
+    rejects = query(lab_path, "SELECT line, reason, raw FROM rejects ORDER BY line")
+    assert rejects == [
+        (2, "no time: the record has no time field", NO_TIME),
+        (4, 'unparseable time "half past nine"', BAD_TIME),
+        (5, "no time: the record has no time field", long_no_time[:1024]),
+    ]
+    assert ledger(lab_path)[0]["rows_rejected"] == 3
+
+
+def test_parse_rejects_that_all_quote_their_line(tmp_path: Path, lab_path: Path) -> None:
+    """Rejects that already carry their text (no time-less record among them) used to crash."""
+    source = tmp_path / "cut.jsonl"
+    source.write_text(jsonl([record(1), record(2)]) + MALFORMED + "\n", encoding="utf-8")
+
+    summary = ingest(lab_path, [str(source)], JSONL)
+
+    assert (summary.total("rows_loaded"), summary.total("rows_rejected")) == (2, 1)
+    assert query(lab_path, "SELECT line, reason, raw FROM rejects") == [
+        (3, "not valid JSON", MALFORMED)
+    ]
+
+
+# --------------------------------------------------------------------------- --strict
+
+
+def test_strict_fails_naming_file_and_line_and_writes_nothing_to_a_new_lab(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    source = write_mixed(tmp_path)
+
+    with pytest.raises(BadInputError) as caught:
+        ingest(lab_path, [str(source)], IngestOptions(format="jsonl", strict=True))
+
+    assert str(caught.value).startswith(f"{source}:2: ")
+    assert (caught.value.source, caught.value.line) == (str(source), 2)
+    assert table_counts(lab_path) == {"logs": 0, "rejects": 0, "ingests": 0}
+
+
+@pytest.mark.parametrize("reader", ["chunk", "whole-file"])
+def test_strict_leaves_an_existing_lab_as_it_was(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = tmp_path / "first.jsonl"
+    first.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    ingest(lab_path, [str(first)], JSONL)
+    before = table_counts(lab_path)
+    bad = tmp_path / "bad.jsonl"
+    if reader == "chunk":
+        bad.write_text(jsonl([record(10)]) + NOT_OBJECT + "\n", encoding="utf-8")
+        expected_line = 2
+    else:  # every line an object: the whole-file reader, and the reject found at commit
+        bad.write_text(jsonl([record(10), record(11)]) + NO_TIME + "\n", encoding="utf-8")
+        expected_line = 3
+    good = tmp_path / "good.jsonl"
+    good.write_text(jsonl([record(20)]), encoding="utf-8")
+    taken = watch_whole_file_reader(monkeypatch)
+
+    with pytest.raises(BadInputError) as caught:
+        ingest(lab_path, [str(good), str(bad)], IngestOptions(format="jsonl", strict=True))
+
+    assert taken == [True, reader == "whole-file"]
+    assert str(caught.value).startswith(f"{bad}:{expected_line}: --strict")
+    assert table_counts(lab_path) == before == {"logs": 2, "rejects": 0, "ingests": 1}
+
+
+def test_strict_with_a_failed_source_writes_nothing(tmp_path: Path, lab_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(jsonl([record(1)]), encoding="utf-8")
+    missing = tmp_path / "missing.jsonl"
+
+    with pytest.raises(BadInputError, match=r"missing\.jsonl: no such file"):
+        ingest(lab_path, [str(good), str(missing)], IngestOptions(strict=True))
+
+    assert table_counts(lab_path) == {"logs": 0, "rejects": 0, "ingests": 0}
+
+
+def test_cli_strict_exits_2_with_file_and_line(
+    tmp_path: Path, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_mixed(tmp_path)
+
+    code, out, err = run_cli(
+        capsys, "--db", str(lab_path), "ingest", "--format", "jsonl", "--strict", str(source)
+    )
+
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [err.strip()]  # one line
+    assert err.startswith(f"dvlab: {source}:2: --strict: 5 line(s) rejected, nothing written")
+    assert table_counts(lab_path) == {"logs": 0, "rejects": 0, "ingests": 0}
+
+
+# --------------------------------------------------------------------------- unreadable sources
+
+
+def _many_records() -> bytes:
+    # enough text that half a compressed copy still holds more than the 4 KiB head
+    return jsonl([record(i % 3600, "z" * 60) for i in range(3000)]).encode()
+
+
+@pytest.fixture
+def broken_sources(tmp_path: Path) -> dict[str, Path]:
+    data = _many_records()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    whole = gzip.compress(data)
+    truncated = folder / "truncated.jsonl.gz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    packed = bytearray(zstandard.ZstdCompressor().compress(data))
+    middle = len(packed) // 2
+    packed[middle : middle + 64] = bytes(b ^ 0xFF for b in packed[middle : middle + 64])
+    corrupt = folder / "corrupt.jsonl.zst"
+    corrupt.write_bytes(bytes(packed))
+    binary = folder / "binary.jsonl"
+    binary.write_bytes(b'{"time": "2026-05-01T12:00:00Z"}\n\x00\x00\x01\x02binary\n')
+    fifo = folder / "fifo.jsonl"
+    os.mkfifo(fifo)
+    return {
+        "truncated": truncated,
+        "corrupt": corrupt,
+        "binary": binary,
+        "fifo": fifo,
+        "missing": folder / "missing.jsonl",
+    }
+
+
+EXPECTED_REASON = {
+    "truncated": "compressed data ends early (truncated file?)",
+    "corrupt": "corrupt zstd data",
+    "binary": "looks binary",
+    "fifo": "is not a regular file",
+    "missing": "no such file",
+}
+
+
+def test_each_unreadable_source_fails_alone(
+    tmp_path: Path, lab_path: Path, broken_sources: dict[str, Path]
+) -> None:
+    before = tmp_path / "before.jsonl"
+    before.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    after = tmp_path / "after.log"
+    after.write_text("time=2026-05-01T12:00:03Z level=warn msg=m3\n", encoding="utf-8")
+    kinds = list(broken_sources)
+    paths = [before, *broken_sources.values(), after]
+
+    summary = ingest(lab_path, [str(p) for p in paths])
+
+    statuses = {s.source: (s.status, s.message) for s in summary.sources}
+    assert statuses[str(before)] == ("loaded", None)
+    assert statuses[str(after)] == ("loaded", None)
+    for kind in kinds:
+        path = str(broken_sources[kind])
+        status, message = statuses[path]
+        assert status == "failed"
+        assert message is not None
+        assert message.startswith(f"{path}: {EXPECTED_REASON[kind]}")
+    assert [(s.source, s.status) for s in summary.failed] == [
+        (str(broken_sources[k]), "failed") for k in kinds
+    ]
+    # the good sources around them are in; nothing of the broken ones is
+    assert sorted(query(lab_path, "SELECT message FROM logs")) == [("m1",), ("m2",), ("m3",)]
+    assert query(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
+    rows = {r["source"]: r for r in ledger(lab_path)}
+    for kind in kinds:
+        row = rows[str(broken_sources[kind])]
+        assert (row["status"], row["rows_loaded"], row["generation"]) == ("failed", 0, None)
+        assert EXPECTED_REASON[kind] in row["message"]
+
+
+def test_cli_exits_2_with_one_line_per_failed_source(
+    tmp_path: Path, lab_path: Path, broken_sources: dict[str, Path]
+) -> None:
+    """A real process: the exit status, and stderr naming each file (the FIFO must not hang)."""
+    good = tmp_path / "good.jsonl"
+    good.write_text(jsonl([record(1)]), encoding="utf-8")
+    paths = [str(good), *(str(p) for p in broken_sources.values())]
+
+    result = subprocess.run(
+        [sys.executable, "-m", "dvlab.cli", "--db", str(lab_path), "ingest", *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(broken_sources)
+    for line, (kind, path) in zip(lines, broken_sources.items(), strict=True):
+        assert line.startswith(f"dvlab: {path}: {EXPECTED_REASON[kind]}")
+    assert ", 1 loaded, 0 rejected," in result.stdout
+    assert f"{len(broken_sources)} failed" in result.stdout
+    assert query(lab_path, "SELECT message FROM logs") == [("m1",)]
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    """chmod 000. Root reads such a file anyway (tests run as root here), so as root the
+    ingest runs under setpriv without the two capabilities that bypass file permissions."""
+    folder = tmp_path / "perm"
+    folder.mkdir()
+    lab = folder / "lab.duckdb"
+    good = folder / "good.jsonl"
+    good.write_text(jsonl([record(1)]), encoding="utf-8")
+    secret = folder / "secret.jsonl"
+    secret.write_text(jsonl([record(2)]), encoding="utf-8")
+    secret.chmod(0)
+    command = [
+        sys.executable,
+        "-m",
+        "dvlab.cli",
+        "--db",
+        str(lab),
+        "ingest",
+        str(good),
+        str(secret),
+    ]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip(
+                "running as root, and no setpriv to drop the capabilities that bypass chmod"
+            )
+        command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        secret.chmod(0o600)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"dvlab: {secret}: permission denied (cannot read the file)"
+    ]
+    assert query(lab, "SELECT message FROM logs") == [("m1",)]
+    assert [(r["source"], r["status"]) for r in ledger(lab)] == [
+        (str(good), "loaded"),
+        (str(secret), "failed"),
+    ]
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path: Path, lab_path: Path) -> None:
+    """Windows tools start UTF-8 files with U+FEFF; detection and the text parsers skip it."""
+    source = tmp_path / "bom.log"
+    source.write_bytes(
+        "\ufeffJul  7 08:06:15 combo sshd[1]: first\nJul  7 08:06:16 combo sshd[1]: second\n".encode()
+    )
+
+    summary = ingest(lab_path, [str(source)], IngestOptions(year=2005))
+
+    assert [(s.status, s.format, s.rows_rejected) for s in summary.sources] == [
+        ("loaded", "syslog", 0)
+    ]
+    assert messages_by_line(lab_path) == [(1, "first"), (2, "second")]

@@ -1,0 +1,299 @@
+"""Ingesting again: unchanged sources add nothing, grown ones add only what is new.
+
+The ledger recognises content, not names: a renamed or copied file is the
+same source, a rewritten one a new generation. A grown source is read again
+from its last record, so a record still being written is replaced, never
+duplicated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dvlab.lab.ingest import IngestOptions, ingest
+
+from .ingest_support import (
+    jsonl,
+    ledger,
+    messages_by_line,
+    query,
+    record,
+    table_counts,
+    watch_whole_file_reader,
+)
+
+JSONL = IngestOptions(format="jsonl")
+LOGFMT = IngestOptions(format="logfmt")
+
+
+def logfmt_line(second: int, message: str, level: str = "info") -> str:
+    return f'time=2026-05-01T12:00:{second:02d}Z level={level} msg="{message}"\n'
+
+
+def statuses(summary) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    return [(s.source, s.status) for s in summary.sources]
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "logfmt"])
+def test_the_same_file_twice_adds_nothing(tmp_path: Path, lab_path: Path, kind: str) -> None:
+    source = tmp_path / f"app.{kind}"
+    if kind == "jsonl":
+        source.write_text(jsonl([record(i) for i in range(1, 6)]), encoding="utf-8")
+    else:
+        source.write_text("".join(logfmt_line(i, f"m{i}") for i in range(1, 6)), encoding="utf-8")
+    ingest(lab_path, [str(source)])
+    before = table_counts(lab_path)
+
+    again = ingest(lab_path, [str(source)])
+
+    assert before == {"logs": 5, "rejects": 0, "ingests": 1}
+    assert statuses(again) == [(str(source), "unchanged")]
+    assert (again.sources[0].rows_loaded, again.sources[0].rows_skipped) == (0, 5)
+    assert table_counts(lab_path) == {"logs": 5, "rejects": 0, "ingests": 2}
+    assert [r["status"] for r in ledger(lab_path)] == ["loaded", "unchanged"]
+    assert "1 unchanged" in again.line()
+
+
+def test_appended_lines_are_added_and_numbered_on(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "app.jsonl"
+    source.write_text(jsonl([record(i) for i in range(1, 4)]), encoding="utf-8")
+    taken = watch_whole_file_reader(monkeypatch)
+    ingest(lab_path, [str(source)])
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write(jsonl([record(i) for i in range(4, 7)]))
+
+    grown = ingest(lab_path, [str(source)])
+
+    assert taken == [True]  # the first read took the whole file; the growth was read by chunks
+    assert statuses(grown) == [(str(source), "grown")]
+    # the last record is read again and replaced, so it counts as loaded and replaced
+    assert (grown.sources[0].rows_loaded, grown.sources[0].rows_replaced) == (4, 1)
+    assert messages_by_line(lab_path) == [(i, f"m{i}") for i in range(1, 7)]
+    generations = {r["generation"] for r in ledger(lab_path)}
+    assert len(generations) == 1
+
+
+def test_growth_after_a_blank_line_keeps_numbering(tmp_path: Path, lab_path: Path) -> None:
+    """A blank line sends the file to the chunk reader; it is skipped but keeps its number."""
+    source = tmp_path / "app.jsonl"
+    source.write_text(jsonl([record(1)]) + "\n" + jsonl([record(3)]), encoding="utf-8")
+    first = ingest(lab_path, [str(source)])
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("\n" + jsonl([record(5)]))
+
+    ingest(lab_path, [str(source)])
+
+    assert first.sources[0].rows_skipped == 1
+    assert messages_by_line(lab_path) == [(1, "m1"), (3, "m3"), (5, "m5")]
+
+
+def test_a_cut_last_line_is_replaced_when_completed(tmp_path: Path, lab_path: Path) -> None:
+    """The writer was mid-line: the half line is a reject until the rest arrives."""
+    source = tmp_path / "live.jsonl"
+    whole = jsonl([record(3)])
+    source.write_text(jsonl([record(1), record(2)]) + whole[:25], encoding="utf-8")
+    first = ingest(lab_path, [str(source)])
+    assert (first.sources[0].status, first.sources[0].format) == ("loaded", "jsonl")
+    assert query(lab_path, "SELECT line, reason FROM rejects") == [(3, "not valid JSON")]
+
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write(whole[25:] + jsonl([record(4)]))
+    ingest(lab_path, [str(source)])
+
+    assert messages_by_line(lab_path) == [(1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
+    assert query(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
+
+
+def test_a_last_line_without_newline_is_not_duplicated(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A complete record without its newline is loaded, and read again (not twice) later."""
+    source = tmp_path / "live.jsonl"
+    source.write_text(jsonl([record(1), record(2), record(3)]).rstrip("\n"), encoding="utf-8")
+    taken = watch_whole_file_reader(monkeypatch)
+    ingest(lab_path, [str(source)])
+    assert messages_by_line(lab_path) == [(1, "m1"), (2, "m2"), (3, "m3")]
+
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("\n" + jsonl([record(4)]))
+    ingest(lab_path, [str(source)])
+
+    assert taken == [True]
+    assert messages_by_line(lab_path) == [(1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]
+
+
+def test_a_renamed_file_is_not_loaded_again(tmp_path: Path, lab_path: Path) -> None:
+    live = tmp_path / "app.log"
+    live.write_text(jsonl([record(i) for i in range(1, 4)]), encoding="utf-8")
+    ingest(lab_path, [str(live)])
+    rotated = tmp_path / "app.log.1"
+    live.rename(rotated)
+    live.write_text(jsonl([record(i) for i in range(10, 12)]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(rotated), str(live)])
+
+    assert statuses(summary) == [(str(rotated), "unchanged"), (str(live), "loaded")]
+    assert sorted(m for _, m in messages_by_line(lab_path)) == ["m1", "m10", "m11", "m2", "m3"]
+
+
+def test_a_copy_in_the_same_run_is_not_loaded_twice(tmp_path: Path, lab_path: Path) -> None:
+    live = tmp_path / "app.log"
+    live.write_text(jsonl([record(i) for i in range(1, 4)]), encoding="utf-8")
+    copy = tmp_path / "app.log.1"
+    shutil.copy(live, copy)
+
+    summary = ingest(lab_path, [str(live), str(copy)])
+
+    assert statuses(summary) == [(str(live), "loaded"), (str(copy), "unchanged")]
+    assert messages_by_line(lab_path) == [(1, "m1"), (2, "m2"), (3, "m3")]
+
+
+def test_an_older_and_a_newer_copy_in_the_same_run(tmp_path: Path, lab_path: Path) -> None:
+    """The newer copy continues the older one's generation: only its new lines are added."""
+    older = tmp_path / "backup.log"
+    older.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    newer = tmp_path / "app.log"
+    newer.write_text(jsonl([record(1), record(2), record(3)]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(older), str(newer)], JSONL)
+
+    assert statuses(summary) == [(str(older), "loaded"), (str(newer), "grown")]
+    assert sorted(m for _, m in messages_by_line(lab_path)) == ["m1", "m2", "m3"]
+    assert summary.sources[1].rows_replaced == 1  # line 2, read again from the newer copy
+    assert len({r["generation"] for r in ledger(lab_path)}) == 1
+
+
+def test_a_rewritten_file_is_a_new_generation(tmp_path: Path, lab_path: Path) -> None:
+    source = tmp_path / "app.jsonl"
+    source.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    ingest(lab_path, [str(source)])
+    source.write_text(jsonl([record(7, "new a"), record(8, "new b")]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(source)])
+
+    assert statuses(summary) == [(str(source), "loaded")]
+    assert sorted(m for _, m in messages_by_line(lab_path)) == ["m1", "m2", "new a", "new b"]
+    first, second = ledger(lab_path)
+    assert first["generation"] != second["generation"]
+
+
+def test_a_gzip_file_grown_by_a_second_member(tmp_path: Path, lab_path: Path) -> None:
+    source = tmp_path / "app.jsonl.gz"
+    source.write_bytes(gzip.compress(jsonl([record(i) for i in range(1, 4)]).encode()))
+    ingest(lab_path, [str(source)])
+    with source.open("ab") as fh:  # what `gzip >> file` does: a second member
+        fh.write(gzip.compress(jsonl([record(4), record(5)]).encode()))
+
+    grown = ingest(lab_path, [str(source)])
+    again = ingest(lab_path, [str(source)])
+
+    assert statuses(grown) == [(str(source), "grown")]
+    assert statuses(again) == [(str(source), "unchanged")]
+    assert messages_by_line(lab_path) == [(i, f"m{i}") for i in range(1, 6)]
+
+
+def test_a_compressed_copy_of_a_loaded_file_is_the_same_source(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    plain = tmp_path / "app.log"
+    plain.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    ingest(lab_path, [str(plain)])
+    packed = tmp_path / "app.log.1.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+
+    summary = ingest(lab_path, [str(packed)])
+
+    assert statuses(summary) == [(str(packed), "unchanged")]
+    assert table_counts(lab_path)["logs"] == 2
+
+
+def test_logfmt_growth_completes_a_multi_line_record(tmp_path: Path, lab_path: Path) -> None:
+    """The traceback of the last record arrives in two parts; the record is replaced whole."""
+    source = tmp_path / "worker.log"
+    source.write_text(
+        logfmt_line(1, "started")
+        + logfmt_line(2, "boom", "error")
+        + "Traceback (most recent call last):\n"
+        + '  File "job.py", line 9, in run\n',
+        encoding="utf-8",
+    )
+    ingest(lab_path, [str(source)], LOGFMT)
+    assert messages_by_line(lab_path)[1] == (
+        2,
+        'boom\nTraceback (most recent call last):\n  File "job.py", line 9, in run',
+    )
+
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("    raise ValueError(x)\nValueError: 42\n" + logfmt_line(3, "next"))
+    grown = ingest(lab_path, [str(source)])
+
+    assert statuses(grown) == [(str(source), "grown")]
+    assert (grown.sources[0].format, grown.sources[0].rows_replaced) == ("logfmt", 1)
+    assert messages_by_line(lab_path) == [
+        (1, "started"),
+        (
+            2,
+            'boom\nTraceback (most recent call last):\n  File "job.py", line 9, in run\n'
+            "    raise ValueError(x)\nValueError: 42",
+        ),
+        (7, "next"),
+    ]
+    assert query(lab_path, "SELECT level FROM logs WHERE line = 2") == [("error",)]
+
+
+def test_syslog_growth(tmp_path: Path, lab_path: Path) -> None:
+    source = tmp_path / "auth.log"
+    source.write_text(
+        "Dec 10 06:55:46 LabSZ sshd[1]: one\nDec 10 06:55:47 LabSZ sshd[1]: two\n",
+        encoding="utf-8",
+    )
+    options = IngestOptions(year=2026)
+    ingest(lab_path, [str(source)], options)
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("Dec 10 06:55:48 LabSZ sshd[2]: three\n")
+
+    grown = ingest(lab_path, [str(source)], options)
+
+    assert [(s.status, s.format) for s in grown.sources] == [("grown", "syslog")]
+    assert messages_by_line(lab_path) == [(1, "one"), (2, "two"), (3, "three")]
+
+
+def test_an_empty_source_is_the_start_of_nothing(tmp_path: Path, lab_path: Path) -> None:
+    """An empty file's ledger row used to match every later file as its growth."""
+    empty = tmp_path / "empty.log"
+    empty.write_text("", encoding="utf-8")
+    x = tmp_path / "x.log"
+    x.write_text(logfmt_line(1, "x1") + logfmt_line(2, "x2"), encoding="utf-8")
+    y = tmp_path / "y.log"
+    y.write_text(logfmt_line(3, "y1"), encoding="utf-8")
+    ingest(lab_path, [str(empty)], LOGFMT)
+
+    first = ingest(lab_path, [str(x), str(y)], LOGFMT)
+    second = ingest(lab_path, [str(x), str(y), str(empty)], LOGFMT)
+
+    assert statuses(first) == [(str(x), "loaded"), (str(y), "loaded")]
+    assert statuses(second) == [
+        (str(x), "unchanged"),
+        (str(y), "unchanged"),
+        (str(empty), "unchanged"),
+    ]
+    assert sorted(m for _, m in messages_by_line(lab_path)) == ["x1", "x2", "y1"]
+
+
+def test_an_empty_json_file_beside_others(tmp_path: Path, lab_path: Path) -> None:
+    """Used to fail the whole commit: read_json was handed no columns."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    full = tmp_path / "full.jsonl"
+    full.write_text(jsonl([record(1)]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(empty), str(full)], JSONL)
+
+    assert [(s.status, s.rows_loaded) for s in summary.sources] == [("loaded", 0), ("loaded", 1)]
+    assert messages_by_line(lab_path) == [(1, "m1")]

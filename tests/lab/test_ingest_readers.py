@@ -1,0 +1,329 @@
+"""The two JSON-lines readers give the same rows, and both give the right ones.
+
+The whole-file reader (read_json, written into the lab at commit) takes a
+file when every line is a JSON object; the chunk reader takes everything
+else and every resumed read. ``jsonlines.whole_file_plan`` returning None is
+the seam that sends a file to the chunk reader.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dvlab.lab.ingest import IngestOptions, ingest
+from dvlab.sources.fields import VARIANTS
+
+from .ingest_support import (
+    content_rows,
+    force_chunk_reader,
+    jsonl,
+    query,
+    watch_whole_file_reader,
+)
+
+READERS = ["whole-file", "chunk"]
+T0 = "2026-05-01T12:00:00Z"
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+
+
+def variant_records() -> list[tuple[dict[str, Any], str, str]]:
+    """(record, column, expected value): one record per field-name variant.
+
+    A dotted variant comes twice: as a key with a dot in it, and as a path
+    into a nested object (``{"service": {"name": ...}}``).
+    """
+    out: list[tuple[dict[str, Any], str, str]] = []
+    for column, variants in VARIANTS.items():
+        for variant in variants:
+            value = "2026-05-01T12:34:56+00:00" if column == "ts_raw" else f"{column}<{variant}>"
+            base: dict[str, Any] = {} if column == "ts_raw" else {"time": T0}
+            if column != "message":
+                base["msg"] = f"variant {variant}"
+            out.append(({**base, variant: value}, column, value))
+            if "." in variant:
+                root, leaf = variant.split(".")
+                out.append(({**base, root: {leaf: value}}, column, value))
+    return out
+
+
+#: records a reader could get wrong, each with what the lab must hold (written by hand)
+TRICKY: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    (
+        {"time": T0, "level": 30, "msg": "pino number level", "request_id": 12345, "task_id": 7.5},
+        {"level": "info", "level_raw": "30", "correlation_id": "12345", "task_id": "7.5"},
+    ),
+    (
+        {"time": T0, "level": True, "msg": "boolean level"},
+        {"level": None, "level_raw": "true", "attributes": {}},
+    ),
+    (
+        {
+            "time": T0,
+            "msg": "nested one to three deep",
+            "http": {"status": 500},
+            "k8s": {"pod": {"name": "p-1", "labels": {"app": "web"}}},
+        },
+        {"attributes": {"http.status": 500, "k8s.pod.name": "p-1", "k8s.pod.labels.app": "web"}},
+    ),
+    (
+        {
+            "time": T0,
+            "msg": "arrays, empty objects, nulls",
+            "tags": ["a", {"b": 1}, None],
+            "meta": {},
+            "gone": None,
+            "inner": {"x": None},
+        },
+        {"attributes": {"tags": ["a", {"b": 1}, None], "meta": {}, "inner.x": None}},
+    ),
+    (
+        {
+            "time": T0,
+            "msg": 'quotes " and \\ backslash\nnew line\ttab é ✓ 日本 😀',
+            "note": "caf\u00e9 \u2028 line separator",
+        },
+        {
+            "message": 'quotes " and \\ backslash\nnew line\ttab é ✓ 日本 😀',
+            "attributes": {"note": "café \u2028 line separator"},
+        },
+    ),
+    (
+        {
+            "time": T0,
+            "msg": "an object where a string goes",
+            "service": {"name": "billing"},
+            "host": {"name": "db-1", "ip": "10.0.0.1"},
+        },
+        {"service": "billing", "host": "db-1"},
+    ),
+    (
+        {
+            "time": T0,
+            "msg": "key shapes",
+            "a.b": "dotted key",
+            "with space": 1,
+            "ключ": "значение",
+        },
+        {"attributes": {"a.b": "dotted key", "with space": 1, "ключ": "значение"}},
+    ),
+    (
+        {"time": T0, "msg": "quotes in keys", 'say "hi"': 1, "back\\slash": 2},
+        {"attributes": {'say "hi"': 1, "back\\slash": 2}},
+    ),
+    (
+        {
+            "time": T0,
+            "msg": "numbers as written",
+            "f": 1.5,
+            "big": 12345678901234567890,
+            "neg": -3,
+            "flag": False,
+        },
+        {"attributes": {"f": 1.5, "big": 12345678901234567890, "neg": -3, "flag": False}},
+    ),
+    (
+        {"time": T0, "msg": "array where a string goes", "service": ["a", "b"], "level": {"n": 1}},
+        {"service": None, "level_raw": None},
+    ),
+]
+
+#: (time value, expected UTC) with --tz Europe/Oslo; naive times are Oslo wall-clock time
+TIMES: list[tuple[Any, datetime]] = [
+    ("2026-05-01T12:00:00Z", utc(2026, 5, 1, 12)),
+    ("2026-05-01T14:00:00+02:00", utc(2026, 5, 1, 12)),
+    ("2026-05-01T06:30:00-0530", utc(2026, 5, 1, 12)),
+    ("2026-05-01 12:00:00.123456789Z", utc(2026, 5, 1, 12, 0, 0, 123456)),
+    ("2022-11-27T18:58:02.0936375Z", utc(2022, 11, 27, 18, 58, 2, 93637)),
+    ("2016-12-31T23:59:60Z", utc(2016, 12, 31, 23, 59, 59, 999999)),
+    ("2017-01-01T00:59:60.5+01:00", utc(2016, 12, 31, 23, 59, 59, 999999)),
+    ("2015-10-18 18:01:47,978Z", utc(2015, 10, 18, 18, 1, 47, 978000)),
+    # epochs: seconds (integer, fractional, as text), milliseconds, microseconds, nanoseconds
+    (1669575482, utc(2022, 11, 27, 18, 58, 2)),
+    (1669575482.0936375, utc(2022, 11, 27, 18, 58, 2, 93637)),
+    ("1669575482.0936375", utc(2022, 11, 27, 18, 58, 2, 93637)),
+    (1669575482093, utc(2022, 11, 27, 18, 58, 2, 93000)),
+    (1669575482093637, utc(2022, 11, 27, 18, 58, 2, 93637)),
+    (1669575482093637512, utc(2022, 11, 27, 18, 58, 2, 93637)),
+    # Oslo across the spring change (2026-03-29 02:00 CET -> 03:00 CEST)
+    ("2026-03-29T01:59:59", utc(2026, 3, 29, 0, 59, 59)),
+    ("2026-03-29T03:00:00", utc(2026, 3, 29, 1, 0, 0)),
+    # ... and the autumn one (2026-10-25 03:00 CEST -> 02:00 CET)
+    ("2026-10-25T01:59:59", utc(2026, 10, 24, 23, 59, 59)),
+    ("2026-10-25T03:00:00", utc(2026, 10, 25, 2, 0, 0)),
+    ("2026-07-01 12:00:00", utc(2026, 7, 1, 10)),
+    ("2026-01-01 12:00:00", utc(2026, 1, 1, 11)),
+    ("2026-07-01 12:00:00Z", utc(2026, 7, 1, 12)),  # an explicit offset wins over --tz
+]
+
+REJECTED_TIMES = [None, "", "half past nine", "2026-13-01T00:00:00Z", {"at": T0}]
+
+
+def ingest_with(
+    reader: str,
+    lab: Path,
+    source: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    options: IngestOptions,
+) -> None:
+    if reader == "chunk":
+        force_chunk_reader(monkeypatch)
+        taken = None
+    else:
+        taken = watch_whole_file_reader(monkeypatch)
+    ingest(lab, [str(source)], options)
+    if taken is not None:
+        assert taken == [True], "the whole-file reader did not take the file"
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_field_name_variant_fills_its_column(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cases = variant_records()
+    source = tmp_path / "variants.jsonl"
+    source.write_text(jsonl([r for r, _, _ in cases]), encoding="utf-8")
+
+    ingest_with(reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl"))
+
+    for line, (rec, column, value) in enumerate(cases, start=1):
+        if column == "ts_raw":
+            got = query(lab_path, "SELECT ts FROM logs WHERE line = ?", [line])
+            assert got == [(datetime.fromisoformat(value),)], f"line {line}: {json.dumps(rec)}"
+        else:
+            got = query(lab_path, f"SELECT {column} FROM logs WHERE line = ?", [line])
+            assert got == [(value,)], f"line {line}: {json.dumps(rec)} should fill {column}"
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_tricky_records_give_the_values_written_by_hand(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "tricky.jsonl"
+    source.write_text(jsonl([r for r, _ in TRICKY]), encoding="utf-8")
+
+    ingest_with(reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl"))
+
+    rows = {row[-1]: row for row in content_rows(lab_path)}
+    names = [
+        "ts",
+        "site",
+        "host",
+        "service",
+        "level",
+        "level_raw",
+        "message",
+        "correlation_id",
+        "causation_id",
+        "task_id",
+        "trace_id",
+        "attributes",
+        "line",
+    ]
+    assert sorted(rows) == list(range(1, len(TRICKY) + 1))
+    for line, (_, expected) in enumerate(TRICKY, start=1):
+        got = dict(zip(names, rows[line], strict=True))
+        for column, value in expected.items():
+            assert got[column] == value, f"line {line}, {column}"
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_time_notations_end_in_utc(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [{"time": value, "msg": f"t{i}"} for i, (value, _) in enumerate(TIMES)]
+    records += [{"time": value, "msg": "rejected"} for value in REJECTED_TIMES]
+    source = tmp_path / "times.jsonl"
+    source.write_text(jsonl(records), encoding="utf-8")
+
+    ingest_with(
+        reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl", tz="Europe/Oslo")
+    )
+
+    got = query(lab_path, "SELECT line, ts FROM logs ORDER BY line")
+    assert got == [(line, expected) for line, (_, expected) in enumerate(TIMES, start=1)]
+    rejected = query(lab_path, "SELECT line, reason FROM rejects ORDER BY line")
+    first = len(TIMES) + 1
+    assert [r[0] for r in rejected] == list(range(first, first + len(REJECTED_TIMES)))
+    assert [r[1] for r in rejected] == [
+        "no time: the record has no time field",
+        "no time: the record has no time field",
+        'unparseable time "half past nine"',
+        'unparseable time "2026-13-01T00:00:00Z"',
+        "no time: the record has no time field",
+    ]
+
+
+def corpus() -> list[dict[str, Any]]:
+    """Every variant, tricky record and time notation, with times that do and do not parse."""
+    records = [r for r, _, _ in variant_records()] + [r for r, _ in TRICKY]
+    records += [{"time": value, "msg": "time"} for value, _ in TIMES]
+    records += [{"time": value, "msg": "no usable time"} for value in REJECTED_TIMES]
+    return records
+
+
+def both_readers(
+    tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch, options: IngestOptions
+) -> tuple[Any, Any]:
+    results = []
+    for reader in READERS:
+        folder = tmp_path / reader
+        folder.mkdir()
+        source = folder / "same.jsonl"
+        source.write_bytes(text.encode("utf-8"))
+        lab = folder / "lab.duckdb"
+        ingest_with(reader, lab, source, monkeypatch, options)
+        rejects = query(lab, "SELECT line, reason, raw FROM rejects ORDER BY line")
+        results.append((content_rows(lab), rejects))
+    return results[0], results[1]
+
+
+def test_both_readers_give_identical_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    records = corpus()
+    whole, chunk = both_readers(
+        tmp_path, jsonl(records), monkeypatch, IngestOptions(format="jsonl", tz="Europe/Oslo")
+    )
+
+    assert len(whole[0]) == len(records) - len(REJECTED_TIMES)
+    assert len(whole[1]) == len(REJECTED_TIMES)
+    assert whole == chunk
+
+
+def test_both_readers_skip_a_byte_order_mark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "\ufeff" + jsonl([{"time": T0, "msg": "first"}, {"time": T0, "msg": "second"}])
+    whole, chunk = both_readers(tmp_path, text, monkeypatch, IngestOptions(format="jsonl"))
+
+    assert [(row[-1], row[6]) for row in whole[0]] == [(1, "first"), (2, "second")]
+    assert whole == chunk
+
+
+@pytest.mark.slow
+def test_both_readers_agree_on_a_large_shuffled_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big enough for read_json to split the file between threads; line numbers must hold."""
+    shapes = corpus()
+    rng = random.Random(20261204)
+    records = []
+    for i in range(120_000):
+        rec = dict(rng.choice(shapes))
+        rec["seq"] = i + 1  # the line number, for an independent check of the numbering
+        records.append(rec)
+    whole, chunk = both_readers(
+        tmp_path, jsonl(records), monkeypatch, IngestOptions(format="jsonl", tz="Europe/Oslo")
+    )
+
+    assert all(row[-2]["seq"] == row[-1] for row in whole[0])
+    assert len(whole[0]) + len(whole[1]) == len(records)
+    assert whole == chunk
