@@ -1,0 +1,75 @@
+"""`dvlab export`: the lab as Parquet, logs partitioned by UTC day, read back whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvlab.cli import main
+from dvlab.errors import BadInputError
+from dvlab.lab.export import export_parquet
+
+# two records before and one after UTC midnight; the +02:00 one is 23:30 on the 1st in UTC
+RECORDS = [
+    {"ts": "2026-12-01T23:59:59Z", "msg": "a", "service": "api"},
+    {"ts": "2026-12-02T01:30:00+02:00", "msg": "b", "service": "api"},
+    {"ts": "2026-12-02T00:00:00Z", "msg": "c", "service": "nett", "http": {"status": 503}},
+]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in RECORDS) + "\nnot json\n")
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(source), "--format", "jsonl"]) == 0
+    return db
+
+
+def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path: Path) -> None:
+    out = tmp_path / "parquet"
+    written = export_parquet(lab, out)
+    assert {name: rows for name, (_, rows) in written.items()} == {
+        "ingests": 1,
+        "logs": 3,
+        "rejects": 1,
+    }
+    days = sorted(p.name for p in (out / "logs").iterdir())
+    assert days == ["day=2026-12-01", "day=2026-12-02"]
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute(
+        f"SELECT day, message, attributes FROM read_parquet('{out}/logs/**/*.parquet', "
+        "hive_partitioning = true) ORDER BY ts"
+    ).fetchall()
+    assert [(str(d), m) for d, m, _ in rows] == [
+        ("2026-12-01", "b"),
+        ("2026-12-01", "a"),
+        ("2026-12-02", "c"),
+    ]
+    assert json.loads(rows[2][2]) == {"http.status": 503}
+    rejects = con.execute(f"SELECT line, raw FROM '{out}/rejects.parquet'").fetchall()
+    assert rejects == [(4, "not json")]
+    # nothing half-written is left beside the tables
+    assert sorted(p.name for p in out.iterdir()) == ["ingests.parquet", "logs", "rejects.parquet"]
+
+
+def test_export_again_replaces_and_one_table_alone(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "parquet"
+    export_parquet(lab, out)
+    assert main(["--db", str(lab), "export", str(out), "--table", "logs"]) == 0
+    assert "logs: 3 rows" in capsys.readouterr().out
+    count = duckdb.sql(f"SELECT count(*) FROM read_parquet('{out}/logs/**/*.parquet')").fetchall()
+    assert count == [(3,)]
+
+
+def test_unknown_table_is_named(lab: Path, tmp_path: Path) -> None:
+    with pytest.raises(
+        BadInputError, match="no table nope in the lab; it has: ingests, logs, rejects"
+    ):
+        export_parquet(lab, tmp_path / "out", tables=["nope"])
