@@ -18,6 +18,9 @@ The steps, for every source given:
 3. *Commit.* Only now is the lab opened for writing, once, for a single
    transaction: replaced tails deleted, rows, rejects and ledger rows
    inserted. A failure, or ``--strict`` meeting a reject, writes nothing.
+   A JSON-lines file read whole is read here a second time: only the lines
+   counted in step 2 are kept, and a file no longer starting with what step
+   2 saw (rotated, rewritten) fails alone.
 
 A lock file beside the lab (``<lab>.ingest.lock``) keeps two ingests from
 interleaving; readers never take it.
@@ -952,7 +955,21 @@ def _write_whole_file(
 ) -> None:
     """Write one whole JSON-lines file from read_json straight into lab.logs (inside the transaction)."""
     path, keys, options = entry["direct"]
-    records = jsonlines.whole_file_sql(path, keys)
+    if not _still_as_read(path, entry):
+        # rotated or rewritten since it was planned: its rows would not be the ones the
+        # ledger is about to describe
+        message = f"{path}: changed while it was being ingested; ingest it again"
+        if strict:
+            raise BadInputError(f"--strict: a source failed, nothing written: {message}")
+        entry.update(
+            status="failed",
+            message=message,
+            generation=None,
+            rows_loaded=0,
+            rows_rejected=0,
+        )
+        return
+    records = jsonlines.whole_file_sql(path, keys, records=int(entry["consumed_lines"]))
     params = {
         "site": options.site,
         "service": options.service,
@@ -1002,6 +1019,31 @@ def _write_whole_file(
     entry["rows_rejected"] = rejected
 
 
+def _still_as_read(path: Path, entry: dict[str, Any]) -> bool:
+    """Whether the file still starts with what staging read: the same head, the same bytes
+    before the end it saw (it may have grown since)."""
+    name = str(path)
+    consumed = int(entry["consumed_bytes"])
+    start = max(0, consumed - TAIL_BYTES)
+    try:
+        head = files.peek_head(path)
+        if files.compression_of(path) == "none":
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                tail = fh.read(consumed - start)
+        else:
+            with files.open_stream(path) as stream:
+                files.skip_bytes(stream, start, name)
+                tail = files.read_block(stream, consumed - start, name)
+    except OSError:  # SourceReadError included: gone, unreadable, or cut shorter
+        return False
+    return (
+        _hash(head[: entry["head_len"]]) == entry["head_hash"]
+        and len(tail) == consumed - start
+        and _hash(tail) == entry["fingerprint"].rsplit(":", 1)[-1]
+    )
+
+
 def _commit(
     lab_path: Path,
     staging: _Staging,
@@ -1044,6 +1086,8 @@ def _commit(
             con.execute("ROLLBACK")
             raise
         for report, entry in zip(summary.sources, ledger, strict=True):
+            report.status = entry["status"]
+            report.message = entry.get("message", report.message)
             report.rows_replaced = int(entry.get("rows_replaced", 0))
             report.rows_loaded = int(entry.get("rows_loaded") or 0)
             report.rows_rejected = int(entry.get("rows_rejected") or 0)

@@ -241,18 +241,25 @@ def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[st
     return keys, int(records)
 
 
-def whole_file_sql(path: Path, keys: list[str]) -> str:
-    """SELECT of raw records (line, end_line, reject, raw, columns) from the whole file."""
+def whole_file_sql(path: Path, keys: list[str], *, records: int) -> str:
+    """SELECT of raw records (line, end_line, reject, raw, columns) from the whole file.
+
+    Only the first ``records`` lines, the ones :func:`whole_file_plan` counted:
+    lines a writer appended since (a half-written one included, which is why
+    errors are ignored past them) wait for the next ingest.
+    """
     spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
     renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
     values_sql = f"""SELECT ordinality AS line, {renamed}
               FROM read_json({_sql_literal(str(path))}, format = 'newline_delimited',
-                             columns = {spec}, maximum_object_size = {MAX_LINE_BYTES})
-              WITH ORDINALITY"""
-    records = record_select(keys, values_sql, ["line"])
+                             columns = {spec}, maximum_object_size = {MAX_LINE_BYTES},
+                             ignore_errors = true)
+              WITH ORDINALITY
+              WHERE ordinality <= {int(records)}"""
+    selected = record_select(keys, values_sql, ["line"])
     return f"""
         SELECT line, line AS end_line, NULL AS reject, NULL AS raw, * EXCLUDE (line)
-        FROM ({records})
+        FROM ({selected})
     """
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -297,3 +298,74 @@ def test_an_empty_json_file_beside_others(tmp_path: Path, lab_path: Path) -> Non
 
     assert [(s.status, s.rows_loaded) for s in summary.sources] == [("loaded", 0), ("loaded", 1)]
     assert messages_by_line(lab_path) == [(1, "m1")]
+
+
+def _change_during_the_next_source(
+    target: Path, change: Callable[[Path], None]
+) -> Callable[[str, int, int | None], None]:
+    """A progress callback that changes ``target`` once another source is being read.
+
+    The whole-file reader plans a file while staging and reads it again at commit; this
+    puts a live writer (or a rotation) between the two.
+    """
+    done: list[bool] = []
+
+    def progress(source: str, _done: int, _total: int | None) -> None:
+        if source != str(target) and not done:
+            done.append(True)
+            change(target)
+
+    return progress
+
+
+def test_a_json_file_written_to_during_the_ingest(tmp_path: Path, lab_path: Path) -> None:
+    """What was appended after the file was planned, a half line included, waits for the next
+    ingest; it used to fail the whole run (read_json met the half line at commit)."""
+    live = tmp_path / "live.jsonl"
+    live.write_text(jsonl([record(i) for i in range(1, 101)]), encoding="utf-8")
+    other = tmp_path / "other.jsonl"
+    other.write_text(jsonl([record(0, "other")]), encoding="utf-8")
+    tail = jsonl([record(101), record(102), record(103)])
+
+    def append(path: Path) -> None:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(tail[:-20])
+
+    first = ingest(
+        lab_path, [str(live), str(other)], progress=_change_during_the_next_source(live, append)
+    )
+    assert [(s.status, s.rows_loaded) for s in first.sources] == [("loaded", 100), ("loaded", 1)]
+    assert messages_by_line(lab_path, live) == [(i, f"m{i}") for i in range(1, 101)]
+
+    with live.open("a", encoding="utf-8") as fh:
+        fh.write(tail[-20:])
+    ingest(lab_path, [str(live)])
+
+    assert messages_by_line(lab_path, live) == [(i, f"m{i}") for i in range(1, 104)]
+
+
+def test_a_json_file_replaced_during_the_ingest(tmp_path: Path, lab_path: Path) -> None:
+    """Rotated under the ingest: the new content used to be loaded under the old content's
+    ledger row, and then loaded again (twice over) by the next ingest."""
+    live = tmp_path / "live.jsonl"
+    live.write_text(jsonl([record(i, f"old {i}") for i in range(1, 101)]), encoding="utf-8")
+    other = tmp_path / "other.jsonl"
+    other.write_text(jsonl([record(0, "other")]), encoding="utf-8")
+
+    def replace(path: Path) -> None:
+        path.write_text(jsonl([record(i, f"new {i}") for i in range(1, 201)]), encoding="utf-8")
+
+    first = ingest(
+        lab_path, [str(live), str(other)], progress=_change_during_the_next_source(live, replace)
+    )
+    assert [(s.status, s.rows_loaded) for s in first.sources] == [("failed", 0), ("loaded", 1)]
+    assert (
+        first.sources[0].message == f"{live}: changed while it was being ingested; ingest it again"
+    )
+    assert messages_by_line(lab_path, live) == []
+    assert [r["status"] for r in ledger(lab_path)] == ["failed", "loaded"]
+
+    again = ingest(lab_path, [str(live)])
+
+    assert [(s.status, s.rows_loaded) for s in again.sources] == [("loaded", 200)]
+    assert messages_by_line(lab_path, live) == [(i, f"new {i}") for i in range(1, 201)]

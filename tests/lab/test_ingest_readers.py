@@ -31,8 +31,16 @@ READERS = ["whole-file", "chunk"]
 T0 = "2026-05-01T12:00:00Z"
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    micro: int = 0,
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 def variant_records() -> list[tuple[dict[str, Any], str, str]]:
