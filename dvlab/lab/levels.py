@@ -1,8 +1,9 @@
 """Level normalisation: whatever a source calls its severity, one of six names.
 
 The original word stays in ``level_raw``. Numbers follow pino / bunyan
-(10 trace … 60 fatal), the commonest numeric scheme in JSON logs. Words not
-listed give NULL rather than a guess.
+(10 trace … 60 fatal), the commonest numeric scheme in JSON logs; single
+letters follow klog (I, W, E, F); zap's DPANIC is an error. Words not listed
+give NULL rather than a guess.
 """
 
 from __future__ import annotations

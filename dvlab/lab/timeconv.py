@@ -11,7 +11,8 @@ one by one. Accepted, in this order:
   between its neighbours;
 * a comma before the fraction (log4j, Python ``logging``);
 * a trailing zone abbreviation from :data:`ZONE_ABBREVIATIONS`, read as its
-  fixed offset (``PST`` is always -08:00, even in summer);
+  fixed offset (``PST`` is always -08:00, even in summer); any other
+  abbreviation (``CST``, ``IST`` mean several zones) is not a time;
 * epoch numbers: seconds, milliseconds, microseconds or nanoseconds, told
   apart by magnitude (below 1e11 seconds, below 1e14 milliseconds, below 1e17
   microseconds, else nanoseconds), read as decimals and, like text
@@ -65,7 +66,9 @@ def _abbreviation_map_sql() -> str:
 
 def macros_sql() -> list[str]:
     """The CREATE MACRO statements (temporary, per connection)."""
-    epoch = r"^-?\d+(\.\d*)?$"
+    # an epoch has at least nine digits before any fraction (1973-03-03 as seconds), so
+    # a bare year ("2026") or a compact date ("20261201") is not taken for one
+    epoch = r"^\d{9,}(\.\d*)?$"
     return [
         # Text that DuckDB will not cast, rewritten into text it will (plain expressions,
         # no subquery, so DuckDB only evaluates them for the rows that need them).
@@ -77,8 +80,7 @@ def macros_sql() -> list[str]:
             CASE
               WHEN regexp_matches(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$')
                 THEN regexp_replace(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$', '')
-                     || coalesce(({_abbreviation_map_sql()})[regexp_extract(dvlab_ts_fix(s), ' ([A-Z]{{1,5}})$', 1)],
-                                 ' ' || regexp_extract(dvlab_ts_fix(s), ' ([A-Z]{{1,5}})$', 1))
+                     || ({_abbreviation_map_sql()})[regexp_extract(dvlab_ts_fix(s), ' ([A-Z]{{1,5}})$', 1)]
               ELSE dvlab_ts_fix(s)
             END)""",
         r"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
@@ -91,6 +93,8 @@ def macros_sql() -> list[str]:
         rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
             CASE
               -- the common case first: ends in a digit or Z, and DuckDB casts it itself
+              -- DuckDB's special words (infinity, epoch, now, ...) are not times in a log
+              WHEN NOT (left(ltrim(s), 1) BETWEEN '0' AND '9') THEN NULL
               WHEN contains('0123456789Z', right(s, 1)) THEN coalesce(
                 try_cast(s AS TIMESTAMPTZ),
                 CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from dvlab.errors import BadInputError
+from dvlab.sources.multiline import is_continuation
 from dvlab.sources.logfmt import LogfmtParser
 from dvlab.sources.oslo import OsloParser
 from dvlab.sources.syslog import SyslogParser
@@ -41,6 +42,10 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
         raise BadInputError(
             f"could not tell the format of {source}: it has no text lines; {_ADVICE}"
         )
+    # a stack trace's lines belong to the record above them; they vote for no format
+    starts = [line for line in lines if not is_continuation(line)]
+    if starts:
+        lines = starts
 
     scores = {
         "jsonl": json_share(lines),

@@ -94,3 +94,16 @@ def test_a_mixed_sample_is_not_detected() -> None:
 def test_an_empty_sample() -> None:
     with pytest.raises(BadInputError, match="it has no text lines"):
         detect_format(["", "  "])
+
+
+def test_stack_trace_lines_do_not_count_against_the_format() -> None:
+    # two logfmt records and a four-line Python traceback under the second
+    sample = [
+        "ts=2026-12-01T10:00:00Z level=info msg=start",
+        'ts=2026-12-01T10:00:01Z level=error msg="boom"',
+        "Traceback (most recent call last):",
+        '  File "a.py", line 1, in <module>',
+        "    main()",
+        "ValueError: boom",
+    ]
+    assert detect_format(sample) == "logfmt"

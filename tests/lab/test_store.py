@@ -1,0 +1,81 @@
+"""The store: what it refuses to open, and readers waiting out a writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvlab.errors import BadInputError, LabLockedError
+from dvlab.lab.store import Lab, connect_file
+
+
+def test_a_sqlite_file_is_refused_before_duckdb_opens_it(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE t (x)")
+    con.commit()
+    con.close()
+    with pytest.raises(BadInputError, match="is not a DuckDB database"):
+        connect_file(path, read_only=True)
+
+
+def test_a_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="is a folder"):
+        connect_file(tmp_path, read_only=True)
+
+
+@contextmanager
+def lock_held(path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """Another process that opens ``path`` for writing and keeps it ``seconds``."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+            "print('locked', flush=True); time.sleep(float(sys.argv[2])); c.close()",
+            str(path),
+            str(seconds),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_reader_waits_for_a_writer_then_reads(tmp_path: Path) -> None:
+    path = tmp_path / "lab.duckdb"
+    with Lab(path, read_only=False).connect(write=True) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with lock_held(path, 1.0):
+        started = time.monotonic()
+        rows = Lab(path).sql("SELECT x FROM t").fetchall()
+        waited = time.monotonic() - started
+    assert rows == [(1,)]
+    assert waited > 0.2  # it really had to wait for the holder to let go
+
+
+def test_reader_gives_up_after_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "lab.duckdb"
+    duckdb.connect(str(path)).close()
+    with lock_held(path, 5.0) as holder:
+        monkeypatch.setenv("DVLAB_LOCK_TIMEOUT", "0.3")
+        with pytest.raises(LabLockedError, match=f"locked by process {holder.pid}"):
+            Lab(path).sql("SELECT 1")
