@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 
 from dvlab.errors import BadInputError
-from dvlab.sources.multiline import is_continuation
 from dvlab.sources.logfmt import LogfmtParser
+from dvlab.sources.multiline import is_continuation
 from dvlab.sources.oslo import OsloParser
 from dvlab.sources.syslog import SyslogParser
 
