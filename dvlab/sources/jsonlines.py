@@ -91,8 +91,11 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
     scalars: list[str] = []  # middle projection
     selects: list[str] = []
     used_by: dict[str, str] = {}  # top-level key -> SQL condition under which it fills a column
+    # top-level key -> (path inside it, condition under which that nested value fills a column)
+    used_inside: dict[str, list[tuple[str, str]]] = {}
     for column, variants in VARIANTS.items():
-        candidates: list[tuple[str, str | None]] = []  # (scalar column, top-level key or None)
+        # (scalar column, top-level key, or the root and path of a nested value)
+        candidates: list[tuple[str, str | tuple[str, str]]] = []
         for variant in variants:
             if variant in present:
                 name = f"s{present[variant]}"
@@ -109,7 +112,7 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
                         f"CASE WHEN starts_with({value}::VARCHAR, '{{') THEN "
                         f"dvlab_json_scalar(json_extract({value}, {_sql_literal(path)})) END AS {name}"
                     )
-                    candidates.append((name, None))
+                    candidates.append((name, (root, path)))
         if not candidates:
             selects.append(f"NULL::VARCHAR AS {column}")
             continue
@@ -120,16 +123,25 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
             else f"{names[0]} AS {column}"
         )
         for position, (name, key) in enumerate(candidates):
-            if key is not None:
-                earlier = [f"{n} IS NULL" for n, _ in candidates[:position]]
-                used_by[key] = " AND ".join([f"{name} IS NOT NULL", *earlier])
+            earlier = [f"{n} IS NULL" for n, _ in candidates[:position]]
+            chosen = " AND ".join([f"{name} IS NOT NULL", *earlier])
+            if isinstance(key, str):
+                used_by[key] = chosen
+            else:
+                used_inside.setdefault(key[0], []).append((key[1], chosen))
     parts = []
     for key, i in present.items():
         condition = f"v{i} IS NOT NULL"
         if key in used_by:
             condition += f" AND NOT ({used_by[key]})"
+        value = f"v{i}"
+        for path, chosen in used_inside.get(key, []):
+            # a nested value that filled a column leaves the object (and an emptied one goes)
+            value = f"CASE WHEN {chosen} THEN json_remove({value}, {_sql_literal(path)}) ELSE {value} END"
+        if value != f"v{i}":
+            condition += f" AND ({value})::VARCHAR <> '{{}}'"
         parts.append(
-            f"CASE WHEN {condition} THEN {_sql_literal(_json_key(key))} || v{i}::VARCHAR END"
+            f"CASE WHEN {condition} THEN {_sql_literal(_json_key(key))} || ({value})::VARCHAR END"
         )
     attributes = "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'" if parts else "'{}'"
     selects.append(f"{attributes} AS attributes")

@@ -126,9 +126,9 @@ def test_a_reader_keeps_querying_through_an_ingest(tmp_path: Path, seeded_lab: P
     big = tmp_path / "big.jsonl"
     write_big_jsonl(big, 300_000)
     stop = tmp_path / "stop"
-    reader = python(
-        READER, str(seeded_lab), str(stop), stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    errors = tmp_path / "reader.err"
+    with errors.open("w") as err:
+        reader = python(READER, str(seeded_lab), str(stop), stdout=subprocess.PIPE, stderr=err)
     assert reader.stdout is not None
     try:
         lines = [reader.stdout.readline()]  # the first count: the reader is running
@@ -149,11 +149,12 @@ def test_a_reader_keeps_querying_through_an_ingest(tmp_path: Path, seeded_lab: P
             time.sleep(0.1)
     finally:
         stop.touch()
-        _, errors = reader.communicate(timeout=TIMEOUT)
-    collector.join(timeout=10)
+        reader.wait(timeout=TIMEOUT)
+    collector.join(timeout=30)  # it ends with the reader's output
+    reader.stdout.close()
 
     assert result.returncode == 0, result.stderr
-    assert reader.returncode == 0, errors
+    assert reader.returncode == 0, errors.read_text()
     observed = [json.loads(x) for x in lines if x.strip()]
     counts = [n for _, n in observed]
     assert set(counts) <= {10, 300_010}  # the old lab or the new one, never part of an ingest

@@ -111,7 +111,7 @@ TRICKY: list[tuple[dict[str, Any], dict[str, Any]]] = [
             "service": {"name": "billing"},
             "host": {"name": "db-1", "ip": "10.0.0.1"},
         },
-        {"service": "billing", "host": "db-1"},
+        {"service": "billing", "host": "db-1", "attributes": {"host.ip": "10.0.0.1"}},
     ),
     (
         {
@@ -210,6 +210,9 @@ def test_every_field_name_variant_fills_its_column(
         else:
             got = query(lab_path, f"SELECT {column} FROM logs WHERE line = ?", [line])
             assert got == [(value,)], f"line {line}: {json.dumps(rec)} should fill {column}"
+    # a key (or nested value) that filled a column is not kept in attributes as well
+    attributes = query(lab_path, "SELECT line, attributes::VARCHAR FROM logs ORDER BY line")
+    assert attributes == [(line, "{}") for line in range(1, len(cases) + 1)]
 
 
 @pytest.mark.parametrize("reader", READERS)
@@ -335,3 +338,36 @@ def test_both_readers_agree_on_a_large_shuffled_corpus(
     assert all(row[-2]["seq"] == row[-1] for row in whole[0])
     assert len(whole[0]) + len(whole[1]) == len(records)
     assert whole == chunk
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_site_and_service_options_fill_only_what_records_lack(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "fill.jsonl"
+    source.write_text(
+        jsonl(
+            [
+                {"time": T0, "msg": "bare"},
+                {"time": T0, "msg": "own site", "dc": "bgo1"},
+                {"time": T0, "msg": "own service", "app": "billing"},
+                {"time": T0, "msg": "empty service", "service": ""},
+            ]
+        ),
+        encoding="utf-8",
+    )
+
+    ingest_with(
+        reader,
+        lab_path,
+        source,
+        monkeypatch,
+        IngestOptions(format="jsonl", site="osl1", service="gateway"),
+    )
+
+    assert query(lab_path, "SELECT line, site, service FROM logs ORDER BY line") == [
+        (1, "osl1", "gateway"),
+        (2, "bgo1", "gateway"),
+        (3, "osl1", "billing"),
+        (4, "osl1", "gateway"),
+    ]
