@@ -80,7 +80,7 @@ class SourceReport:
     """What happened to one source in one ingest."""
 
     source: str
-    status: str  # loaded | grown | unchanged | failed
+    status: str  # loaded | grown | rewritten | unchanged | empty | failed
     format: str | None = None
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -144,25 +144,52 @@ class IngestSummary:
 # --------------------------------------------------------------------------- paths
 
 
-def expand_inputs(inputs: Sequence[str]) -> list[Path]:
-    """Files, globs and folders (recursively; hidden entries skipped), in a stable order."""
+#: ``start_hash`` covers a source's first line, at most this many bytes of it
+START_BYTES = 256
+
+
+def _start(head: bytes) -> bytes:
+    """A source's first line (with its newline), cut at START_BYTES."""
+    end = head.find(b"\n", 0, START_BYTES)
+    return head[: end + 1] if end >= 0 else head[:START_BYTES]
+
+
+#: file names a folder or glob never yields: a lab and what it keeps beside it
+_LAB_SUFFIXES = (".duckdb", ".duckdb.wal", ".ingest.lock")
+
+
+def expand_inputs(inputs: Sequence[str], *, lab: Path | None = None) -> list[Path]:
+    """Files, globs and folders (recursively; hidden entries skipped), in a stable order.
+
+    A folder or glob never yields a lab's own files (``*.duckdb``, its WAL,
+    its ingest lock), so ``dvlab ingest .`` beside ``./lab.duckdb`` works;
+    ``lab`` itself is refused even when named.
+    """
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
             for root, dirs, names in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+                found.extend(
+                    Path(root) / n
+                    for n in sorted(names)
+                    if not n.startswith(".") and not n.endswith(_LAB_SUFFIXES)
+                )
         elif any(ch in item for ch in "*?["):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
                 raise BadInputError(f"the pattern {item!r} matches no file")
-            found.extend(Path(m) for m in matches if Path(m).is_file())
+            found.extend(
+                Path(m) for m in matches if Path(m).is_file() and not m.endswith(_LAB_SUFFIXES)
+            )
         else:
             found.append(path)
     unique: dict[str, Path] = {}
+    own = {str(lab.resolve()), str(lab.resolve()) + ".wal"} if lab is not None else set()
     for path in found:
-        unique.setdefault(str(path.resolve()), path)
+        if str(path.resolve()) not in own:
+            unique.setdefault(str(path.resolve()), path)
     return list(unique.values())
 
 
@@ -187,6 +214,8 @@ class _State:
     tail_hash: str
     watermark_offset: int
     watermark_line: int
+    options: str | None = None
+    start_hash: str | None = None
 
 
 def _load_states(lab_path: Path) -> list[_State]:
@@ -199,9 +228,9 @@ def _load_states(lab_path: Path) -> list[_State]:
         rows = con.execute(
             """
             SELECT generation, source, format, head_hash, head_len, consumed_bytes, consumed_lines,
-                   fingerprint, watermark_offset, watermark_line
+                   fingerprint, watermark_offset, watermark_line, options, start_hash
             FROM ingests
-            WHERE status IN ('loaded', 'grown') AND generation IS NOT NULL
+            WHERE status IN ('loaded', 'grown', 'rewritten') AND generation IS NOT NULL
             QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
             """
         ).fetchall()
@@ -219,6 +248,8 @@ def _load_states(lab_path: Path) -> list[_State]:
             tail_hash=(r[7] or "").rsplit(":", 1)[-1],
             watermark_offset=r[8],
             watermark_line=r[9],
+            options=r[10],
+            start_hash=r[11],
         )
         for r in rows
     ]
@@ -229,7 +260,11 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _match_state(path: Path, head: bytes, states: list[_State]) -> tuple[_State | None, bool]:
-    """The generation this file continues, and whether it has nothing new."""
+    """The generation this file continues, and whether it has nothing new.
+
+    (None, False) for a new generation; see :func:`_rewritten` for a file
+    changed in place.
+    """
     name = str(path)
     candidates = [
         s
@@ -252,6 +287,44 @@ def _match_state(path: Path, head: bytes, states: list[_State]) -> tuple[_State 
             more = files.read_block(stream, 1, name)
         return state, not more
     return None, False
+
+
+def _rewritten(path: Path, head: bytes, states: list[_State]) -> _State | None:
+    """The generation this path held before it was changed in place, if it was.
+
+    Same path, same first bytes, different content later on: an edit or a
+    rewrite, whose new content replaces the old rows. A file that starts
+    differently (truncated and written anew, as rotation by copy-and-truncate
+    does) is a new generation beside the old one, which stays.
+    """
+    name = str(path)
+    same = [
+        s
+        for s in states
+        if s.source == name and s.start_hash is not None and _hash(_start(head)) == s.start_hash
+    ]
+    return max(same, key=lambda s: s.generation) if same else None
+
+
+def _option_change(state: _State, options: IngestOptions) -> str | None:
+    """What differs between the options a source was loaded with and the ones given now."""
+    recorded = json.loads(state.options or "{}")
+    now = {k: v for k, v in asdict(options).items() if v not in (None, False)}
+    keys = ("format", "pattern", "site", "service", "tz", "year")
+    changed = [
+        k
+        for k in keys
+        if recorded.get(k) != now.get(k)
+        and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
+    ]
+    if not changed:
+        return None
+    was = ", ".join(f"--{k} {recorded.get(k)}" for k in changed if recorded.get(k) is not None)
+    new = ", ".join(f"--{k} {now.get(k)}" for k in changed if now.get(k) is not None)
+    return (
+        f"loaded before with other options ({was or 'none'}; now {new or 'none'}); what is in "
+        "the lab keeps the old ones: `dvlab forget` the source and ingest it again to change them"
+    )
 
 
 # --------------------------------------------------------------------------- staging
@@ -721,7 +794,7 @@ def ingest(
     progress: ProgressFn | None = None,
 ) -> IngestSummary:
     """Load ``inputs`` into the lab at ``lab_path``; see the module docstring."""
-    paths = expand_inputs(inputs)
+    paths = expand_inputs(inputs, lab=lab_path)
     if not paths:
         raise BadInputError("nothing to ingest: no files found in " + ", ".join(inputs))
     if options.pattern:
@@ -800,6 +873,10 @@ def _stage_one(
             raise SourceReadError(
                 name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
             )
+        if len(head) < files.HEAD_BYTES and not head.strip():
+            report = SourceReport(source=name, status="empty", message="no lines yet")
+            entry = {**base, "status": "empty"}
+            return report, entry
         state, unchanged = _match_state(path, head, states)
         if state is not None and unchanged:
             report = SourceReport(
@@ -807,7 +884,7 @@ def _stage_one(
                 status="unchanged",
                 format=state.format,
                 rows_skipped=state.consumed_lines,
-                message="already loaded",
+                message=_option_change(state, options) or "already loaded",
             )
             entry = {
                 **base,
@@ -852,7 +929,14 @@ def _stage_one(
 
     generation = state.generation if state is not None else ingest_id
     replaced_from = state.watermark_line if state is not None else None
-    status = "grown" if state is not None else "loaded"
+    rewritten = _rewritten(path, head, states) if state is None else None
+    status = "grown" if state is not None else "rewritten" if rewritten else "loaded"
+    if state is not None:
+        message = _option_change(state, options)
+    elif rewritten is not None:
+        message = "changed in place since it was loaded; its earlier rows are replaced"
+    else:
+        message = None
     report = SourceReport(
         source=name,
         status=status,
@@ -861,6 +945,7 @@ def _stage_one(
         rows_rejected=rejected,
         rows_skipped=read.skipped,
         ingest_id=ingest_id,
+        message=message,
     )
     entry = {
         **base,
@@ -868,6 +953,7 @@ def _stage_one(
         "format": fmt,
         "generation": generation,
         "fingerprint": f"{read.head_hash}:{read.consumed_bytes}:{read.tail_hash}",
+        "start_hash": _hash(_start(head[: read.consumed_bytes])),
         "head_hash": read.head_hash,
         "head_len": read.head_len,
         "consumed_bytes": read.consumed_bytes,
@@ -884,6 +970,8 @@ def _stage_one(
         entry["direct"] = (path, read.direct_keys, options)
     if replaced_from is not None:
         entry["replace_from"] = replaced_from
+    if rewritten is not None:
+        entry["replace_generation"] = rewritten.generation
     return report, entry
 
 
@@ -947,6 +1035,7 @@ _LEDGER_COLUMNS = (
     "finished",
     "message",
     "options",
+    "start_hash",
 )
 
 
@@ -1098,7 +1187,26 @@ def _commit(
 
 
 def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
-    """Delete what a grown source reads again (from its watermark on); returns the rows deleted."""
+    """Delete what a grown source reads again (from its watermark on), or all a rewritten
+    source held; returns the rows deleted."""
+    if "replace_generation" in entry:
+        old = entry["replace_generation"]
+        replaced = con.execute(
+            """DELETE FROM lab.logs WHERE ingest_id IN
+               (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+            [old],
+        ).fetchall()[0][0]
+        con.execute(
+            """DELETE FROM lab.rejects WHERE ingest_id IN
+               (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+            [old],
+        )
+        con.execute(
+            "UPDATE lab.ingests SET status = 'replaced' WHERE generation = ? "
+            "AND status IN ('loaded', 'grown', 'rewritten')",
+            [old],
+        )
+        return int(replaced)
     if "replace_from" not in entry:
         return 0
     generation, from_line = entry["generation"], entry["replace_from"]
@@ -1144,3 +1252,65 @@ def _insert_ledger_row(
         f"INSERT INTO lab.ingests ({', '.join(_LEDGER_COLUMNS)}) VALUES ({placeholders})",
         [row[c] for c in _LEDGER_COLUMNS],
     )
+
+
+# --------------------------------------------------------------------------- forgetting
+
+
+@dataclass
+class ForgetReport:
+    """What ``forget`` removed for one source."""
+
+    source: str
+    rows: int
+    rejects: int
+    ingests: int
+
+
+def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
+    """Remove every row loaded from ``sources`` (as named in the ledger), so they load afresh.
+
+    The ledger keeps its rows, marked ``forgotten``, as the record that they
+    were loaded once. Runs as one transaction under the ingest lock.
+    """
+    if not lab_path.exists():
+        raise BadInputError(f"no lab at {lab_path}")
+    reports: list[ForgetReport] = []
+    with _ingest_lock(lab_path):
+        con = connect_file(lab_path, read_only=False)
+        try:
+            prepare(con)
+            schema.migrate(con, _catalog(con))
+            known = {r[0] for r in con.execute("SELECT DISTINCT source FROM ingests").fetchall()}
+            wanted = []
+            for source in sources:
+                name = source if source in known else str(Path(source))
+                if name not in known:
+                    raise BadInputError(
+                        f"{source} is not in the lab's ledger; `dvlab sql \"SELECT DISTINCT "
+                        'source FROM ingests"` lists what is'
+                    )
+                wanted.append(name)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                for name in wanted:
+                    ids = "SELECT ingest_id FROM ingests WHERE source = $source"
+                    rows = con.execute(
+                        f"DELETE FROM logs WHERE ingest_id IN ({ids})", {"source": name}
+                    ).fetchall()[0][0]
+                    rejects = con.execute(
+                        f"DELETE FROM rejects WHERE ingest_id IN ({ids})", {"source": name}
+                    ).fetchall()[0][0]
+                    ingests = con.execute(
+                        "UPDATE ingests SET status = 'forgotten' WHERE source = $source "
+                        "AND status <> 'forgotten'",
+                        {"source": name},
+                    ).fetchall()[0][0]
+                    reports.append(ForgetReport(name, int(rows), int(rejects), int(ingests)))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        finally:
+            con.close()
+    return reports

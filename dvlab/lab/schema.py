@@ -83,6 +83,11 @@ MIGRATIONS: list[list[str]] = [
             raw VARCHAR)""",
         "INSERT OR REPLACE INTO {db}.dvlab_meta VALUES ('schema_version', '1')",
     ],
+    [
+        # a hash of a source's first line: tells a file edited in place (same start)
+        # from one truncated and written anew (different start)
+        "ALTER TABLE {db}.ingests ADD COLUMN IF NOT EXISTS start_hash VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,114 @@
+"""Which source is which: the lab's own files, empty files, files edited in place or
+restarted, options that changed, and forgetting a source to load it afresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvlab.errors import BadInputError
+from dvlab.lab.ingest import IngestOptions, expand_inputs, forget, ingest
+
+THREE = "ts=2026-12-01T10:00:01Z msg=l1\nts=2026-12-01T10:00:02Z msg=l2\nts=2026-12-01T10:00:03Z msg=l3\n"
+
+
+def messages(lab: Path) -> list[str]:
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT message FROM logs ORDER BY ts, line").fetchall()]
+    finally:
+        con.close()
+
+
+def test_a_folder_never_yields_the_labs_own_files(tmp_path: Path) -> None:
+    (tmp_path / "app.log").write_text(THREE)
+    lab = tmp_path / "lab.duckdb"
+    assert ingest(lab, [str(tmp_path)]).total("rows_loaded") == 3
+    # the lab, its lock file (and a WAL, if one is left) now sit in the folder
+    (tmp_path / "lab.duckdb.wal").write_bytes(b"\x00\x01")
+    (tmp_path / "other.duckdb").write_bytes(b"\x00")
+    names = sorted(p.name for p in expand_inputs([str(tmp_path)], lab=lab))
+    assert names == ["app.log"]
+    summary = ingest(lab, [str(tmp_path)])
+    assert [s.status for s in summary.sources] == ["unchanged"]
+    assert summary.failed == []
+
+
+def test_an_empty_file_is_empty_not_failed(tmp_path: Path) -> None:
+    (tmp_path / "empty.log").write_text("")
+    (tmp_path / "blank.log").write_text("\n\n  \n")
+    summary = ingest(
+        tmp_path / "lab.duckdb", [str(tmp_path / "empty.log"), str(tmp_path / "blank.log")]
+    )
+    assert [(s.status, s.rows_loaded) for s in summary.sources] == [("empty", 0), ("empty", 0)]
+    assert summary.failed == []
+    # once it has lines, it loads
+    (tmp_path / "empty.log").write_text(THREE)
+    assert ingest(tmp_path / "lab.duckdb", [str(tmp_path / "empty.log")]).total("rows_loaded") == 3
+
+
+def test_a_file_edited_in_place_replaces_its_rows(tmp_path: Path) -> None:
+    source = tmp_path / "r.log"
+    lab = tmp_path / "lab.duckdb"
+    source.write_text(THREE)
+    ingest(lab, [str(source)])
+    source.write_text(THREE.replace("msg=l3", "msg=l3-edited"))
+    summary = ingest(lab, [str(source)])
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in summary.sources] == [
+        ("rewritten", 3, 3)
+    ]
+    assert messages(lab) == ["l1", "l2", "l3-edited"]
+    # and it is then a source like any other: again adds nothing, growth adds its line
+    assert [s.status for s in ingest(lab, [str(source)]).sources] == ["unchanged"]
+    with source.open("a") as fh:
+        fh.write("ts=2026-12-01T10:00:04Z msg=l4\n")
+    ingest(lab, [str(source)])
+    assert messages(lab) == ["l1", "l2", "l3-edited", "l4"]
+
+
+def test_a_file_restarted_with_new_content_keeps_the_old_rows(tmp_path: Path) -> None:
+    # rotation by copy-and-truncate: the old lines are history, the new ones come on top
+    source = tmp_path / "r.log"
+    lab = tmp_path / "lab.duckdb"
+    source.write_text(THREE)
+    ingest(lab, [str(source)])
+    source.write_text("ts=2026-12-01T11:00:00Z msg=after-rotation\n")
+    summary = ingest(lab, [str(source)])
+    assert [s.status for s in summary.sources] == ["loaded"]
+    assert messages(lab) == ["l1", "l2", "l3", "after-rotation"]
+
+
+def test_changed_options_are_reported_not_silently_dropped(tmp_path: Path) -> None:
+    source = tmp_path / "n.log"
+    source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(source)])
+    summary = ingest(lab, [str(source)], IngestOptions(tz="Europe/Oslo", site="osl1"))
+    (report,) = summary.sources
+    assert report.status == "unchanged"
+    assert report.message is not None
+    assert "--tz UTC" in report.message and "--tz Europe/Oslo" in report.message
+    assert "--site osl1" in report.message and "dvlab forget" in report.message
+
+
+def test_forget_then_load_again_with_new_options(tmp_path: Path) -> None:
+    source = tmp_path / "n.log"
+    source.write_text('ts="2026-12-01 10:00:00" msg=a\nnot a logfmt line at all\n')
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(source)], IngestOptions(format="logfmt"))
+    (report,) = forget(lab, [str(source)])
+    assert (report.rows, report.rejects) == (1, 1)
+    ingest(lab, [str(source)], IngestOptions(format="logfmt", tz="Europe/Oslo", site="osl1"))
+    con = duckdb.connect(str(lab), read_only=True)
+    rows = con.execute(
+        "SELECT site, strftime(ts AT TIME ZONE 'UTC', '%H:%M') FROM logs"
+    ).fetchall()
+    statuses = sorted(r[0] for r in con.execute("SELECT status FROM ingests").fetchall())
+    con.close()
+    # 10:00 in Oslo in December is 09:00 UTC
+    assert rows == [("osl1", "09:00")]
+    assert statuses == ["forgotten", "loaded"]
+    with pytest.raises(BadInputError, match="not in the lab's ledger"):
+        forget(lab, [str(tmp_path / "never.log")])
