@@ -530,6 +530,7 @@ def _read_source(
     start_line: int,
     head: bytes,
     progress: ProgressFn | None,
+    whole: bool = True,
 ) -> _Read:
     name = str(path)
     total = path.stat().st_size if files.compression_of(path) == "none" else None
@@ -562,10 +563,10 @@ def _read_source(
         pattern=options.pattern,
     )
 
-    if fmt == "jsonl" and start_offset == 0 and options.pattern is None:
-        whole = _read_whole_json(path, staging, head, progress)
-        if whole is not None:
-            return whole
+    if whole and fmt == "jsonl" and start_offset == 0 and options.pattern is None:
+        planned = _read_whole_json(path, staging, head, progress)
+        if planned is not None:
+            return planned
     with files.open_stream(path) as stream:
         if start_offset:
             # the tail hash covers the last TAIL_BYTES consumed, even when little is re-read
@@ -802,24 +803,47 @@ def ingest(
 
         get_parser("pattern")  # the pattern itself is checked when parsing starts
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
+    # files whose whole-file read failed inside the commit: staged again line by line
+    chunked: set[str] = set()
     with _ingest_lock(lab_path):
-        states = _load_states(lab_path)
-        next_id = _next_ingest_id(lab_path)
-        staging = _Staging(options.tz)
-        ledger: list[dict[str, Any]] = []
-        for src, path in enumerate(paths):
-            report, entry = _stage_one(
-                path, src, next_id + src, staging, states, options, progress
-            )
-            summary.sources.append(report)
-            ledger.append(entry)
-            if entry["status"] in ("loaded", "grown"):
-                states = _with_state_of(entry, states)
-        rejected = summary.total("rows_rejected")
-        if options.strict and (rejected or summary.failed):
-            raise _strict_error(staging, summary)
-        _commit(lab_path, staging, ledger, summary, strict=options.strict)
-        staging.con.close()
+        while True:
+            states = _load_states(lab_path)
+            next_id = _next_ingest_id(lab_path)
+            staging = _Staging(options.tz)
+            summary.sources = []
+            ledger: list[dict[str, Any]] = []
+            for src, path in enumerate(paths):
+                report, entry = _stage_one(
+                    path,
+                    src,
+                    next_id + src,
+                    staging,
+                    states,
+                    options,
+                    progress,
+                    whole=str(path) not in chunked,
+                )
+                summary.sources.append(report)
+                ledger.append(entry)
+                if entry["status"] in ("loaded", "grown"):
+                    states = _with_state_of(entry, states)
+            rejected = summary.total("rows_rejected")
+            if options.strict and (rejected or summary.failed):
+                staging.con.close()
+                raise _strict_error(staging, summary)
+            try:
+                _commit(lab_path, staging, ledger, summary, strict=options.strict)
+            except _WholeFileFailed as failure:
+                log.info(
+                    "%s: DuckDB's reader refused it (%s); reading it line by line",
+                    failure.source,
+                    failure.reason,
+                )
+                chunked.add(failure.source)
+                continue
+            finally:
+                staging.con.close()
+            break
     summary.finished = datetime.now(UTC)
     for report in summary.sources:
         log.info(
@@ -856,6 +880,8 @@ def _stage_one(
     states: list[_State],
     options: IngestOptions,
     progress: ProgressFn | None,
+    *,
+    whole: bool = True,
 ) -> tuple[SourceReport, dict[str, Any]]:
     name = str(path)
     started = datetime.now(UTC)
@@ -911,6 +937,7 @@ def _stage_one(
             start_line=start_line,
             head=head,
             progress=progress,
+            whole=whole,
         )
         if read.direct_keys is not None:
             loaded, rejected = read.consumed_lines, 0  # settled at commit
@@ -1039,6 +1066,15 @@ _LEDGER_COLUMNS = (
 )
 
 
+class _WholeFileFailed(Exception):
+    """DuckDB's reader refused a file the plan accepted; the commit is rolled back."""
+
+    def __init__(self, source: str, reason: str):
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
 def _write_whole_file(
     con: duckdb.DuckDBPyConnection, entry: dict[str, Any], *, strict: bool
 ) -> None:
@@ -1065,11 +1101,19 @@ def _write_whole_file(
         "source": str(path),
         "ingest_id": entry["ingest_id"],
     }
-    inserted = con.execute(
-        f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
-            SELECT *, $ingest_id FROM (SELECT {NORMALISED} FROM ({records})) WHERE ts IS NOT NULL""",
-        params,
-    ).fetchall()[0][0]
+    try:
+        inserted = con.execute(
+            f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
+                SELECT *, $ingest_id FROM (SELECT {NORMALISED} FROM ({records}))
+                WHERE ts IS NOT NULL""",
+            params,
+        ).fetchall()[0][0]
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        # e.g. a duplicate key DuckDB's reader will not take: the run starts over with this
+        # file read line by line, which takes any line JSON allows
+        raise _WholeFileFailed(str(path), str(exc).splitlines()[0]) from exc
     # flatten nested objects afterwards, touching only the rows that have them: cheaper,
     # and lighter on memory, than holding every row for a join
     nested = jsonlines.flatten_sql(

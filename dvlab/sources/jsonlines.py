@@ -182,7 +182,8 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
     then the raw record columns; nested objects are flattened afterwards by
     :func:`flatten_sql`.
     """
-    keys = sorted(present)
+    # an empty key has no JSON path DuckDB accepts; it is the one key not kept
+    keys = sorted(k for k in present if k)
     if keys:
         paths = (
             "["
@@ -248,7 +249,7 @@ def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[st
     if not records or records != lines or any(not keys for keys, _ in groups):
         return None
     keys = sorted({key for group, _ in groups for key in group})
-    if len({k.lower() for k in keys}) != len(keys):
+    if "" in keys or len({k.lower() for k in keys}) != len(keys):
         return None
     return keys, int(records)
 
