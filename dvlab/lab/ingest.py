@@ -1132,6 +1132,11 @@ def _write_whole_file(
         rows = con.execute(
             f"SELECT line, {REJECT_REASON} FROM ({records}) WHERE dvlab_ts(ts_raw) IS NULL ORDER BY line"
         ).fetchall()
+        if inserted + len(rows) != total:
+            # the reader skipped lines the plan counted: no line may go missing unnoticed
+            raise _WholeFileFailed(
+                str(path), f"read {inserted + len(rows)} of the {total} lines it planned"
+            )
         texts = _line_texts(path, {line for line, _ in rows}, 0, 1)
         con.executemany(
             "INSERT INTO lab.rejects VALUES (?, ?, ?, ?, ?)",
