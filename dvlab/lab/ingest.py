@@ -829,8 +829,9 @@ def ingest(
                     states = _with_state_of(entry, states)
             rejected = summary.total("rows_rejected")
             if options.strict and (rejected or summary.failed):
+                error = _strict_error(staging, summary)
                 staging.con.close()
-                raise _strict_error(staging, summary)
+                raise error
             try:
                 _commit(lab_path, staging, ledger, summary, strict=options.strict)
             except _WholeFileFailed as failure:
