@@ -72,14 +72,61 @@ def open_stream(path: Path) -> BinaryIO:
         if kind == "gzip":
             return gzip.open(path, "rb")  # type: ignore[return-value]
         if kind == "zstd":
-            import zstandard
-
-            return zstandard.ZstdDecompressor().stream_reader(open(path, "rb"), closefd=True)  # type: ignore[return-value]
+            return _ZstdReader(open(path, "rb"), name)  # type: ignore[return-value]
         return open(path, "rb", buffering=0)
     except PermissionError:
         raise SourceReadError(name, "permission denied (cannot read the file)") from None
     except OSError as exc:
         raise SourceReadError(name, f"cannot open: {exc.strerror or exc}") from exc
+
+
+class _ZstdReader(io.RawIOBase):
+    """Decompressed bytes of a zstd file, frame after frame.
+
+    zstandard's stream reader returns nothing, without an error, for a frame
+    cut short; this one says the file is truncated.
+    """
+
+    def __init__(self, raw: BinaryIO, source: str):
+        import zstandard
+
+        self._zstd = zstandard
+        self._raw = raw
+        self._source = source
+        self._frame = zstandard.ZstdDecompressor().decompressobj()
+        self._pending = b""
+        self._started = False  # a frame has begun and not yet ended
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size >= 0 else 1 << 62
+        while len(self._pending) < want:
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._started and not self._frame.eof:
+                    raise SourceReadError(
+                        self._source, "compressed data ends early (truncated file?)"
+                    )
+                break
+            self._feed(chunk)
+        out, self._pending = self._pending[:want], self._pending[want:]
+        return out
+
+    def _feed(self, chunk: bytes) -> None:
+        while chunk:
+            self._started = True
+            self._pending += self._frame.decompress(chunk)
+            if not self._frame.eof:
+                return
+            chunk = self._frame.unused_data  # the next frame, if any
+            self._frame = self._zstd.ZstdDecompressor().decompressobj()
+            self._started = False
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 def read_block(stream: BinaryIO, size: int, source: str) -> bytes:
@@ -88,6 +135,8 @@ def read_block(stream: BinaryIO, size: int, source: str) -> bytes:
         return stream.read(size)
     except EOFError:
         raise SourceReadError(source, "compressed data ends early (truncated file?)") from None
+    except SourceReadError:
+        raise
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise SourceReadError(source, f"corrupt gzip data: {exc}") from None
     except OSError as exc:

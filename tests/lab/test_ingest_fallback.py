@@ -71,3 +71,21 @@ def test_a_whole_file_read_that_fails_at_commit_is_read_again_line_by_line(
         ("two", {}),
         ("three", {}),
     ]
+
+
+def test_a_truncated_zstd_file_says_so_and_several_frames_read_whole(tmp_path: Path) -> None:
+    import zstandard
+
+    lines = b"".join(b"ts=2026-12-01T10:00:%02dZ msg=m%d\n" % (i, i) for i in range(50))
+    frame = zstandard.ZstdCompressor().compress(lines)
+    whole = tmp_path / "two-frames.log.zst"
+    whole.write_bytes(
+        frame + zstandard.ZstdCompressor().compress(b"ts=2026-12-01T10:01:00Z msg=last\n")
+    )
+    cut = tmp_path / "cut.log.zst"
+    cut.write_bytes(frame[: len(frame) // 2])
+    summary = ingest(tmp_path / "lab.duckdb", [str(whole), str(cut)])
+    assert [(s.status, s.rows_loaded) for s in summary.sources] == [("loaded", 51), ("failed", 0)]
+    message = summary.sources[1].message or ""
+    assert "cut.log.zst" in message and "truncated" in message
+    assert message.count("cut.log.zst") == 1
