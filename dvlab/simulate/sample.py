@@ -44,10 +44,19 @@ def write_sample(out: Path, *, seed: int = 7, records: int = 20_000) -> dict[str
     provisioning: list[str] = []
     syslog: list[str] = []
     step = SPAN / max(records, 1)
+    # requests in flight: each carries one correlation id over several records, services
+    # and (for the site's own work) one site, as a request through the platform does
+    in_flight: list[tuple[str, str]] = []
     for i in range(records):
         ts = START + step * i + timedelta(microseconds=rng.randrange(0, 900))
-        site = rng.choice(SITES)
-        correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        if in_flight and rng.random() < 0.7:
+            correlation, site = in_flight[rng.randrange(len(in_flight))]
+        else:
+            correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            site = rng.choice(SITES)
+            in_flight.append((correlation, site))
+            if len(in_flight) > 40:
+                in_flight.pop(0)
         in_outage = OUTAGE[0] <= ts < OUTAGE[1] and site == OUTAGE_SITE
         kind = rng.random()
         if kind < 0.55:
