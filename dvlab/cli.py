@@ -1,9 +1,12 @@
 """The ``dvlab`` command: thin commands over the library.
 
 This is the only module that configures logging, prints, and turns errors
-into exit codes: 0 success, 1 an unexpected failure, 2 bad input or a source
-that could not be read, 3 the lab stayed locked, 4 a report cell failed.
-``--debug`` shows the traceback of any error.
+into exit codes: 0 success, 1 an unexpected failure, 2 bad input, a source
+that could not be read, or a file or folder that could not be used, 3 the lab
+stayed locked, 4 a report cell failed, 130 interrupted (Ctrl-C), 141 stdout
+closed by its reader. ``--debug`` shows the traceback of any error.
+Text that comes from logs is printed with its control characters made
+visible, so a log line cannot drive the user's terminal.
 """
 
 from __future__ import annotations
@@ -11,9 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import re
+import shutil
 import sys
+import tempfile
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,72 +51,206 @@ def _lab_path(args: argparse.Namespace) -> Path:
 
 # --------------------------------------------------------------------------- output
 
+#: How every timestamp is shown, in every text format: ISO 8601 in UTC, ending in ``Z``.
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: The same for TIMESTAMP_NS values, which keep their nanoseconds.
+TIME_FORMAT_NS = "%Y-%m-%dT%H:%M:%S.%nZ"
+
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
 
 def _emit(relation: Any, *, fmt: str, out: str | None) -> int:
-    """Write a result relation as a table, CSV, JSON lines or Parquet; returns the row count."""
-    frame = relation.pl()
-    if fmt == "parquet":
-        if not out:
-            raise BadInputError("--format parquet needs --out FILE (Parquet is binary)")
-        frame.write_parquet(out)
-    elif fmt == "csv":
-        text = frame.write_csv()
-        _write_text(text, out)
-    elif fmt == "json":
-        text = frame.write_ndjson()
-        _write_text(text, out)
-    elif fmt == "table":
-        _write_text(_table_text(frame), out)
-    else:
+    """Write a result relation as a table, CSV, JSON lines or Parquet; returns the row count.
+
+    DuckDB writes CSV, JSON and Parquet itself, so every type it has can be
+    written, and the table is made of DuckDB's own text for each value.
+    Timestamps read as :data:`TIME_FORMAT` in the three text formats, also
+    inside lists, structs and maps. The output is complete before anything
+    reaches ``out`` or stdout: a failed query leaves no half-written file.
+    """
+    if fmt not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown --format {fmt!r}; accepted: {', '.join(OUTPUT_FORMATS)}")
-    return frame.height
+    if fmt == "parquet" and not out:
+        raise BadInputError("--format parquet needs --out FILE (Parquet is binary)")
+
+    if fmt == "parquet":
+        with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
+            written = Path(folder) / "result.parquet"
+            relation.write_parquet(str(written))
+            _deliver(written, out)
+        return int(relation.shape[0])
+
+    with _shown(relation) as result:
+        if fmt == "table":
+            _write_text(_table_text(result.names, result.text_rows()), out)
+            return result.rows
+        with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
+            written = Path(folder) / f"result.{fmt}"
+            options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
+            result.con.execute(
+                f"COPY ({result.select()}) TO $path ({options})", {"path": str(written)}
+            )
+            _deliver(written, out)
+        return result.rows
+
+
+@dataclass
+class _Shown:
+    """A result held by a private connection as ``result``, with the SQL that shows it.
+
+    Its columns are registered as ``c0``, ``c1``... (a result may repeat a
+    name); ``exprs`` are those columns with every timestamp written as text.
+    """
+
+    con: Any
+    names: list[str]
+    exprs: list[str]
+    rows: int
+
+    def select(self) -> str:
+        """The result under its own column names, timestamps as text."""
+        from dvlab.lab.schema import quote_ident
+
+        items = [f"{e} AS {quote_ident(n)}" for e, n in zip(self.exprs, self.names, strict=True)]
+        return f"SELECT {', '.join(items) or '*'} FROM result"
+
+    def text_rows(self) -> list[tuple[str | None, ...]]:
+        """Every row, each value as DuckDB writes it as text (None for NULL)."""
+        if not self.exprs:
+            return []
+        as_text = ", ".join(f"CAST({e} AS VARCHAR)" for e in self.exprs)
+        return self.con.execute(f"SELECT {as_text} FROM result").fetchall()
+
+
+@contextmanager
+def _shown(relation: Any) -> Iterator[_Shown]:
+    import duckdb
+
+    from dvlab.lab.schema import quote_ident
+
+    table = relation.to_arrow_table()
+    table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("result", table)
+        columns = [quote_ident(f"c{i}") for i in range(table.num_columns)]
+        exprs = [
+            _times_as_text(column, kind) or column
+            for column, kind in zip(columns, relation.types, strict=True)
+        ]
+        yield _Shown(con, list(relation.columns), exprs, table.num_rows)
+    finally:
+        con.close()
+
+
+def _times_as_text(expr: str, kind: Any, depth: int = 0) -> str | None:
+    """SQL for ``expr`` with every timestamp in it written as text; None if it holds none."""
+    from dvlab.lab.schema import quote_literal
+
+    type_id = str(kind.id)
+    if type_id == "timestamp with time zone":
+        return f"strftime(timezone('UTC', {expr}), {quote_literal(TIME_FORMAT)})"
+    if type_id == "timestamp_ns":
+        return f"strftime({expr}, {quote_literal(TIME_FORMAT_NS)})"
+    if type_id in ("timestamp", "timestamp_s", "timestamp_ms"):
+        return f"strftime({expr}, {quote_literal(TIME_FORMAT)})"
+
+    item = f"x{depth}"
+    if type_id in ("list", "array"):
+        inner = _times_as_text(item, dict(kind.children)["child"], depth + 1)
+        return None if inner is None else f"list_transform({expr}, lambda {item}: {inner})"
+    if type_id == "map":
+        children = dict(kind.children)
+        key = f"struct_extract({item}, 'key')"
+        value = f"struct_extract({item}, 'value')"
+        new_key = _times_as_text(key, children["key"], depth + 1)
+        new_value = _times_as_text(value, children["value"], depth + 1)
+        if new_key is None and new_value is None:
+            return None
+        entry = f"{{'key': {new_key or key}, 'value': {new_value or value}}}"
+        return f"map_from_entries(list_transform(map_entries({expr}), lambda {item}: {entry}))"
+    if type_id == "struct":
+        fields = []
+        for name, field_kind in kind.children:
+            field = f"struct_extract({expr}, {quote_literal(name)})"
+            fields.append((name, field, _times_as_text(field, field_kind, depth + 1)))
+        if all(text is None for _, _, text in fields):
+            return None
+        packed = ", ".join(f"{quote_literal(n)}: {text or field}" for n, field, text in fields)
+        return f"CASE WHEN {expr} IS NULL THEN NULL ELSE {{{packed}}} END"
+    return None
+
+
+class _StdoutClosed(Exception):
+    """Whoever read stdout closed it early (``dvlab sql ... | head``)."""
+
+
+def _deliver(written: Path, out: str | None) -> None:
+    """Copy a finished output file to ``out``, or to stdout."""
+    if out:
+        shutil.copyfile(written, out)
+        return
+    try:
+        with open(written, encoding="utf-8", newline="") as fh:
+            shutil.copyfileobj(fh, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError as exc:
+        raise _StdoutClosed from exc
 
 
 def _write_text(text: str, out: str | None) -> None:
     if out:
         Path(out).write_text(text, encoding="utf-8")
-    else:
+        return
+    try:
         sys.stdout.write(text)
         if text and not text.endswith("\n"):
             sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError as exc:
+        raise _StdoutClosed from exc
 
 
-def _table_text(frame: Any) -> str:
+def _table_text(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> str:
     """A plain aligned table (every row; long cells cut at 120 characters)."""
-    import polars as pl
-
-    columns = frame.columns
-    cells = [[_cell(v) for v in row] for row in frame.iter_rows()]
-    widths = [len(c) for c in columns]
+    header = [_cell(name) for name in columns]
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [len(c) for c in header]
     for row in cells:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     lines += [
         "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
-    lines.append(f"({frame.height} row{'s' if frame.height != 1 else ''})")
-    del pl
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines) + "\n"
 
 
-def _cell(value: Any) -> str:
-    from datetime import datetime
-
+def _cell(value: str | None) -> str:
+    """One value of a table: NULL, or its text on one line with controls made visible."""
     if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return _utc_text(value)
-    text = str(value).replace("\n", "⏎")
+        return "NULL"
+    text = _visible(value, newline="⏎")
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-def _utc_text(value: Any) -> str:
-    from datetime import UTC
+def _visible(text: str, *, newline: str = "\n") -> str:
+    r"""``text`` safe for a terminal: newlines become ``newline``, other controls but tab ``\xNN``.
 
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    Log text can hold escape sequences that would recolour, retitle or
+    rewrite the user's terminal; C0 and C1 controls and DEL are shown instead.
+
+    >>> _visible("a\x1b[2Jb\nc\td", newline="⏎")
+    'a\\x1b[2Jb⏎c\td'
+    """
+
+    def shown(match: re.Match[str]) -> str:
+        char = match.group()
+        return newline if char == "\n" else f"\\x{ord(char):02x}"
+
+    return _CONTROLS.sub(shown, text)
 
 
 # --------------------------------------------------------------------------- commands
@@ -252,32 +395,53 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
     if args.format == "text":
-        frame = relation.pl()
-        lines = []
-        for row in frame.iter_rows(named=True):
-            ids = " ".join(
-                f"{k}={row[k]}" for k in ("correlation_id", "task_id", "trace_id") if row.get(k)
-            )
-            message = (row["message"] or "").replace("\n", "\n    ")
-            lines.append(
-                f"{_utc_text(row['ts'])}  {row['site'] or '-'}  {row['service'] or '-'}  "
-                f"{(row['level'] or '-'):<5}  {message}" + (f"  [{ids}]" if ids else "")
-            )
-        _write_text("\n".join(lines) + ("\n" if lines else ""), args.out)
-        return 0
-    _emit(relation, fmt=args.format, out=args.out)
+        lines = _timeline_lines(relation)
+        _write_text("".join(f"{line}\n" for line in lines), args.out)
+        rows = len(lines)
+    else:
+        rows = _emit(relation, fmt=args.format, out=args.out)
+    if not rows and args.format == "text":
+        print("dvlab: no records match", file=sys.stderr)
     return 0
+
+
+def _timeline_lines(relation: Any) -> list[str]:
+    """One line per record (a message's own lines indented below it), controls made visible."""
+    with _shown(relation) as result:
+        records = [dict(zip(result.names, row, strict=True)) for row in result.text_rows()]
+    lines = []
+    for row in records:
+        ids = " ".join(
+            f"{k}={row[k]}" for k in ("correlation_id", "task_id", "trace_id") if row.get(k)
+        )
+        fields = [row["ts"] or "-", row["site"] or "-", row["service"] or "-"]
+        line = "  ".join([*fields, f"{row['level'] or '-':<5}", row["message"] or ""])
+        lines.append(_visible(line + (f"  [{ids}]" if ids else ""), newline="\n    "))
+    return lines
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from dvlab.reporting.notebooks import run_report
 
     params = _key_values(args.param, "-p")
-    lab = _lab_path(args)
+    lab = _report_lab(args, params.pop("lab", None))
     result = run_report(args.name, params, out_dir=Path(args.out) if args.out else None, lab=lab)
     print(f"report written: {result.html}")
     print(f"executed notebook: {result.notebook}")
     return 0
+
+
+def _report_lab(args: argparse.Namespace, given: str | None) -> Path:
+    """The lab a report reads: ``-p lab=``, else ``--db`` (or its default); both must agree."""
+    if given is None:
+        return _lab_path(args)
+    if not given.strip():
+        raise BadInputError("-p lab= needs the path of a lab file")
+    if args.db is not None and Path(args.db).resolve() != Path(given).resolve():
+        raise BadInputError(
+            f"--db {args.db} and -p lab={given} name two different labs; give one of them"
+        )
+    return Path(given)
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
@@ -307,6 +471,27 @@ def cmd_sample(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_global_options(
+    parser: argparse.ArgumentParser, *, default: Any = None, db_only: bool = False
+) -> None:
+    """--db, --debug and -v: given before the command, or after it."""
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        default=default,
+        help="the lab file (default $DVLAB_DB or ./lab.duckdb)",
+    )
+    if db_only:
+        return
+    flag = False if default is None else default
+    parser.add_argument(
+        "--debug", action="store_true", default=flag, help="show tracebacks and debug logging"
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=flag, help="log each step at INFO"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dvlab",
@@ -316,7 +501,8 @@ def build_parser() -> argparse.ArgumentParser:
             dvlab loads platform telemetry into a DuckDB lab and answers questions about it.
 
             The lab is one DuckDB file: --db PATH, else $DVLAB_DB, else ./lab.duckdb.
-            Times are stored and shown in UTC."""
+            Times are stored and shown in UTC. --db, --debug and -v go before the
+            command or after it (after `lab`, only --db is dvlab's)."""
         ),
         epilog=textwrap.dedent(
             """\
@@ -326,19 +512,24 @@ def build_parser() -> argparse.ArgumentParser:
               dvlab sql "SELECT service, count(*) FROM logs GROUP BY 1"
               dvlab report incident-timeline -p start=2026-12-01T10:00Z
 
-            exit codes: 0 ok, 1 unexpected error, 2 bad input or unreadable source,
-                        3 lab locked, 4 a report cell failed"""
+            exit codes: 0 ok, 1 unexpected error, 2 bad input, unreadable source or
+                        unusable path, 3 lab locked, 4 a report cell failed,
+                        130 interrupted"""
         ),
     )
-    parser.add_argument(
-        "--db", metavar="PATH", help="the lab file (default $DVLAB_DB or ./lab.duckdb)"
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logging")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each step at INFO")
+    _add_global_options(parser)
+    # the same options after the command; there they default to nothing, so a value
+    # given before the command stays unless it is given again after it
+    after = argparse.ArgumentParser(add_help=False)
+    _add_global_options(after, default=argparse.SUPPRESS)
+    # after `dvlab lab`, --debug and -v are JupyterLab's; only --db is dvlab's there
+    after_lab = argparse.ArgumentParser(add_help=False)
+    _add_global_options(after_lab, default=argparse.SUPPRESS, db_only=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
         "ingest",
+        parents=[after],
         help="load log files into the lab",
         description="Load files, globs and folders (plain, .gz, .zst) into the lab. "
         "Formats are detected; re-ingesting adds nothing, a grown file adds its new lines.",
@@ -366,6 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sql",
+        parents=[after],
         help="run SQL or a curated query against the lab",
         description='Run "SELECT ...", a curated query by name, or a .sql file. '
         "--param values are bound as parameters ($name in the SQL), never pasted in.",
@@ -379,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "timeline",
+        parents=[after],
         help="the time-ordered view of a window",
         description="Log records in time order, filtered by window, site, service, level and id.",
     )
@@ -397,6 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
+        parents=[after],
         help="render a curated notebook headlessly",
         description="Execute a curated notebook with papermill into "
         "reports/NAME/<UTC timestamp>/ (notebook + HTML without code).",
@@ -410,23 +604,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "lab",
+        parents=[after_lab],
         help="start JupyterLab on the curated notebooks with this lab",
         description="Start JupyterLab on notebooks/ with DVLAB_DB set to the lab, so the "
-        "notebooks and %%%%sql cells read it. Other options go to JupyterLab "
-        "(e.g. dvlab lab --no-browser --port 8899).",
+        "notebooks and %%sql cells read it. Other options go to JupyterLab "
+        "(e.g. dvlab lab --no-browser --port 8899); so --debug and -v after `lab` are "
+        "JupyterLab's, and dvlab's own go before it: dvlab --debug lab.",
     )
     p.add_argument("jupyter_args", nargs="*", help="passed to jupyter lab")
     p.set_defaults(func=cmd_lab)
 
-    p = sub.add_parser("export", help="write the lab's tables as Parquet for other engines")
-    p.add_argument("folder")
-    p.add_argument("--table", action="append", help="only this table (repeatable)")
+    p = sub.add_parser(
+        "export",
+        parents=[after],
+        help="write the lab's tables as Parquet for other engines",
+        description="Write the lab's tables as Parquet under FOLDER (created if missing) for "
+        "Spark, Polars, pandas or another DuckDB: logs as FOLDER/logs/day=YYYY-MM-DD/ "
+        "(UTC days, Hive style), each other table as FOLDER/NAME.parquet. A table "
+        "exported before is replaced whole.",
+    )
+    p.add_argument("folder", metavar="FOLDER", help="where the Parquet files go")
+    p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("sample", help="write generated sample logs (the demo's input)")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--records", type=int, default=20_000)
+    p = sub.add_parser(
+        "sample",
+        parents=[after],
+        help="write generated sample logs (the demo's input)",
+        description="Write made-up logs of three sites and one incident into DIR, in "
+        "three formats (gzipped JSON lines, logfmt, RFC 5424 syslog), ready for "
+        "`dvlab ingest DIR`. The same --seed and --records write the same bytes.",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the logs into")
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the generator (default %(default)s)"
+    )
+    p.add_argument(
+        "--records",
+        type=int,
+        default=20_000,
+        help="how many records to write (default %(default)s)",
+    )
     p.set_defaults(func=cmd_sample)
     return parser
 
@@ -445,22 +663,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args) or 0)
-    except DvlabError as exc:
-        if args.debug:
-            raise
-        print(f"dvlab: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
-        print("dvlab: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted()
+    except _StdoutClosed:
+        return _reader_went_away()
     except Exception as exc:
+        if _is_interrupt(exc):
+            return _interrupted()
         if args.debug:
             raise
-        print(
-            f"dvlab: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        code, message = _failure(exc)
+        print(f"dvlab: {_visible(message)}", file=sys.stderr)
+        return code
+
+
+def _failure(exc: Exception) -> tuple[int, str]:
+    """The exit code and the one-line message for an error that ends a command."""
+    if isinstance(exc, DvlabError):
+        return exc.exit_code, str(exc)
+    if isinstance(exc, OSError):
+        return 2, _os_error_message(exc)
+    return 1, f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+def _os_error_message(exc: OSError) -> str:
+    """What went wrong with which path, for a file or folder the command could not use."""
+    reason = (exc.strerror or str(exc)).lower()
+    if exc.filename is None:
+        return reason
+    path = Path(os.fsdecode(exc.filename))
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a folder, not a file"
+    if isinstance(exc, FileExistsError):
+        return f"{path} is a file, not a folder" if path.is_file() else f"{path} already exists"
+    if isinstance(exc, NotADirectoryError):
+        blocking = next((p for p in path.parents if p.is_file()), None)
+        if blocking is not None:
+            return f"{blocking} is a file, not a folder (in {path})"
+        return f"{path}: {reason}"
+    if isinstance(exc, FileNotFoundError) and not path.parent.is_dir():
+        return f"folder {path.parent} does not exist (for {path})"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {path}"
+    return f"{path}: {reason}"
+
+
+def _is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or was caused by, DuckDB stopping a query for Ctrl-C."""
+    import duckdb
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt | duckdb.InterruptException):
+            return True
+        if isinstance(current, RuntimeError) and str(current).startswith("Query interrupted"):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _interrupted() -> int:
+    print("dvlab: interrupted", file=sys.stderr)
+    return 130
+
+
+def _reader_went_away() -> int:
+    """stdout was a pipe whose reader closed it (``dvlab sql ... | head``): stop quietly."""
+    # Python flushes stdout once more at exit; point it at nothing so that flush cannot fail
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is no file (a test's capture): nothing to flush
+        pass
+    return 141  # as if killed by SIGPIPE, like other commands in a pipeline
 
 
 if __name__ == "__main__":

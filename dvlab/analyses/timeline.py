@@ -1,15 +1,68 @@
-"""The timeline: every record of a window in time order (the ``timeline`` curated query)."""
+"""The timeline: every record of a window in time order (the ``timeline`` curated query).
+
+:func:`check_window` and :func:`check_level` are the checks every command that
+takes a window or a level runs before it reads the lab, so a mistyped bound
+or level is an error rather than an empty answer.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
 from dvlab.errors import BadInputError
 from dvlab.lab.schema import LEVELS
-from dvlab.lab.store import open_lab
+from dvlab.lab.store import open_lab, prepare
+
+
+def check_window(
+    start: str | None,
+    end: str | None,
+    *,
+    names: tuple[str, str] = ("--from", "--to"),
+) -> tuple[datetime | None, datetime | None]:
+    """``start`` and ``end`` read as the ingest reads times; refused unless start < end.
+
+    Either may be None (no bound). ``names`` are what the caller calls the two
+    bounds, for the message (``--from``/``--to`` on the command line,
+    ``start``/``end`` in a report). Returns the bounds as aware UTC datetimes.
+
+    >>> check_window("2026-12-01T11:00:00+01:00", None)[0].isoformat()
+    '2026-12-01T10:00:00+00:00'
+    """
+    bounds = tuple(
+        None if value is None else _parse_time(value, name=name)
+        for name, value in zip(names, (start, end), strict=True)
+    )
+    first, last = bounds
+    if first is not None and last is not None and first >= last:
+        raise BadInputError(
+            f"{names[0]} {start!r} is not before {names[1]} {end!r}; the window is empty"
+            f" ({names[0]} is inclusive, {names[1]} exclusive)"
+        )
+    return first, last
+
+
+def check_level(level: str) -> str:
+    """The level name (one of :data:`~dvlab.lab.schema.LEVELS`) a user's level word means.
+
+    Any word the ingest normalises is accepted (``WARNING``, ``err``, ``40``),
+    because the same ``dvlab_level`` macro reads it.
+    """
+    with _session() as con:
+        rows = con.execute("SELECT dvlab_level($level)", {"level": level}).fetchall()
+    name = rows[0][0]
+    if name is None:
+        raise BadInputError(
+            f"unknown level {level!r}; accepted: {', '.join(LEVELS)}"
+            " (or a word logs use for one, such as WARNING or err)"
+        )
+    return str(name)
 
 
 def timeline(
@@ -26,21 +79,16 @@ def timeline(
     """Records between ``start`` (inclusive) and ``end`` (exclusive), oldest first.
 
     Times are any text the ingest's time path accepts; a bound that does not
-    parse is an error rather than an empty answer.
+    parse, or a start not before the end, is an error rather than an empty
+    answer. ``level`` keeps that level and the more severe ones.
     """
-    if level is not None and level.lower() not in LEVELS:
-        raise BadInputError(f"unknown level {level!r}; accepted: {', '.join(LEVELS)}")
-    the_lab = open_lab(Path(lab) if lab is not None else None)
-    for name, value in (("--from", start), ("--to", end)):
-        if value is not None:
-            parsed = the_lab.sql("SELECT dvlab_ts($t)", {"t": value}).fetchall()[0][0]
-            if parsed is None:
-                raise BadInputError(
-                    f"{name} {value!r} is not a time; use e.g. 2026-12-01T10:00:00Z or an epoch number"
-                )
+    check_window(start, end)
+    if level is not None:
+        level = check_level(level)
     if limit < 1:
         raise BadInputError(f"--limit must be at least 1, not {limit}")
-    return the_lab.query(
+
+    return open_lab(Path(lab) if lab is not None else None).query(
         "timeline",
         **{
             "from": start,
@@ -52,3 +100,25 @@ def timeline(
             "limit": limit,
         },
     )
+
+
+def _parse_time(value: str, *, name: str) -> datetime:
+    with _session() as con:
+        rows = con.execute("SELECT dvlab_ts($t)", {"t": value}).fetchall()
+    parsed = rows[0][0]
+    if not isinstance(parsed, datetime):
+        raise BadInputError(
+            f"{name} {value!r} is not a time; use e.g. 2026-12-01T10:00:00Z or an epoch number"
+        )
+    return parsed
+
+
+@contextmanager
+def _session() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory connection with dvlab's macros: the checks need no lab file."""
+    con = duckdb.connect()
+    try:
+        prepare(con)
+        yield con
+    finally:
+        con.close()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dvlab.errors import BadInputError
 from dvlab.lab.schema import LEVELS
@@ -49,15 +49,34 @@ OTHER_LEVEL_COLOUR = "#000000"
 COUNTS_COLUMNS = ("bucket", "bucket_end", "service", "level", "events")
 
 
+#: The Altair renderer :func:`enable_offline_rendering` turns on.
+RENDERER = "dvlab-svg"
+
+
 def enable_offline_rendering() -> None:
-    """Make Altair display charts as static SVG drawn by vl-convert.
+    """Make Altair display charts as static SVG drawn by vl-convert, with alt text.
 
     The default renderer loads Vega's JavaScript from a CDN when the page is
     opened, so a report's charts would be blank offline; SVG needs no script.
+    A chart's ``description`` goes with its image as alt text (the display's
+    ``alt`` metadata), which the report page puts on the ``<img>``.
     """
     import altair as alt
 
     alt.renderers.enable("svg")
+    draw_svg = alt.renderers.get()
+    if draw_svg is None:  # pragma: no cover - Altair ships the svg renderer
+        raise RuntimeError("Altair has no svg renderer")
+
+    def svg_with_alt_text(spec: dict[str, Any], **options: Any) -> Any:
+        bundle = draw_svg(spec, **options)
+        description = spec.get("description")
+        if not isinstance(description, str) or not description:
+            return bundle
+        return bundle, {"image/svg+xml": {"alt": description}}
+
+    alt.renderers.register(RENDERER, svg_with_alt_text)
+    alt.renderers.enable(RENDERER)
 
 
 def bucket_count(start: datetime, end: datetime, width: timedelta) -> int:
@@ -148,6 +167,7 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
         alt.Chart(
             frame,
             title=alt.Title(f"Events per {bucket}, by service and level", subtitle=_span(frame)),
+            description=counts_description(frame, bucket=bucket),
         )
         .transform_calculate(severity=f"indexof({list(LEVELS)!r}, datum.level)")
         .transform_stack(
@@ -185,6 +205,36 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
         .properties(width=720, height=90)
         .resolve_scale(y="independent")
     )
+
+
+def counts_description(frame: pl.DataFrame, *, bucket: str) -> str:
+    """The counts chart in words, for readers who cannot see it: its alt text in a report.
+
+    >>> import polars as pl
+    >>> from datetime import datetime
+    >>> ten, one_past = datetime(2026, 12, 4, 10), datetime(2026, 12, 4, 10, 1)
+    >>> counts_description(
+    ...     pl.DataFrame({"bucket": [ten, ten], "bucket_end": [one_past, one_past],
+    ...                   "service": ["nett", "api"], "level": ["info", "error"],
+    ...                   "events": [3, 2]}),
+    ...     bucket="1 minute",
+    ... )
+    'Stacked bars of events per 1 minute for 2 services (api, nett), one row of bars each, coloured by level (info, error); 5 events, 2026-12-04 10:00 to 2026-12-04 10:01 UTC.'
+    """
+    named = frame.get_column("service").to_list()
+    services = sorted({s for s in named if s is not None})
+    services += ["no service"] if None in named else []
+    levels = level_order(frame.get_column("level").to_list())
+    events = int(frame.get_column("events").sum()) if frame.height else 0
+    return (
+        f"Stacked bars of events per {bucket} for {_count(len(services), 'service')}"
+        f" ({', '.join(services)}), one row of bars each, coloured by level"
+        f" ({', '.join(levels)}); {_count(events, 'event')}, {_span(frame)}."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 # A date at midnight, the time of day (24-hour clock) at any other tick.

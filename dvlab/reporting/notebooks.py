@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Parameters that make a window: each a time, ``start`` before ``end``.
+WINDOW_PARAMETERS = frozenset({"start", "end"})
+
 #: Where :func:`run_report` writes when no ``out_dir`` is given (relative to the working directory).
 DEFAULT_OUT_DIR = Path("reports")
 
@@ -42,14 +46,28 @@ _OPTIONAL = re.compile(r"^Optional\[(.+)\]$|^(.+?)\s*\|\s*None$|^None\s*\|\s*(.+
 
 # nbconvert's "lab" page loads require.js, MathJax and mermaid from a CDN when it
 # is opened. A report page must work offline, and reports use neither widgets,
-# LaTeX nor mermaid, so those three blocks are left empty.
+# LaTeX nor mermaid, so those three blocks are left empty. An SVG image whose
+# display carries ``alt`` metadata (charts.enable_offline_rendering sets it from
+# the chart's description) gets it as alt text; nbconvert fills in a placeholder
+# and warns for an image without.
 _OFFLINE_TEMPLATE_NAME = "dvlab_offline.html.j2"
 _OFFLINE_TEMPLATE = """\
 {%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block data_svg scoped -%}
+{%- set alt_text = (output.metadata or {}).get('image/svg+xml', {}).get('alt') -%}
+{%- if alt_text -%}
+{{ super() | replace('<img ', '<img alt="' ~ (alt_text | escape_html) ~ '" ') }}
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{%- endblock data_svg -%}
 """
+
+#: Longest path of a kernel's IPC socket (a Unix socket path holds 104 to 108 bytes).
+_MAX_SOCKET_PATH = 90
 
 
 @dataclass(frozen=True)
@@ -104,7 +122,9 @@ def report_parameters(
     ``str``; ``none`` or ``null`` (or None) give None where the declared type is
     optional or the default is None. ``lab``, when given, becomes the ``lab``
     parameter as an absolute path, so the kernel finds it whatever its working
-    directory.
+    directory. In a report with ``start`` and ``end`` parameters those are a
+    window, checked as ``dvlab timeline`` checks ``--from`` and ``--to``: each
+    must be a time, and start must come before end.
     """
     import papermill
 
@@ -122,6 +142,8 @@ def report_parameters(
         raise BadInputError("give the lab once: either lab= or the 'lab' parameter, not both")
 
     values = {key: _convert(key, raw, declared[key]) for key, raw in params.items()}
+    if set(declared) >= WINDOW_PARAMETERS:
+        _check_window(values.get("start"), values.get("end"))
     if lab is not None:
         values["lab"] = str(Path(lab).resolve())
     return values
@@ -143,9 +165,10 @@ def run_report(
     is raised; its ``cell`` is the failing cell's index among the executed
     notebook's code cells, counting from 0 (papermill's injected parameters cell
     included), and its message names that cell and the error. A parameter the
-    notebook does not declare, or a value that does not fit its type, is refused
-    with :class:`~dvlab.errors.BadInputError` before anything runs; a missing
-    kernel gives :class:`~dvlab.errors.MissingDependencyError`.
+    notebook does not declare, a value that does not fit its type, or a window
+    that is not one (see :func:`report_parameters`) is refused with
+    :class:`~dvlab.errors.BadInputError` before anything runs; a missing kernel
+    gives :class:`~dvlab.errors.MissingDependencyError`.
     """
     values = report_parameters(name, params, lab=lab)
     notebook = find_report(name)
@@ -240,6 +263,17 @@ def _convert(name: str, raw: str | None, declared: Mapping[str, str]) -> Any:
     return raw
 
 
+def _check_window(start: Any, end: Any) -> None:
+    from dvlab.analyses.timeline import check_window
+
+    if start is not None or end is not None:
+        check_window(
+            None if start is None else str(start),
+            None if end is None else str(end),
+            names=("start", "end"),
+        )
+
+
 def _new_run_folder(parent: Path, *, now: datetime | None = None) -> Path:
     """A fresh ``<parent>/<UTC timestamp>`` folder; ``-2``, ``-3``... if that second is taken."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -261,13 +295,15 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any]) -> Excep
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters=dict(values),
-            progress_bar=False,
-            log_output=False,
-        )
+        with tempfile.TemporaryDirectory(prefix="dvlab-kernel-") as sockets:
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters=dict(values),
+                progress_bar=False,
+                log_output=False,
+                **_kernel_options(Path(sockets)),
+            )
     except NoSuchKernel as exc:
         raise MissingDependencyError(
             f"the notebook's kernel is not installed ({exc}); install one with"
@@ -278,6 +314,23 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any]) -> Excep
     except (DeadKernelError, CellTimeoutError) as exc:
         return exc
     return None
+
+
+def _kernel_options(sockets: Path) -> dict[str, Any]:
+    """papermill options that start the kernel on Unix sockets in the private ``sockets``.
+
+    Over TCP (Jupyter's default) the kernel's messages cross the loopback
+    interface unencrypted, and ipykernel says so on stderr at every run.
+    Sockets in a folder only this user can open (``tempfile`` makes it 0700)
+    leave nothing to warn about. Windows has no such sockets, and a socket
+    path has a length limit; there the kernel stays on TCP (and warns).
+    """
+    ip = sockets / "kernel"
+    if os.name != "posix" or len(str(ip)) + len("-65535") > _MAX_SOCKET_PATH:
+        return {}
+    from traitlets.config import Config
+
+    return {"config": Config({"KernelManager": {"transport": "ipc", "ip": str(ip)}})}
 
 
 def _write_html(executed: Path, html: Path, *, title: str) -> Exception | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from dvlab.analyses.timeline import timeline
+from dvlab.analyses.timeline import check_level, check_window, timeline
 from dvlab.cli import main
 from dvlab.errors import BadInputError
 from tests.cli_fixture import write_fixture
@@ -85,3 +87,108 @@ def test_cli_text_output_prints_utc_lines(lab: Path, capsys: pytest.CaptureFixtu
     assert len(out) == 1
     assert out[0].startswith("2026-12-01T10:01:00.000000Z  sto1  provisioning  error")
     assert "attach_port gave up" in out[0] and "correlation_id=r-2" in out[0]
+
+
+# The window check shared with the reports
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-12-01T10:01:00Z", "2026-12-01T10:01:00Z"),  # empty: the end is exclusive
+        ("2026-12-01T10:02:00Z", "2026-12-01T10:01:00Z"),
+        ("2026-12-01T11:01:00+01:00", "2026-12-01T10:01:00Z"),  # the same instant
+    ],
+)
+def test_a_start_not_before_the_end_is_refused(lab: Path, start: str, end: str) -> None:
+    with pytest.raises(BadInputError) as caught:
+        timeline(lab, start=start, end=end)
+
+    assert str(caught.value) == (
+        f"--from {start!r} is not before --to {end!r}; the window is empty"
+        " (--from is inclusive, --to exclusive)"
+    )
+
+
+def test_check_window_reads_both_bounds_in_utc() -> None:
+    assert check_window("2026-12-01T11:00:00+01:00", "2026-12-01T10:00:01Z") == (
+        datetime(2026, 12, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 12, 1, 10, 0, 1, tzinfo=UTC),
+    )
+    assert check_window(None, None) == (None, None)
+
+
+def test_check_window_names_the_bounds_as_the_caller_does() -> None:
+    with pytest.raises(BadInputError, match=r"^end 'soon' is not a time"):
+        check_window("2026-12-01T10:00:00Z", "soon", names=("start", "end"))
+
+
+def test_cli_refuses_an_empty_window(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--db", str(lab), "timeline", "--from", "2026-12-02", "--to", "2026-12-01"])
+
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == (
+        "dvlab: --from '2026-12-02' is not before --to '2026-12-01'; the window is empty"
+        " (--from is inclusive, --to exclusive)\n"
+    )
+
+
+# Levels: the words the ingest knows, through the same dvlab_level macro
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        ("WARNING", ["retrying attach_port", "attach_port gave up", "link down"]),
+        ("err", ["attach_port gave up", "link down"]),
+        ("critical", ["link down"]),
+        ("50", ["attach_port gave up", "link down"]),
+    ],
+)
+def test_level_words_of_the_ingest_are_accepted(lab: Path, word: str, expected: list[str]) -> None:
+    assert messages(lab, level=word) == expected
+
+
+def test_check_level_names_the_level() -> None:
+    assert check_level(" Warning ") == "warn"
+    with pytest.raises(BadInputError, match="accepted: trace, debug, info, warn, error, fatal"):
+        check_level("loud")
+
+
+# What the text format prints
+
+
+def test_cli_says_when_no_record_matches(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--db", str(lab), "timeline", "--id", "no-such-id"])
+
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (0, "", "dvlab: no records match\n")
+
+
+def test_cli_text_shows_control_characters_as_escapes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = {
+        "ts": "2026-12-01T10:00:00Z",
+        "level": "error",
+        "service": "api\x1b[8m",
+        "site": "osl1",
+        # a terminal title change, a colour, a C1 CSI, a second line and a tab
+        "msg": "boom \x1b]0;owned\x07 \x1b[31mred\u009b2J\nsecond\tline",
+        "correlation_id": "r-\x1b[0m",
+    }
+    source = tmp_path / "hostile.jsonl"
+    source.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(source)]) == 0
+    capsys.readouterr()
+
+    assert main(["--db", str(db), "timeline"]) == 0
+
+    out = capsys.readouterr().out
+    assert out == (
+        "2026-12-01T10:00:00.000000Z  osl1  api\\x1b[8m  error  "
+        "boom \\x1b]0;owned\\x07 \\x1b[31mred\\x9b2J\n"
+        "    second\tline  [correlation_id=r-\\x1b[0m]\n"
+    )

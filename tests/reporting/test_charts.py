@@ -157,3 +157,25 @@ def test_enable_offline_rendering_selects_svg() -> None:
 
     assert list(bundle) == ["image/svg+xml"]
     assert bundle["image/svg+xml"].startswith("<svg")
+
+
+def test_counts_description_says_what_the_chart_shows(counts: pl.DataFrame) -> None:
+    assert charts.counts_description(counts, bucket="1 minute") == (
+        "Stacked bars of events per 1 minute for 3 services (gateway, ledger, orders),"
+        " one row of bars each, coloured by level (trace, debug, info, warn, error, fatal);"
+        " 15 events, 2026-12-04 10:00 to 2026-12-04 10:08 UTC."
+    )
+
+
+def test_offline_rendering_passes_the_description_on_as_alt_text(counts: pl.DataFrame) -> None:
+    before = alt.renderers.active
+    try:
+        charts.enable_offline_rendering()
+        bundle, metadata = charts.counts_chart(counts, bucket="1 minute")._repr_mimebundle_()
+    finally:
+        alt.renderers.enable(before)
+
+    assert list(bundle) == ["image/svg+xml"]
+    assert metadata == {
+        "image/svg+xml": {"alt": charts.counts_description(counts, bucket="1 minute")}
+    }

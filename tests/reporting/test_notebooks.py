@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +325,127 @@ def test_failing_cell_raises_report_error_and_keeps_the_executed_notebook(
     (failure,) = [out for out in failing.outputs if out.output_type == "error"]
     assert failure.ename == "BadInputError"
     assert executed.with_suffix(".html").is_file()
+
+
+# The window, checked before anything runs
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"start": "yesterday"}, "start 'yesterday' is not a time"),
+        ({"end": "tomorrow"}, "end 'tomorrow' is not a time"),
+        (
+            {"start": "2026-12-04T10:05:00Z", "end": "2026-12-04T10:05:00Z"},
+            "start '2026-12-04T10:05:00Z' is not before end '2026-12-04T10:05:00Z'",
+        ),
+    ],
+)
+def test_a_window_that_is_not_one_is_refused(
+    tmp_path: Path, given: dict[str, str], message: str
+) -> None:
+    with pytest.raises(BadInputError, match=re.escape(message)):
+        run_report("incident-timeline", given, out_dir=tmp_path, lab=tmp_path / "lab.duckdb")
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_window_with_one_bound_is_accepted() -> None:
+    assert report_parameters("incident-timeline", {"end": "2026-12-04T10:05:00+01:00"}) == {
+        "end": "2026-12-04T10:05:00+01:00"
+    }
+
+
+# The page: alt text on charts
+
+
+def images(page: Path) -> list[dict[str, str]]:
+    """The attributes of each <img> of an HTML page."""
+    found: list[dict[str, str]] = []
+
+    class Images(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "img":
+                found.append({name: value or "" for name, value in attrs})
+
+    Images().feed(page.read_text(encoding="utf-8"))
+    return found
+
+
+def svg_notebook(path: Path, metadata: dict[str, Any]) -> Path:
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>'
+    cell = nbformat.v4.new_code_cell("chart")
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/svg+xml": svg}, metadata=metadata)
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    return path
+
+
+def test_page_gives_a_chart_its_alt_text(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    executed = svg_notebook(
+        tmp_path / "run.ipynb", {"image/svg+xml": {"alt": 'Bars of "events" per minute'}}
+    )
+
+    assert notebooks._write_html(executed, tmp_path / "run.html", title="run") is None
+
+    (image,) = images(tmp_path / "run.html")
+    assert image["alt"] == 'Bars of "events" per minute'
+    assert image["src"].startswith("data:image/svg+xml;base64,")
+    assert "Alternative text is missing" not in caplog.text
+
+
+def test_page_still_flags_a_chart_without_alt_text(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    executed = svg_notebook(tmp_path / "run.ipynb", {})
+
+    assert notebooks._write_html(executed, tmp_path / "run.html", title="run") is None
+
+    assert "Alternative text is missing on 1 image(s)" in caplog.text
+
+
+# The kernel's transport
+
+
+def test_kernel_runs_on_private_unix_sockets(tmp_path: Path) -> None:
+    options = notebooks._kernel_options(tmp_path)
+
+    assert options["config"]["KernelManager"] == {
+        "transport": "ipc",
+        "ip": str(tmp_path / "kernel"),
+    }
+
+
+def test_kernel_stays_on_tcp_when_the_socket_path_is_too_long(tmp_path: Path) -> None:
+    assert notebooks._kernel_options(tmp_path / ("x" * 100)) == {}
+
+
+@pytest.mark.slow
+def test_report_from_the_cli_prints_nothing_on_stderr(
+    incident_lab: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from dvlab.cli import main
+
+    code = main(
+        [
+            "report",
+            "incident-timeline",
+            "-p",
+            f"lab={incident_lab}",
+            "-p",
+            "start=2026-12-04T10:00:00Z",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+
+    out, err = capfd.readouterr()
+    assert code == 0
+    assert err == ""  # neither nbconvert's alt-text warning nor the kernel's TCP warning
+    (page,) = tmp_path.glob("incident-timeline/*/incident_timeline.html")
+    assert out.splitlines()[0] == f"report written: {page}"
+    (chart,) = images(page)
+    assert chart["alt"].startswith(
+        "Stacked bars of events per 1 minute for 3 services (gateway, ledger, orders)"
+    )

@@ -1,0 +1,235 @@
+"""How `dvlab` ends when a path or the environment is wrong, or the user presses Ctrl-C.
+
+Each failure is one line on stderr naming what went wrong and where, with
+exit code 2 (130 for an interrupt), never "unexpected ...Error" and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import dvlab.cli as cli
+import dvlab.lab.ingest as ingest_module
+from dvlab.cli import main
+from dvlab.errors import QueryError
+from tests.cli_fixture import write_fixture
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(write_fixture(tmp_path))]) == 0
+    return db
+
+
+@pytest.fixture
+def a_file(tmp_path: Path) -> Path:
+    path = tmp_path / "a-file"
+    path.write_text("not a folder\n")
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# Paths
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
+def test_out_into_a_missing_folder(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    target = tmp_path / "missing" / "result.out"
+
+    code, out, err = run(
+        capsys, "--db", str(lab), "sql", "SELECT 1", "--format", fmt, "--out", str(target)
+    )
+
+    assert (code, out) == (2, "")
+    assert err == f"dvlab: folder {tmp_path / 'missing'} does not exist (for {target})\n"
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "parquet"])
+def test_out_is_a_folder(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    code, out, err = run(
+        capsys, "--db", str(lab), "sql", "SELECT 1", "--format", fmt, "--out", str(tmp_path)
+    )
+
+    assert (code, out) == (2, "")
+    assert err == f"dvlab: {tmp_path} is a folder, not a file\n"
+
+
+def test_timeline_out_into_a_missing_folder(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "missing" / "timeline.txt"
+
+    code, _, err = run(capsys, "--db", str(lab), "timeline", "--out", str(target))
+
+    assert code == 2
+    assert err == f"dvlab: folder {tmp_path / 'missing'} does not exist (for {target})\n"
+
+
+def test_export_onto_an_existing_file(
+    lab: Path, a_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "export", str(a_file))
+
+    assert (code, out) == (2, "")
+    assert err == f"dvlab: {a_file} is a file, not a folder\n"
+    assert a_file.read_text() == "not a folder\n"
+
+
+def test_report_out_is_a_file(lab: Path, a_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # refused while making the run folder, before any kernel starts
+    code, out, err = run(
+        capsys, "--db", str(lab), "report", "incident-timeline", "--out", str(a_file)
+    )
+
+    assert (code, out) == (2, "")
+    assert err == (
+        f"dvlab: {a_file} is a file, not a folder (in {a_file / 'incident-timeline'})\n"
+    )
+
+
+def test_db_under_a_file(tmp_path: Path, a_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        capsys, "--db", str(a_file / "lab.duckdb"), "ingest", str(write_fixture(tmp_path))
+    )
+
+    assert code == 2
+    assert err == f"dvlab: {a_file} is a file, not a folder\n"
+
+
+def test_db_without_permission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the tests may run as root, whom no file mode stops; the seam raises what the OS would
+    def refused(lab_path: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(lab_path))
+
+    monkeypatch.setattr(ingest_module, "ingest", refused)
+
+    code, _, err = run(
+        capsys, "--db", "/srv/labs/lab.duckdb", "ingest", str(write_fixture(tmp_path))
+    )
+
+    assert code == 2
+    assert err == "dvlab: permission denied: /srv/labs/lab.duckdb\n"
+
+
+def test_debug_still_shows_the_traceback(lab: Path, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "x.csv"
+
+    with pytest.raises(FileNotFoundError):
+        main(
+            [
+                "--debug",
+                "--db",
+                str(lab),
+                "sql",
+                "SELECT 1",
+                "--format",
+                "csv",
+                "--out",
+                str(target),
+            ]
+        )
+
+
+# Ctrl-C while DuckDB runs a query
+
+
+def interrupting(error: BaseException) -> object:
+    def command(args: argparse.Namespace) -> int:
+        raise error
+
+    return command
+
+
+def translated_interrupt() -> QueryError:
+    # what dvlab.lab.dberrors makes of DuckDB's own interrupt exception
+    error = QueryError("query failed: INTERRUPT Error: Interrupted!")
+    error.__cause__ = duckdb.InterruptException("INTERRUPT Error: Interrupted!")
+    return error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("Query interrupted"),
+        duckdb.InterruptException("INTERRUPT Error: Interrupted!"),
+        translated_interrupt(),
+        KeyboardInterrupt(),
+    ],
+    ids=["runtime-error", "interrupt-exception", "translated", "keyboard-interrupt"],
+)
+def test_an_interrupted_query_exits_130(
+    lab: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: BaseException,
+) -> None:
+    monkeypatch.setattr(cli, "cmd_sql", interrupting(error))
+
+    code, out, err = run(capsys, "--db", str(lab), "sql", "SELECT 1")
+
+    assert (code, out, err) == (130, "", "dvlab: interrupted\n")
+
+
+def test_another_runtime_error_is_still_unexpected(
+    lab: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "cmd_sql", interrupting(RuntimeError("Query failed")))
+
+    code, _, err = run(capsys, "--db", str(lab), "sql", "SELECT 1")
+
+    assert code == 1
+    assert err.startswith("dvlab: unexpected RuntimeError: Query failed")
+
+
+# A reader that stops early
+
+
+@pytest.mark.slow
+def test_a_closed_pipe_ends_quietly(lab: Path) -> None:
+    # `dvlab sql ... | head -1`: about 2 MB of CSV, far more than a pipe holds
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dvlab.cli",
+            "--db",
+            str(lab),
+            "sql",
+            "SELECT * FROM range(300000)",
+            "--format",
+            "csv",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    try:
+        assert child.stdout.readline() == b"range\n"
+        child.stdout.close()
+        err = child.stderr.read()
+        code = child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stderr.close()
+
+    assert (code, err) == (141, b"")

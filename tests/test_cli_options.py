@@ -1,0 +1,105 @@
+"""--db, --debug and -v before or after the command, and each command's --help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dvlab.reporting.notebooks as notebooks
+from dvlab.cli import build_parser, main
+from dvlab.errors import QueryError
+from tests.cli_fixture import write_fixture
+
+# the shortest valid command line of each command
+COMMANDS = {
+    "ingest": ["ingest", "logs/"],
+    "sql": ["sql", "SELECT 1"],
+    "timeline": ["timeline"],
+    "report": ["report", "incident-timeline"],
+    "export": ["export", "parquet/"],
+    "sample": ["sample", "--out", "sample/"],
+}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(write_fixture(tmp_path))]) == 0
+    return db
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_global_options_after_the_command(command: str) -> None:
+    args = build_parser().parse_args([*COMMANDS[command], "--db", "x.duckdb", "--debug", "-v"])
+
+    assert (args.db, args.debug, args.verbose) == ("x.duckdb", True, True)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_global_options_before_the_command_still_count(command: str) -> None:
+    args = build_parser().parse_args(["--db", "x.duckdb", "--verbose", *COMMANDS[command]])
+
+    assert (args.db, args.debug, args.verbose) == ("x.duckdb", False, True)
+
+
+def test_no_global_options() -> None:
+    args = build_parser().parse_args(COMMANDS["sql"])
+
+    assert (args.db, args.debug, args.verbose) == (None, False, False)
+
+
+def test_after_the_command_wins() -> None:
+    args = build_parser().parse_args(["--db", "a.duckdb", "sql", "SELECT 1", "--db", "b.duckdb"])
+
+    assert args.db == "b.duckdb"
+
+
+def test_sql_with_db_after_the_query(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sql", "SELECT 42 AS answer", "--db", str(lab), "--format", "csv"])
+
+    assert code == 0
+    assert capsys.readouterr().out == "answer\n42\n"
+
+
+def test_debug_after_the_command_shows_the_traceback(lab: Path) -> None:
+    with pytest.raises(QueryError, match="Parser Error"):
+        main(["sql", "SELEC 1", "--db", str(lab), "--debug"])
+
+
+def test_after_lab_db_is_dvlabs_and_debug_is_jupyterlabs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_start(*, lab: Path, notebook_dir: Path | None = None, extra_args: Any = ()) -> int:
+        seen.update(lab=lab, extra_args=list(extra_args))
+        return 0
+
+    monkeypatch.setattr(notebooks, "start_jupyterlab", fake_start)
+    db = tmp_path / "lab.duckdb"
+
+    assert main(["lab", "--db", str(db), "--debug", "--no-browser"]) == 0
+    assert seen == {"lab": db, "extra_args": ["--debug", "--no-browser"]}
+
+
+@pytest.mark.parametrize(
+    ("command", "phrase"),
+    [
+        ("export", "Write the lab's tables as Parquet under FOLDER"),
+        ("sample", "Write made-up logs of three sites and one incident into DIR"),
+        ("lab", "the notebooks and %%sql cells read it"),
+    ],
+)
+def test_help_describes_the_command(
+    capsys: pytest.CaptureFixture[str], command: str, phrase: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert exit_info.value.code == 0
+    assert phrase in help_text
+    assert "%%%%" not in help_text
+    assert "--db PATH" in help_text

@@ -1,0 +1,226 @@
+"""`dvlab sql` output: every DuckDB type in every format, one way of writing times, no escapes.
+
+The expected text is written out by hand: DuckDB's own text for each value,
+times as ISO 8601 UTC with ``Z``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvlab.cli import main
+from tests.cli_fixture import write_fixture
+
+# One row holding the types polars could not write: an interval with months, a list, a
+# struct, a blob, a NULL, both infinities, an ordinary time (given at +01:00), text with
+# quotes, a comma and non-ASCII letters, and a time inside a list.
+EVERY_KIND = r"""
+SELECT
+    INTERVAL 1 MONTH + INTERVAL 2 HOUR AS i,
+    [1, 2] AS l,
+    {'a': 1, 'b': 'x'} AS s,
+    '\xAA\x01'::BLOB AS b,
+    NULL::INTEGER AS n,
+    'infinity'::TIMESTAMPTZ AS pinf,
+    '-infinity'::TIMESTAMPTZ AS ninf,
+    TIMESTAMPTZ '2026-12-01 11:00:00+01' AS t,
+    'Blåbær ☃ "q", x' AS u,
+    [TIMESTAMPTZ '2026-12-01 10:00:00.5+00'] AS lt
+"""
+COLUMNS = ["i", "l", "s", "b", "n", "pinf", "ninf", "t", "u", "lt"]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Path:
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(write_fixture(tmp_path))]) == 0
+    return db
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def table_cells(line: str) -> list[str]:
+    """The cells of one table line (cells are separated by two spaces or more)."""
+    return re.split(r" {2,}", line.rstrip())
+
+
+def test_every_kind_as_csv(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", "csv")
+
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        ",".join(COLUMNS),
+        "1 month 02:00:00,"
+        '"[1, 2]",'
+        "\"{'a': 1, 'b': x}\","
+        r"\xAA\x01,"
+        ","
+        "infinity,"
+        "-infinity,"
+        "2026-12-01T10:00:00.000000Z,"
+        '"Blåbær ☃ ""q"", x",'
+        "['2026-12-01T10:00:00.500000Z']",
+    ]
+
+
+def test_every_kind_as_json(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", "json")
+
+    assert (code, err) == (0, "")
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {
+            "i": "1 month 02:00:00",
+            "l": [1, 2],
+            "s": {"a": 1, "b": "x"},
+            "b": r"\xAA\x01",
+            "n": None,
+            "pinf": "infinity",
+            "ninf": "-infinity",
+            "t": "2026-12-01T10:00:00.000000Z",
+            "u": 'Blåbær ☃ "q", x',
+            "lt": ["2026-12-01T10:00:00.500000Z"],
+        }
+    ]
+
+
+def test_every_kind_as_a_table(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "sql", EVERY_KIND)
+
+    assert (code, err) == (0, "")
+    header, rule, row, count = out.splitlines()
+    assert table_cells(header) == COLUMNS
+    assert table_cells(row) == [
+        "1 month 02:00:00",
+        "[1, 2]",
+        "{'a': 1, 'b': x}",
+        r"\xAA\x01",
+        "NULL",
+        "infinity",
+        "-infinity",
+        "2026-12-01T10:00:00.000000Z",
+        'Blåbær ☃ "q", x',
+        "['2026-12-01T10:00:00.500000Z']",
+    ]
+    assert [len(dashes) for dashes in rule.split("  ")] == [
+        len("1 month 02:00:00"),
+        len("[1, 2]"),
+        len("{'a': 1, 'b': x}"),
+        len(r"\xAA\x01"),
+        len("NULL"),
+        len("infinity"),
+        len("-infinity"),
+        len("2026-12-01T10:00:00.000000Z"),
+        len('Blåbær ☃ "q", x'),
+        len("['2026-12-01T10:00:00.500000Z']"),
+    ]
+    assert count == "(1 row)"
+
+
+def test_every_kind_as_parquet_keeps_the_types(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "every.parquet"
+
+    code, out, err = run(
+        capsys,
+        "--db",
+        str(lab),
+        "sql",
+        EVERY_KIND,
+        "--format",
+        "parquet",
+        "--out",
+        str(target),
+    )
+
+    assert (code, out, err) == (0, "", "")
+    row = duckdb.sql(
+        "SELECT i::VARCHAR, l, s, b, n, pinf::VARCHAR, ninf::VARCHAR, u "
+        f"FROM read_parquet('{target}')"
+    ).fetchall()
+    assert row == [
+        (
+            "1 month 02:00:00",
+            [1, 2],
+            {"a": 1, "b": "x"},
+            b"\xaa\x01",
+            None,
+            "infinity",
+            "-infinity",
+            'Blåbær ☃ "q", x',
+        )
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_a_time_reads_the_same_in_every_format(
+    lab: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    sql = "SELECT ts FROM logs WHERE message = 'link down'"
+
+    code, out, _ = run(capsys, "--db", str(lab), "sql", sql, "--format", fmt)
+
+    assert code == 0
+    # the fixture's record says 2026-12-01T10:02:00Z
+    assert "2026-12-01T10:02:00.000000Z" in out
+    assert "+00" not in out
+
+
+def test_a_repeated_column_name_keeps_both_values(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--db", str(lab), "sql", "SELECT 1 AS a, 2 AS a", "--format", "csv")
+
+    assert code == 0
+    assert out.splitlines()[1] == "1,2"
+
+
+def test_table_shows_control_characters_as_escapes(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ESC (a colour change), a C1 CSI, BEL in a column name, a newline and a tab
+    sql = (
+        "SELECT chr(27) || '[31mred' || chr(10) || 'next' || chr(9) || 'tab' || chr(155) || '2J'"
+        ' AS "bell\x07"'
+    )
+
+    code, out, _ = run(capsys, "--db", str(lab), "sql", sql)
+
+    assert code == 0
+    assert out.splitlines() == [
+        r"bell\x07",
+        "-" * len("\\x1b[31mred⏎next\ttab\\x9b2J"),
+        "\\x1b[31mred⏎next\ttab\\x9b2J",
+        "(1 row)",
+    ]
+
+
+def test_no_rows_as_a_table_says_so(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--db", str(lab), "sql", "SELECT 1 AS n WHERE false")
+
+    assert code == 0
+    assert out.splitlines() == ["n", "-", "(0 rows)"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_out_file_gets_what_stdout_would(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    target = tmp_path / f"every.{fmt}"
+
+    _, to_stdout, _ = run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", fmt)
+    code, out, _ = run(
+        capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", fmt, "--out", str(target)
+    )
+
+    assert (code, out) == (0, "")
+    assert target.read_text(encoding="utf-8") == to_stdout

@@ -1,0 +1,122 @@
+"""`dvlab report`: which lab a report reads, and its window checked before anything runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dvlab.reporting.notebooks as notebooks
+from dvlab.cli import main
+from dvlab.reporting.notebooks import ReportResult
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, Any]]:
+    """What the CLI asks run_report for (the seam is the function that would start a kernel)."""
+    seen: list[dict[str, Any]] = []
+
+    def fake_run(
+        name: str, params: dict[str, str], *, out_dir: Path | None = None, lab: Path | None = None
+    ) -> ReportResult:
+        seen.append({"name": name, "params": dict(params), "lab": lab})
+        folder = tmp_path / "run"
+        return ReportResult(notebook=folder / "x.ipynb", html=folder / "x.html", folder=folder)
+
+    monkeypatch.setattr(notebooks, "run_report", fake_run)
+    return seen
+
+
+def test_p_lab_is_the_lab(calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DVLAB_DB", raising=False)
+
+    code = main(["report", "incident-timeline", "-p", "lab=/tmp/x.duckdb", "-p", "id=c-1"])
+
+    assert code == 0
+    assert calls == [
+        {"name": "incident-timeline", "params": {"id": "c-1"}, "lab": Path("/tmp/x.duckdb")}
+    ]
+
+
+def test_p_lab_wins_over_dvlab_db(
+    calls: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DVLAB_DB", "/elsewhere/lab.duckdb")
+
+    assert main(["report", "incident-timeline", "-p", "lab=/tmp/x.duckdb"]) == 0
+    assert calls[0]["lab"] == Path("/tmp/x.duckdb")
+
+
+def test_db_and_p_lab_naming_the_same_file(
+    calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    code = main(
+        ["--db", str(tmp_path / "x.duckdb"), "report", "incident-timeline", "-p", "lab=x.duckdb"]
+    )
+
+    assert code == 0
+    assert calls[0]["lab"] == Path("x.duckdb")
+
+
+def test_db_and_p_lab_naming_two_labs(
+    calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["report", "incident-timeline", "-p", "lab=/tmp/x.duckdb", "--db", "/tmp/y.duckdb"]
+    )
+
+    assert code == 2
+    assert calls == []
+    assert capsys.readouterr().err == (
+        "dvlab: --db /tmp/y.duckdb and -p lab=/tmp/x.duckdb name two different labs;"
+        " give one of them\n"
+    )
+
+
+def test_without_p_lab_the_db_is_the_lab(calls: list[dict[str, Any]]) -> None:
+    assert main(["--db", "/tmp/z.duckdb", "report", "incident-timeline", "-p", "id=c-1"]) == 0
+    assert calls == [
+        {"name": "incident-timeline", "params": {"id": "c-1"}, "lab": Path("/tmp/z.duckdb")}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (["start=yesterday"], "start 'yesterday' is not a time"),
+        (["end=2026-13-01"], "end '2026-13-01' is not a time"),
+        (
+            ["start=2026-12-04T10:05:00Z", "end=2026-12-04T10:00:00Z"],
+            "start '2026-12-04T10:05:00Z' is not before end '2026-12-04T10:00:00Z'",
+        ),
+        (
+            ["start=2026-12-04T10:00:00Z", "end=2026-12-04T11:00:00+01:00"],
+            "start '2026-12-04T10:00:00Z' is not before end '2026-12-04T11:00:00+01:00'",
+        ),
+    ],
+)
+def test_a_bad_window_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], params: list[str], message: str
+) -> None:
+    out = tmp_path / "reports"
+    argv = [
+        "report",
+        "incident-timeline",
+        "-p",
+        f"lab={tmp_path / 'lab.duckdb'}",
+        "--out",
+        str(out),
+    ]
+    for param in params:
+        argv += ["-p", param]
+
+    code = main(argv)
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"dvlab: {message}")
+    assert err.count("\n") == 1
+    assert not out.exists()  # nothing ran, nothing was written
