@@ -277,8 +277,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     finally:
         if progress:
             progress.close()
-    for report in summary.failed:
-        print(f"dvlab: {report.message}", file=sys.stderr)
+    for report in summary.sources:
+        if report.status == "failed":
+            print(f"dvlab: {_visible(report.message or 'failed')}", file=sys.stderr)
+        elif report.message not in (None, "already loaded") and report.status in (
+            "unchanged",
+            "grown",
+            "rewritten",
+        ):
+            # options that were not applied, or rows replaced: worth a line, not a failure
+            print(f"dvlab: {report.source}: {_visible(report.message or '')}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary.to_dict(), default=str))
     else:
@@ -450,6 +458,17 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return start_jupyterlab(lab=_lab_path(args), extra_args=args.jupyter_args)
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from dvlab.lab.ingest import forget
+
+    for report in forget(_lab_path(args), args.sources):
+        print(
+            f"{report.source}: removed {report.rows} rows and {report.rejects} rejects "
+            f"({report.ingests} ledger rows marked forgotten)"
+        )
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from dvlab.lab.export import export_parquet
 
@@ -613,6 +632,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("jupyter_args", nargs="*", help="passed to jupyter lab")
     p.set_defaults(func=cmd_lab)
+
+    p = sub.add_parser(
+        "forget",
+        parents=[after],
+        help="remove the rows loaded from a source, so it loads afresh",
+        description="Remove every row and reject loaded from each SOURCE (as the ledger names "
+        "it: the path given to ingest), in one transaction. The ledger keeps its rows, marked "
+        "forgotten. The next ingest of the file loads it again, with the options given then.",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser(
         "export",

@@ -75,6 +75,8 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
     """Session settings every dvlab connection shares: the zone and the time macros."""
     # SET takes no bound parameter; the zone is quoted by the one literal helper.
     con.execute(f"SET TimeZone = {schema.quote_literal(tz)}")
+    # the command line has its own progress bar; DuckDB's would garble stderr
+    con.execute("SET enable_progress_bar = false")
     timeconv.install(con)
     levels.install(con)
 

@@ -112,3 +112,27 @@ def test_forget_then_load_again_with_new_options(tmp_path: Path) -> None:
     assert statuses == ["forgotten", "loaded"]
     with pytest.raises(BadInputError, match="not in the lab's ledger"):
         forget(lab, [str(tmp_path / "never.log")])
+
+
+def test_cli_forget_and_option_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dvlab.cli import main
+
+    source = tmp_path / "n.log"
+    source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
+    db = str(tmp_path / "lab.duckdb")
+    assert main(["--db", db, "ingest", str(source)]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "ingest", str(source), "--tz", "Europe/Oslo"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"dvlab: {source}: loaded before with other options")
+    assert main(["--db", db, "forget", str(source)]) == 0
+    assert (
+        capsys.readouterr().out
+        == f"{source}: removed 1 rows and 0 rejects (2 ledger rows marked forgotten)\n"
+    )
+    assert main(["--db", db, "ingest", str(source), "--tz", "Europe/Oslo"]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["--db", db, "forget", str(tmp_path / "other.log")]) == 2
+    assert "not in the lab's ledger" in capsys.readouterr().err
