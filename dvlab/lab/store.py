@@ -14,6 +14,7 @@ the lab inside the commit, which takes about ten seconds per million lines.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -75,8 +76,11 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
     """Session settings every dvlab connection shares: the zone and the time macros."""
     # SET takes no bound parameter; the zone is quoted by the one literal helper.
     con.execute(f"SET TimeZone = {schema.quote_literal(tz)}")
-    # the command line has its own progress bar; DuckDB's would garble stderr
-    con.execute("SET enable_progress_bar = false")
+    # the command line has its own progress bar; DuckDB's would garble stderr. Inside a
+    # Jupyter kernel DuckDB refuses to change this setting without ipywidgets installed,
+    # and there its bar does not reach stderr anyway, so the refusal is left alone.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     timeconv.install(con)
     levels.install(con)
 
