@@ -60,13 +60,10 @@ def macros_sql() -> list[str]:
     return [
         # a JSON value as column text: strings unquoted, numbers and booleans as written,
         # objects, arrays, null and empty strings as NULL
-        # (a string without escapes is unquoted by slicing, the common case, without a parse)
+        # (numbers stay as written: an epoch's digits matter to the time path)
         r"""CREATE OR REPLACE TEMP MACRO dvlab_json_text(j) AS (
             CASE
-              WHEN j IS NULL THEN NULL
-              WHEN starts_with(j, '"') THEN
-                CASE WHEN contains(j, '\') THEN nullif(json_extract_string(j, '$'), '')
-                     ELSE nullif(j[2:-2], '') END
+              WHEN starts_with(j, '"') THEN nullif(json_extract_string(j, '$'), '')
               WHEN starts_with(j, '{') OR starts_with(j, '[') OR j = 'null' THEN NULL
               ELSE j
             END)""",
