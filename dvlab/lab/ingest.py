@@ -306,6 +306,24 @@ def _rewritten(path: Path, head: bytes, states: list[_State]) -> _State | None:
     return max(same, key=lambda s: s.generation) if same else None
 
 
+def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
+    """Read times without an offset in ``tz`` (each source may have its own)."""
+    con.execute(f"SET TimeZone = {schema.quote_literal(tz)}")
+
+
+def _options_json(options: IngestOptions) -> str:
+    return json.dumps({k: v for k, v in asdict(options).items() if v not in (None, False)})
+
+
+def _recorded_options(state: _State, options: IngestOptions) -> IngestOptions:
+    """The options ``state``'s source was loaded with (``--strict`` stays this run's)."""
+    recorded = json.loads(state.options or "{}")
+    keys = ("format", "pattern", "site", "service", "tz", "year")
+    return IngestOptions(
+        strict=options.strict, **{k: recorded[k] for k in keys if recorded.get(k) is not None}
+    )
+
+
 def _option_change(state: _State, options: IngestOptions) -> str | None:
     """What differs between the options a source was loaded with and the ones given now."""
     recorded = json.loads(state.options or "{}")
@@ -427,6 +445,7 @@ class _Staging:
 
     def finish_source(self, src: int, source: str, options: IngestOptions) -> tuple[int, int]:
         """Normalise ``raw`` into the stage tables; returns (rows, rejects). Empties ``raw``."""
+        _use_zone(self.con, options.tz)
         self.con.execute(
             """
             INSERT INTO stage_logs
@@ -886,13 +905,12 @@ def _stage_one(
 ) -> tuple[SourceReport, dict[str, Any]]:
     name = str(path)
     started = datetime.now(UTC)
+    given = options
     base: dict[str, Any] = {
         "ingest_id": ingest_id,
         "source": name,
         "started": started,
-        "options": json.dumps(
-            {k: v for k, v in asdict(options).items() if v not in (None, False)}
-        ),
+        "options": _options_json(options),
     }
     try:
         head = files.peek_head(path)
@@ -905,13 +923,15 @@ def _stage_one(
             entry = {**base, "status": "empty"}
             return report, entry
         state, unchanged = _match_state(path, head, states)
+        if state is not None:
+            base["options"] = _options_json(_recorded_options(state, given))
         if state is not None and unchanged:
             report = SourceReport(
                 source=name,
                 status="unchanged",
                 format=state.format,
                 rows_skipped=state.consumed_lines,
-                message=_option_change(state, options) or "already loaded",
+                message=_option_change(state, given) or "already loaded",
             )
             entry = {
                 **base,
@@ -921,6 +941,10 @@ def _stage_one(
                 "rows_skipped": state.consumed_lines,
             }
             return report, entry
+        if state is not None:
+            # a source keeps the options it was first loaded with; `dvlab forget` changes them
+            options = _recorded_options(state, given)
+            base["options"] = _options_json(options)
         fmt = (
             state.format
             if (state is not None and not options.format and not options.pattern)
@@ -960,7 +984,7 @@ def _stage_one(
     rewritten = _rewritten(path, head, states) if state is None else None
     status = "grown" if state is not None else "rewritten" if rewritten else "loaded"
     if state is not None:
-        message = _option_change(state, options)
+        message = _option_change(state, given)
     elif rewritten is not None:
         message = "changed in place since it was loaded; its earlier rows are replaced"
     else:
@@ -1081,6 +1105,7 @@ def _write_whole_file(
 ) -> None:
     """Write one whole JSON-lines file from read_json straight into lab.logs (inside the transaction)."""
     path, keys, options = entry["direct"]
+    _use_zone(con, options.tz)
     if not _still_as_read(path, entry):
         # rotated or rewritten since it was planned: its rows would not be the ones the
         # ledger is about to describe
@@ -1344,7 +1369,13 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
             con.execute("BEGIN TRANSACTION")
             try:
                 for name in wanted:
-                    ids = "SELECT ingest_id FROM ingests WHERE source = $source"
+                    # everything of the content lineages this source belongs to, whatever
+                    # name each part was read under (a file renamed, then grown)
+                    ids = (
+                        "SELECT ingest_id FROM ingests WHERE source = $source OR generation IN "
+                        "(SELECT generation FROM ingests WHERE source = $source "
+                        "AND generation IS NOT NULL)"
+                    )
                     rows = con.execute(
                         f"DELETE FROM logs WHERE ingest_id IN ({ids})", {"source": name}
                     ).fetchall()[0][0]
@@ -1352,7 +1383,7 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
                         f"DELETE FROM rejects WHERE ingest_id IN ({ids})", {"source": name}
                     ).fetchall()[0][0]
                     ingests = con.execute(
-                        "UPDATE ingests SET status = 'forgotten' WHERE source = $source "
+                        f"UPDATE ingests SET status = 'forgotten' WHERE ingest_id IN ({ids}) "
                         "AND status <> 'forgotten'",
                         {"source": name},
                     ).fetchall()[0][0]

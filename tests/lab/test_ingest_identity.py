@@ -136,3 +136,49 @@ def test_cli_forget_and_option_warnings(
     assert capsys.readouterr().err == ""
     assert main(["--db", db, "forget", str(tmp_path / "other.log")]) == 2
     assert "not in the lab's ledger" in capsys.readouterr().err
+
+
+def test_forget_takes_the_whole_lineage_of_a_renamed_and_grown_file(tmp_path: Path) -> None:
+    lab = tmp_path / "lab.duckdb"
+    first = tmp_path / "app.log"
+    first.write_text(THREE)
+    ingest(lab, [str(first)])
+    rotated = tmp_path / "app.log.1"
+    first.rename(rotated)
+    with rotated.open("a") as fh:
+        fh.write("ts=2026-12-01T10:00:04Z msg=l4\n")
+    ingest(lab, [str(rotated)])  # recognised as app.log grown: only l4 (and the re-read l3)
+    (report,) = forget(lab, [str(rotated)])
+    assert report.rows == 4
+    summary = ingest(lab, [str(rotated)], IngestOptions(site="new"))
+    assert [(s.status, s.rows_loaded, s.message) for s in summary.sources] == [("loaded", 4, None)]
+    con = duckdb.connect(str(lab), read_only=True)
+    rows = con.execute("SELECT site, source, message FROM logs ORDER BY ts").fetchall()
+    con.close()
+    assert rows == [("new", str(rotated), m) for m in ("l1", "l2", "l3", "l4")]
+
+
+def test_a_grown_file_keeps_the_options_it_was_first_loaded_with(tmp_path: Path) -> None:
+    source = tmp_path / "g.log"
+    source.write_text('ts="2026-11-30 10:00:00" msg=g1\n')
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(source)], IngestOptions(tz="Europe/Oslo", site="osl1"))
+    with source.open("a") as fh:
+        fh.write('ts="2026-11-30 10:00:05" msg=g2\n')
+    other = tmp_path / "h.log"
+    other.write_text('ts="2026-11-30 10:00:00" msg=h\n')
+    summary = ingest(lab, [str(source), str(other)], IngestOptions(tz="Asia/Tokyo", site="sto1"))
+    assert [s.status for s in summary.sources] == ["grown", "loaded"]
+    assert "keeps the old ones" in (summary.sources[0].message or "")
+    con = duckdb.connect(str(lab), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    rows = con.execute(
+        "SELECT message, site, strftime(ts, '%H:%M:%S') FROM logs ORDER BY message"
+    ).fetchall()
+    con.close()
+    # Oslo is UTC+1 in November, Tokyo UTC+9; g2 follows g1's options, h takes this run's
+    assert rows == [
+        ("g1", "osl1", "09:00:00"),
+        ("g2", "osl1", "09:00:05"),
+        ("h", "sto1", "01:00:00"),
+    ]
