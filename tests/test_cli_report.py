@@ -120,3 +120,20 @@ def test_a_bad_window_is_refused_before_the_run(
     assert err.startswith(f"dvlab: {message}")
     assert err.count("\n") == 1
     assert not out.exists()  # nothing ran, nothing was written
+
+
+def test_a_missing_or_foreign_lab_is_refused_before_the_kernel_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_lab = tmp_path / "x.jsonl"
+    not_a_lab.write_text('{"a": 1}\n')
+    for lab, fragment in (
+        (tmp_path / "nope.duckdb", "no lab at"),
+        (not_a_lab, "not a DuckDB database"),
+    ):
+        code = main(
+            ["report", "incident-timeline", "-p", f"lab={lab}", "--out", str(tmp_path / "r")]
+        )
+        assert code == 2
+        assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # nothing ran, so nothing was written

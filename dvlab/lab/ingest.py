@@ -519,6 +519,25 @@ class _Read:
     direct_keys: list[str] | None = None  # set: whole file written straight into the lab at commit
 
 
+#: how far detection reads to find the end of a long first line
+DETECT_BYTES = 16 << 20
+
+
+def _longer_head(path: Path) -> bytes:
+    """The start of ``path`` up to the end of its first line (at most DETECT_BYTES)."""
+    name = str(path)
+    data = bytearray()
+    with files.open_stream(path) as stream:
+        while len(data) < DETECT_BYTES:
+            block = files.read_block(stream, 1 << 20, name)
+            if not block:
+                break
+            data.extend(block)
+            if b"\n" in block:
+                break
+    return bytes(data)
+
+
 def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
     if options.pattern:
         return "pattern"
@@ -530,6 +549,9 @@ def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
         return options.format
     from dvlab.sources.detect import detect_format
 
+    if len(head) >= files.HEAD_BYTES and b"\n" not in head:
+        # a first line longer than the head: look further, up to DETECT_BYTES, for its end
+        head = _longer_head(path)
     sample = head.decode("utf-8-sig", "replace").splitlines()
     if len(sample) > 1 and not head.endswith(b"\n"):
         sample = sample[:-1]  # the last line may be cut short, or still being written

@@ -132,6 +132,15 @@ def level_order(levels: Sequence[str | None]) -> list[str]:
     return [*known, *others]
 
 
+def _printable(text: str | None) -> str | None:
+    """``text`` with control characters written as ``\\xNN``."""
+    if text is None:
+        return None
+    return "".join(
+        f"\\x{ord(ch):02x}" if (ord(ch) < 32 or 127 <= ord(ch) < 160) else ch for ch in text
+    )
+
+
 def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
     """Events over time, one row of stacked bars per service, coloured by level.
 
@@ -154,6 +163,15 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
             " count them in a wider bucket (see pick_bucket)"
         )
 
+    import polars as pl
+
+    # a label with a control character (ESC in a service name, say) is not valid in SVG
+    # text, and the static renderer aborts on it: show such characters as \xNN instead
+    frame = frame.with_columns(
+        pl.col(name).map_elements(_printable, return_dtype=pl.String)
+        for name in ("service", "level")
+        if frame.schema[name] == pl.String
+    )
     levels = level_order(frame.get_column("level").unique().to_list())
     colours = [LEVEL_COLOURS.get(level, OTHER_LEVEL_COLOUR) for level in levels]
     time_axis = alt.Axis(

@@ -149,6 +149,15 @@ def report_parameters(
     return values
 
 
+def _check_lab(path: Path) -> None:
+    """A report needs a lab to read: refuse a missing or foreign one before a kernel starts."""
+    from dvlab.lab.store import check_lab_file
+
+    if not path.exists():
+        raise BadInputError(f"no lab at {path}; load one with `dvlab ingest PATH --db {path}`")
+    check_lab_file(path)
+
+
 def run_report(
     name: str,
     params: Mapping[str, str],
@@ -171,6 +180,8 @@ def run_report(
     gives :class:`~dvlab.errors.MissingDependencyError`.
     """
     values = report_parameters(name, params, lab=lab)
+    if isinstance(values.get("lab"), str):
+        _check_lab(Path(values["lab"]))
     notebook = find_report(name)
     folder = _new_run_folder((out_dir or DEFAULT_OUT_DIR) / report_name(notebook))
     executed = folder / notebook.name

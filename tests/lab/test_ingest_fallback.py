@@ -89,3 +89,13 @@ def test_a_truncated_zstd_file_says_so_and_several_frames_read_whole(tmp_path: P
     message = summary.sources[1].message or ""
     assert "cut.log.zst" in message and "truncated" in message
     assert message.count("cut.log.zst") == 1
+
+
+def test_a_first_line_longer_than_the_head_is_still_detected(tmp_path: Path) -> None:
+    long_first = json.dumps({"ts": "2026-12-01T10:00:00Z", "msg": "x" * 20_000})
+    source = tmp_path / "long.jsonl"
+    source.write_text(long_first + '\n{"ts":"2026-12-01T10:00:01Z","msg":"short"}\n')
+    summary = ingest(tmp_path / "lab.duckdb", [str(source)])
+    assert [(s.status, s.format, s.rows_loaded) for s in summary.sources] == [
+        ("loaded", "jsonl", 2)
+    ]

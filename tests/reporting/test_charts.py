@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import altair as alt
@@ -179,3 +179,21 @@ def test_offline_rendering_passes_the_description_on_as_alt_text(counts: pl.Data
     assert metadata == {
         "image/svg+xml": {"alt": charts.counts_description(counts, bucket="1 minute")}
     }
+
+
+def test_control_characters_in_labels_render_escaped() -> None:
+    # the static SVG renderer aborted the whole kernel on an ESC in a service name
+    import vl_convert
+
+    frame = pl.DataFrame(
+        {
+            "bucket": [datetime(2026, 12, 1, 10, 0, tzinfo=UTC)],
+            "bucket_end": [datetime(2026, 12, 1, 10, 1, tzinfo=UTC)],
+            "service": ["svc\x1b[1m"],
+            "level": ["error"],
+            "events": [3],
+        }
+    )
+    svg = vl_convert.vegalite_to_svg(charts.counts_chart(frame, bucket="1 minute").to_dict())
+    assert "svc\\x1b[1m" in svg
+    assert "\x1b" not in svg
