@@ -33,6 +33,8 @@ import glob
 import json
 import logging
 import os
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -806,6 +808,39 @@ def _count_blank_json(staging: _Staging, first: int, last: int) -> int:
 # --------------------------------------------------------------------------- the run
 
 
+class _Interrupts:
+    """Remembers a Ctrl-C (SIGINT) that arrived while DuckDB was busy.
+
+    DuckDB's client can swallow the interrupt when it lands during a long
+    statement, which would let the ingest commit as if nothing happened; the
+    commit checks this instead, and rolls back.
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def check(self) -> None:
+        if self.seen:
+            raise KeyboardInterrupt
+
+
+_interrupts = _Interrupts()
+
+
 @contextmanager
 def _ingest_lock(lab_path: Path) -> Iterator[None]:
     lock_path = lab_path.with_name(lab_path.name + ".ingest.lock")
@@ -846,7 +881,8 @@ def ingest(
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
     # files whose whole-file read failed inside the commit: staged again line by line
     chunked: set[str] = set()
-    with _ingest_lock(lab_path):
+    with _ingest_lock(lab_path), _interrupts:
+        _interrupts.seen = False
         while True:
             states = _load_states(lab_path)
             next_id = _next_ingest_id(lab_path)
@@ -1267,6 +1303,7 @@ def _commit(
                 elif "src" in entry:
                     _insert_staged(con, entry)
                 _insert_ledger_row(con, entry, summary.run_id, finished)
+            _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
