@@ -28,23 +28,10 @@ from pathlib import Path
 import duckdb
 
 from dvlab.sources.fields import VARIANTS
+from dvlab.sources.records import RAW_FIELDS
 
 #: read_json's per-line limit; a longer line sends the file to the chunk reader.
 MAX_LINE_BYTES = 16 << 20
-
-RAW_OUTPUT = (
-    "ts_raw",
-    "level_raw",
-    "message",
-    "service",
-    "host",
-    "site",
-    "correlation_id",
-    "causation_id",
-    "task_id",
-    "trace_id",
-    "attributes",
-)
 
 
 def _sql_literal(text: str) -> str:
@@ -196,7 +183,7 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
     else:
         values_sql = "SELECT line FROM good"
     records = record_select(keys, values_sql, ["line"])
-    nulls = ", ".join(f"NULL AS {name}" for name in RAW_OUTPUT)
+    nulls = ", ".join(f"NULL AS {name}" for name in RAW_FIELDS)
     return f"""
         WITH checked AS (
             SELECT line, text,
