@@ -818,6 +818,7 @@ class _Interrupts:
 
     def __init__(self) -> None:
         self.seen = False
+        self.committed = False  # after the commit, a Ctrl-C interrupts nothing
         self._previous: Any = None
 
     def __enter__(self) -> _Interrupts:
@@ -826,6 +827,8 @@ class _Interrupts:
         return self
 
     def _note(self, signum: int, frame: Any) -> None:
+        if self.committed:
+            return
         self.seen = True
         raise KeyboardInterrupt
 
@@ -882,7 +885,7 @@ def ingest(
     # files whose whole-file read failed inside the commit: staged again line by line
     chunked: set[str] = set()
     with _ingest_lock(lab_path), _interrupts:
-        _interrupts.seen = False
+        _interrupts.seen = _interrupts.committed = False
         while True:
             states = _load_states(lab_path)
             next_id = _next_ingest_id(lab_path)
@@ -1305,6 +1308,7 @@ def _commit(
                 _insert_ledger_row(con, entry, summary.run_id, finished)
             _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
             con.execute("COMMIT")
+            _interrupts.committed = True
         except BaseException:
             con.execute("ROLLBACK")
             raise

@@ -1,4 +1,4 @@
-"""Ctrl-C during a large JSON-lines ingest: exit 130, and the lab as it was."""
+"""Ctrl-C while DuckDB reads a large JSON-lines file into the lab: exit 130, the lab as it was."""
 
 from __future__ import annotations
 
@@ -6,50 +6,55 @@ import json
 import signal
 import subprocess
 import sys
-import time
+import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
 
+# Runs the real command, announcing on stderr the moment the whole-file write starts, so the
+# signal is sure to land inside DuckDB's statement (the case DuckDB used to swallow).
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import dvlab.lab.ingest as ingest
+    from dvlab.cli import main
+
+    real = ingest._write_whole_file
+
+    def announced(*args, **kwargs):
+        print("writing", file=sys.stderr, flush=True)
+        return real(*args, **kwargs)
+
+    ingest._write_whole_file = announced
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
 
 @pytest.mark.slow
-def test_sigint_during_a_large_ingest_leaves_the_lab_as_it_was(tmp_path: Path) -> None:
+def test_sigint_inside_the_whole_file_write_leaves_the_lab_as_it_was(tmp_path: Path) -> None:
     lab = tmp_path / "lab.duckdb"
     small = tmp_path / "small.jsonl"
     small.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"before"}\n')
-    assert (
-        subprocess.run(
-            [sys.executable, "-m", "dvlab.cli", "--db", str(lab), "ingest", str(small)],
-            check=False,
-        ).returncode
-        == 0
-    )
+    run = [sys.executable, "-m", "dvlab.cli", "--db", str(lab), "ingest", str(small)]
+    assert subprocess.run(run, check=False).returncode == 0
     big = tmp_path / "big.jsonl"
     with big.open("w") as fh:
-        for i in range(1_000_000):
-            fh.write(
-                json.dumps(
-                    {
-                        "ts": f"2026-12-01T10:{i // 60000 % 60:02d}:00Z",
-                        "msg": f"m{i}",
-                        "service": "api",
-                        "http": {"status": 200},
-                    }
-                )
-                + "\n"
-            )
+        for i in range(1_500_000):
+            record = {"ts": "2026-12-01T10:00:00Z", "msg": f"m{i}", "http": {"status": 200}}
+            fh.write(json.dumps(record) + "\n")
     child = subprocess.Popen(
-        [sys.executable, "-m", "dvlab.cli", "--db", str(lab), "ingest", str(big)],
+        [sys.executable, "-c", CHILD, "--db", str(lab), "ingest", str(big)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(3.0)  # well into the run: parsing, or DuckDB reading the file into the lab
-        assert child.poll() is None, "the ingest ended before it could be interrupted"
+        assert child.stderr is not None
+        assert child.stderr.readline().strip() == "writing"
         child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
+        out, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()
