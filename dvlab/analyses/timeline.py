@@ -18,6 +18,7 @@ import duckdb
 from dvlab.errors import BadInputError
 from dvlab.lab.schema import LEVELS
 from dvlab.lab.store import open_lab, prepare
+from dvlab.lab.timeconv import parse_utc
 
 
 def check_window(
@@ -103,10 +104,8 @@ def timeline(
 
 
 def _parse_time(value: str, *, name: str) -> datetime:
-    with _session() as con:
-        rows = con.execute("SELECT dvlab_ts($t)", {"t": value}).fetchall()
-    parsed = rows[0][0]
-    if not isinstance(parsed, datetime):
+    parsed = parse_utc(value)
+    if parsed is None:
         raise BadInputError(
             f"{name} {value!r} is not a time; use e.g. 2026-12-01T10:00:00Z or an epoch number"
         )

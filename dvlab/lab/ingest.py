@@ -50,7 +50,14 @@ import xxhash
 
 from dvlab.errors import BadInputError, SourceReadError
 from dvlab.lab import dberrors, schema
-from dvlab.lab.store import connect_file, prepare
+from dvlab.lab.store import (
+    NO_AUTOLOAD,
+    check_lab_file,
+    connect_file,
+    lock_timeout,
+    prepare,
+    wait_for_lock,
+)
 from dvlab.sources import files, jsonlines
 from dvlab.sources.records import RAW_FIELDS, REJECT_EXCERPT, ParseOptions, RawRecord, Reject
 
@@ -371,7 +378,7 @@ class _Staging:
     """The in-memory database an ingest parses into before it commits."""
 
     def __init__(self, tz: str):
-        self.con = duckdb.connect(config={"preserve_insertion_order": "false"})
+        self.con = duckdb.connect(config={"preserve_insertion_order": "false", **NO_AUTOLOAD})
         self.con.execute("SET enable_progress_bar = false")
         prepare(self.con, tz=tz)
         jsonlines.install(self.con)
@@ -849,7 +856,7 @@ def _ingest_lock(lab_path: Path) -> Iterator[None]:
     lock_path = lab_path.with_name(lab_path.name + ".ingest.lock")
     lab_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
-        deadline = time.monotonic() + float(os.environ.get("DVLAB_LOCK_TIMEOUT", "60"))
+        deadline = time.monotonic() + lock_timeout()
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1278,18 +1285,10 @@ def _commit(
     strict: bool,
 ) -> None:
     con = staging.con
-    attached = False
-    deadline = time.monotonic() + float(os.environ.get("DVLAB_LOCK_TIMEOUT", "60"))
-    delay = 0.02
-    while not attached:
-        try:
-            con.execute(f"ATTACH {schema.quote_literal(str(lab_path))} AS lab")
-            attached = True
-        except duckdb.IOException as exc:
-            if not dberrors.is_lock_conflict(exc) or time.monotonic() > deadline:
-                raise dberrors.translate(exc, what=f"opening {lab_path}") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    check_lab_file(lab_path)
+    wait_for_lock(
+        lambda: con.execute(f"ATTACH {schema.quote_literal(str(lab_path))} AS lab"), lab_path
+    )
     try:
         schema.migrate(con, "lab")
         finished = datetime.now(UTC)

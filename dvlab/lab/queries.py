@@ -13,7 +13,6 @@ required. Values are always bound, never pasted into the SQL.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dvlab.errors import BadInputError
+from dvlab.resources import data_dir
 
 _PARAM_DECL = re.compile(r"^--\s*@param\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*(.*)$")
 _PARAM_USE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -28,14 +28,7 @@ _PARAM_USE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 def queries_dir() -> Path:
     """Where the curated queries are: ``$DVLAB_QUERIES``, the installed copy, or the checkout."""
-    env = os.environ.get("DVLAB_QUERIES")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent.parent
-    installed = here / "_data" / "queries"
-    if installed.is_dir():
-        return installed
-    return here.parent / "queries"
+    return data_dir("queries", "DVLAB_QUERIES")
 
 
 @dataclass(frozen=True)

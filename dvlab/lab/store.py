@@ -18,10 +18,10 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PATH = "lab.duckdb"
 Params = Sequence[Any] | Mapping[str, Any] | None
+T = TypeVar("T")
 
 
 def default_path() -> Path:
@@ -85,24 +86,34 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
     levels.install(con)
 
 
+def wait_for_lock(open_it: Callable[[], T], path: Path, *, timeout: float | None = None) -> T:
+    """``open_it()``, retried while another process holds ``path``'s lock.
+
+    The one place dvlab waits for the lab: opening it, and an ingest attaching it.
+    """
+    deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
+    delay = 0.02
+    while True:
+        try:
+            return open_it()
+        except duckdb.IOException as exc:
+            if not dberrors.is_lock_conflict(exc) or time.monotonic() >= deadline:
+                raise dberrors.translate(exc, what=f"opening {path}") from exc
+            log.debug("lab %s is locked (pid %s); retrying", path, dberrors.lock_holder(exc))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 def connect_file(
     path: Path, *, read_only: bool, timeout: float | None = None
 ) -> duckdb.DuckDBPyConnection:
     """Open ``path``, waiting while another process holds its lock."""
     check_lab_file(path)
-    deadline = time.monotonic() + (lock_timeout() if timeout is None else timeout)
-    delay = 0.02
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only, config=dict(NO_AUTOLOAD))
-        except duckdb.IOException as exc:
-            if not dberrors.is_lock_conflict(exc):
-                raise dberrors.translate(exc, what=f"opening {path}") from exc
-            if time.monotonic() >= deadline:
-                raise dberrors.translate(exc, what=f"opening {path}") from exc
-            log.debug("lab %s is locked (pid %s); retrying", path, dberrors.lock_holder(exc))
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    return wait_for_lock(
+        lambda: duckdb.connect(str(path), read_only=read_only, config=dict(NO_AUTOLOAD)),
+        path,
+        timeout=timeout,
+    )
 
 
 class Lab:

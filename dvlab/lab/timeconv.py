@@ -25,6 +25,8 @@ ingest turns a NULL time into a reject that quotes the text.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
 #: Abbreviations seen in real logs, as fixed offsets. Abbreviations are
@@ -112,8 +114,13 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-def parse_utc(con: duckdb.DuckDBPyConnection, text: str):
-    """Parse one time the way the ingest does; returns an aware datetime or None."""
-    install(con)
-    rows = con.execute("SELECT dvlab_ts(?)", [text]).fetchall()
-    return rows[0][0]
+def parse_utc(text: str) -> datetime | None:
+    """One time, parsed the way the ingest parses them (naive ones as UTC); None if not a time."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        install(con)
+        value = con.execute("SELECT dvlab_ts(?)", [text]).fetchall()[0][0]
+    finally:
+        con.close()
+    return value if isinstance(value, datetime) else None

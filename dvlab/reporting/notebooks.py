@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvlab.errors import BadInputError, MissingDependencyError, ReportError
+from dvlab.resources import data_dir
 
 if TYPE_CHECKING:
     from nbformat import NotebookNode
@@ -81,14 +82,7 @@ class ReportResult:
 
 def notebooks_dir() -> Path:
     """Where the report notebooks are: ``$DVLAB_NOTEBOOKS``, the installed copy, or the checkout."""
-    env = os.environ.get("DVLAB_NOTEBOOKS")
-    if env:
-        return Path(env)
-    package = Path(__file__).resolve().parent.parent
-    installed = package / "_data" / "notebooks"
-    if installed.is_dir():
-        return installed
-    return package.parent / "notebooks"
+    return data_dir("notebooks", "DVLAB_NOTEBOOKS")
 
 
 def report_name(notebook: Path) -> str:

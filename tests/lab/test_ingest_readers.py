@@ -20,6 +20,7 @@ from dvlab.lab.ingest import IngestOptions, ingest
 from dvlab.sources.fields import VARIANTS
 
 from .ingest_support import (
+    CONTENT_COLUMNS,
     content_rows,
     force_chunk_reader,
     jsonl,
@@ -225,21 +226,7 @@ def test_tricky_records_give_the_values_written_by_hand(
     ingest_with(reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl"))
 
     rows = {row[-1]: row for row in content_rows(lab_path)}
-    names = [
-        "ts",
-        "site",
-        "host",
-        "service",
-        "level",
-        "level_raw",
-        "message",
-        "correlation_id",
-        "causation_id",
-        "task_id",
-        "trace_id",
-        "attributes",
-        "line",
-    ]
+    names = list(CONTENT_COLUMNS)
     assert sorted(rows) == list(range(1, len(TRICKY) + 1))
     for line, (_, expected) in enumerate(TRICKY, start=1):
         got = dict(zip(names, rows[line], strict=True))

@@ -79,3 +79,17 @@ def test_reader_gives_up_after_the_timeout(
         monkeypatch.setenv("DVLAB_LOCK_TIMEOUT", "0.3")
         with pytest.raises(LabLockedError, match=f"locked by process {holder.pid}"):
             Lab(path).sql("SELECT 1")
+
+
+def test_a_bad_lock_timeout_is_a_clear_error_for_ingest_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dvlab.lab.ingest import ingest
+
+    source = tmp_path / "a.log"
+    source.write_text("ts=2026-12-01T10:00:00Z msg=a\n")
+    monkeypatch.setenv("DVLAB_LOCK_TIMEOUT", "abc")
+    with pytest.raises(
+        BadInputError, match="DVLAB_LOCK_TIMEOUT must be a number of seconds, not 'abc'"
+    ):
+        ingest(tmp_path / "lab.duckdb", [str(source)])
