@@ -182,3 +182,23 @@ def test_a_grown_file_keeps_the_options_it_was_first_loaded_with(tmp_path: Path)
         ("g2", "osl1", "09:00:05"),
         ("h", "sto1", "01:00:00"),
     ]
+
+
+def test_progress_is_reported_per_source_up_to_its_size(tmp_path: Path) -> None:
+    text = tmp_path / "a.log"
+    text.write_text(THREE * 50)
+    js = tmp_path / "b.jsonl"
+    js.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"x"}\n' * 100)
+    seen: dict[str, list[tuple[int, int | None]]] = {}
+
+    def progress(source: str, done: int, total: int | None) -> None:
+        seen.setdefault(source, []).append((done, total))
+
+    ingest(tmp_path / "lab.duckdb", [str(text), str(js)], progress=progress)
+    assert set(seen) == {str(text), str(js)}
+    for path in (text, js):
+        calls = seen[str(path)]
+        size = path.stat().st_size
+        assert calls[-1] == (size, size)  # ends at the whole file
+        done = [d for d, _ in calls]
+        assert done == sorted(done)  # never goes backwards
