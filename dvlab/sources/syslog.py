@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
+from dvlab.sources.fields import KEY_TO_FIELD
 from dvlab.sources.multiline import assemble
 from dvlab.sources.records import ParseOptions, RawRecord, Reject, empty_record
 from dvlab.sources.timetext import YearGuess, bsd_to_iso, month_number
@@ -149,7 +150,25 @@ def _rfc5424(number: int, match: re.Match[str]) -> RawRecord | str:
         attributes["msgid"] = msgid
     record["message"] = message.removeprefix("\ufeff")
     record["attributes"] = attributes
+    _columns_from_structured_data(record, attributes)
     return record
+
+
+#: columns an RFC 5424 header has no field for, which structured data may carry
+_SD_COLUMNS = ("site", "correlation_id", "causation_id", "task_id", "trace_id")
+
+
+def _columns_from_structured_data(record: RawRecord, attributes: dict[str, object]) -> None:
+    """Fill a column from a parameter named like one of its variants (``[x@1 site="sto1"]``).
+
+    The parameter stays in ``attributes`` too; the first one found wins.
+    """
+    for key, value in attributes.items():
+        if "." not in key or not isinstance(value, str):
+            continue
+        column = KEY_TO_FIELD.get(key.rsplit(".", 1)[1])
+        if column in _SD_COLUMNS and record.get(column) is None:
+            record[column] = value
 
 
 def _read_pri(pri: str | None, record: RawRecord, attributes: dict[str, object]) -> str | None:

@@ -273,3 +273,21 @@ def test_looks_like() -> None:
         "",
     ]
     assert SyslogParser().looks_like(sample) == 2 / 3
+
+
+def test_rfc5424_structured_data_fills_site_and_ids_the_header_lacks(run: Run) -> None:
+    line = (
+        "<27>1 2026-11-30T10:50:00.000Z nett-sto1-1 nett 412 HEALTH "
+        '[site@49610 site="sto1" request_id="r-9"][origin ip="10.0.0.1"] link down'
+    )
+    (record,), rejects = run(SyslogParser(), line)
+    assert rejects == []
+    assert (record["site"], record["correlation_id"], record["host"]) == (
+        "sto1",
+        "r-9",
+        "nett-sto1-1",
+    )
+    # the parameters stay in attributes as well
+    assert record["attributes"]["site@49610.site"] == "sto1"
+    assert record["attributes"]["origin.ip"] == "10.0.0.1"
+    assert record["trace_id"] is None
