@@ -369,6 +369,12 @@ REJECT_REASON = """coalesce(reject,
     CASE WHEN ts_raw IS NULL THEN 'no time: the record has no time field'
          ELSE 'unparseable time ' || to_json(ts_raw)::VARCHAR END)"""
 
+
+def whole_table(src: int) -> str:
+    """The staging table holding source ``src`` read whole."""
+    return f"whole_{int(src)}"
+
+
 _RAW_COLUMNS = "line BIGINT, end_line BIGINT, reject VARCHAR, raw VARCHAR, " + ", ".join(
     f"{name} VARCHAR" for name in RAW_FIELDS
 )
@@ -481,11 +487,77 @@ class _Staging:
         self.con.execute("DELETE FROM raw")
         return int(loaded), int(rejected)
 
+    def add_whole_json(
+        self, src: int, path: Path, keys: list[str], records: int, options: IngestOptions
+    ) -> tuple[int, int] | None:
+        """Read a planned JSON-lines file whole into ``whole_<src>``; (rows, rejects).
+
+        The read runs in parallel with insertion order kept, so the row with
+        rowid ``n - 1`` is line ``n``: :func:`jsonlines.whole_file_plan` has
+        checked that every line is one record. Order is kept only through plans
+        that do not join, so the table holds the raw columns as read, and every
+        later step names a row by its rowid, never by its place in a result.
+        None when DuckDB's reader refuses the file or reads fewer records than
+        planned: the caller reads it line by line instead.
+        """
+        table = whole_table(src)
+        _use_zone(self.con, options.tz)
+        select = jsonlines.whole_file_sql(path, keys)
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            self.con.execute(f"CREATE TEMP TABLE {table} AS {select}")
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            # e.g. a duplicate key DuckDB's reader will not take; the line reader takes any
+            # line JSON allows
+            log.info(
+                "%s: DuckDB's reader refused it (%s); reading it line by line",
+                path,
+                str(exc).splitlines()[0],
+            )
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            return None
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+        read = self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        if read < records:
+            log.info(
+                "%s: DuckDB's reader read %d of %d records; reading it line by line",
+                path,
+                read,
+                records,
+            )
+            self.con.execute(f"DROP TABLE {table}")
+            return None
+        # appended since the plan: the next ingest reads these
+        self.con.execute(f"DELETE FROM {table} WHERE rowid >= ?", [records])
+        # flatten nested objects, touching only the rows that have them
+        nested = jsonlines.flatten_sql(
+            f"(SELECT rowid + 1 AS line, NULL AS reject, attributes FROM {table})"
+        )
+        self.con.execute(
+            f"""UPDATE {table} SET attributes = flat.attributes FROM ({nested}) AS flat
+                WHERE {table}.rowid + 1 = flat.line"""
+        )
+        self.con.execute(
+            f"""INSERT INTO stage_rejects
+                SELECT $src, $source, rowid + 1, {REJECT_REASON}, NULL
+                FROM (SELECT rowid, NULL AS reject, ts_raw FROM {table})
+                WHERE dvlab_ts(ts_raw) IS NULL""",
+            {"src": src, "source": str(path)},
+        )
+        rejected = self.con.execute(
+            "SELECT count(*) FROM stage_rejects WHERE src = ?", [src]
+        ).fetchall()[0][0]
+        return int(records - rejected), int(rejected)
+
     def last_unit_line(self) -> int | None:
         rows = self.con.execute("SELECT max(line) FROM raw").fetchall()
         return rows[0][0]
 
     def drop_source(self, src: int) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {whole_table(src)}")
         self.con.execute("DELETE FROM raw")
         self.con.execute("DELETE FROM stage_logs WHERE src = ?", [src])
         self.con.execute("DELETE FROM stage_rejects WHERE src = ?", [src])
@@ -525,7 +597,8 @@ class _Read:
     watermark_line: int
     start_line: int
     skipped: int
-    direct_keys: list[str] | None = None  # set: whole file written straight into the lab at commit
+    #: (rows, rejects) when the file was read whole into ``whole_<src>`` (see whole_table)
+    whole_rows: tuple[int, int] | None = None
 
 
 #: how far detection reads to find the end of a long first line
@@ -572,6 +645,7 @@ def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
 
 def _read_source(
     path: Path,
+    src: int,
     fmt: str,
     staging: _Staging,
     options: IngestOptions,
@@ -580,7 +654,6 @@ def _read_source(
     start_line: int,
     head: bytes,
     progress: ProgressFn | None,
-    whole: bool = True,
 ) -> _Read:
     name = str(path)
     total = path.stat().st_size if files.compression_of(path) == "none" else None
@@ -613,8 +686,8 @@ def _read_source(
         pattern=options.pattern,
     )
 
-    if whole and fmt == "jsonl" and start_offset == 0 and options.pattern is None:
-        planned = _read_whole_json(path, staging, head, progress)
+    if fmt == "jsonl" and start_offset == 0 and options.pattern is None:
+        planned = _read_whole_json(path, src, staging, head, options, progress)
         if planned is not None:
             return planned
     with files.open_stream(path) as stream:
@@ -680,9 +753,17 @@ def _read_source(
 
 
 def _read_whole_json(
-    path: Path, staging: _Staging, head: bytes, progress: ProgressFn | None
+    path: Path,
+    src: int,
+    staging: _Staging,
+    head: bytes,
+    options: IngestOptions,
+    progress: ProgressFn | None,
 ) -> _Read | None:
-    """The fast path: the whole file through read_json, then only its end read here."""
+    """The fast path: the whole file through read_json, then only its end read here.
+
+    None: the file is for the line reader (see :func:`jsonlines.whole_file_plan`).
+    """
     name = str(path)
     if progress is not None:
         progress(name, 0, None)
@@ -691,9 +772,7 @@ def _read_whole_json(
         return None
     keys, records = plan
     size, tail, last_start = _scan_end(path)
-    if progress is not None:
-        progress(name, size, size)
-    return _Read(
+    read = _Read(
         format="jsonl",
         head_hash=_hash(head[: min(len(head), size)]),
         head_len=min(len(head), size),
@@ -704,8 +783,21 @@ def _read_whole_json(
         watermark_line=records if records else 1,
         start_line=1,
         skipped=0,
-        direct_keys=keys,
     )
+    if progress is not None:
+        progress(name, 0, size)  # planned; reading
+    rows = staging.add_whole_json(src, path, keys, records, options)
+    if rows is None:
+        return None
+    if not _still_as_read(path, read):
+        # rotated or rewritten between the plan and the read: the rows read may not be
+        # the ones the ledger would describe
+        staging.drop_source(src)
+        raise SourceReadError(name, "changed while it was being ingested; ingest it again")
+    if progress is not None:
+        progress(name, size, size)
+    read.whole_rows = rows
+    return read
 
 
 def _scan_end(path: Path) -> tuple[int, bytes, int]:
@@ -889,26 +981,16 @@ def ingest(
 
         get_parser("pattern")  # the pattern itself is checked when parsing starts
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
-    # files whose whole-file read failed inside the commit: staged again line by line
-    chunked: set[str] = set()
     with _ingest_lock(lab_path), _interrupts:
         _interrupts.seen = _interrupts.committed = False
-        while True:
-            states = _load_states(lab_path)
-            next_id = _next_ingest_id(lab_path)
-            staging = _Staging(options.tz)
-            summary.sources = []
+        states = _load_states(lab_path)
+        next_id = _next_ingest_id(lab_path)
+        staging = _Staging(options.tz)
+        try:
             ledger: list[dict[str, Any]] = []
             for src, path in enumerate(paths):
                 report, entry = _stage_one(
-                    path,
-                    src,
-                    next_id + src,
-                    staging,
-                    states,
-                    options,
-                    progress,
-                    whole=str(path) not in chunked,
+                    path, src, next_id + src, staging, states, options, progress
                 )
                 summary.sources.append(report)
                 ledger.append(entry)
@@ -916,22 +998,10 @@ def ingest(
                     states = _with_state_of(entry, states)
             rejected = summary.total("rows_rejected")
             if options.strict and (rejected or summary.failed):
-                error = _strict_error(staging, summary)
-                staging.con.close()
-                raise error
-            try:
-                _commit(lab_path, staging, ledger, summary, strict=options.strict)
-            except _WholeFileFailed as failure:
-                log.info(
-                    "%s: DuckDB's reader refused it (%s); reading it line by line",
-                    failure.source,
-                    failure.reason,
-                )
-                chunked.add(failure.source)
-                continue
-            finally:
-                staging.con.close()
-            break
+                raise _strict_error(staging, summary)
+            _commit(lab_path, staging, ledger, summary, strict=options.strict)
+        finally:
+            staging.con.close()
     summary.finished = datetime.now(UTC)
     for report in summary.sources:
         log.info(
@@ -968,8 +1038,6 @@ def _stage_one(
     states: list[_State],
     options: IngestOptions,
     progress: ProgressFn | None,
-    *,
-    whole: bool = True,
 ) -> tuple[SourceReport, dict[str, Any]]:
     name = str(path)
     started = datetime.now(UTC)
@@ -1023,6 +1091,7 @@ def _stage_one(
         start_line = state.watermark_line if state is not None else 1
         read = _read_source(
             path,
+            src,
             fmt,
             staging,
             options,
@@ -1030,14 +1099,13 @@ def _stage_one(
             start_line=start_line,
             head=head,
             progress=progress,
-            whole=whole,
         )
-        if read.direct_keys is not None:
-            loaded, rejected = read.consumed_lines, 0  # settled at commit
+        if read.whole_rows is not None:
+            loaded, rejected = read.whole_rows
         else:
             loaded, rejected = staging.finish_source(src, name, options)
-            if rejected:
-                _fill_raw(path, staging, src, start_offset, start_line)
+        if rejected:
+            _fill_raw(path, staging, src, start_offset, start_line)
     except (SourceReadError, BadInputError) as exc:
         staging.drop_source(src)
         report = SourceReport(source=name, status="failed", message=str(exc))
@@ -1086,8 +1154,8 @@ def _stage_one(
         "rows_skipped": read.skipped,
         "src": src,
     }
-    if read.direct_keys is not None:
-        entry["direct"] = (path, read.direct_keys, options)
+    if read.whole_rows is not None:
+        entry["whole"] = (whole_table(src), options)
     if replaced_from is not None:
         entry["replace_from"] = replaced_from
     if rewritten is not None:
@@ -1159,103 +1227,11 @@ _LEDGER_COLUMNS = (
 )
 
 
-class _WholeFileFailed(Exception):
-    """DuckDB's reader refused a file the plan accepted; the commit is rolled back."""
-
-    def __init__(self, source: str, reason: str):
-        super().__init__(f"{source}: {reason}")
-        self.source = source
-        self.reason = reason
-
-
-def _write_whole_file(
-    con: duckdb.DuckDBPyConnection, entry: dict[str, Any], *, strict: bool
-) -> None:
-    """Write one whole JSON-lines file from read_json straight into lab.logs (inside the transaction)."""
-    path, keys, options = entry["direct"]
-    _use_zone(con, options.tz)
-    if not _still_as_read(path, entry):
-        # rotated or rewritten since it was planned: its rows would not be the ones the
-        # ledger is about to describe
-        message = f"{path}: changed while it was being ingested; ingest it again"
-        if strict:
-            raise BadInputError(f"--strict: a source failed, nothing written: {message}")
-        entry.update(
-            status="failed",
-            message=message,
-            generation=None,
-            rows_loaded=0,
-            rows_rejected=0,
-        )
-        return
-    records = jsonlines.whole_file_sql(path, keys, records=int(entry["consumed_lines"]))
-    params = {
-        "site": options.site,
-        "service": options.service,
-        "source": str(path),
-        "ingest_id": entry["ingest_id"],
-    }
-    try:
-        inserted = con.execute(
-            f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
-                SELECT *, $ingest_id FROM (SELECT {NORMALISED} FROM ({records}))
-                WHERE ts IS NOT NULL""",
-            params,
-        ).fetchall()[0][0]
-    except duckdb.InterruptException:
-        raise
-    except duckdb.Error as exc:
-        # e.g. a duplicate key DuckDB's reader will not take: the run starts over with this
-        # file read line by line, which takes any line JSON allows
-        raise _WholeFileFailed(str(path), str(exc).splitlines()[0]) from exc
-    # flatten nested objects afterwards, touching only the rows that have them: cheaper,
-    # and lighter on memory, than holding every row for a join
-    nested = jsonlines.flatten_sql(
-        "(SELECT line, NULL AS reject, attributes::VARCHAR AS attributes "
-        "FROM lab.logs WHERE ingest_id = $ingest_id)"
-    )
-    con.execute(
-        f"""UPDATE lab.logs SET attributes = flat.attributes::JSON FROM ({nested}) AS flat
-            WHERE lab.logs.ingest_id = $ingest_id AND lab.logs.line = flat.line""",
-        {"ingest_id": entry["ingest_id"]},
-    )
-    total = int(entry["consumed_lines"])
-    rejected = 0
-    if inserted < total:
-        # a transaction writes one database only, so these rejects go straight to the lab
-        rows = con.execute(
-            f"SELECT line, {REJECT_REASON} FROM ({records}) WHERE dvlab_ts(ts_raw) IS NULL ORDER BY line"
-        ).fetchall()
-        if inserted + len(rows) != total:
-            # the reader skipped lines the plan counted: no line may go missing unnoticed
-            raise _WholeFileFailed(
-                str(path), f"read {inserted + len(rows)} of the {total} lines it planned"
-            )
-        texts = _line_texts(path, {line for line, _ in rows}, 0, 1)
-        con.executemany(
-            "INSERT INTO lab.rejects VALUES (?, ?, ?, ?, ?)",
-            [
-                [entry["ingest_id"], str(path), line, reason, texts.get(line)]
-                for line, reason in rows
-            ],
-        )
-        rejected = len(rows)
-        if strict and rows:
-            line, reason = rows[0]
-            raise BadInputError(
-                f"--strict: {rejected} line(s) rejected, nothing written; first: {reason}",
-                source=str(path),
-                line=line,
-            )
-    entry["rows_loaded"] = int(inserted)
-    entry["rows_rejected"] = rejected
-
-
-def _still_as_read(path: Path, entry: dict[str, Any]) -> bool:
-    """Whether the file still starts with what staging read: the same head, the same bytes
+def _still_as_read(path: Path, read: _Read) -> bool:
+    """Whether the file still starts with what the plan saw: the same head, the same bytes
     before the end it saw (it may have grown since)."""
     name = str(path)
-    consumed = int(entry["consumed_bytes"])
+    consumed = read.consumed_bytes
     start = max(0, consumed - TAIL_BYTES)
     try:
         head = files.peek_head(path)
@@ -1270,9 +1246,9 @@ def _still_as_read(path: Path, entry: dict[str, Any]) -> bool:
     except OSError:  # SourceReadError included: gone, unreadable, or cut shorter
         return False
     return (
-        _hash(head[: entry["head_len"]]) == entry["head_hash"]
+        _hash(head[: read.head_len]) == read.head_hash
         and len(tail) == consumed - start
-        and _hash(tail) == entry["fingerprint"].rsplit(":", 1)[-1]
+        and _hash(tail) == read.tail_hash
     )
 
 
@@ -1300,9 +1276,7 @@ def _commit(
             # continues an earlier one's generation finds (and replaces) that one's last record
             for entry in ledger:
                 entry["rows_replaced"] = _replace_tail(con, entry)
-                if "direct" in entry:
-                    _write_whole_file(con, entry, strict=strict)
-                elif "src" in entry:
+                if "src" in entry:
                     _insert_staged(con, entry)
                 _insert_ledger_row(con, entry, summary.run_id, finished)
             _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
@@ -1364,11 +1338,28 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     """Copy one source's staged rows and rejects into the lab."""
     params = {"src": entry["src"], "ingest_id": entry["ingest_id"]}
     columns = [c for c in schema.LOG_COLUMNS if c != "ingest_id"]
-    con.execute(
-        f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
-            SELECT {", ".join(columns)}, $ingest_id FROM stage_logs WHERE src = $src""",
-        params,
-    )
+    if "whole" in entry:
+        # read whole: a row's rowid is its line less one
+        table, options = entry["whole"]
+        _use_zone(con, options.tz)
+        con.execute(
+            f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
+                SELECT *, $ingest_id FROM (
+                    SELECT {NORMALISED} FROM (SELECT rowid + 1 AS line, * FROM {table}))
+                WHERE ts IS NOT NULL""",
+            {
+                "ingest_id": entry["ingest_id"],
+                "source": entry["source"],
+                "site": options.site,
+                "service": options.service,
+            },
+        )
+    else:
+        con.execute(
+            f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
+                SELECT {", ".join(columns)}, $ingest_id FROM stage_logs WHERE src = $src""",
+            params,
+        )
     con.execute(
         """INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
            FROM stage_rejects WHERE src = $src""",

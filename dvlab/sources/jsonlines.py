@@ -11,10 +11,11 @@ every format alike.)
 Two readers share the SQL that does the mapping (:func:`record_columns`):
 
 * the *whole-file* reader hands the file to DuckDB's ``read_json`` with one
-  column per key found by a census of the file, and numbers records with
-  ``WITH ORDINALITY``. It is used only when that numbering is exact: every
-  line a JSON object, no blank lines (checked by counting lines), no two keys
-  equal but for case. It is the fast one.
+  column per key found by a census of the file, reading in parallel while
+  keeping file order, so that a record's row number is its line. It is used
+  only when that numbering is exact: every line a JSON object, no blank lines
+  (checked by counting lines), no two keys equal but for case. It is the fast
+  one.
 * the *chunk* reader takes numbered lines from ``files.iter_line_chunks``
   (resuming mid-file, any line content) and extracts each chunk's keys with
   JSON functions. It rejects bad lines one by one.
@@ -38,11 +39,6 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _json_key(key: str) -> str:
-    """``"key":`` as JSON text, ready to concatenate."""
-    return json.dumps(key, ensure_ascii=False) + ":"
-
-
 def macros_sql() -> list[str]:
     return [
         # a JSON value as column text: strings unquoted, numbers and booleans as written,
@@ -55,6 +51,17 @@ def macros_sql() -> list[str]:
               ELSE j
             END)""",
         "CREATE OR REPLACE TEMP MACRO dvlab_json_scalar(j) AS (dvlab_json_text(j::VARCHAR))",
+        # key k with JSON text v as members of an attributes object: "k":v, or, when v is
+        # a non-empty object, one level of it as "k.inner":value members (deeper objects,
+        # and objects a MAP will not hold, such as one with a repeated key, are left to
+        # flatten_sql)
+        """CREATE OR REPLACE TEMP MACRO dvlab_json_members(k, v) AS (
+            coalesce(
+              CASE WHEN starts_with(v, '{') THEN nullif(array_to_string(list_transform(
+                map_entries(try(v::JSON::MAP(VARCHAR, JSON))),
+                lambda m: to_json(k || '.' || m.key)::VARCHAR || ':'
+                          || coalesce(m.value::VARCHAR, 'null')), ','), '') END,
+              to_json(k)::VARCHAR || ':' || v))""",
     ]
 
 
@@ -125,15 +132,15 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
         if value != f"v{i}":
             condition += f" AND ({value})::VARCHAR <> '{{}}'"
         parts.append(
-            f"CASE WHEN {condition} THEN {_sql_literal(_json_key(key))} || ({value})::VARCHAR END"
+            f"CASE WHEN {condition} THEN dvlab_json_members({_sql_literal(key)}, ({value})::VARCHAR) END"
         )
     attributes = "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'" if parts else "'{}'"
     selects.append(f"{attributes} AS attributes")
     carried = ", ".join(passthrough)
     values = ", ".join(f"v{i}" for i in present.values())
     middle = ", ".join(x for x in (carried, values, ", ".join(scalars)) if x)
-    outer = ",\n               ".join(selects)
-    return f"""SELECT {carried}, {outer}
+    outer = ",\n               ".join(x for x in (carried, *selects) if x)
+    return f"""SELECT {outer}
         FROM (SELECT {middle} FROM ({values_sql}))"""
 
 
@@ -238,26 +245,23 @@ def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[st
     return keys, int(records)
 
 
-def whole_file_sql(path: Path, keys: list[str], *, records: int) -> str:
-    """SELECT of raw records (line, end_line, reject, raw, columns) from the whole file.
+def whole_file_sql(path: Path, keys: list[str]) -> str:
+    """SELECT of raw record columns for every record of the file, in file order.
 
-    Only the first ``records`` lines, the ones :func:`whole_file_plan` counted:
-    lines a writer appended since (a half-written one included, which is why
-    errors are ignored past them) wait for the next ingest.
+    No line numbers: numbering with ``WITH ORDINALITY`` runs the whole read on
+    one thread. The caller materialises this with ``preserve_insertion_order``
+    on, so a row's place in the table is its line (the plan checked that every
+    line is one record). Lines a writer appended after the plan (a half-written
+    one included, which is why errors are ignored) come last; the caller drops
+    them, and they wait for the next ingest.
     """
     spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
     renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
-    values_sql = f"""SELECT ordinality AS line, {renamed}
+    values_sql = f"""SELECT {renamed}
               FROM read_json({_sql_literal(str(path))}, format = 'newline_delimited',
                              columns = {spec}, maximum_object_size = {MAX_LINE_BYTES},
-                             ignore_errors = true)
-              WITH ORDINALITY
-              WHERE ordinality <= {int(records)}"""
-    selected = record_select(keys, values_sql, ["line"])
-    return f"""
-        SELECT line, line AS end_line, NULL AS reject, NULL AS raw, * EXCLUDE (line)
-        FROM ({selected})
-    """
+                             ignore_errors = true)"""
+    return record_select(keys, values_sql, [])
 
 
 def key_quoted(key: str) -> str:

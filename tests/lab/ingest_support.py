@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from dvlab.cli import main
+from dvlab.lab import ingest as ingest_module
 from dvlab.sources import jsonlines
 
 #: ``logs`` columns that say what a record is (not which ingest or file it came from)
@@ -118,16 +119,16 @@ def force_chunk_reader(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def watch_whole_file_reader(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record, per JSON-lines file read from its start, whether the whole-file reader took it."""
+    """Record, per JSON-lines file the plan let through, whether the whole-file read took it."""
     taken: list[bool] = []
-    real = jsonlines.whole_file_plan
+    real = ingest_module._Staging.add_whole_json
 
-    def watched(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int] | None:
-        plan = real(con, path)
-        taken.append(plan is not None)
-        return plan
+    def watched(self: ingest_module._Staging, *args: Any, **kwargs: Any) -> tuple[int, int] | None:
+        rows = real(self, *args, **kwargs)
+        taken.append(rows is not None)
+        return rows
 
-    monkeypatch.setattr(jsonlines, "whole_file_plan", watched)
+    monkeypatch.setattr(ingest_module._Staging, "add_whole_json", watched)
     return taken
 
 

@@ -37,7 +37,7 @@ while not os.path.exists(stop):
 """
 
 #: ingest one file, telling the parent when reading has begun (and, with "commit",
-#: stopping inside the commit transaction right after the whole file was written)
+#: stopping inside the commit transaction right after the file's rows were written)
 INGESTER = """
 import sys, time
 from datetime import datetime
@@ -51,12 +51,12 @@ def progress(name, done, total):
         print("reading", flush=True)
 
 if pause == "commit":
-    real = module._write_whole_file
-    def write_then_wait(con, entry, *, strict):
-        real(con, entry, strict=strict)
+    real = module._insert_staged
+    def write_then_wait(con, entry):
+        real(con, entry)
         print("in commit", flush=True)
         time.sleep(600)
-    module._write_whole_file = write_then_wait
+    module._insert_staged = write_then_wait
 
 module.ingest(Path(lab), [source], module.IngestOptions(format=fmt), progress=progress)
 print("committed", flush=True)

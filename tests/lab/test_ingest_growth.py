@@ -308,8 +308,8 @@ def _change_during_the_next_source(
 ) -> Callable[[str, int, int | None], None]:
     """A progress callback that changes ``target`` once another source is being read.
 
-    The whole-file reader plans a file while staging and reads it again at commit; this
-    puts a live writer (or a rotation) between the two.
+    By then ``target`` has been read; this puts a live writer (or a rotation) between
+    that read and the commit.
     """
     done: list[bool] = []
 
@@ -347,9 +347,28 @@ def test_a_json_file_written_to_during_the_ingest(tmp_path: Path, lab_path: Path
     assert messages_by_line(lab_path, live) == [(i, f"m{i}") for i in range(1, 104)]
 
 
-def test_a_json_file_replaced_during_the_ingest(tmp_path: Path, lab_path: Path) -> None:
-    """Rotated under the ingest: the new content used to be loaded under the old content's
-    ledger row, and then loaded again (twice over) by the next ingest."""
+def _change_once_planned(
+    target: Path, change: Callable[[Path], None]
+) -> Callable[[str, int, int | None], None]:
+    """A progress callback that changes ``target`` after its plan, before it is read.
+
+    The whole-file reader counts a file's lines and keys (and reports its size, nothing
+    done yet) and then reads it again: this puts a rotation between the two.
+    """
+    done: list[bool] = []
+
+    def progress(source: str, bytes_done: int, total: int | None) -> None:
+        if source == str(target) and bytes_done == 0 and total is not None and not done:
+            done.append(True)
+            change(target)
+
+    return progress
+
+
+def test_a_json_file_replaced_between_its_plan_and_its_read(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """The rows read would not be the ones the plan (and so the ledger) describes."""
     live = tmp_path / "live.jsonl"
     live.write_text(jsonl([record(i, f"old {i}") for i in range(1, 101)]), encoding="utf-8")
     other = tmp_path / "other.jsonl"
@@ -358,9 +377,7 @@ def test_a_json_file_replaced_during_the_ingest(tmp_path: Path, lab_path: Path) 
     def replace(path: Path) -> None:
         path.write_text(jsonl([record(i, f"new {i}") for i in range(1, 201)]), encoding="utf-8")
 
-    first = ingest(
-        lab_path, [str(live), str(other)], progress=_change_during_the_next_source(live, replace)
-    )
+    first = ingest(lab_path, [str(live), str(other)], progress=_change_once_planned(live, replace))
     assert [(s.status, s.rows_loaded) for s in first.sources] == [("failed", 0), ("loaded", 1)]
     assert (
         first.sources[0].message == f"{live}: changed while it was being ingested; ingest it again"
@@ -372,3 +389,29 @@ def test_a_json_file_replaced_during_the_ingest(tmp_path: Path, lab_path: Path) 
 
     assert [(s.status, s.rows_loaded) for s in again.sources] == [("loaded", 200)]
     assert messages_by_line(lab_path, live) == [(i, f"new {i}") for i in range(1, 201)]
+
+
+def test_a_json_file_replaced_after_it_was_read(tmp_path: Path, lab_path: Path) -> None:
+    """Read before the rotation: the old content is what this run loads, under a ledger
+    row that describes it; the next run loads the new content as a new generation beside
+    it, as for any file truncated and written anew."""
+    live = tmp_path / "live.jsonl"
+    live.write_text(jsonl([record(i, f"old {i}") for i in range(1, 101)]), encoding="utf-8")
+    other = tmp_path / "other.jsonl"
+    other.write_text(jsonl([record(0, "other")]), encoding="utf-8")
+
+    def replace(path: Path) -> None:
+        path.write_text(jsonl([record(i, f"new {i}") for i in range(1, 201)]), encoding="utf-8")
+
+    first = ingest(
+        lab_path, [str(live), str(other)], progress=_change_during_the_next_source(live, replace)
+    )
+    assert [(s.status, s.rows_loaded) for s in first.sources] == [("loaded", 100), ("loaded", 1)]
+    assert messages_by_line(lab_path, live) == [(i, f"old {i}") for i in range(1, 101)]
+
+    again = ingest(lab_path, [str(live)])
+
+    assert [(s.status, s.rows_loaded) for s in again.sources] == [("loaded", 200)]
+    assert sorted(messages_by_line(lab_path, live)) == sorted(
+        [(i, f"old {i}") for i in range(1, 101)] + [(i, f"new {i}") for i in range(1, 201)]
+    )

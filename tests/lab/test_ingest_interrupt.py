@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-# Runs the real command, announcing on stderr the moment the whole-file write starts, so the
+# Runs the real command, announcing on stderr the moment the commit starts writing the file's rows, so the
 # signal is sure to land inside DuckDB's statement (the case DuckDB used to swallow).
 CHILD = textwrap.dedent(
     """
@@ -20,20 +20,20 @@ CHILD = textwrap.dedent(
     import dvlab.lab.ingest as ingest
     from dvlab.cli import main
 
-    real = ingest._write_whole_file
+    real = ingest._insert_staged
 
     def announced(*args, **kwargs):
         print("writing", file=sys.stderr, flush=True)
         return real(*args, **kwargs)
 
-    ingest._write_whole_file = announced
+    ingest._insert_staged = announced
     sys.exit(main(sys.argv[1:]))
     """
 )
 
 
 @pytest.mark.slow
-def test_sigint_inside_the_whole_file_write_leaves_the_lab_as_it_was(tmp_path: Path) -> None:
+def test_sigint_inside_the_commit_write_leaves_the_lab_as_it_was(tmp_path: Path) -> None:
     lab = tmp_path / "lab.duckdb"
     small = tmp_path / "small.jsonl"
     small.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"before"}\n')

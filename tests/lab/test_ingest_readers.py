@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from dvlab.lab.ingest import IngestOptions, ingest
@@ -358,3 +359,47 @@ def test_site_and_service_options_fill_only_what_records_lack(
         (3, "osl1", "billing"),
         (4, "osl1", "gateway"),
     ]
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_line_numbers_hold_across_many_row_groups(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line n says n in its message and its attributes; every stored row must agree with its
+    line number, over more rows than DuckDB reads in one piece (122,880), with the level,
+    time and nesting work that runs beside the numbering."""
+    count = 300_000
+    words = ["info", "WARN", "Error", "notice", "crit", "weird"]
+    bad = {n for n in range(1, count + 1) if n % 9_973 == 0}  # a time that is not one
+    with (tmp_path / "many.jsonl").open("w", encoding="utf-8") as fh:
+        for n in range(1, count + 1):
+            ts = (
+                "not a time"
+                if n in bad
+                else f"2026-05-01T{n // 3600 % 24:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+            )
+            nested = f', "http": {{"n": {n}, "deep": {{"n": {n}}}}}' if n % 4 == 0 else ""
+            fh.write(
+                f'{{"ts": "{ts}", "level": "{words[n % len(words)]}", "msg": "m{n}", "n": {n}{nested}}}\n'
+            )
+
+    ingest_with(reader, lab_path, tmp_path / "many.jsonl", monkeypatch, IngestOptions())
+
+    con = duckdb.connect(str(lab_path), read_only=True)
+    try:
+        rows, wrong = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE
+                   message <> 'm' || line
+                   OR (attributes->>'n')::BIGINT <> line
+                   OR (line % 4 = 0 AND ((attributes->>'$."http.n"')::BIGINT IS DISTINCT FROM line
+                                         OR (attributes->>'$."http.deep.n"')::BIGINT
+                                            IS DISTINCT FROM line))
+                   OR (line % 4 <> 0 AND attributes->>'$."http.n"' IS NOT NULL)
+                   OR level_raw <> (['info', 'WARN', 'Error', 'notice', 'crit', 'weird'])[line % 6 + 1])
+               FROM logs"""
+        ).fetchall()[0]
+        rejected = [r[0] for r in con.execute("SELECT line FROM rejects ORDER BY line").fetchall()]
+    finally:
+        con.close()
+    assert (rows, wrong) == (count - len(bad), 0)
+    assert rejected == sorted(bad)
