@@ -23,6 +23,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -478,6 +479,45 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from dvlab.simulate.run import simulate
+
+    start = None
+    if args.start is not None:
+        from dvlab.lab.timeconv import parse_utc
+
+        start = parse_utc(args.start)
+        if start is None:
+            raise BadInputError(
+                f"--start {args.start!r} is not a time; give RFC 3339, as 2026-11-30T08:00:00Z"
+            )
+    result = simulate(
+        Path(args.out),
+        scenario=args.scenario,
+        seed=args.seed,
+        scale=args.scale,
+        start=start,
+        duration=None if args.duration is None else _duration(args.duration),
+    )
+    counts = ", ".join(f"{n:,} {what}" for what, n in result.counts.items())
+    print(f"{args.scenario} (seed {args.seed}, {args.scale}) -> {result.out}: {counts}")
+    return 0
+
+
+def _duration(text: str) -> timedelta:
+    """``90m``, ``2h``, ``1h30m``, ``4d``: a positive length of time."""
+    parts = re.findall(r"(\d+)([dhms])", text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise BadInputError(
+            f"--duration {text!r} is not a length of time; give e.g. 90m, 2h, 1h30m or 4d"
+        )
+    unit = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    total = timedelta()
+    for number, letter in parts:
+        total += timedelta(**{unit[letter]: int(number)})
+    return total
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     from dvlab.simulate.sample import write_sample
 
@@ -656,6 +696,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="FOLDER", help="where the Parquet files go")
     p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "simulate",
+        parents=[after],
+        help="simulate the platform in a scenario and write its telemetry export",
+        description="Play a seeded simulation of the platform (three sites; api, scheduler, "
+        "provisioning, nett, storage and inventory; workflows of tasks with retries) through "
+        "SCENARIO and write what its parts would export into DIR: logs/<service>.jsonl, "
+        "events/workflow-events.jsonl (a JetStream export with CloudEvents envelopes), "
+        "tasks/tasks.{csv,parquet} and tasks/task_transitions.{csv,parquet}, and truth.json "
+        "(what was injected and the right answers at named moments). The same arguments "
+        "write the same bytes.",
+    )
+    p.add_argument(
+        "--scenario",
+        required=True,
+        choices=("baseline", "nett-outage", "site-failover", "flaky-storage"),
+        help="what goes wrong",
+    )
+    p.add_argument("--seed", type=int, required=True, help="seed of the simulation")
+    p.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    p.add_argument(
+        "--scale",
+        choices=("small", "medium", "large"),
+        default="small",
+        help="workflows over the run: small 600, medium 20,000, large 200,000 "
+        "(about 1.1 million tasks, 11 million log lines) (default %(default)s)",
+    )
+    p.add_argument(
+        "--start", metavar="TIME", help="when the run starts (default 2026-11-30T08:00Z)"
+    )
+    p.add_argument(
+        "--duration",
+        metavar="D",
+        help="how long the run lasts: 90m, 2h, 4d (default: the scenario's own, 2h to 4d)",
+    )
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
         "sample",

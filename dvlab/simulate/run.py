@@ -1,0 +1,89 @@
+"""``dvlab simulate``: run a scenario and write its export and its truth."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from dvlab.errors import BadInputError
+from dvlab.simulate import scenarios
+from dvlab.simulate.export import Export
+from dvlab.simulate.platform import (
+    SCALES,
+    SITES,
+    Workflow,
+    World,
+    arrivals,
+    control_workflow,
+    run_workflow,
+)
+from dvlab.simulate.truth import Truth
+
+DEFAULT_START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+#: the largest clock offset of a site, either way
+MAX_OFFSET_MS = 300
+
+
+@dataclass
+class Simulated:
+    """What a run wrote."""
+
+    out: Path
+    counts: dict[str, int]
+
+
+def simulate(
+    out: Path,
+    *,
+    scenario: str,
+    seed: int,
+    scale: str = "small",
+    start: datetime | None = None,
+    duration: timedelta | None = None,
+) -> Simulated:
+    """Simulate ``scenario`` and write its files into ``out`` (see :mod:`dvlab.simulate.export`)."""
+    if scenario not in scenarios.SCENARIOS:
+        raise BadInputError(
+            f"unknown scenario {scenario!r}; known: {', '.join(scenarios.SCENARIOS)}"
+        )
+    if scale not in SCALES:
+        raise BadInputError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+    start = start or DEFAULT_START
+    if start.tzinfo is None:
+        raise BadInputError(f"--start {start.isoformat()} has no offset; give one, or Z")
+    start = start.astimezone(UTC)
+    duration = duration or scenarios.DURATIONS[scenario]
+    if duration <= timedelta(minutes=10):
+        raise BadInputError(f"--duration {duration} is too short; give more than 10 minutes")
+    if out.exists() and any(out.iterdir()):
+        raise BadInputError(f"{out} is not empty; simulate writes into a new or empty folder")
+
+    rng = random.Random(seed)
+    plan = scenarios.plan(scenario, rng, start, duration)
+    offsets = {site: rng.randrange(-MAX_OFFSET_MS, MAX_OFFSET_MS + 1) for site in SITES}
+    world = World(plan, rng)
+    export = Export(out, offsets=offsets, seed=seed)
+    truth = Truth(plan, seed=seed, scale=scale, offsets=offsets)
+    controls = []
+    if plan.failover is not None:
+        controls = [(plan.failover[2], "failover"), (plan.failover[3], "failback")]
+    try:
+        for at, kind, site in arrivals(world, scale):
+            while controls and controls[0][0] <= at:
+                when, control = controls.pop(0)
+                _one(export, truth, control_workflow(world, control, when))
+            _one(export, truth, run_workflow(world, kind, site, at))
+        for when, control in controls:
+            _one(export, truth, control_workflow(world, control, when))
+    finally:
+        export.close()
+    truth.write(out / "truth.json", export.counts)
+    return Simulated(out=out, counts={"workflows": truth.workflows, **export.counts})
+
+
+def _one(export: Export, truth: Truth, flow: Workflow) -> None:
+    export.workflow(flow)
+    truth.workflow(flow)
+    export.flush(before=flow.started)
