@@ -268,8 +268,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         tz=args.tz,
         year=args.year,
         strict=args.strict,
+        kind=args.kind,
+        mapping=tuple(args.map or ()),
+        time_origin=args.time_origin,
     )
     _check_zone(args.tz)
+    if args.time_origin is not None:
+        from dvlab.lab.timeconv import parse_utc
+
+        if parse_utc(args.time_origin) is None:
+            raise BadInputError(
+                f"--time-origin {args.time_origin!r} is not a time; give RFC 3339, "
+                "as 2023-01-01T00:00:00Z"
+            )
+    if args.map:
+        from dvlab.sources.tables import parse_map
+
+        parse_map(args.map)
     progress = _progress_bar() if (sys.stderr.isatty() and not args.json) else None
     try:
         summary = ingest(
@@ -589,9 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ingest",
         parents=[after],
-        help="load log files into the lab",
-        description="Load files, globs and folders (plain, .gz, .zst) into the lab. "
-        "Formats are detected; re-ingesting adds nothing, a grown file adds its new lines.",
+        help="load logs, task history and workflow events into the lab",
+        description="Load files, globs and folders (plain, .gz, .zst) into the lab: logs "
+        "into `logs`; task history (CSV, Parquet, JSON lines or a JSON array) into `tasks`, "
+        "state transitions into `task_transitions`, JetStream exports and CloudEvents into "
+        "`events` (a message delivered twice is stored once). Formats are detected; "
+        "re-ingesting adds nothing, a grown log adds its new lines, a changed table replaces "
+        "the rows of the ids it holds.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
@@ -610,6 +629,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--strict", action="store_true", help="fail on the first bad line and write nothing"
+    )
+    p.add_argument(
+        "--kind",
+        choices=("logs", "tasks", "transitions", "events"),
+        help="what the sources hold (default: told from their columns or keys: task "
+        "history, task state transitions, a JetStream export or CloudEvents, else logs)",
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        metavar="COLUMN=NAME",
+        help="the source column (a dotted path in JSON) holding a task or transition "
+        "column, e.g. --map task_id=ID --map state=Status.State (repeatable)",
+    )
+    p.add_argument(
+        "--time-origin",
+        metavar="TIME",
+        help="read numbers in time columns as seconds after TIME (traces whose clock starts "
+        "at zero)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_ingest)

@@ -58,7 +58,7 @@ from dvlab.lab.store import (
     prepare,
     wait_for_lock,
 )
-from dvlab.sources import files, jsonlines
+from dvlab.sources import files, jsonlines, tables
 from dvlab.sources.records import RAW_FIELDS, REJECT_EXCERPT, ParseOptions, RawRecord, Reject
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,12 @@ class IngestOptions:
     tz: str = "UTC"
     year: int | None = None
     strict: bool = False
+    #: logs, tasks, transitions or events; None: told from the source
+    kind: str | None = None
+    #: ``column=NAME`` pairs naming the source column of a task or transition column
+    mapping: tuple[str, ...] = ()
+    #: numbers in time columns are seconds after this time (traces that start at zero)
+    time_origin: str | None = None
 
 
 @dataclass
@@ -321,26 +327,49 @@ def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
 
 
 def _options_json(options: IngestOptions) -> str:
-    return json.dumps({k: v for k, v in asdict(options).items() if v not in (None, False)})
+    return json.dumps(
+        {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(options).items()
+            if v not in (None, False, ())
+        }
+    )
+
+
+#: the options a source keeps from its first load
+_KEPT_OPTIONS = (
+    "format",
+    "pattern",
+    "site",
+    "service",
+    "tz",
+    "year",
+    "kind",
+    "mapping",
+    "time_origin",
+)
 
 
 def _recorded_options(state: _State, options: IngestOptions) -> IngestOptions:
     """The options ``state``'s source was loaded with (``--strict`` stays this run's)."""
     recorded = json.loads(state.options or "{}")
-    keys = ("format", "pattern", "site", "service", "tz", "year")
-    return IngestOptions(
-        strict=options.strict, **{k: recorded[k] for k in keys if recorded.get(k) is not None}
-    )
+    kept = {k: recorded[k] for k in _KEPT_OPTIONS if recorded.get(k) is not None}
+    if "mapping" in kept:
+        kept["mapping"] = tuple(kept["mapping"])
+    return IngestOptions(strict=options.strict, **kept)
 
 
 def _option_change(state: _State, options: IngestOptions) -> str | None:
     """What differs between the options a source was loaded with and the ones given now."""
     recorded = json.loads(state.options or "{}")
-    now = {k: v for k, v in asdict(options).items() if v not in (None, False)}
-    keys = ("format", "pattern", "site", "service", "tz", "year")
+    now = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in asdict(options).items()
+        if v not in (None, False, ())
+    }
     changed = [
         k
-        for k in keys
+        for k in _KEPT_OPTIONS
         if recorded.get(k) != now.get(k)
         and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
     ]
@@ -558,6 +587,7 @@ class _Staging:
 
     def drop_source(self, src: int) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {whole_table(src)}")
+        self.con.execute(f"DROP TABLE IF EXISTS tbl_{int(src)}")
         self.con.execute("DELETE FROM raw")
         self.con.execute("DELETE FROM stage_logs WHERE src = ?", [src])
         self.con.execute("DELETE FROM stage_rejects WHERE src = ?", [src])
@@ -1050,7 +1080,7 @@ def _stage_one(
     }
     try:
         head = files.peek_head(path)
-        if files.looks_binary(head):
+        if _may_be_table(head, options) is False and files.looks_binary(head):
             raise SourceReadError(
                 name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
             )
@@ -1086,6 +1116,15 @@ def _stage_one(
             if (state is not None and not options.format and not options.pattern)
             else None
         )
+        shape = (
+            _table_shape(path, head, options, staging) if _may_be_table(head, options) else None
+        )
+        if shape is not None:
+            return _stage_table(path, src, staging, options, shape, base, state, given, head)
+        if files.looks_binary(head):
+            raise SourceReadError(
+                name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
+            )
         fmt = fmt or _detect(path, head, options)
         start_offset = state.watermark_offset if state is not None else 0
         start_line = state.watermark_line if state is not None else 1
@@ -1160,6 +1199,86 @@ def _stage_one(
         entry["replace_from"] = replaced_from
     if rewritten is not None:
         entry["replace_generation"] = rewritten.generation
+    return report, entry
+
+
+def _may_be_table(head: bytes, options: IngestOptions) -> bool:
+    """Whether ``head`` could start a task, transition or event table (or is told to)."""
+    if options.kind is not None:
+        return options.kind != "logs"
+    if options.format or options.pattern:
+        return False
+    return head.startswith(b"PAR1") or not files.looks_binary(head)
+
+
+def _table_shape(
+    path: Path, head: bytes, options: IngestOptions, staging: _Staging
+) -> tables.Shape | None:
+    if options.kind is not None and options.kind != "logs":
+        return tables.shape_for(staging.con, path, head, options.kind)
+    return tables.sniff(staging.con, path, head)
+
+
+def _stage_table(
+    path: Path,
+    src: int,
+    staging: _Staging,
+    options: IngestOptions,
+    shape: tables.Shape,
+    base: dict[str, Any],
+    state: _State | None,
+    given: IngestOptions,
+    head: bytes,
+) -> tuple[SourceReport, dict[str, Any]]:
+    """Stage a task, transition or event table whole (a changed one is read again whole:
+    its rows replace the stored rows of the same ids)."""
+    name = str(path)
+    _use_zone(staging.con, options.tz)
+    mapping = tables.parse_map(list(options.mapping))
+    staged, loaded, rejected = tables.stage(
+        staging.con,
+        src=src,
+        path=path,
+        shape=shape,
+        mapping=mapping,
+        time_origin=options.time_origin,
+    )
+    size, tail, _ = _scan_end(path)
+    fmt = f"{shape.kind}-{shape.layout}"
+    status = "loaded" if state is None else "grown"
+    message = _option_change(state, given) if state is not None else None
+    report = SourceReport(
+        source=name,
+        status=status,
+        format=fmt,
+        rows_loaded=loaded,
+        rows_rejected=rejected,
+        ingest_id=base["ingest_id"],
+        message=message,
+    )
+    entry = {
+        **base,
+        "status": status,
+        "format": fmt,
+        "generation": state.generation if state is not None else base["ingest_id"],
+        "fingerprint": f"{_hash(head[: min(len(head), size)])}:{size}:{_hash(tail)}",
+        "start_hash": _hash(_start(head[:size])),
+        "head_hash": _hash(head[: min(len(head), size)]),
+        "head_len": min(len(head), size),
+        "consumed_bytes": size,
+        "consumed_lines": loaded + rejected,
+        # read whole every time: the next change is read from the start again
+        "watermark_offset": 0,
+        "watermark_line": 1,
+        "start_line": 1,
+        "rows_loaded": loaded,
+        "rows_rejected": rejected,
+        "rows_skipped": 0,
+        "src": src,
+        "table": (shape.kind, staged),
+    }
+    if state is not None:
+        entry["replace_from"] = 1  # its earlier rejects go; its rows are replaced by id
     return report, entry
 
 
@@ -1338,7 +1457,12 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     """Copy one source's staged rows and rejects into the lab."""
     params = {"src": entry["src"], "ingest_id": entry["ingest_id"]}
     columns = [c for c in schema.LOG_COLUMNS if c != "ingest_id"]
-    if "whole" in entry:
+    if "table" in entry:
+        kind, staged = entry["table"]
+        values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}
+        for statement in tables.insert_sql(kind, staged):
+            con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
+    elif "whole" in entry:
         # read whole: a row's rowid is its line less one
         table, options = entry["whole"]
         _use_zone(con, options.tz)
@@ -1429,9 +1553,12 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
                         "(SELECT generation FROM ingests WHERE source = $source "
                         "AND generation IS NOT NULL)"
                     )
-                    rows = con.execute(
-                        f"DELETE FROM logs WHERE ingest_id IN ({ids})", {"source": name}
-                    ).fetchall()[0][0]
+                    rows = sum(
+                        con.execute(
+                            f"DELETE FROM {table} WHERE ingest_id IN ({ids})", {"source": name}
+                        ).fetchall()[0][0]
+                        for table in ("logs", "tasks", "task_transitions", "events")
+                    )
                     rejects = con.execute(
                         f"DELETE FROM rejects WHERE ingest_id IN ({ids})", {"source": name}
                     ).fetchall()[0][0]

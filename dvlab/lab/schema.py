@@ -32,6 +32,17 @@ LOG_COLUMNS: tuple[str, ...] = (
 
 _LEVEL_CHECK = ", ".join(f"'{level}'" for level in LEVELS)
 
+#: a task's normalised states (dvlab.sources.tables maps what sources write to these)
+TASK_STATES: tuple[str, ...] = (
+    "pending",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "cancelled",
+)
+_STATE_CHECK = ", ".join(f"'{state}'" for state in TASK_STATES)
+
 MIGRATIONS: list[list[str]] = [
     [
         "CREATE TABLE IF NOT EXISTS {db}.dvlab_meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -87,6 +98,66 @@ MIGRATIONS: list[list[str]] = [
         # a hash of a source's first line: tells a file edited in place (same start)
         # from one truncated and written anew (different start)
         "ALTER TABLE {db}.ingests ADD COLUMN IF NOT EXISTS start_hash VARCHAR",
+    ],
+    [
+        # task history, its state transitions, and workflow events
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.tasks (
+            task_id VARCHAR NOT NULL,
+            workflow_id VARCHAR,
+            workflow_type VARCHAR,
+            parent_task_id VARCHAR,
+            site VARCHAR,
+            service VARCHAR,
+            target_kind VARCHAR,
+            target_id VARCHAR,
+            state VARCHAR NOT NULL CHECK (state IN ({_STATE_CHECK})),
+            state_raw VARCHAR,
+            attempt INTEGER,
+            created TIMESTAMPTZ,
+            started TIMESTAMPTZ,
+            finished TIMESTAMPTZ,
+            error_class VARCHAR,
+            error_message VARCHAR,
+            idempotency_key VARCHAR,
+            retry_policy VARCHAR,
+            correlation_id VARCHAR,
+            attributes JSON,
+            source VARCHAR NOT NULL,
+            line BIGINT NOT NULL,
+            ingest_id BIGINT NOT NULL)""",
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.task_transitions (
+            task_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            from_state VARCHAR CHECK (from_state IN ({_STATE_CHECK})),
+            to_state VARCHAR NOT NULL CHECK (to_state IN ({_STATE_CHECK})),
+            to_state_raw VARCHAR,
+            attempt INTEGER,
+            ts TIMESTAMPTZ NOT NULL,
+            reason VARCHAR,
+            attributes JSON,
+            source VARCHAR NOT NULL,
+            line BIGINT NOT NULL,
+            ingest_id BIGINT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS {db}.events (
+            event_id VARCHAR NOT NULL,
+            stream VARCHAR,
+            subject VARCHAR,
+            seq BIGINT,
+            time TIMESTAMPTZ NOT NULL,
+            published TIMESTAMPTZ,
+            type VARCHAR,
+            site VARCHAR,
+            service VARCHAR,
+            correlation_id VARCHAR,
+            causation_id VARCHAR,
+            task_id VARCHAR,
+            workflow_id VARCHAR,
+            payload JSON,
+            headers JSON,
+            deliveries INTEGER NOT NULL DEFAULT 1,
+            source VARCHAR NOT NULL,
+            line BIGINT NOT NULL,
+            ingest_id BIGINT NOT NULL)""",
     ],
 ]
 

@@ -1,0 +1,708 @@
+"""Table-shaped sources: task history, task transitions and workflow events.
+
+A control plane's task tables arrive as CSV, Parquet, JSON lines or a JSON
+array (an API response, as Docker's ``GET /tasks``); workflow events arrive
+as a JetStream export (JSON lines, one delivered message each, usually with
+a CloudEvents envelope as payload) or as bare CloudEvents lines.
+
+Column names are mapped through the variants below, first present wins
+(exact name first, then ignoring case); ``--map column=NAME`` overrides, and
+``NAME`` may be a dotted path into a JSON record (``state=Status.State``).
+Every value is read as text, times through the lab's one time path
+(``dvlab_ts``), and states through :data:`TASK_STATES` (the word as written
+is kept in ``state_raw``). A row that cannot be stored as it is (an unknown
+state, a duplicate id, a time that is not one, an end before its start) is
+a reject naming its row and column; a source missing a required column
+fails whole.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from dvlab.errors import BadInputError, SourceReadError
+from dvlab.lab.schema import quote_ident
+from dvlab.sources.records import REJECT_EXCERPT
+
+KINDS = ("tasks", "transitions", "events")
+
+#: normalised task state -> the words sources use for it (compared ignoring case)
+TASK_STATES: dict[str, tuple[str, ...]] = {
+    "pending": (
+        "pending",
+        "new",
+        "created",
+        "queued",
+        "scheduled",
+        "assigned",
+        "accepted",
+        "preparing",
+        "ready",
+        "waiting",
+        "submitted",
+    ),
+    "running": ("running", "starting", "started", "in_progress", "active", "executing"),
+    "retrying": ("retrying", "retry", "backoff", "waiting_retry"),
+    "succeeded": (
+        "succeeded",
+        "success",
+        "successful",
+        "complete",
+        "completed",
+        "done",
+        "finished",
+        "ok",
+    ),
+    "failed": (
+        "failed",
+        "failure",
+        "error",
+        "errored",
+        "rejected",
+        "crashed",
+        "timed_out",
+        "timeout",
+    ),
+    "cancelled": (
+        "cancelled",
+        "canceled",
+        "shutdown",
+        "removed",
+        "remove",
+        "orphaned",
+        "aborted",
+        "killed",
+        "deleted",
+        "skipped",
+    ),
+}
+
+TASK_VARIANTS: dict[str, tuple[str, ...]] = {
+    "task_id": ("task_id", "taskId", "task", "id"),
+    "workflow_id": ("workflow_id", "workflowId", "workflow", "job_id", "jobId"),
+    "workflow_type": ("workflow_type", "workflowType", "job_type"),
+    "parent_task_id": ("parent_task_id", "parentTaskId", "parent_id", "parentId", "parent"),
+    "site": ("site", "dc", "datacenter", "region", "zone"),
+    "service": ("service", "app", "component"),
+    "target_kind": ("target_kind", "targetKind", "resource_kind", "resource_type"),
+    "target_id": ("target_id", "targetId", "resource_id", "resourceId"),
+    "state": ("state", "status", "phase", "pod_phase"),
+    "attempt": ("attempt", "attempts", "retry_count", "retries", "try"),
+    "created": ("created_at", "createdAt", "created", "creation_time", "submitted_at"),
+    "started": ("started_at", "startedAt", "started", "start_time", "scheduled_time"),
+    "finished": (
+        "finished_at",
+        "finishedAt",
+        "finished",
+        "end_time",
+        "completed_at",
+        "deletion_time",
+    ),
+    "error_class": ("error_class", "errorClass", "error_type", "error_kind"),
+    "error_message": ("error_message", "errorMessage", "error", "err", "message"),
+    "idempotency_key": ("idempotency_key", "idempotencyKey", "idempotency"),
+    "retry_policy": ("retry_policy", "retryPolicy", "retry"),
+    "correlation_id": ("correlation_id", "correlationId", "request_id", "requestId"),
+}
+
+TRANSITION_VARIANTS: dict[str, tuple[str, ...]] = {
+    "task_id": ("task_id", "taskId", "task"),
+    "seq": ("seq", "sequence", "transition_seq", "version"),
+    "from_state": ("from_state", "fromState", "old_state", "previous_state"),
+    "to_state": ("to_state", "toState", "new_state", "state", "status"),
+    "attempt": ("attempt", "attempts"),
+    "ts": ("at", "changed_at", "transitioned_at", "time", "ts", "timestamp"),
+    "reason": ("reason", "error_class", "cause"),
+}
+
+VARIANTS = {"tasks": TASK_VARIANTS, "transitions": TRANSITION_VARIANTS}
+REQUIRED = {"tasks": ("task_id", "state"), "transitions": ("task_id", "to_state", "ts")}
+TIMES = ("created", "started", "finished", "ts")
+
+#: the lab's columns per kind, in order (provenance added at commit)
+TASK_COLUMNS = (
+    "task_id",
+    "workflow_id",
+    "workflow_type",
+    "parent_task_id",
+    "site",
+    "service",
+    "target_kind",
+    "target_id",
+    "state",
+    "state_raw",
+    "attempt",
+    "created",
+    "started",
+    "finished",
+    "error_class",
+    "error_message",
+    "idempotency_key",
+    "retry_policy",
+    "correlation_id",
+    "attributes",
+)
+TRANSITION_COLUMNS = (
+    "task_id",
+    "seq",
+    "from_state",
+    "to_state",
+    "to_state_raw",
+    "attempt",
+    "ts",
+    "reason",
+    "attributes",
+)
+EVENT_COLUMNS = (
+    "event_id",
+    "stream",
+    "subject",
+    "seq",
+    "time",
+    "published",
+    "type",
+    "site",
+    "service",
+    "correlation_id",
+    "causation_id",
+    "task_id",
+    "workflow_id",
+    "payload",
+    "headers",
+    "deliveries",
+)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How a table-shaped file is laid out, and what it holds."""
+
+    kind: str  # tasks | transitions | events
+    layout: str  # csv | parquet | jsonl | json-array
+    columns: tuple[str, ...]  # top-level column or key names
+
+
+def state_case(expression: str) -> str:
+    """SQL turning a raw state word into its normalised name (NULL when unknown)."""
+    cases = " ".join(
+        "WHEN lower(trim("
+        + expression
+        + ")) IN ("
+        + ", ".join(f"'{w}'" for w in words)
+        + f") THEN '{name}'"
+        for name, words in TASK_STATES.items()
+    )
+    return f"CASE {cases} END"
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def kind_of(columns: tuple[str, ...] | list[str]) -> str | None:
+    """Which table kind a set of column names is, if any."""
+    names = {c.lower() for c in columns}
+    if {"stream", "seq", "subject"} <= names or {"specversion", "id", "type"} <= names:
+        return "events"
+    if _has(names, TRANSITION_VARIANTS["to_state"][:3]) and _has(names, ("task_id", "taskid")):
+        return "transitions"
+    if _has(names, TASK_VARIANTS["task_id"][:3]) and _has(names, TASK_VARIANTS["state"]):
+        message_keys = {"msg", "message", "log", "textpayload"}
+        if not names & message_keys or "error_message" in names:
+            return "tasks"
+    return None
+
+
+def _has(names: set[str], candidates: tuple[str, ...]) -> bool:
+    return any(c.lower() in names for c in candidates)
+
+
+def sniff(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> Shape | None:
+    """The shape of ``path`` when it is a table-shaped source, else None (a log)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    try:
+        if head.startswith(b"PAR1"):
+            columns = _parquet_columns(con, path)
+            kind = kind_of(columns)
+            return Shape(kind or "tasks", "parquet", columns)
+        if text.startswith(b"["):
+            columns = _json_keys(con, path, "array")
+            kind = kind_of(columns)
+            return None if kind is None else Shape(kind, "json-array", columns)
+        first = text.split(b"\n", 1)[0].decode("utf-8", "replace")
+        if text.startswith(b"{"):
+            try:
+                record = json.loads(first)
+            except ValueError:
+                return None
+            if not isinstance(record, dict):
+                return None
+            kind = kind_of(list(record))
+            if kind is None:
+                return None
+            return Shape(kind, "jsonl", _json_keys(con, path, "newline_delimited"))
+        if "," in first:
+            columns = tuple(c.strip().strip('"') for c in first.split(","))
+            kind = kind_of(columns)
+            return None if kind is None else Shape(kind, "csv", columns)
+    except duckdb.Error as exc:
+        raise SourceReadError(
+            str(path), f"could not read it as a table: {_first_line(exc)}"
+        ) from None
+    return None
+
+
+def shape_for(con: duckdb.DuckDBPyConnection, path: Path, head: bytes, kind: str) -> Shape:
+    """The shape of ``path`` read as ``kind`` (``--kind`` given)."""
+    found = sniff(con, path, head)
+    if found is not None:
+        return Shape(kind, found.layout, found.columns)
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{"):
+        return Shape(kind, "jsonl", _json_keys(con, path, "newline_delimited"))
+    if text.startswith(b"["):
+        return Shape(kind, "json-array", _json_keys(con, path, "array"))
+    first = text.split(b"\n", 1)[0].decode("utf-8", "replace")
+    return Shape(kind, "csv", tuple(c.strip().strip('"') for c in first.split(",")))
+
+
+def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, ...]:
+    described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    return tuple(r[0] for r in described)
+
+
+def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, layout: str) -> tuple[str, ...]:
+    reader = "read_json_objects" if layout == "array" else "read_ndjson_objects"
+    extra = ", format = 'array'" if layout == "array" else ""
+    rows = con.execute(
+        f"""SELECT DISTINCT unnest(json_keys(json)) AS k
+            FROM {reader}(?{extra}) WHERE json_type(json) = 'OBJECT'""",
+        [str(path)],
+    ).fetchall()
+    return tuple(sorted(r[0] for r in rows))
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def parse_map(pairs: list[str] | None) -> dict[str, str]:
+    """``--map column=NAME`` pairs as a dict, refusing unknown columns."""
+    known = {c for variants in VARIANTS.values() for c in variants}
+    mapping: dict[str, str] = {}
+    for pair in pairs or []:
+        column, sep, name = pair.partition("=")
+        column, name = column.strip(), name.strip()
+        if not sep or not column or not name:
+            raise BadInputError(f"--map {pair!r} is not COLUMN=NAME (e.g. --map task_id=ID)")
+        if column not in known:
+            raise BadInputError(
+                f"--map {pair!r}: {column!r} is not a column of tasks or task_transitions; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        mapping[column] = name
+    return mapping
+
+
+def resolve(kind: str, columns: tuple[str, ...], mapping: dict[str, str]) -> dict[str, str]:
+    """Lab column -> source column (or dotted path) for every column the source has."""
+    variants = VARIANTS[kind]
+    by_lower: dict[str, str] = {}
+    for name in columns:
+        by_lower.setdefault(name.lower(), name)
+    chosen: dict[str, str] = {}
+    taken: set[str] = set()
+    for column, name in mapping.items():
+        if column in variants:
+            chosen[column] = name
+            taken.add(name)
+    for column, names in variants.items():
+        if column in chosen:
+            continue
+        for name in names:
+            found = name if name in columns else by_lower.get(name.lower())
+            if found is not None and found not in taken:
+                chosen[column] = found
+                taken.add(found)
+                break
+    return chosen
+
+
+# --------------------------------------------------------------------------- staging
+
+
+def stage(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    src: int,
+    path: Path,
+    shape: Shape,
+    mapping: dict[str, str],
+    time_origin: str | None,
+) -> tuple[str, int, int]:
+    """Read ``path`` into a staging table of the lab's columns for ``shape.kind``.
+
+    Returns (staging table, rows, rejects); rejects go to ``stage_rejects``
+    with their row and column. ``line`` is the file's line for CSV and JSON
+    lines, the row (1-based) for Parquet, the element for a JSON array.
+    """
+    raw = f"tbl_raw_{int(src)}"
+    staged = f"tbl_{int(src)}"
+    _read_raw(con, raw, path, shape)
+    try:
+        if shape.kind == "events":
+            select = _events_select(raw)
+        else:
+            select = _table_select(raw, shape, mapping, time_origin, path)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
+        rejected = _reject_rows(con, staged, shape.kind, src, str(path))
+        con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
+        if shape.kind == "events":
+            _fold_redeliveries(con, staged)
+        rows = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {raw}")
+    return staged, int(rows), rejected
+
+
+def _read_raw(con: duckdb.DuckDBPyConnection, raw: str, path: Path, shape: Shape) -> None:
+    name = str(path)
+    if shape.layout == "csv":
+        reader = (
+            "read_csv(?, header = true, all_varchar = true, auto_detect = true, "
+            "sample_size = -1, strict_mode = true)"
+        )
+        # header on line 1, one row per line (a quoted value holding a newline shifts this)
+        line = "2"
+        body = "to_json(r)::VARCHAR"
+    elif shape.layout == "parquet":
+        reader = "read_parquet(?)"
+        line = "1"
+        body = "to_json(r)::VARCHAR"
+    else:
+        fmt = "array" if shape.layout == "json-array" else "newline_delimited"
+        reader = f"read_json_objects(?, format = '{fmt}')"
+        line = "1"
+        body = "r.json::VARCHAR"
+    rows = f"{raw}_rows"
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        # kept in file order, so that a row's rowid is its place in the file
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {reader}", [name])
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {raw} AS
+                SELECT rowid + {line} AS line, {body} AS record FROM {rows} AS r"""
+        )
+    except duckdb.Error as exc:
+        raise SourceReadError(
+            name, f"could not read it as {shape.layout}: {_first_line(exc)}"
+        ) from None
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"DROP TABLE IF EXISTS {rows}")
+    if shape.layout == "jsonl":
+        # blank lines are skipped by the reader: number records by the lines they are on
+        _renumber_json_lines(con, raw, path)
+
+
+def _renumber_json_lines(con: duckdb.DuckDBPyConnection, raw: str, path: Path) -> None:
+    from dvlab.sources import files
+
+    numbers: list[int] = []
+    number = 0
+    rest = b""
+    with files.open_stream(path) as stream:
+        while True:
+            block = files.read_block(stream, files.CHUNK_BYTES, str(path))
+            if not block:
+                break
+            pieces = (rest + block).split(b"\n")
+            rest = pieces.pop()
+            numbers.extend(number + i for i, text in enumerate(pieces, start=1) if text.strip())
+            number += len(pieces)
+    if rest.strip():
+        numbers.append(number + 1)
+    count = con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
+    if count != len(numbers):
+        raise SourceReadError(
+            str(path), f"read {count} records from {len(numbers)} non-blank lines"
+        )
+    if numbers == list(range(1, len(numbers) + 1)):
+        return
+    import pyarrow as pa
+
+    mapping = pa.table({"n": pa.array(range(1, len(numbers) + 1)), "line": pa.array(numbers)})
+    con.register("line_numbers", mapping)
+    try:
+        con.execute(
+            f"UPDATE {raw} SET line = m.line FROM line_numbers AS m WHERE {raw}.line = m.n"
+        )
+    finally:
+        con.unregister("line_numbers")
+
+
+def _value(column: str | None, *, layout: str) -> str:
+    """SQL for the text of source column (or dotted path) ``column`` of ``record``."""
+    if column is None:
+        return "NULL::VARCHAR"
+    nested = layout in ("jsonl", "json-array") and "." in column
+    parts = column.split(".") if nested else [column]
+    path = "$." + ".".join(json.dumps(p, ensure_ascii=False) for p in parts)
+    literal = "'" + path.replace("'", "''") + "'"
+    return (
+        f"CASE WHEN json_type(record, {literal}) IN ('OBJECT', 'ARRAY') "
+        f"THEN json_extract(record, {literal})::VARCHAR "
+        f"ELSE nullif(trim(json_extract_string(record, {literal})), '') END"
+    )
+
+
+def _time(expression: str, origin: str | None) -> str:
+    if origin is None:
+        return f"dvlab_ts({expression})"
+    # numbers are seconds after the origin (traces that start their clock at zero)
+    return (
+        f"CASE WHEN regexp_full_match({expression}, '-?\\d+(\\.\\d+)?') "
+        f"THEN dvlab_ts({_sql(origin)}) + to_microseconds(({expression})::DECIMAL(38, 6) "
+        f"* 1000000)::BIGINT * INTERVAL 1 MICROSECOND "
+        f"ELSE dvlab_ts({expression}) END"
+    )
+
+
+def _sql(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _table_select(
+    raw: str, shape: Shape, mapping: dict[str, str], origin: str | None, path: Path
+) -> str:
+    kind = shape.kind
+    chosen = resolve(kind, shape.columns, mapping)
+    missing = [c for c in REQUIRED[kind] if c not in chosen]
+    if missing:
+        looked = "; ".join(f"{c}: {', '.join(VARIANTS[kind][c])}" for c in missing)
+        raise BadInputError(
+            f"no column for {', '.join(missing)} among {', '.join(shape.columns) or 'none'} "
+            f"(looked for {looked}); name one with --map, e.g. --map {missing[0]}=COLUMN",
+            source=str(path),
+        )
+    texts = {c: _value(chosen.get(c), layout=shape.layout) for c in VARIANTS[kind]}
+    # what no column took stays in attributes
+    used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in chosen.values()]
+    attributes = "record::JSON"
+    for u in used:
+        attributes = f"json_remove({attributes}, {_sql(u)})"
+    state = "state" if kind == "tasks" else "to_state"
+    times = [c for c in TIMES if c in texts]
+    parsed = ", ".join(f"{_time('t_' + c, origin)} AS {c}" for c in times)
+    text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
+    checks = [
+        f"WHEN t_{state} IS NULL THEN 'column {_col(chosen, state)}: no state'",
+        f"WHEN {state_case('t_' + state)} IS NULL THEN 'column {_col(chosen, state)}: "
+        f"unknown state ' || to_json(t_{state})::VARCHAR || '; known: {_known_states()}'",
+        f"WHEN t_task_id IS NULL THEN 'column {_col(chosen, 'task_id')}: no task id'",
+    ]
+    for c in times:
+        checks.append(
+            f"WHEN t_{c} IS NOT NULL AND {c} IS NULL THEN 'column {_col(chosen, c)}: "
+            f"' || to_json(t_{c})::VARCHAR || ' is not a time'"
+        )
+    if kind == "transitions":
+        checks.append(f"WHEN t_ts IS NULL THEN 'column {_col(chosen, 'ts')}: no time'")
+    else:
+        for early, late in (
+            ("created", "started"),
+            ("started", "finished"),
+            ("created", "finished"),
+        ):
+            checks.append(
+                f"WHEN {late} < {early} THEN 'columns {_col(chosen, early)}/"
+                f"{_col(chosen, late)}: ends ' || strftime({late}, '%Y-%m-%dT%H:%M:%S.%fZ') "
+                f"|| ' before it starts ' || strftime({early}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+            )
+    for c in ("attempt", "seq"):
+        if c in texts:
+            checks.append(
+                f"WHEN t_{c} IS NOT NULL AND TRY_CAST(t_{c} AS INTEGER) IS NULL "
+                f"THEN 'column {_col(chosen, c)}: ' || to_json(t_{c})::VARCHAR "
+                f"|| ' is not a whole number'"
+            )
+    key = "t_task_id" if kind == "tasks" else "t_task_id, t_seq"
+    duplicate = (
+        f"WHEN count(*) OVER (PARTITION BY {key}) > 1 "
+        f"AND line > min(line) OVER (PARTITION BY {key}) "
+        f"THEN 'column {_col(chosen, 'task_id')}: duplicate id ' || to_json(t_task_id)::VARCHAR"
+        f" || ' (first on line ' || min(line) OVER (PARTITION BY {key}) || ')'"
+    )
+    if kind == "transitions":
+        if "seq" in chosen:
+            duplicate = duplicate.replace(
+                "duplicate id ' || to_json(t_task_id)::VARCHAR",
+                "duplicate transition ' || to_json(t_task_id)::VARCHAR || ' #' || t_seq",
+            )
+        else:
+            duplicate = ""
+    if kind == "tasks":
+        columns = f"""t_task_id AS task_id, t_workflow_id AS workflow_id,
+            t_workflow_type AS workflow_type, t_parent_task_id AS parent_task_id,
+            t_site AS site, t_service AS service, t_target_kind AS target_kind,
+            t_target_id AS target_id, {state_case("t_state")} AS state, t_state AS state_raw,
+            TRY_CAST(t_attempt AS INTEGER) AS attempt, created, started, finished,
+            t_error_class AS error_class, t_error_message AS error_message,
+            t_idempotency_key AS idempotency_key, t_retry_policy AS retry_policy,
+            t_correlation_id AS correlation_id"""
+    else:
+        seq = (
+            "TRY_CAST(t_seq AS INTEGER)"
+            if "seq" in chosen
+            else "row_number() OVER (PARTITION BY t_task_id ORDER BY ts, line)::INTEGER"
+        )
+        columns = f"""t_task_id AS task_id, {seq} AS seq,
+            {state_case("t_from_state")} AS from_state, {state_case("t_to_state")} AS to_state,
+            t_to_state AS to_state_raw, TRY_CAST(t_attempt AS INTEGER) AS attempt, ts,
+            t_reason AS reason"""
+    return f"""
+        SELECT line, {columns}, attributes::JSON AS attributes, reject, record
+        FROM (
+            SELECT *, CASE {" ".join(checks)} {duplicate} END AS reject
+            FROM (SELECT *, {parsed} FROM (
+                SELECT line, record, {attributes} AS attributes, {text_columns} FROM {raw}))
+        )"""
+
+
+def _col(chosen: dict[str, str], column: str) -> str:
+    return chosen.get(column, column).replace("'", "''")
+
+
+def _known_states() -> str:
+    return ", ".join(w for words in TASK_STATES.values() for w in words)
+
+
+def _events_select(raw: str) -> str:
+    """A JetStream export line (stream, seq, subject, time, headers, data) or a bare
+    CloudEvents line, as an ``events`` row. Site and service come from the envelope's
+    ``site``/``service`` extensions, else from a ``source`` ending in ``SITE/SERVICE``."""
+    return rf"""
+        SELECT line, event_id, stream, subject, seq, coalesce(time, published) AS time,
+               published, type, site, service, correlation_id, causation_id, task_id,
+               workflow_id, payload, headers, deliveries, reject, record
+        FROM (
+            SELECT *,
+                CASE WHEN NOT json_valid(record) THEN 'not valid JSON'
+                     WHEN event_id IS NULL THEN 'no event id (CloudEvents id, Nats-Msg-Id '
+                          || 'header, or stream and seq)'
+                     WHEN t_time IS NOT NULL AND time IS NULL
+                       THEN 'field data.time: ' || to_json(t_time)::VARCHAR || ' is not a time'
+                     WHEN t_published IS NOT NULL AND published IS NULL
+                       THEN 'field time: ' || to_json(t_published)::VARCHAR || ' is not a time'
+                     WHEN t_seq IS NOT NULL AND seq IS NULL
+                       THEN 'field seq: ' || to_json(t_seq)::VARCHAR || ' is not a number'
+                     WHEN coalesce(time, published) IS NULL THEN 'no time (data.time or time)'
+                END AS reject
+            FROM (
+                SELECT *,
+                    coalesce(env ->> 'id', headers ->> '$."Nats-Msg-Id"',
+                             stream || ':' || t_seq) AS event_id,
+                    dvlab_ts(t_time) AS time,
+                    dvlab_ts(t_published) AS published,
+                    TRY_CAST(t_seq AS BIGINT) AS seq,
+                    coalesce(env ->> 'type', subject) AS type,
+                    coalesce(env ->> 'site',
+                             regexp_extract(env ->> 'source', '([^/]+)/[^/]+/?$', 1)) AS site,
+                    coalesce(env ->> 'service',
+                             regexp_extract(env ->> 'source', '([^/]+)/?$', 1)) AS service,
+                    coalesce(env ->> 'correlationid', env ->> 'correlation_id',
+                             env -> 'data' ->> 'correlation_id') AS correlation_id,
+                    coalesce(env ->> 'causationid', env ->> 'causation_id',
+                             env -> 'data' ->> 'causation_id') AS causation_id,
+                    coalesce(env ->> 'taskid', env -> 'data' ->> 'task_id',
+                             env ->> 'subject') AS task_id,
+                    coalesce(env ->> 'workflowid', env -> 'data' ->> 'workflow_id')
+                        AS workflow_id,
+                    CASE WHEN is_envelope THEN env -> 'data' ELSE msg -> 'data' END AS payload,
+                    coalesce(TRY_CAST(msg ->> 'delivered' AS INTEGER), 1) AS deliveries
+                FROM (
+                    SELECT line, record, msg,
+                        msg ->> 'stream' AS stream, msg ->> 'subject' AS subject,
+                        msg ->> 'seq' AS t_seq, msg -> 'headers' AS headers,
+                        CASE WHEN is_wrapped THEN msg ->> 'time' END AS t_published,
+                        is_envelope, env,
+                        env ->> 'time' AS t_time
+                    FROM (
+                        SELECT line, record, msg, is_wrapped,
+                            (CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END)
+                                ->> 'specversion' IS NOT NULL AS is_envelope,
+                            CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END AS env
+                        FROM (
+                            SELECT line, record,
+                                CASE WHEN json_valid(record) THEN record::JSON END AS msg,
+                                json_valid(record) AND (record::JSON ->> 'stream' IS NOT NULL
+                                    OR record::JSON ->> 'seq' IS NOT NULL) AS is_wrapped
+                            FROM {raw})))))
+    """
+
+
+def _reject_rows(
+    con: duckdb.DuckDBPyConnection, staged: str, kind: str, src: int, source: str
+) -> int:
+    con.execute(
+        f"""INSERT INTO stage_rejects
+            SELECT $src, $source, line, {_sql(kind + ": ")} || reject, left(record, $excerpt)
+            FROM {staged} WHERE reject IS NOT NULL""",
+        {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
+    )
+    return int(
+        con.execute(f"SELECT count(*) FROM {staged} WHERE reject IS NOT NULL").fetchall()[0][0]
+    )
+
+
+def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:
+    """One row per event id: the first delivery, counting how many times it came."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {staged} AS
+            SELECT * EXCLUDE (deliveries, n),
+                   greatest(n::INTEGER, max_delivered) AS deliveries
+            FROM (
+                SELECT *, count(*) OVER w AS n, max(deliveries) OVER w AS max_delivered,
+                       row_number() OVER (PARTITION BY event_id ORDER BY line) AS pick
+                FROM {staged}
+                WINDOW w AS (PARTITION BY event_id))
+            WHERE pick = 1"""
+    )
+    con.execute(f"ALTER TABLE {staged} DROP COLUMN pick")
+
+
+def insert_sql(kind: str, staged: str) -> list[str]:
+    """Statements that upsert ``staged`` into the lab (``$source``, ``$ingest_id`` bound).
+
+    Tasks replace the stored row of the same id, transitions the one of the
+    same task and sequence; an event already stored (any ingest) is kept and
+    the new copy dropped.
+    """
+    ident = quote_ident(staged)
+    if kind == "tasks":
+        cols = ", ".join(TASK_COLUMNS)
+        return [
+            f"DELETE FROM lab.tasks WHERE task_id IN (SELECT task_id FROM {ident})",
+            f"""INSERT INTO lab.tasks ({cols}, source, line, ingest_id)
+                SELECT {cols}, $source, line, $ingest_id FROM {ident}""",
+        ]
+    if kind == "transitions":
+        cols = ", ".join(TRANSITION_COLUMNS)
+        return [
+            f"""DELETE FROM lab.task_transitions t USING {ident} s
+                WHERE t.task_id = s.task_id AND t.seq = s.seq""",
+            f"""INSERT INTO lab.task_transitions ({cols}, source, line, ingest_id)
+                SELECT {cols}, $source, line, $ingest_id FROM {ident}""",
+        ]
+    cols = ", ".join(EVENT_COLUMNS)
+    return [
+        f"""INSERT INTO lab.events ({cols}, source, line, ingest_id)
+            SELECT {cols}, $source, line, $ingest_id FROM {ident} s
+            WHERE NOT EXISTS (SELECT 1 FROM lab.events e WHERE e.event_id = s.event_id)"""
+    ]
