@@ -1,26 +1,58 @@
--- The time-ordered view of a window: log records, filtered by site, service, level and any id.
+-- The time-ordered view of a window: log records, workflow events and task state changes, filtered by site, service, level and any id.
 -- @param from=null     start of the window (inclusive), any time dvlab parses; null for no bound
 -- @param to=null       end of the window (exclusive); null for no bound
 -- @param site=null     only this site
 -- @param service=null  only this service
 -- @param level=null    this level or more severe (trace, debug, info, warn, error, fatal)
--- @param id=null       a correlation, causation, task or trace id, or an id anywhere in attributes
+-- @param id=null       a correlation, causation, task, trace, event or workflow id, or an id anywhere in attributes
 -- @param limit=100000  at most this many rows
-SELECT
-    ts,
-    'log' AS kind,
-    site,
-    host,
-    service,
-    level,
-    message,
-    correlation_id,
-    causation_id,
-    task_id,
-    trace_id,
-    source,
-    line
-FROM logs
+WITH
+task_changes AS (
+    -- a task's state changes: its transitions, or (a table without them) its own times
+    SELECT tr.ts, t.site, t.service, tr.to_state AS state, tr.from_state, tr.attempt, tr.reason,
+           tr.task_id, t.workflow_id, t.correlation_id, t.parent_task_id,
+           coalesce(t.attributes ->> 'name', t.workflow_type) AS name, t.target_kind, t.target_id,
+           t.error_class, tr.source, tr.line
+    FROM task_transitions AS tr LEFT JOIN tasks AS t USING (task_id)
+    UNION ALL
+    SELECT c.ts, t.site, t.service, c.state, NULL, t.attempt, NULL, t.task_id, t.workflow_id,
+           t.correlation_id, t.parent_task_id, coalesce(t.attributes ->> 'name', t.workflow_type),
+           t.target_kind, t.target_id, t.error_class, t.source, t.line
+    FROM tasks AS t,
+         LATERAL (VALUES (t.created, 'pending'), (t.started, 'running'),
+                         (t.finished, CASE WHEN t.state IN ('succeeded', 'failed', 'cancelled')
+                                           THEN t.state END)) AS c(ts, state)
+    WHERE c.ts IS NOT NULL AND c.state IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM task_transitions AS x WHERE x.task_id = t.task_id)
+),
+everything AS (
+    SELECT ts, 'log' AS kind, site, host, service, level, message, correlation_id, causation_id,
+           task_id, trace_id, NULL AS event_id, NULL AS workflow_id, attributes::VARCHAR AS other,
+           source, line
+    FROM logs
+    UNION ALL
+    SELECT time, 'event', site, NULL, service,
+           CASE WHEN regexp_matches(type, '(failed|rejected|error)$') THEN 'error'
+                WHEN regexp_matches(type, '(retrying|degraded)$') THEN 'warn'
+                ELSE 'info' END,
+           type || coalesce(' #' || seq, ''),
+           correlation_id, causation_id, task_id, NULL, event_id, workflow_id,
+           payload::VARCHAR, source, line
+    FROM events
+    UNION ALL
+    SELECT ts, 'task', site, NULL, service,
+           CASE state WHEN 'failed' THEN 'error' WHEN 'retrying' THEN 'warn' ELSE 'info' END,
+           'task ' || coalesce(name || ' ', '') || task_id || ' '
+               || coalesce(from_state || ' -> ', '') || state
+               || coalesce(' (attempt ' || attempt || ')', '')
+               || coalesce(': ' || coalesce(reason, CASE WHEN state = 'failed' THEN error_class END), '')
+               || coalesce(' on ' || target_kind || ' ' || target_id, ''),
+           correlation_id, parent_task_id, task_id, NULL, NULL, workflow_id, NULL, source, line
+    FROM task_changes
+)
+SELECT ts, kind, site, host, service, level, message, correlation_id, causation_id, task_id,
+       trace_id, source, line
+FROM everything
 WHERE ($from IS NULL OR ts >= dvlab_ts($from::VARCHAR))
   AND ($to IS NULL OR ts < dvlab_ts($to::VARCHAR))
   AND ($site IS NULL OR site = $site::VARCHAR)
@@ -32,6 +64,8 @@ WHERE ($from IS NULL OR ts >= dvlab_ts($from::VARCHAR))
        OR causation_id = $id::VARCHAR
        OR task_id = $id::VARCHAR
        OR trace_id = $id::VARCHAR
-       OR contains(attributes::VARCHAR, '"' || $id::VARCHAR || '"'))
-ORDER BY ts, source, line
+       OR event_id = $id::VARCHAR
+       OR workflow_id = $id::VARCHAR
+       OR contains(other, '"' || $id::VARCHAR || '"'))
+ORDER BY ts, kind, source, line
 LIMIT $limit::BIGINT

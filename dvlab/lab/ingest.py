@@ -1216,7 +1216,7 @@ def _table_shape(
 ) -> tables.Shape | None:
     if options.kind is not None and options.kind != "logs":
         return tables.shape_for(staging.con, path, head, options.kind)
-    return tables.sniff(staging.con, path, head)
+    return tables.sniff(staging.con, path, head, tables.parse_map(list(options.mapping)))
 
 
 def _stage_table(

@@ -197,6 +197,19 @@ def migrate(con: duckdb.DuckDBPyConnection, db: str) -> int:
     return SCHEMA_VERSION
 
 
+def shadow_missing(con: duckdb.DuckDBPyConnection, db: str) -> None:
+    """Give a read-only connection to an older lab empty temporary stand-ins for the tables
+    later migrations add, so that queries over them answer (with nothing) until the next
+    ingest brings the lab up to date."""
+    version = current_version(con, db)
+    if version == 0:
+        return
+    for statements in MIGRATIONS[version:]:
+        for statement in statements:
+            if statement.lstrip().startswith("CREATE TABLE"):
+                con.execute(statement.format(db="temp"))
+
+
 def quote_ident(name: str) -> str:
     """Quote an SQL identifier (the one helper every module uses)."""
     return '"' + name.replace('"', '""') + '"'

@@ -150,6 +150,8 @@ class Lab:
             prepare(con)
             if write:
                 schema.migrate(con, _catalog(con))
+            else:
+                schema.shadow_missing(con, _catalog(con))
             yield con
         finally:
             con.close()

@@ -202,17 +202,24 @@ def state_case(expression: str) -> str:
 # --------------------------------------------------------------------------- detection
 
 
-def kind_of(columns: tuple[str, ...] | list[str]) -> str | None:
-    """Which table kind a set of column names is, if any."""
+def kind_of(
+    columns: tuple[str, ...] | list[str], mapping: dict[str, str] | None = None
+) -> str | None:
+    """Which table kind a set of column names is, if any (``mapping``: ``--map`` given)."""
     names = {c.lower() for c in columns}
+    mapped = set(mapping or {})
     if {"stream", "seq", "subject"} <= names or {"specversion", "id", "type"} <= names:
         return "events"
-    if _has(names, TRANSITION_VARIANTS["to_state"][:3]) and _has(names, ("task_id", "taskid")):
+    if names & {"msg", "message", "log", "textpayload"} and "error_message" not in names:
+        return None  # a log record that happens to carry an id and a status
+    if ("to_state" in mapped or _has(names, TRANSITION_VARIANTS["to_state"][:3])) and (
+        "task_id" in mapped or _has(names, ("task_id", "taskid"))
+    ):
         return "transitions"
-    if _has(names, TASK_VARIANTS["task_id"][:3]) and _has(names, TASK_VARIANTS["state"]):
-        message_keys = {"msg", "message", "log", "textpayload"}
-        if not names & message_keys or "error_message" in names:
-            return "tasks"
+    if ("task_id" in mapped or _has(names, TASK_VARIANTS["task_id"])) and (
+        "state" in mapped or _has(names, TASK_VARIANTS["state"])
+    ):
+        return "tasks"
     return None
 
 
@@ -220,17 +227,22 @@ def _has(names: set[str], candidates: tuple[str, ...]) -> bool:
     return any(c.lower() in names for c in candidates)
 
 
-def sniff(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> Shape | None:
+def sniff(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    head: bytes,
+    mapping: dict[str, str] | None = None,
+) -> Shape | None:
     """The shape of ``path`` when it is a table-shaped source, else None (a log)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     try:
         if head.startswith(b"PAR1"):
             columns = _parquet_columns(con, path)
-            kind = kind_of(columns)
+            kind = kind_of(columns, mapping)
             return Shape(kind or "tasks", "parquet", columns)
         if text.startswith(b"["):
             columns = _json_keys(con, path, "array")
-            kind = kind_of(columns)
+            kind = kind_of(columns, mapping)
             return None if kind is None else Shape(kind, "json-array", columns)
         first = text.split(b"\n", 1)[0].decode("utf-8", "replace")
         if text.startswith(b"{"):
@@ -240,13 +252,13 @@ def sniff(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> Shape | No
                 return None
             if not isinstance(record, dict):
                 return None
-            kind = kind_of(list(record))
+            kind = kind_of(list(record), mapping)
             if kind is None:
                 return None
             return Shape(kind, "jsonl", _json_keys(con, path, "newline_delimited"))
         if "," in first:
             columns = tuple(c.strip().strip('"') for c in first.split(","))
-            kind = kind_of(columns)
+            kind = kind_of(columns, mapping)
             return None if kind is None else Shape(kind, "csv", columns)
     except duckdb.Error as exc:
         raise SourceReadError(
@@ -257,7 +269,7 @@ def sniff(con: duckdb.DuckDBPyConnection, path: Path, head: bytes) -> Shape | No
 
 def shape_for(con: duckdb.DuckDBPyConnection, path: Path, head: bytes, kind: str) -> Shape:
     """The shape of ``path`` read as ``kind`` (``--kind`` given)."""
-    found = sniff(con, path, head)
+    found = sniff(con, path, head, {"task_id": "", "state": ""})
     if found is not None:
         return Shape(kind, found.layout, found.columns)
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -468,8 +480,8 @@ def _time(expression: str, origin: str | None) -> str:
     # numbers are seconds after the origin (traces that start their clock at zero)
     return (
         f"CASE WHEN regexp_full_match({expression}, '-?\\d+(\\.\\d+)?') "
-        f"THEN dvlab_ts({_sql(origin)}) + to_microseconds(({expression})::DECIMAL(38, 6) "
-        f"* 1000000)::BIGINT * INTERVAL 1 MICROSECOND "
+        f"THEN dvlab_ts({_sql(origin)}) "
+        f"+ to_microseconds((({expression})::DECIMAL(38, 6) * 1000000)::BIGINT) "
         f"ELSE dvlab_ts({expression}) END"
     )
 
