@@ -429,6 +429,19 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from dvlab.analyses.lineage import draw, trace
+
+    relation = trace(_lab_path(args), args.id)
+    if args.format == "text":
+        columns = relation.columns
+        rows = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+        _write_text("".join(f"{_visible(line)}\n" for line in draw(rows)), args.out)
+    else:
+        _emit(relation, fmt=args.format, out=args.out)
+    return 0
+
+
 def _timeline_lines(relation: Any) -> list[str]:
     """One line per record (a message's own lines indented below it), controls made visible."""
     with _shown(relation) as result:
@@ -684,6 +697,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default="text")
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_timeline)
+
+    p = sub.add_parser(
+        "trace",
+        parents=[after],
+        help="the whole workflow an id belongs to, as a causal tree",
+        description="From any id (correlation, causation, event, task, workflow, API request, "
+        "idempotency key, or a target resource such as a port or volume id) print the "
+        "workflows it belongs to: each task under its parent with its state, attempts and "
+        "site, each task's events in causal order, and the gaps (a cause that is not "
+        "loaded, an event that arrived before its cause). The SQL is the curated query "
+        "`trace` (dvlab sql trace --param id=...).",
+    )
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default="text")
+    p.add_argument("--out", metavar="FILE")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser(
         "report",

@@ -1,0 +1,67 @@
+"""Lineage: the whole work an id belongs to, as a tree of tasks and their events.
+
+The ``trace`` curated query does the work (recursive SQL, so notebooks use
+the same thing); this module checks the id and draws the tree.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dvlab.errors import BadInputError
+from dvlab.lab.store import open_lab
+
+
+def trace(lab: str | os.PathLike[str] | None, id: str) -> duckdb.DuckDBPyRelation:
+    """Rows of the tree (depth, kind, id, parent_id, ts, ...) for the work ``id`` belongs to.
+
+    ``id`` is a correlation, causation, event, task, workflow, request or
+    idempotency id, or the id of a target resource (then every workflow that
+    touched it). Raises BadInputError when nothing loaded carries the id.
+    """
+    if not id or not id.strip():
+        raise BadInputError("trace needs an id: a correlation, event, task, workflow or target id")
+    relation = open_lab(Path(lab) if lab is not None else None).query("trace", id=id.strip())
+    if not relation.limit(1).fetchall():
+        raise BadInputError(
+            f"no task, event or log in the lab carries {id!r}; "
+            "`dvlab timeline --id` looks for it in logs too"
+        )
+    return relation
+
+
+def draw(rows: list[dict[str, Any]]) -> list[str]:
+    """The tree as text: one line per task or event, indented by depth, gaps called out."""
+    lines: list[str] = []
+    correlation = None
+    for row in rows:
+        if row["correlation_id"] != correlation:
+            correlation = row["correlation_id"]
+            lines.append(f"correlation {correlation}")
+        indent = "  " * (int(row["depth"]) + 1)
+        when = _time(row["ts"])
+        if row["kind"] == "task":
+            text = (
+                f"{indent}task {row['name'] or ''} {row['id']} [{row['state']}]"
+                f" attempt {row['attempt'] if row['attempt'] is not None else '-'}"
+                f" at {row['site'] or '?'} {when}"
+            )
+        else:
+            text = f"{indent}- {row['name']} {row['id']} at {row['site'] or '?'} {when}"
+            if row["attempt"] is not None:
+                text += f" (attempt {row['attempt']})"
+        if row["gap"]:
+            text += f"  !! {row['gap']}"
+        lines.append(text)
+    return lines
+
+
+def _time(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return "?" if value is None else str(value)

@@ -1,0 +1,79 @@
+-- The lineage of the work an id belongs to: its workflows' task trees, each task's events in causal order, and the gaps.
+-- @param id=null  a correlation, causation, event, task, workflow, request or idempotency id, or a target resource id
+WITH RECURSIVE
+correlations AS (
+    SELECT correlation_id FROM tasks
+    WHERE $id::VARCHAR IN (task_id, workflow_id, correlation_id, target_id, idempotency_key)
+    UNION
+    SELECT correlation_id FROM events
+    WHERE $id::VARCHAR IN (event_id, correlation_id, causation_id, task_id, workflow_id)
+    UNION
+    SELECT correlation_id FROM logs
+    WHERE correlation_id = $id::VARCHAR OR task_id = $id::VARCHAR
+       OR contains(attributes::VARCHAR, '"' || $id::VARCHAR || '"')
+),
+t AS (
+    SELECT * FROM tasks WHERE correlation_id IN (SELECT correlation_id FROM correlations)
+),
+e AS (
+    SELECT * FROM events WHERE correlation_id IN (SELECT correlation_id FROM correlations)
+),
+task_tree AS (
+    -- roots: tasks whose parent is not among them
+    SELECT task_id, 0 AS depth,
+           [strftime(coalesce(created, started, finished), '%Y%m%d%H%M%S%f') || task_id] AS path,
+           CASE WHEN parent_task_id IS NOT NULL
+                THEN 'parent task ' || parent_task_id || ' not loaded' END AS gap
+    FROM t
+    WHERE parent_task_id IS NULL OR parent_task_id NOT IN (SELECT task_id FROM t)
+    UNION ALL
+    SELECT c.task_id, p.depth + 1,
+           list_append(p.path,
+                       strftime(coalesce(c.created, c.started, c.finished), '%Y%m%d%H%M%S%f') || c.task_id),
+           NULL
+    FROM t AS c JOIN task_tree AS p ON c.parent_task_id = p.task_id
+    WHERE p.depth < 64
+),
+requests AS (
+    -- ids a log of the same work carries (an API request id that caused the first event)
+    SELECT DISTINCT e.causation_id
+    FROM e JOIN logs AS l ON l.correlation_id = e.correlation_id
+    WHERE e.causation_id IS NOT NULL
+      AND e.causation_id NOT IN (SELECT event_id FROM events)
+      AND contains(l.attributes::VARCHAR, '"' || e.causation_id || '"')
+),
+event_rows AS (
+    SELECT e.*, cause.seq AS cause_seq, cause.published AS cause_published,
+           cause.event_id IS NOT NULL AS cause_loaded,
+           e.causation_id IN (SELECT causation_id FROM requests) AS cause_is_request
+    FROM e LEFT JOIN events AS cause ON cause.event_id = e.causation_id
+)
+SELECT depth, kind, id, parent_id, ts, site, service, name, state, attempt, cause_id, gap,
+       correlation_id
+FROM (
+    SELECT tt.depth, 'task' AS kind, t.task_id AS id, t.parent_task_id AS parent_id,
+           coalesce(t.created, t.started, t.finished) AS ts, t.site, t.service,
+           coalesce(t.attributes ->> 'name', t.workflow_type) AS name,
+           t.state, t.attempt, NULL AS cause_id, tt.gap, t.correlation_id,
+           tt.path AS sort_path
+    FROM task_tree AS tt JOIN t USING (task_id)
+    UNION ALL
+    SELECT coalesce(tt.depth + 1, 0), 'event', ev.event_id, ev.task_id, ev.time, ev.site,
+           ev.service, ev.type, NULL, TRY_CAST(ev.payload ->> 'attempt' AS INTEGER),
+           ev.causation_id,
+           CASE
+               WHEN ev.causation_id IS NOT NULL AND NOT ev.cause_loaded AND NOT ev.cause_is_request
+                   THEN 'cause ' || ev.causation_id || ' not loaded'
+               WHEN ev.cause_loaded AND ev.seq IS NOT NULL AND ev.cause_seq IS NOT NULL
+                    AND ev.seq < ev.cause_seq
+                   THEN 'arrived before its cause (stream seq ' || ev.seq || ' < ' || ev.cause_seq || ')'
+               WHEN ev.cause_loaded AND ev.published < ev.cause_published
+                   THEN 'arrived before its cause (published '
+                        || strftime(ev.published, '%H:%M:%S.%f') || ' < '
+                        || strftime(ev.cause_published, '%H:%M:%S.%f') || ')'
+           END,
+           ev.correlation_id,
+           list_append(coalesce(tt.path, ['~']), strftime(ev.time, '%Y%m%d%H%M%S%f') || ev.event_id)
+    FROM event_rows AS ev LEFT JOIN task_tree AS tt ON tt.task_id = ev.task_id
+)
+ORDER BY correlation_id, sort_path
