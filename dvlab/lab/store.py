@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from dvlab.errors import BadInputError, DvlabError, LabLockedError
-from dvlab.lab import dberrors, levels, schema, timeconv
+from dvlab.lab import dberrors, levels, schema, taskstate, timeconv
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,7 @@ class Lab:
                 schema.migrate(con, _catalog(con))
             else:
                 schema.shadow_missing(con, _catalog(con))
+            taskstate.install(con)
             yield con
         finally:
             con.close()
