@@ -788,8 +788,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         choices=("small", "medium", "large"),
         default="small",
-        help="workflows over the run: small 600, medium 20,000, large 200,000 "
-        "(about 1.1 million tasks, 11 million log lines) (default %(default)s)",
+        help="workflows per hour: small 300, medium 10,000, large 100,000 (over two hours, "
+        "about 1.1 million tasks and 10 million log lines) (default %(default)s)",
     )
     p.add_argument(
         "--start", metavar="TIME", help="when the run starts (default 2026-11-30T08:00Z)"

@@ -44,16 +44,16 @@ rates AS (
 ),
 found AS (
     SELECT service, site, 'unavailable' AS state,
-           'latest attempt failed with ' || reason || ' at ' || strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') AS evidence
+           'latest attempt failed with ' || reason || ' at ' || strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%S.%fZ') AS evidence
     FROM service_latest WHERE failed AND unavailable
     UNION ALL
     SELECT 'control-plane', site, 'unavailable',
            'latest attempt at the site timed out reaching the control plane at '
-           || strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ')
+           || strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%S.%fZ')
     FROM site_latest WHERE cut_off AND site NOT IN (SELECT site FROM fenced)
     UNION ALL
     SELECT 'control-plane', site, 'unavailable',
-           'site fenced by a failover at ' || strftime(since, '%Y-%m-%dT%H:%M:%S.%fZ') || ', not given back yet'
+           'site fenced by a failover at ' || strftime(timezone('UTC', since), '%Y-%m-%dT%H:%M:%S.%fZ') || ', not given back yet'
     FROM fenced
     UNION ALL
     SELECT r.service, r.site, 'degraded',

@@ -21,7 +21,7 @@ e AS (
 task_tree AS (
     -- roots: tasks whose parent is not among them
     SELECT task_id, 0 AS depth,
-           [strftime(coalesce(created, started, finished), '%Y%m%d%H%M%S%f') || task_id] AS path,
+           [strftime(timezone('UTC', coalesce(created, started, finished)), '%Y%m%d%H%M%S%f') || task_id] AS path,
            CASE WHEN parent_task_id IS NOT NULL
                 THEN 'parent task ' || parent_task_id || ' not loaded' END AS gap
     FROM t
@@ -29,7 +29,7 @@ task_tree AS (
     UNION ALL
     SELECT c.task_id, p.depth + 1,
            list_append(p.path,
-                       strftime(coalesce(c.created, c.started, c.finished), '%Y%m%d%H%M%S%f') || c.task_id),
+                       strftime(timezone('UTC', coalesce(c.created, c.started, c.finished)), '%Y%m%d%H%M%S%f') || c.task_id),
            NULL
     FROM t AS c JOIN task_tree AS p ON c.parent_task_id = p.task_id
     WHERE p.depth < 64
@@ -69,11 +69,11 @@ FROM (
                    THEN 'arrived before its cause (stream seq ' || ev.seq || ' < ' || ev.cause_seq || ')'
                WHEN ev.cause_loaded AND ev.published < ev.cause_published
                    THEN 'arrived before its cause (published '
-                        || strftime(ev.published, '%H:%M:%S.%f') || ' < '
-                        || strftime(ev.cause_published, '%H:%M:%S.%f') || ')'
+                        || strftime(timezone('UTC', ev.published), '%H:%M:%S.%f') || ' < '
+                        || strftime(timezone('UTC', ev.cause_published), '%H:%M:%S.%f') || ')'
            END,
            ev.correlation_id,
-           list_append(coalesce(tt.path, ['~']), strftime(ev.time, '%Y%m%d%H%M%S%f') || ev.event_id)
+           list_append(coalesce(tt.path, ['~']), strftime(timezone('UTC', ev.time), '%Y%m%d%H%M%S%f') || ev.event_id)
     FROM event_rows AS ev LEFT JOIN task_tree AS tt ON tt.task_id = ev.task_id
 )
 ORDER BY correlation_id, sort_path

@@ -1120,7 +1120,10 @@ def _stage_one(
             _table_shape(path, head, options, staging) if _may_be_table(head, options) else None
         )
         if shape is not None:
-            return _stage_table(path, src, staging, options, shape, base, state, given, head)
+            rewritten = _rewritten(path, head, states) if state is None else None
+            return _stage_table(
+                path, src, staging, options, shape, base, state, given, head, rewritten
+            )
         if files.looks_binary(head):
             raise SourceReadError(
                 name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
@@ -1229,6 +1232,7 @@ def _stage_table(
     state: _State | None,
     given: IngestOptions,
     head: bytes,
+    rewritten: _State | None,
 ) -> tuple[SourceReport, dict[str, Any]]:
     """Stage a task, transition or event table whole (a changed one is read again whole:
     its rows replace the stored rows of the same ids)."""
@@ -1279,6 +1283,10 @@ def _stage_table(
     }
     if state is not None:
         entry["replace_from"] = 1  # its earlier rejects go; its rows are replaced by id
+    elif rewritten is not None:
+        # edited in place: the earlier version's rejects go too
+        entry["replace_generation"] = rewritten.generation
+        entry["status"] = report.status = "rewritten"
     return report, entry
 
 

@@ -26,9 +26,9 @@ from typing import Protocol
 
 from dvlab.simulate.scenarios import BASE_FAILURE_RATE, SITES, Plan, iso
 
-#: ordinary workflows started over a whole run, all sites together, by scale
-#: (large: about 1.1 million tasks and 11 million log lines)
-SCALES = {"small": 600, "medium": 20_000, "large": 200_000}
+#: ordinary workflows started per hour, all sites together, by scale (large, over the
+#: two hours of the shorter scenarios: about 1.1 million tasks and 10 million log lines)
+SCALES = {"small": 300, "medium": 10_000, "large": 100_000}
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ class World:
 
 
 #: log lines the services write on their own, per workflow started
-NOISE_PER_WORKFLOW = 24
+NOISE_PER_WORKFLOW = 32
 _NOISE = {
     "api": ("GET /healthz 200 in {ms} ms", "token cache: {n} entries refreshed"),
     "scheduler": ("queue depth {n}, oldest waiting {ms} ms", "leader lease renewed"),
@@ -315,8 +315,7 @@ _BACKGROUND = {
 def arrivals(world: World, scale: str) -> Iterator[tuple[datetime, str, str]]:
     """(start, workflow type, site) of every ordinary workflow, in start order."""
     rng = world.rng
-    span = (world.plan.end - world.plan.start).total_seconds()
-    mean_gap = span / SCALES[scale]
+    mean_gap = 3600.0 / SCALES[scale]
     at = world.plan.start
     while True:
         at += timedelta(seconds=rng.expovariate(1.0 / mean_gap))

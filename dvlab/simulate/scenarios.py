@@ -154,8 +154,8 @@ def plan(name: str, rng: random.Random, start: datetime, duration: timedelta) ->
                 end,
                 "StorageIOError",
                 f"volume backend at {site}: I/O error on write",
-                rate_from=0.01,
-                rate_to=0.35,
+                rate_from=0.02,
+                rate_to=0.4,
             )
         )
         result.moments = [(f"day-{d + 1}", at((d + 0.9) / 4)) for d in range(4)]

@@ -213,11 +213,12 @@ def kind_of(
     if names & {"msg", "message", "log", "textpayload"} and "error_message" not in names:
         return None  # a log record that happens to carry an id and a status
     if ("to_state" in mapped or _has(names, TRANSITION_VARIANTS["to_state"][:3])) and (
-        "task_id" in mapped or _has(names, ("task_id", "taskid"))
+        "task_id" in mapped or _has(names, TRANSITION_VARIANTS["task_id"])
     ):
         return "transitions"
+    task_columns = ("state", "created", "started", "finished", "workflow_id", "parent_task_id")
     if ("task_id" in mapped or _has(names, TASK_VARIANTS["task_id"])) and (
-        "state" in mapped or _has(names, TASK_VARIANTS["state"])
+        mapped & set(task_columns) or any(_has(names, TASK_VARIANTS[c]) for c in task_columns)
     ):
         return "tasks"
     return None
@@ -503,6 +504,14 @@ def _table_select(
             f"(looked for {looked}); name one with --map, e.g. --map {missing[0]}=COLUMN",
             source=str(path),
         )
+    present = {c.lower() for c in shape.columns}
+    for column, name in mapping.items():
+        if column in VARIANTS[kind] and name.split(".")[0].lower() not in present:
+            raise BadInputError(
+                f"--map {column}={name}: the source has no column {name.split('.')[0]!r} "
+                f"(it has {', '.join(shape.columns) or 'none'})",
+                source=str(path),
+            )
     texts = {c: _value(chosen.get(c), layout=shape.layout) for c in VARIANTS[kind]}
     # what no column took stays in attributes
     used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in chosen.values()]
@@ -534,8 +543,8 @@ def _table_select(
         ):
             checks.append(
                 f"WHEN {late} < {early} THEN 'columns {_col(chosen, early)}/"
-                f"{_col(chosen, late)}: ends ' || strftime({late}, '%Y-%m-%dT%H:%M:%S.%fZ') "
-                f"|| ' before it starts ' || strftime({early}, '%Y-%m-%dT%H:%M:%S.%fZ')"
+                f"{_col(chosen, late)}: ends ' || strftime(timezone('UTC', {late}), '%Y-%m-%dT%H:%M:%S.%fZ') "
+                f"|| ' before it starts ' || strftime(timezone('UTC', {early}), '%Y-%m-%dT%H:%M:%S.%fZ')"
             )
     for c in ("attempt", "seq"):
         if c in texts:
@@ -649,7 +658,10 @@ def _events_select(raw: str) -> str:
                         SELECT line, record, msg, is_wrapped,
                             (CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END)
                                 ->> 'specversion' IS NOT NULL AS is_envelope,
-                            CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END AS env
+                            CASE WHEN (CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END)
+                                      ->> 'specversion' IS NOT NULL
+                                 THEN CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END
+                            END AS env
                         FROM (
                             SELECT line, record,
                                 CASE WHEN json_valid(record) THEN record::JSON END AS msg,

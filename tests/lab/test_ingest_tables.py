@@ -1106,7 +1106,8 @@ def test_an_edit_that_fixes_a_rejected_line_leaves_no_reject(
     assert [line for line, _ in rejects(lab_path)] == [5]
     write_csv(path, TASK_HEADER, [*BASE_TASKS, ["a4", "queued", iso(4), None]])
 
-    assert statuses(ingest(lab_path, [str(path)])) == [("loaded", 4, 0)]
+    # edited in place (same first line): the earlier version and its reject are replaced
+    assert statuses(ingest(lab_path, [str(path)])) == [("rewritten", 4, 0)]
 
     assert query(lab_path, "SELECT task_id, state FROM tasks WHERE task_id = 'a4'") == [
         ("a4", "pending")

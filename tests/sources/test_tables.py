@@ -29,7 +29,10 @@ from dvlab.sources.tables import kind_of, parse_map, resolve
         (("timestamp", "message", "task_id", "state"), None),
         # neither an id nor a state
         (("name", "cpu_milli", "pod_phase"), None),
-        (("task_id", "created_at"), None),
+        # a task id with a task time is task history even without its state (the state is
+        # then reported missing rather than the file taken for a log)
+        (("task_id", "created_at"), "tasks"),
+        (("task_id", "ts", "level"), None),
         ((), None),
     ],
 )
