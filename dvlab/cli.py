@@ -23,7 +23,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -442,6 +442,29 @@ def cmd_trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from dvlab.analyses.status import render, status
+
+    answers = status(_lab_path(args), at=args.at, site=args.site, window=args.window)
+    if args.format == "json":
+        text = json.dumps(answers.to_dict(), default=_json_value, indent=2) + "\n"
+    else:
+        text = "".join(f"{_visible(line)}\n" for line in render(answers))
+    _write_text(text, args.out)
+    return 0
+
+
+def _json_value(value: object) -> object:
+    """Times as ISO 8601 UTC with Z, intervals as seconds, anything else as text."""
+    from datetime import datetime as _datetime
+
+    if isinstance(value, _datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
+
+
 def _timeline_lines(relation: Any) -> list[str]:
     """One line per record (a message's own lines indented below it), controls made visible."""
     with _shown(relation) as result:
@@ -713,6 +736,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default="text")
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_trace)
+
+    p = sub.add_parser(
+        "status",
+        parents=[after],
+        help="the operator's seven questions at a moment, with evidence",
+        description="At --at (default: the latest time of the task history), for one --site or "
+        "all: what is running; what failed, why (error class and the first error log of its "
+        "correlation), what it was trying to affect (target, and what else touches it), "
+        "whether a retry is safe (safe, reconcile first, unsafe, and why); which dependency "
+        "is unavailable or degraded; which workflows are blocked, retrying or in reduced "
+        "mode. Each answer is a curated query: status_running, status_failed, "
+        "status_dependencies, status_workflows.",
+    )
+    p.add_argument("--at", metavar="TIME", help="the moment, e.g. 2026-11-30T09:00:00Z")
+    p.add_argument("--site", help="only this site")
+    p.add_argument(
+        "--window",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="how far back a failure counts (default %(default)s)",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--out", metavar="FILE")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
         "report",

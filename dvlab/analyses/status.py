@@ -1,0 +1,146 @@
+"""The operator's seven questions at a moment, each answered by a curated query.
+
+What is running (``status_running``); what failed, why, what it was trying
+to affect and whether a retry is safe (``status_failed``); which dependency
+is unavailable or degraded (``status_dependencies``); and whether each
+affected workflow is blocked, retrying or in reduced mode
+(``status_workflows``). The queries live in ``queries/`` so that notebooks
+and ``dvlab sql`` get the same answers; this module runs them together and
+lays the answers out.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dvlab.analyses.timeline import check_window
+from dvlab.errors import BadInputError
+from dvlab.lab.store import open_lab
+
+#: question -> the curated query that answers it
+QUERIES = {
+    "running": "status_running",
+    "failed": "status_failed",
+    "workflows": "status_workflows",
+    "dependencies": "status_dependencies",
+}
+
+
+@dataclass
+class Status:
+    """The answers at one moment: each a list of rows (dicts) of its query."""
+
+    at: datetime | None
+    site: str | None
+    running: list[dict[str, Any]]
+    failed: list[dict[str, Any]]
+    workflows: list[dict[str, Any]]
+    dependencies: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at,
+            "site": self.site,
+            "running": self.running,
+            "failed": self.failed,
+            "workflows": self.workflows,
+            "dependencies": self.dependencies,
+        }
+
+
+def status(
+    lab: str | os.PathLike[str] | None = None,
+    *,
+    at: str | None = None,
+    site: str | None = None,
+    window: int = 3600,
+) -> Status:
+    """The answers at ``at`` (default: the latest time of the task history), for one ``site``
+    or all; a failure counts when it happened within ``window`` seconds before ``at``."""
+    if at is not None:
+        check_window(at, None, names=("--at", "--to"))
+    if window < 1:
+        raise BadInputError(f"--window must be at least 1 second, not {window}")
+    handle = open_lab(Path(lab) if lab is not None else None)
+    if not handle.sql("SELECT count(*) FROM tasks").fetchall()[0][0]:
+        raise BadInputError(
+            f"{handle.path} holds no task history; `dvlab ingest` a task table "
+            "(CSV, Parquet, JSON) and its transitions first"
+        )
+    answers: dict[str, list[dict[str, Any]]] = {}
+    for name, query in QUERIES.items():
+        params: dict[str, Any] = {"at": at, "site": site}
+        if name == "failed":
+            params["window"] = window
+        relation = handle.query(query, **params)
+        columns = relation.columns
+        answers[name] = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
+    moment = handle.sql("SELECT dvlab_moment($at)", {"at": at}).fetchall()[0][0]
+    return Status(at=moment, site=site, **answers)
+
+
+def render(answers: Status) -> list[str]:
+    """The seven answers as text, each with its evidence."""
+    lines = [f"status at {_time(answers.at)}" + (f", site {answers.site}" if answers.site else "")]
+    lines.append("")
+    lines.append(f"1. What is running: {len(answers.running)} task(s)")
+    for r in answers.running:
+        lines.append(
+            f"   {r['name']} {r['task_id']} ({r['service']} at {r['site']}) on "
+            f"{r['target_kind']} {r['target_id']}, attempt {r['attempt']}, for "
+            f"{_seconds(r['running_for'])}; workflow {r['workflow_id']}"
+        )
+    lines.append("")
+    lines.append(f"2. What failed: {len(answers.failed)} task(s)")
+    for r in answers.failed:
+        lines.append(
+            f"   {r['name']} {r['task_id']} ({r['service']} at {r['site']}) failed "
+            f"{_time(r['failed_at'])} after {r['attempt']} attempt(s); workflow {r['workflow_id']}"
+        )
+        lines.append(
+            f"      3. why: {r['error_class'] or 'no error class'}"
+            + (f": {r['error_message']}" if r["error_message"] else "")
+        )
+        if r["first_error"]:
+            lines.append(
+                f"         first error log of {r['correlation_id']}: {r['first_error']!r} "
+                f"at {_time(r['first_error_at'])}"
+            )
+        others = r["others_on_target"] or 0
+        lines.append(
+            f"      4. trying to affect: {r['target_kind']} {r['target_id']}; "
+            f"{others} other task(s) touch it" + (f" ({', '.join(r['others'])})" if others else "")
+        )
+        lines.append(f"      5. retry: {r['retry_verdict']} ({r['retry_reason']})")
+    lines.append("")
+    lines.append(f"6. Dependencies unavailable or degraded: {len(answers.dependencies)}")
+    for r in answers.dependencies:
+        lines.append(f"   {r['service']} at {r['site']}: {r['state']} ({r['evidence']})")
+    lines.append("")
+    modes: dict[str, list[dict[str, Any]]] = {"blocked": [], "retrying": [], "reduced": []}
+    for r in answers.workflows:
+        modes[r["mode"]].append(r)
+    counts = ", ".join(f"{len(v)} {k}" for k, v in modes.items())
+    lines.append(f"7. Workflows: {counts}")
+    for mode, rows in modes.items():
+        for r in rows:
+            lines.append(
+                f"   {mode}: {r['workflow_type']} {r['workflow_id']} at {r['site']} since "
+                f"{_time(r['since'])}: {r['task']} {r['task_id']}: {r['reason']}"
+            )
+    return lines
+
+
+def _time(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return "?" if value is None else str(value)
+
+
+def _seconds(value: object) -> str:
+    seconds = getattr(value, "total_seconds", None)
+    return f"{seconds():.1f} s" if seconds is not None else str(value)
