@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DB     ?= lab.duckdb
 SAMPLE ?= sample
+SIM    ?= simulation
 LINTED := $(wildcard dvlab tests benchmarks)
 
 .DEFAULT_GOAL := help
@@ -20,12 +21,17 @@ $(BIN)/dvlab: pyproject.toml
 
 venv: $(BIN)/dvlab ## create .venv and install dvlab with its test tools
 
-demo: venv ## generate sample logs, load them into $(DB), render the incident report
-	rm -f $(DB) $(DB).wal
-	$(BIN)/dvlab sample --out $(SAMPLE)
-	$(BIN)/dvlab --db $(DB) ingest $(SAMPLE)
+demo: venv ## simulate a site failover, load it into $(DB), answer the status questions, render the incident report
+	rm -rf $(DB) $(DB).wal $(SIM)
+	$(BIN)/dvlab simulate --scenario site-failover --seed 7 --out $(SIM)
+	$(BIN)/dvlab --db $(DB) ingest $(SIM)/logs $(SIM)/events \
+	  $(SIM)/tasks/tasks.parquet $(SIM)/tasks/task_transitions.parquet
+	$(BIN)/dvlab --db $(DB) status --at $$($(BIN)/python -c "import json, sys; \
+	  print(next(m['at'] for m in json.load(open(sys.argv[1]))['moments'] if m['name'] == 'links-down'))" \
+	  $(SIM)/truth.json) --out $(SIM)/status.txt
+	head -n 40 $(SIM)/status.txt
 	$(BIN)/dvlab --db $(DB) report incident-timeline -p id=$$($(BIN)/dvlab --db $(DB) sql \
-	  "SELECT correlation_id FROM logs WHERE level = 'error' AND service = 'provisioning' ORDER BY ts LIMIT 1" --format csv | tail -n 1)
+	  "SELECT correlation_id FROM logs WHERE level = 'error' ORDER BY ts LIMIT 1" --format csv | tail -n 1)
 
 test: venv ## lint, type-check and run the whole test suite
 	$(BIN)/ruff check $(LINTED)
@@ -40,14 +46,16 @@ lint: venv ## ruff check and format check only
 typecheck: venv ## mypy only
 	$(BIN)/mypy
 
-bench: venv ## ingest benchmark: dvlab vs DuckDB read_json (ceiling) vs pandas, 2,000,000 records
+bench: venv ## benchmarks: JSON-lines ingest (2,000,000 records) and the large platform simulation end to end
 	$(BIN)/python -m benchmarks.ingest_json
+	$(BIN)/python -m benchmarks.platform --scale large
 
-bench-quick: venv ## the same with 200,000 records
+bench-quick: venv ## the same, smaller: 200,000 records and the medium simulation
 	$(BIN)/python -m benchmarks.ingest_json --records 200000
+	$(BIN)/python -m benchmarks.platform --scale medium
 
 lab: venv ## start JupyterLab on notebooks/ with $(DB)
 	$(BIN)/dvlab --db $(DB) lab
 
 clean: ## remove the virtualenv, generated data and reports
-	rm -rf $(VENV) $(SAMPLE) benchmarks/data reports/*/ $(DB) $(DB).wal
+	rm -rf $(VENV) $(SAMPLE) $(SIM) benchmarks/data reports/*/ $(DB) $(DB).wal

@@ -554,7 +554,7 @@ def _run_task(
         fields = {"workflow_id": flow.id, "attempt": attempt, "target": _target_json(task)}
         flow.logs.append(
             Log(
-                at - _ms(rng, 1, 40),
+                max(task.created, at - _ms(rng, 1, 40)),
                 CONTROL,
                 "scheduler",
                 "debug",

@@ -54,7 +54,7 @@ def simulate(
     if start.tzinfo is None:
         raise BadInputError(f"--start {start.isoformat()} has no offset; give one, or Z")
     start = start.astimezone(UTC)
-    duration = duration or scenarios.DURATIONS[scenario]
+    duration = scenarios.DURATIONS[scenario] if duration is None else duration
     if duration <= timedelta(minutes=10):
         raise BadInputError(f"--duration {duration} is too short; give more than 10 minutes")
     if out.exists() and any(out.iterdir()):

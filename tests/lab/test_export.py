@@ -58,7 +58,14 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
     rejects = con.execute(f"SELECT line, raw FROM '{out}/rejects.parquet'").fetchall()
     assert rejects == [(4, "not json")]
     # nothing half-written is left beside the tables
-    assert sorted(p.name for p in out.iterdir()) == ["ingests.parquet", "logs", "rejects.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "events.parquet",
+        "ingests.parquet",
+        "logs",
+        "rejects.parquet",
+        "task_transitions.parquet",
+        "tasks.parquet",
+    ]
 
 
 def test_export_again_replaces_and_one_table_alone(
@@ -74,6 +81,8 @@ def test_export_again_replaces_and_one_table_alone(
 
 def test_unknown_table_is_named(lab: Path, tmp_path: Path) -> None:
     with pytest.raises(
-        BadInputError, match="no table nope in the lab; it has: ingests, logs, rejects"
+        BadInputError,
+        match="no table nope in the lab; it has: events, ingests, logs, rejects, "
+        "task_transitions, tasks",
     ):
         export_parquet(lab, tmp_path / "out", tables=["nope"])
