@@ -441,11 +441,7 @@ class _Staging:
             self.con.unregister("chunk")
 
     def flatten_json(self) -> None:
-        self.con.execute(f"CREATE TEMP TABLE flat AS {jsonlines.flatten_sql('raw')}")
-        self.con.execute(
-            "UPDATE raw SET attributes = flat.attributes FROM flat WHERE raw.line = flat.line"
-        )
-        self.con.execute("DROP TABLE flat")
+        jsonlines.flatten_in_place(self.con, "raw", "line")
 
     def add_records(self, items: list[RawRecord | Reject]) -> None:
         columns: dict[str, list[Any]] = {
@@ -561,14 +557,8 @@ class _Staging:
             return None
         # appended since the plan: the next ingest reads these
         self.con.execute(f"DELETE FROM {table} WHERE rowid >= ?", [records])
-        # flatten nested objects, touching only the rows that have them
-        nested = jsonlines.flatten_sql(
-            f"(SELECT rowid + 1 AS line, NULL AS reject, attributes FROM {table})"
-        )
-        self.con.execute(
-            f"""UPDATE {table} SET attributes = flat.attributes FROM ({nested}) AS flat
-                WHERE {table}.rowid + 1 = flat.line"""
-        )
+        # flatten what is nested deeper than the read's one level
+        jsonlines.flatten_in_place(self.con, table, "rowid")
         self.con.execute(
             f"""INSERT INTO stage_rejects
                 SELECT $src, $source, rowid + 1, {REJECT_REASON}, NULL
@@ -948,6 +938,7 @@ class _Interrupts:
     def __init__(self) -> None:
         self.seen = False
         self.committed = False  # after the commit, a Ctrl-C interrupts nothing
+        self.committing = False  # nor while DuckDB writes the commit itself
         self._previous: Any = None
 
     def __enter__(self) -> _Interrupts:
@@ -956,7 +947,8 @@ class _Interrupts:
         return self
 
     def _note(self, signum: int, frame: Any) -> None:
-        if self.committed:
+        if self.committed or self.committing:
+            # the commit is under way (or done): it finishes, and the run ends normally
             return
         self.seen = True
         raise KeyboardInterrupt
@@ -1012,7 +1004,7 @@ def ingest(
         get_parser("pattern")  # the pattern itself is checked when parsing starts
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
     with _ingest_lock(lab_path), _interrupts:
-        _interrupts.seen = _interrupts.committed = False
+        _interrupts.seen = _interrupts.committed = _interrupts.committing = False
         states = _load_states(lab_path)
         next_id = _next_ingest_id(lab_path)
         staging = _Staging(options.tz)
@@ -1407,6 +1399,7 @@ def _commit(
                     _insert_staged(con, entry)
                 _insert_ledger_row(con, entry, summary.run_id, finished)
             _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
+            _interrupts.committing = True
             con.execute("COMMIT")
             _interrupts.committed = True
         except BaseException:

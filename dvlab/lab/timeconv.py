@@ -97,6 +97,9 @@ def macros_sql() -> list[str]:
               -- the common case first: ends in a digit or Z, and DuckDB casts it itself
               -- DuckDB's special words (infinity, epoch, now, ...) are not times in a log
               WHEN NOT (left(ltrim(s), 1) BETWEEN '0' AND '9') THEN NULL
+              -- an offset beyond +-23:59 (DuckDB would take +25:00 as a day and an hour)
+              WHEN regexp_matches(s, '\d:\d\d(:\d\d([.,]\d*)?)?\s*[+-](2[4-9]|[3-9]\d)(:?\d\d)?$')
+                THEN NULL
               WHEN contains('0123456789Z', right(s, 1)) THEN coalesce(
                 try_cast(s AS TIMESTAMPTZ),
                 CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))

@@ -56,12 +56,28 @@ def macros_sql() -> list[str]:
         # and objects a MAP will not hold, such as one with a repeated key, are left to
         # flatten_sql)
         """CREATE OR REPLACE TEMP MACRO dvlab_json_members(k, v) AS (
-            coalesce(
-              CASE WHEN starts_with(v, '{') THEN nullif(array_to_string(list_transform(
-                map_entries(try(v::JSON::MAP(VARCHAR, JSON))),
-                lambda m: to_json(k || '.' || m.key)::VARCHAR || ':'
-                          || coalesce(m.value::VARCHAR, 'null')), ','), '') END,
-              to_json(k)::VARCHAR || ':' || v))""",
+            CASE
+              WHEN starts_with(v, '{')
+                   AND cardinality(try(v::JSON::MAP(VARCHAR, JSON))) > 0
+                -- NULL when only empty keys were inside: the member goes, as empty keys do
+                THEN nullif(array_to_string(list_transform(
+                  list_filter(map_entries(v::JSON::MAP(VARCHAR, JSON)), lambda m: m.key <> ''),
+                  lambda m: to_json(k || '.' || m.key)::VARCHAR || ':'
+                            || coalesce(m.value::VARCHAR, 'null')), ','), '')
+              ELSE to_json(k)::VARCHAR || ':' || v
+            END)""",
+        # one more level of an attributes object flattened: each nested object's members
+        # become "key.inner" members (NULL when the object is not one a MAP holds)
+        """CREATE OR REPLACE TEMP MACRO dvlab_json_flatten_once(a) AS (
+            '{' || array_to_string(list_filter(list_transform(
+                map_entries(try(a::JSON::MAP(VARCHAR, JSON))),
+                lambda e: dvlab_json_members(e.key, coalesce(e.value::VARCHAR, 'null'))),
+              lambda x: x IS NOT NULL), ',') || '}')""",
+        # whether an attributes object still holds a non-empty nested object
+        """CREATE OR REPLACE TEMP MACRO dvlab_json_nested(a) AS (
+            len(list_filter(map_values(try(a::JSON::MAP(VARCHAR, JSON))),
+                lambda v: starts_with(v::VARCHAR, '{')
+                          AND cardinality(try(v::MAP(VARCHAR, JSON))) > 0)) > 0)""",
     ]
 
 
@@ -196,7 +212,10 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
             SELECT line, text,
                    CASE WHEN NOT json_valid(text) THEN 'not valid JSON'
                         WHEN json_type(text) <> 'OBJECT'
-                          THEN 'a JSON line must be an object, not ' || lower(json_type(text))
+                          THEN 'a JSON line must be an object, not ' || CASE json_type(text)
+                              WHEN 'VARCHAR' THEN 'a string' WHEN 'ARRAY' THEN 'an array'
+                              WHEN 'BOOLEAN' THEN 'a boolean' WHEN 'NULL' THEN 'null'
+                              ELSE 'a number' END
                    END AS reject
             FROM {_without_bom(lines_table)}
             WHERE NOT regexp_full_match(text, '\\s*')
@@ -270,6 +289,35 @@ def key_quoted(key: str) -> str:
 
 
 # --------------------------------------------------------------------------- flattening
+
+
+def flatten_in_place(con: duckdb.DuckDBPyConnection, table: str, key: str) -> None:
+    """Flatten the nested objects left in ``table``'s ``attributes``, level by level.
+
+    ``key`` names a row (``line`` or ``rowid``). Each pass turns one more level
+    into dotted keys, keeping keys exactly as written (quotes, brackets,
+    backslashes). An object a MAP cannot hold (a key repeated inside it) is
+    flattened by :func:`flatten_sql` instead.
+    """
+    for _ in range(64):  # deeper nesting than this stays as it is
+        changed = con.execute(
+            f"""UPDATE {table} SET attributes = dvlab_json_flatten_once(attributes)
+                WHERE attributes IS NOT NULL AND contains(substr(attributes, 2), '{{')
+                  AND dvlab_json_nested(attributes)"""
+        ).fetchall()[0][0]
+        if not changed:
+            break
+    leftovers = f"""(SELECT {key} AS line, NULL AS reject, attributes FROM {table}
+                    WHERE contains(substr(attributes, 2), '{{')
+                      AND (try(attributes::JSON::MAP(VARCHAR, JSON)) IS NULL
+                           OR len(list_filter(
+                                  map_values(attributes::JSON::MAP(VARCHAR, JSON)),
+                                  lambda v: starts_with(v::VARCHAR, '{{')
+                                            AND try(v::MAP(VARCHAR, JSON)) IS NULL)) > 0))"""
+    con.execute(
+        f"""UPDATE {table} SET attributes = flat.attributes FROM ({flatten_sql(leftovers)}) AS flat
+            WHERE {table}.{key} = flat.line"""
+    )
 
 
 def flatten_sql(table: str) -> str:

@@ -69,7 +69,7 @@ def test_each_bad_line_is_a_reject_with_line_reason_and_excerpt(
     assert {r[3] for r in rejects} == {str(source)}
     by_line = {r[0]: (r[1], r[2]) for r in rejects}
     assert by_line[2] == ("not valid JSON", MALFORMED)
-    assert by_line[3] == ("a JSON line must be an object, not array", NOT_OBJECT)
+    assert by_line[3] == ("a JSON line must be an object, not an array", NOT_OBJECT)
     assert by_line[4] == ("no time: the record has no time field", NO_TIME)
     assert by_line[5] == ('unparseable time "half past nine"', BAD_TIME)
     assert by_line[7][0] == "not valid JSON"

@@ -403,3 +403,34 @@ def test_line_numbers_hold_across_many_row_groups(
         con.close()
     assert (rows, wrong) == (count - len(bad), 0)
     assert rejected == sorted(bad)
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_nested_keys_keep_their_characters_at_every_depth(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Brackets, quotes and backslashes in keys survive flattening; empty keys go."""
+    records = [
+        ({"k[1]": {"y": {"z": 1}}, "other": {"w": {"v": 2}}}, {"k[1].y.z": 1, "other.w.v": 2}),
+        ({"a": {"x[0]": {"y": 1}}}, {"a.x[0].y": 1}),
+        ({'q"uote': {'in"ner': {"z": 1}}}, {'q"uote.in"ner.z': 1}),
+        ({"a": {"b\\c": {"d": 1}}}, {"a.b\\c.d": 1}),
+        ({"x": {"": 1}, "e": {"": {"": 1}}, "f": {"": 1, "g": 2}}, {"f.g": 2}),
+        (
+            {"d": {"e": {"f": {"g": {}, "h": [1, {"i": 2}]}}}},
+            {"d.e.f.g": {}, "d.e.f.h": [1, {"i": 2}]},
+        ),
+    ]
+    lines = [
+        json.dumps({"ts": f"2026-05-01T12:00:0{i}Z", **record})
+        for i, (record, _) in enumerate(records)
+    ]
+    source = tmp_path / "keys.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    ingest_with(reader, lab_path, source, monkeypatch, IngestOptions())
+
+    rows = {row[-1]: row for row in content_rows(lab_path)}
+    names = list(CONTENT_COLUMNS)
+    for line, (_, attributes) in enumerate(records, start=1):
+        assert dict(zip(names, rows[line], strict=True))["attributes"] == attributes, line

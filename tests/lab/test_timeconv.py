@@ -54,7 +54,16 @@ def test_accepted_shapes_end_in_utc(
 
 
 @pytest.mark.parametrize(
-    "text", ["garbage", "2024-13-01T00:00:00Z", "2024-06-27 00:00:07 XYZ", ""]
+    "text",
+    [
+        "garbage",
+        "2024-13-01T00:00:00Z",
+        "2024-06-27 00:00:07 XYZ",
+        "",
+        # offsets stop at +-23:59; DuckDB alone would read these as a day and more
+        "2026-06-01T12:00:00+25:00",
+        "2026-06-01 12:00:00.5 -2400",
+    ],
 )
 def test_unparseable_text_gives_null(con: duckdb.DuckDBPyConnection, text: str) -> None:
     assert con.execute("SELECT dvlab_ts(?)", [text]).fetchall()[0][0] is None
