@@ -20,8 +20,13 @@ from dvlab.analyses.status import status
 from dvlab.lab.ingest import ingest
 from dvlab.simulate.run import simulate
 
-#: a shorter flaky-storage run: the same hourly load, so each moment has the same evidence
-DURATIONS = {"flaky-storage": timedelta(hours=36)}
+#: shorter runs, at the same hourly load, so each moment has the same evidence
+DURATIONS = {
+    "baseline": timedelta(hours=1),
+    "nett-outage": timedelta(hours=1),
+    "site-failover": timedelta(hours=2),
+    "flaky-storage": timedelta(hours=30),
+}
 CASES = [
     (scenario, seed)
     for scenario in ("baseline", "nett-outage", "site-failover", "flaky-storage")
@@ -29,10 +34,17 @@ CASES = [
 ]
 
 
-def _lab(tmp_path: Path, scenario: str, seed: int) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path / "sim"
+_LABS: dict[tuple[str, int], tuple[Path, dict[str, Any]]] = {}
+
+
+def _lab(factory: pytest.TempPathFactory, scenario: str, seed: int) -> tuple[Path, dict[str, Any]]:
+    """The scenario simulated and ingested once per test session (both tests read it)."""
+    if (scenario, seed) in _LABS:
+        return _LABS[(scenario, seed)]
+    folder = factory.mktemp(f"{scenario}-{seed}")
+    out = folder / "sim"
     simulate(out, scenario=scenario, seed=seed, duration=DURATIONS.get(scenario))
-    lab = tmp_path / "lab.duckdb"
+    lab = folder / "lab.duckdb"
     summary = ingest(
         lab,
         [
@@ -43,15 +55,16 @@ def _lab(tmp_path: Path, scenario: str, seed: int) -> tuple[Path, dict[str, Any]
         ],
     )
     assert summary.failed == [] and summary.total("rows_rejected") == 0
-    return lab, json.loads((out / "truth.json").read_text("utf-8"))
+    _LABS[(scenario, seed)] = lab, json.loads((out / "truth.json").read_text("utf-8"))
+    return _LABS[(scenario, seed)]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("scenario", "seed"), CASES)
 def test_status_at_every_moment_gives_the_truths_sets(
-    tmp_path: Path, scenario: str, seed: int
+    tmp_path_factory: pytest.TempPathFactory, scenario: str, seed: int
 ) -> None:
-    lab, truth = _lab(tmp_path, scenario, seed)
+    lab, truth = _lab(tmp_path_factory, scenario, seed)
     for moment in truth["moments"]:
         got = status(lab, at=moment["at"])
         name = f"{scenario} seed {seed} at {moment['name']}"
@@ -70,9 +83,9 @@ def test_status_at_every_moment_gives_the_truths_sets(
 @pytest.mark.slow
 @pytest.mark.parametrize(("scenario", "seed"), [c for c in CASES if c[0] != "flaky-storage"])
 def test_trace_of_every_named_workflow_reproduces_its_tree(
-    tmp_path: Path, scenario: str, seed: int
+    tmp_path_factory: pytest.TempPathFactory, scenario: str, seed: int
 ) -> None:
-    lab, truth = _lab(tmp_path, scenario, seed)
+    lab, truth = _lab(tmp_path_factory, scenario, seed)
     assert truth["traced_workflows"]
     for why, tree in truth["traced_workflows"].items():
         rows = trace(lab, tree["workflow_id"]).fetchall()
