@@ -1,0 +1,241 @@
+"""The status and trace curated queries on a small lab written by hand.
+
+Four workflows at 10:03 UTC, each in one of the states the questions tell
+apart; every expected row below follows from the fixture by reading it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dvlab.analyses.lineage import draw, trace
+from dvlab.analyses.status import status
+from dvlab.errors import BadInputError
+from dvlab.lab.ingest import ingest
+
+DAY = "2026-11-30T"
+AT = DAY + "10:03:00Z"
+
+TASKS = f"""\
+task_id,workflow_id,workflow_type,parent_task_id,name,site,service,target_kind,target_id,state,attempt,created_at,started_at,finished_at,error_class,error_message,idempotency_key,retry_policy,correlation_id
+r1,w1,provision_vm,,provision_vm,osl1,scheduler,workflow,w1,failed,1,{DAY}10:00:00Z,{DAY}10:00:00Z,{DAY}10:05:00Z,DependencyUnavailable,allocate_ip failed,idem-w1,backoff(1),c1
+a1,w1,provision_vm,r1,allocate_ip,sto1,nett,ip,ip-1,failed,3,{DAY}10:00:01Z,{DAY}10:00:02Z,{DAY}10:05:00Z,DependencyUnavailable,nett down,,backoff(3),c1
+r2,w2,create_network,,create_network,osl1,scheduler,workflow,w2,succeeded,1,{DAY}10:01:00Z,{DAY}10:01:00Z,{DAY}10:04:00Z,,,idem-w2,backoff(1),c2
+b2,w2,create_network,r2,configure_router,sto1,nett,router,rtr-1,succeeded,2,{DAY}10:01:01Z,{DAY}10:01:02Z,{DAY}10:04:00Z,,,,backoff(5),c2
+r3,w3,attach_volume,,attach_volume,osl1,scheduler,workflow,w3,succeeded,1,{DAY}10:02:00Z,{DAY}10:02:00Z,{DAY}10:06:00Z,,,idem-w3,backoff(1),c3
+c3,w3,attach_volume,r3,attach_volume,sto1,storage,volume,vol-1,failed,1,{DAY}10:02:01Z,{DAY}10:02:02Z,{DAY}10:02:30Z,StorageIOError,io error,,none,c3
+d3,w3,attach_volume,r3,register_attachment,sto1,inventory,volume,vol-1,succeeded,1,{DAY}10:02:31Z,{DAY}10:02:32Z,{DAY}10:06:00Z,,,idem-d3,backoff(5),c3
+r4,w4,provision_vm,,provision_vm,osl1,scheduler,workflow,w4,succeeded,1,{DAY}10:02:40Z,{DAY}10:02:40Z,{DAY}10:08:00Z,,,idem-w4,backoff(1),c4
+e4,w4,provision_vm,r4,create_port,hel1,nett,port,prt-1,failed,2,{DAY}10:02:41Z,{DAY}10:02:42Z,{DAY}10:02:50Z,Timeout,no answer,,backoff(2),c4
+"""
+
+#: (task, to_state, time, attempt, reason), numbered per task in this order
+CHANGES = [
+    ("r1", "running", "10:00:00", 1, None),
+    ("a1", "pending", "10:00:01", 0, None),
+    ("a1", "running", "10:00:02", 1, None),
+    ("a1", "retrying", "10:00:07", 1, "DependencyUnavailable"),
+    ("a1", "running", "10:01:57", 2, None),
+    ("a1", "retrying", "10:02:02", 2, "DependencyUnavailable"),
+    ("a1", "running", "10:04:55", 3, None),
+    ("a1", "failed", "10:05:00", 3, "DependencyUnavailable"),
+    ("r1", "failed", "10:05:00", 1, "DependencyUnavailable"),
+    ("r2", "running", "10:01:00", 1, None),
+    ("b2", "pending", "10:01:01", 0, None),
+    ("b2", "running", "10:01:02", 1, None),
+    ("b2", "retrying", "10:01:05", 1, "Conflict"),
+    ("b2", "running", "10:03:30", 2, None),
+    ("b2", "succeeded", "10:04:00", 2, None),
+    ("r2", "succeeded", "10:04:00", 1, None),
+    ("r3", "running", "10:02:00", 1, None),
+    ("c3", "pending", "10:02:01", 0, None),
+    ("c3", "running", "10:02:02", 1, None),
+    ("c3", "failed", "10:02:30", 1, "StorageIOError"),
+    ("d3", "pending", "10:02:31", 0, None),
+    ("d3", "running", "10:02:32", 1, None),
+    ("d3", "succeeded", "10:06:00", 1, None),
+    ("r3", "succeeded", "10:06:00", 1, None),
+    ("r4", "running", "10:02:40", 1, None),
+    ("e4", "pending", "10:02:41", 0, None),
+    ("e4", "running", "10:02:42", 1, None),
+    ("e4", "retrying", "10:02:45", 1, "Timeout"),
+    ("e4", "running", "10:02:47", 2, None),
+    ("e4", "failed", "10:02:50", 2, "Timeout"),
+    ("r4", "succeeded", "10:08:00", 1, None),
+]
+
+#: (id, type, time, task, correlation, cause, stream seq)
+EVENTS = [
+    ("ev-c3-start", "dv.task.started", "10:02:02", "c3", "c3", None, 1),
+    ("ev-c3-effect", "dv.volume.attached", "10:02:20", "c3", "c3", "ev-c3-start", 3),
+    ("ev-c3-failed", "dv.task.failed", "10:02:30", "c3", "c3", "ev-c3-effect", 2),
+    ("ev-e4-effect", "dv.port.created", "10:02:44", "e4", "c4", "ev-missing", 4),
+]
+
+LOGS = [
+    {
+        "ts": DAY + "10:02:29Z",
+        "level": "error",
+        "service": "storage",
+        "site": "sto1",
+        "msg": "attach failed: io error",
+        "correlation_id": "c3",
+        "task_id": "c3",
+    },
+    {
+        "ts": DAY + "10:02:30Z",
+        "level": "error",
+        "service": "scheduler",
+        "site": "osl1",
+        "msg": "attach_volume failed",
+        "correlation_id": "c3",
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("status")
+    (folder / "tasks.csv").write_text(TASKS, encoding="utf-8")
+    seqs: dict[str, int] = {}
+    rows = ["task_id,seq,to_state,ts,attempt,reason"]
+    for task, state, time, attempt, reason in CHANGES:
+        seqs[task] = seqs.get(task, 0) + 1
+        rows.append(f"{task},{seqs[task]},{state},{DAY}{time}Z,{attempt},{reason or ''}")
+    (folder / "transitions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with (folder / "events.jsonl").open("w", encoding="utf-8") as fh:
+        for event_id, kind, time, task, corr, cause, seq in EVENTS:
+            envelope = {
+                "specversion": "1.0",
+                "id": event_id,
+                "type": kind,
+                "source": "dv/sto1/svc",
+                "time": f"{DAY}{time}Z",
+                "correlationid": corr,
+                "subject": task,
+                "data": {"task_id": task},
+            }
+            if cause:
+                envelope["causationid"] = cause
+            fh.write(
+                json.dumps(
+                    {
+                        "stream": "S",
+                        "seq": seq,
+                        "subject": "dv.x",
+                        "time": f"{DAY}{time}Z",
+                        "data": envelope,
+                    }
+                )
+                + "\n"
+            )
+    (folder / "logs.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in LOGS), encoding="utf-8"
+    )
+    path = folder / "lab.duckdb"
+    summary = ingest(
+        path,
+        [str(folder / n) for n in ("tasks.csv", "transitions.csv", "events.jsonl", "logs.jsonl")],
+    )
+    assert summary.failed == [] and summary.total("rows_rejected") == 0
+    return path
+
+
+def test_what_is_running(lab: Path) -> None:
+    got = status(lab, at=AT)
+    # a1 and b2 wait to retry; c3 and e4 failed; the roots of open workflows run
+    assert sorted(r["task_id"] for r in got.running) == ["d3", "r1", "r2", "r3", "r4"]
+    d3 = next(r for r in got.running if r["task_id"] == "d3")
+    assert d3["running_for"].total_seconds() == 28  # 10:02:32 to 10:03:00
+
+
+def test_what_failed_why_what_it_touched_and_whether_to_retry(lab: Path) -> None:
+    got = {r["task_id"]: r for r in status(lab, at=AT).failed}
+    assert sorted(got) == ["c3", "e4"]
+    c3, e4 = got["c3"], got["e4"]
+    assert (c3["error_class"], c3["error_message"]) == ("StorageIOError", "io error")
+    assert c3["first_error"] == "attach failed: io error"  # the earlier of its two error logs
+    assert (c3["target_kind"], c3["target_id"], c3["others_on_target"]) == ("volume", "vol-1", 1)
+    assert c3["others"] == ["d3 running"]
+    assert c3["retry_verdict"] == "unsafe"  # retry policy none, whatever else holds
+    assert c3["side_effects"] == 1
+    # no key, and a side effect (port.created) already happened
+    assert (e4["retry_verdict"], e4["side_effects"]) == ("reconcile first", 1)
+    assert "prt-1" in e4["retry_reason"] and "dv.port.created" in e4["retry_reason"]
+    assert e4["first_error"] is None
+
+
+def test_a_failure_outside_the_window_does_not_count(lab: Path) -> None:
+    # c3 failed 30 s before the moment, e4 10 s before
+    assert [r["task_id"] for r in status(lab, at=AT, window=20).failed] == ["e4"]
+    assert status(lab, at=AT, window=5).failed == []
+
+
+def test_workflows_blocked_retrying_and_reduced(lab: Path) -> None:
+    got = sorted((r["mode"], r["workflow_id"], r["task_id"]) for r in status(lab, at=AT).workflows)
+    assert got == [
+        ("blocked", "w1", "a1"),  # waiting on nett, which did not answer
+        ("reduced", "w3", "c3"),  # went on after attach_volume failed
+        ("reduced", "w4", "e4"),
+        ("retrying", "w2", "b2"),  # waiting after a Conflict
+    ]
+    later = sorted(
+        (r["mode"], r["workflow_id"]) for r in status(lab, at=DAY + "10:03:40Z").workflows
+    )
+    assert later == [("blocked", "w1"), ("reduced", "w3"), ("reduced", "w4")]  # b2 running again
+
+
+def test_dependencies(lab: Path) -> None:
+    got = [(r["service"], r["site"], r["state"]) for r in status(lab, at=AT).dependencies]
+    # nett at sto1: its latest attempt (a1 at 10:02:02) failed as unavailable
+    assert got == [("nett", "sto1", "unavailable")]
+    # at 10:01 the latest nett attempt at sto1 is a1's first (10:00:07); by 10:01:30 it is
+    # b2's, which failed with a Conflict: no longer evidence of an outage
+    assert status(lab, at=DAY + "10:01:30Z").dependencies == []
+    assert (
+        status(lab, at=DAY + "10:01:00Z")
+        .dependencies[0]["evidence"]
+        .startswith("latest attempt failed with DependencyUnavailable at 2026-11-30T10:00:07")
+    )
+    assert status(lab, at=DAY + "10:04:10Z").dependencies == []  # b2 succeeded at 10:04
+
+
+def test_site_filter(lab: Path) -> None:
+    got = status(lab, at=AT, site="hel1")
+    assert [r["task_id"] for r in got.failed] == ["e4"]
+    assert [r["workflow_id"] for r in got.workflows] == ["w4"]
+
+
+def test_trace_from_a_target_shows_the_tree_and_the_gaps(lab: Path) -> None:
+    relation = trace(lab, "vol-1")
+    rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    assert [(r["depth"], r["kind"], r["id"]) for r in rows] == [
+        (0, "task", "r3"),
+        (1, "task", "c3"),
+        (2, "event", "ev-c3-start"),
+        (2, "event", "ev-c3-effect"),
+        (2, "event", "ev-c3-failed"),
+        (1, "task", "d3"),
+    ]
+    gaps = {r["id"]: r["gap"] for r in rows if r["gap"]}
+    # ev-c3-failed (seq 2) reached the stream before its cause (seq 3)
+    assert gaps == {"ev-c3-failed": "arrived before its cause (stream seq 2 < 3)"}
+    text = draw(rows)
+    assert text[0] == "correlation c3"
+    assert "!! arrived before its cause" in text[5]
+
+
+def test_trace_names_a_cause_that_is_not_loaded(lab: Path) -> None:
+    relation = trace(lab, "ev-e4-effect")
+    rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    assert {r["id"]: r["gap"] for r in rows if r["gap"]} == {
+        "ev-e4-effect": "cause ev-missing not loaded"
+    }
+
+
+def test_an_unknown_id_is_an_error(lab: Path) -> None:
+    with pytest.raises(BadInputError, match="no task, event or log in the lab carries 'nope'"):
+        trace(lab, "nope")
