@@ -86,13 +86,18 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> str:
+def record_select(
+    keys: list[str], values_sql: str, passthrough: list[str], *, rest: bool = False
+) -> str:
     """SELECT of ``passthrough`` columns plus the raw record columns.
 
     ``values_sql`` is a query whose columns are the ``passthrough`` ones and
     ``v0, v1, ...``: the JSON value of ``keys[i]``, SQL NULL when the record
     lacks the key or holds null there. Each value is converted once (the
-    middle projection), then picked into columns and attributes.
+    middle projection), then picked into columns and attributes. With
+    ``rest``, ``values_sql`` also has a ``rest`` column: the members of the
+    record's other keys as attribute text (see :func:`wide_rest_sql`), joined
+    to the attributes.
     """
     present = {key: i for i, key in enumerate(keys)}
     scalars: list[str] = []  # middle projection
@@ -110,9 +115,9 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
                     scalars.append(f"dvlab_json_scalar(v{present[variant]}) AS {name}")
                 candidates.append((name, variant))
             if "." in variant:
-                root, _, rest = variant.partition(".")
+                root, _, inner = variant.partition(".")
                 if root in present:
-                    path = "$." + ".".join(json.dumps(p) for p in rest.split("."))
+                    path = "$." + ".".join(json.dumps(p) for p in inner.split("."))
                     value = f"v{present[root]}"
                     name = f"n{len(scalars)}"
                     scalars.append(
@@ -150,14 +155,47 @@ def record_select(keys: list[str], values_sql: str, passthrough: list[str]) -> s
         parts.append(
             f"CASE WHEN {condition} THEN dvlab_json_members({_sql_literal(key)}, ({value})::VARCHAR) END"
         )
+    if rest:
+        parts.append("nullif(rest, '')")
     attributes = "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'" if parts else "'{}'"
     selects.append(f"{attributes} AS attributes")
     carried = ", ".join(passthrough)
-    values = ", ".join(f"v{i}" for i in present.values())
+    values = ", ".join([*(f"v{i}" for i in present.values()), *(["rest"] if rest else [])])
     middle = ", ".join(x for x in (carried, values, ", ".join(scalars)) if x)
     outer = ",\n               ".join(x for x in (carried, *selects) if x)
     return f"""SELECT {outer}
         FROM (SELECT {middle} FROM ({values_sql}))"""
+
+
+# --------------------------------------------------------------------------- many keys
+
+#: more distinct top-level keys than this, and a file (or chunk) is read in the wide way:
+#: one column per mapped field name, the other keys gathered per record, so that records
+#: whose keys differ line to line do not make one column per key
+WIDE_KEYS = 200
+
+#: every top-level key some column may come from (dotted variants by their first part)
+MAPPED_KEYS = sorted(
+    {v.split(".")[0] for variants in VARIANTS.values() for v in variants}
+    | {v for variants in VARIANTS.values() for v in variants}
+)
+
+
+def wide_rest_sql(text: str) -> str:
+    """The members of JSON object text ``text`` whose keys no column maps, as attribute text
+    (nested objects flattened one level, nulls and empty keys dropped)."""
+    mapped = "[" + ", ".join(_sql_literal(k) for k in MAPPED_KEYS) + "]"
+    return f"""array_to_string(list_transform(list_filter(
+                   map_entries(try(({text})::JSON::MAP(VARCHAR, JSON))),
+                   lambda e: e.key <> '' AND e.value IS NOT NULL
+                             AND e.value::VARCHAR <> 'null'
+                             AND NOT list_contains({mapped}, e.key)),
+                 lambda e: dvlab_json_members(e.key, e.value::VARCHAR)), ',')"""
+
+
+def wide_keys(keys: set[str] | list[str]) -> list[str]:
+    """The keys read one by one when a source has too many to read them all so."""
+    return sorted(k for k in keys if k in set(MAPPED_KEYS))
 
 
 # --------------------------------------------------------------------------- chunk reader
@@ -191,6 +229,9 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
     """
     # an empty key has no JSON path DuckDB accepts; it is the one key not kept
     keys = sorted(k for k in present if k)
+    wide = len(keys) > WIDE_KEYS
+    if wide:
+        keys = wide_keys(keys)
     if keys:
         paths = (
             "["
@@ -201,11 +242,17 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
             f"nullif(list_extract(v, {i + 1}), 'null'::JSON) AS v{i}" for i in range(len(keys))
         )
         values_sql = (
-            f"SELECT line, {values} FROM (SELECT line, json_extract(text, {paths}) AS v FROM good)"
+            f"SELECT line, {values}{', rest' if wide else ''} FROM (SELECT line, "
+            f"json_extract(text, {paths}) AS v"
+            f"{', ' + wide_rest_sql('text') + ' AS rest' if wide else ''} FROM good)"
         )
     else:
-        values_sql = "SELECT line FROM good"
-    records = record_select(keys, values_sql, ["line"])
+        values_sql = (
+            f"SELECT line, {wide_rest_sql('text')} AS rest FROM good"
+            if wide
+            else "SELECT line FROM good"
+        )
+    records = record_select(keys, values_sql, ["line"], rest=wide)
     nulls = ", ".join(f"NULL AS {name}" for name in RAW_FIELDS)
     return f"""
         WITH checked AS (
@@ -274,6 +321,19 @@ def whole_file_sql(path: Path, keys: list[str]) -> str:
     one included, which is why errors are ignored) come last; the caller drops
     them, and they wait for the next ingest.
     """
+    if len(keys) > WIDE_KEYS:
+        # each record whole, its mapped keys extracted and the rest gathered
+        mapped = wide_keys(keys)
+        paths = ", ".join(
+            f"nullif(json_extract(json, {_sql_literal('$.' + json.dumps(k, ensure_ascii=False))}),"
+            f" 'null'::JSON) AS v{i}"
+            for i, k in enumerate(mapped)
+        )
+        values_sql = f"""SELECT {paths}{", " if paths else ""}{wide_rest_sql("json")} AS rest
+              FROM read_ndjson_objects({_sql_literal(str(path))},
+                                       maximum_object_size = {MAX_LINE_BYTES},
+                                       ignore_errors = true)"""
+        return record_select(mapped, values_sql, [], rest=True)
     spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
     renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
     values_sql = f"""SELECT {renamed}

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from dvlab.lab.ingest import IngestOptions, ingest
+from dvlab.sources import jsonlines
 from dvlab.sources.fields import VARIANTS
 
 from .ingest_support import (
@@ -434,3 +435,35 @@ def test_nested_keys_keep_their_characters_at_every_depth(
     names = list(CONTENT_COLUMNS)
     for line, (_, attributes) in enumerate(records, start=1):
         assert dict(zip(names, rows[line], strict=True))["attributes"] == attributes, line
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_records_whose_keys_differ_line_to_line(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More distinct keys than a column each should get (one of its own per line): the
+    same rows as any other file, each key in its own line's attributes."""
+    count = 600
+    assert count > jsonlines.WIDE_KEYS  # so the file is read the wide way
+    with (tmp_path / "wide.jsonl").open("w", encoding="utf-8") as fh:
+        for n in range(1, count + 1):
+            record: dict[str, Any] = {
+                "ts": f"2026-05-01T12:{n // 60 % 60:02d}:{n % 60:02d}Z",
+                "lvl": "WARNING" if n % 2 else "info",
+                "msg": f"m{n}",
+                f"k{n}": n,
+                "nested": {"a": {"b": n}},
+                "gone": None,
+            }
+            fh.write(json.dumps(record) + "\n")
+
+    ingest_with(reader, lab_path, tmp_path / "wide.jsonl", monkeypatch, IngestOptions())
+
+    rows = {row[-1]: row for row in content_rows(lab_path)}
+    names = list(CONTENT_COLUMNS)
+    assert sorted(rows) == list(range(1, count + 1))
+    for n in (1, 2, 299, count):
+        got = dict(zip(names, rows[n], strict=True))
+        assert got["message"] == f"m{n}"
+        assert got["level"] == ("warn" if n % 2 else "info")
+        assert got["attributes"] == {f"k{n}": n, "nested.a.b": n}, n
