@@ -1,4 +1,4 @@
--- Dependencies unavailable or degraded at a moment, per site, with the evidence: the latest attempts' outcomes, recent failure rates, and a site the control plane failed over from.
+-- Dependencies unavailable or degraded at a moment, per site, with the evidence: the latest attempts' outcomes, the control plane's link probes, recent failure rates, and a site the control plane failed over from.
 -- @param at=null             the moment, any time dvlab parses; null for the latest time in the task history
 -- @param site=null           only this site
 -- @param window=21600        seconds of attempts a failure rate is taken over
@@ -22,6 +22,14 @@ service_latest AS (
 ),
 site_latest AS (
     SELECT DISTINCT ON (site) site, cut_off, ts FROM outcomes ORDER BY site, ts DESC
+),
+probes AS (
+    -- the control plane's latest probe of each site's link (site.probe.ok / .failed events)
+    SELECT DISTINCT ON (payload ->> 'site') payload ->> 'site' AS site, time,
+           regexp_matches(type, '(^|\.)site\.probe\.failed$') AS failed
+    FROM events, m
+    WHERE regexp_matches(type, '(^|\.)site\.probe\.(ok|failed)$') AND time <= m.at
+    ORDER BY payload ->> 'site', time DESC
 ),
 fenced AS (
     -- a site fenced by a failover and not yet given back
@@ -48,9 +56,17 @@ found AS (
     FROM service_latest WHERE failed AND unavailable
     UNION ALL
     SELECT 'control-plane', site, 'unavailable',
+           'latest probe of its link failed at '
+           || strftime(timezone('UTC', time), '%Y-%m-%dT%H:%M:%S.%fZ')
+    FROM probes WHERE failed AND site NOT IN (SELECT site FROM fenced)
+    UNION ALL
+    -- no probes of the site: its attempts tell
+    SELECT 'control-plane', site, 'unavailable',
            'latest attempt at the site timed out reaching the control plane at '
            || strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%S.%fZ')
-    FROM site_latest WHERE cut_off AND site NOT IN (SELECT site FROM fenced)
+    FROM site_latest
+    WHERE cut_off AND site NOT IN (SELECT site FROM fenced)
+      AND site NOT IN (SELECT site FROM probes)
     UNION ALL
     SELECT 'control-plane', site, 'unavailable',
            'site fenced by a failover at ' || strftime(timezone('UTC', since), '%Y-%m-%dT%H:%M:%S.%fZ') || ', not given back yet'

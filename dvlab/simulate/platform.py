@@ -710,6 +710,42 @@ def _first_failure(task: Task) -> tuple[datetime, str] | None:
     return None
 
 
+#: how often the control plane probes each site's link
+PROBE_EVERY = timedelta(seconds=30)
+
+
+def probes(world: World, at: datetime) -> Workflow:
+    """One round of the control plane's link probes of every site, as events.
+
+    A probe of a site fails while that site has lost its links. Probes belong
+    to no workflow; they are what tells a site cut off from a quiet one.
+    """
+    rng = world.rng
+    flow = Workflow(
+        id=world.hexid("probe"),
+        type="probe",
+        site=CONTROL_SITE,
+        correlation_id=world.uid(),
+        started=at,
+    )
+    for site in SITES:
+        when = at + timedelta(milliseconds=rng.randrange(0, 500))
+        ok = not world.link_lost(site, when)
+        _emit(
+            world,
+            flow,
+            "site.probe.ok" if ok else "site.probe.failed",
+            when,
+            CONTROL,
+            "scheduler",
+            None,
+            None,
+            {"site": site, "ok": ok},
+        )
+    flow.finished = at
+    return flow
+
+
 def control_workflow(world: World, kind: str, start: datetime) -> Workflow:
     """The control plane's failover (or failback) of the site that lost its links.
 

@@ -11,12 +11,14 @@ from dvlab.errors import BadInputError
 from dvlab.simulate import scenarios
 from dvlab.simulate.export import Export
 from dvlab.simulate.platform import (
+    PROBE_EVERY,
     SCALES,
     SITES,
     Workflow,
     World,
     arrivals,
     control_workflow,
+    probes,
     run_workflow,
 )
 from dvlab.simulate.truth import Truth
@@ -69,18 +71,31 @@ def simulate(
     controls = []
     if plan.failover is not None:
         controls = [(plan.failover[2], "failover"), (plan.failover[3], "failback")]
+    next_probe = plan.start
     try:
         for at, kind, site in arrivals(world, scale):
+            while next_probe <= at:
+                _probe(export, world, next_probe)
+                next_probe += PROBE_EVERY
             while controls and controls[0][0] <= at:
                 when, control = controls.pop(0)
                 _one(export, truth, control_workflow(world, control, when))
             _one(export, truth, run_workflow(world, kind, site, at))
         for when, control in controls:
             _one(export, truth, control_workflow(world, control, when))
+        while next_probe < plan.end:
+            _probe(export, world, next_probe)
+            next_probe += PROBE_EVERY
     finally:
         export.close()
     truth.write(out / "truth.json", export.counts)
     return Simulated(out=out, counts={"workflows": truth.workflows, **export.counts})
+
+
+def _probe(export: Export, world: World, at: datetime) -> None:
+    flow = probes(world, at)
+    export.workflow(flow)
+    export.flush(before=at)
 
 
 def _one(export: Export, truth: Truth, flow: Workflow) -> None:
