@@ -72,20 +72,31 @@ def simulate(
     if plan.failover is not None:
         controls = [(plan.failover[2], "failover"), (plan.failover[3], "failback")]
     next_probe = plan.start
-    try:
-        for at, kind, site in arrivals(world, scale):
-            while next_probe <= at:
-                _probe(export, world, next_probe)
-                next_probe += PROBE_EVERY
-            while controls and controls[0][0] <= at:
+
+    def due(until: datetime) -> None:
+        """Probe rounds and control workflows up to ``until``, in time order (output is
+        flushed up to each one's start, so none may come after a later one)."""
+        nonlocal next_probe
+        while (next_probe <= until and next_probe < plan.end) or (
+            controls and controls[0][0] <= until
+        ):
+            probe_due = next_probe <= until and next_probe < plan.end
+            if (
+                controls
+                and controls[0][0] <= until
+                and (not probe_due or controls[0][0] <= next_probe)
+            ):
                 when, control = controls.pop(0)
                 _one(export, truth, control_workflow(world, control, when))
+            else:
+                _probe(export, world, next_probe)
+                next_probe += PROBE_EVERY
+
+    try:
+        for at, kind, site in arrivals(world, scale):
+            due(at)
             _one(export, truth, run_workflow(world, kind, site, at))
-        for when, control in controls:
-            _one(export, truth, control_workflow(world, control, when))
-        while next_probe < plan.end:
-            _probe(export, world, next_probe)
-            next_probe += PROBE_EVERY
+        due(plan.end + timedelta(days=1))
     finally:
         export.close()
     truth.write(out / "truth.json", export.counts)

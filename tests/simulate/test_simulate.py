@@ -630,6 +630,7 @@ def test_event_envelopes(run: Run) -> None:
     first: dict[str, dict[str, Any]] = {}
     causes: list[tuple[str, str, str]] = []
     starts: dict[str, str] = {}
+    probed: set[str] = set()
     last_seq = 0
     last_published: datetime | None = None
     by_seq: dict[int, str] = {}
@@ -671,10 +672,16 @@ def test_event_envelopes(run: Run) -> None:
         first[msg_id] = line
         if kind == "workflow.started":
             starts[envelope["data"]["workflow_id"]] = envelope["causationid"]
+        elif kind.startswith("site.probe."):
+            # the control plane's link probes: caused by its clock, about one site each
+            assert "causationid" not in envelope
+            assert kind == ("site.probe.ok" if envelope["data"]["ok"] else "site.probe.failed")
+            probed.add(envelope["data"]["site"])
         else:
             causes.append((msg_id, envelope["causationid"], envelope["correlationid"]))
     assert ids
     assert redelivered + republished > 0
+    assert probed == set(run.truth["clock_offsets_ms"])  # every site is probed
     for msg_id, cause, correlation in causes:
         assert cause in ids, f"event {msg_id}: causation {cause} is no event in the file"
         assert first[cause]["data"]["correlationid"] == correlation
