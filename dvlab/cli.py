@@ -706,7 +706,8 @@ def build_parser() -> argparse.ArgumentParser:
         "timeline",
         parents=[after],
         help="the time-ordered view of a window",
-        description="Log records in time order, filtered by window, site, service, level and id.",
+        description="Log records, workflow events and task state changes in time order, "
+        "filtered by window, site, service, level and id.",
     )
     p.add_argument(
         "--from", dest="start", metavar="TIME", help="start (inclusive), e.g. 2026-12-01T10:00Z"

@@ -1,4 +1,4 @@
--- The lineage of the work an id belongs to: its workflows' task trees, each task's events in causal order, and the gaps.
+-- The lineage of the work an id belongs to: its workflows' task trees, each task's events in causal order (never before their cause, whatever the sites' clocks), and the gaps.
 -- @param id=null  a correlation, causation, event, task, workflow, request or idempotency id, or a target resource id
 WITH RECURSIVE
 correlations AS (
@@ -33,6 +33,16 @@ task_tree AS (
            NULL
     FROM t AS c JOIN task_tree AS p ON c.parent_task_id = p.task_id
     WHERE p.depth < 64
+),
+causal AS (
+    -- each event's place in its causal chain: never before its cause, whatever the clocks
+    SELECT event_id, time AS ctime, 0 AS depth
+    FROM e
+    WHERE causation_id IS NULL OR causation_id NOT IN (SELECT event_id FROM e)
+    UNION ALL
+    SELECT c.event_id, greatest(c.time, p.ctime), p.depth + 1
+    FROM e AS c JOIN causal AS p ON c.causation_id = p.event_id
+    WHERE p.depth < 10000
 ),
 requests AS (
     -- ids a log of the same work carries (an API request id that caused the first event)
@@ -73,7 +83,11 @@ FROM (
                         || strftime(timezone('UTC', ev.cause_published), '%H:%M:%S.%f') || ')'
            END,
            ev.correlation_id,
-           list_append(coalesce(tt.path, ['~']), strftime(timezone('UTC', ev.time), '%Y%m%d%H%M%S%f') || ev.event_id)
-    FROM event_rows AS ev LEFT JOIN task_tree AS tt ON tt.task_id = ev.task_id
+           list_append(coalesce(tt.path, ['~']),
+                       strftime(timezone('UTC', coalesce(ca.ctime, ev.time)), '%Y%m%d%H%M%S%f')
+                       || lpad(coalesce(ca.depth, 0)::VARCHAR, 6, '0') || ev.event_id)
+    FROM event_rows AS ev
+    LEFT JOIN task_tree AS tt ON tt.task_id = ev.task_id
+    LEFT JOIN causal AS ca ON ca.event_id = ev.event_id
 )
 ORDER BY correlation_id, sort_path

@@ -29,8 +29,8 @@ def trace(lab: str | os.PathLike[str] | None, id: str) -> duckdb.DuckDBPyRelatio
     relation = open_lab(Path(lab) if lab is not None else None).query("trace", id=id.strip())
     if not relation.limit(1).fetchall():
         raise BadInputError(
-            f"no task, event or log in the lab carries {id!r}; "
-            "`dvlab timeline --id` looks for it in logs too"
+            f"no task or event in the lab belongs to work that carries {id!r} (trace follows "
+            "tasks and events; `dvlab timeline --id` finds it in logs alone)"
         )
     return relation
 

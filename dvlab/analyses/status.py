@@ -71,6 +71,17 @@ def status(
             f"{handle.path} holds no task history; `dvlab ingest` a task table "
             "(CSV, Parquet, JSON) and its transitions first"
         )
+    if site is not None:
+        sites = [
+            r[0]
+            for r in handle.sql(
+                "SELECT DISTINCT site FROM tasks WHERE site IS NOT NULL ORDER BY site"
+            ).fetchall()
+        ]
+        if site not in sites:
+            raise BadInputError(
+                f"no task of site {site!r} in the lab; its sites: {', '.join(sites) or 'none'}"
+            )
     answers: dict[str, list[dict[str, Any]]] = {}
     for name, query in QUERIES.items():
         params: dict[str, Any] = {"at": at, "site": site}

@@ -231,6 +231,9 @@ class _State:
     watermark_line: int
     options: str | None = None
     start_hash: str | None = None
+    #: a task or transition table whose rows the lab no longer holds (another source's
+    #: rows of the same ids replaced them, and that source was forgotten)
+    rows_gone: bool = False
 
 
 def _load_states(lab_path: Path) -> list[_State]:
@@ -249,6 +252,25 @@ def _load_states(lab_path: Path) -> list[_State]:
             QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
             """
         ).fetchall()
+        gone: set[int] = set()
+        if schema.current_version(con, _catalog(con)) >= 3:
+            gone = {
+                r[0]
+                for r in con.execute(
+                    """
+                    SELECT i.generation FROM ingests AS i
+                    WHERE i.status IN ('loaded', 'grown', 'rewritten') AND i.rows_loaded > 0
+                      AND (i.format LIKE 'tasks-%' OR i.format LIKE 'transitions-%')
+                    GROUP BY i.generation
+                    HAVING NOT EXISTS (
+                        SELECT 1 FROM tasks AS t WHERE t.ingest_id IN (
+                            SELECT ingest_id FROM ingests WHERE generation = i.generation))
+                       AND NOT EXISTS (
+                        SELECT 1 FROM task_transitions AS x WHERE x.ingest_id IN (
+                            SELECT ingest_id FROM ingests WHERE generation = i.generation))
+                    """
+                ).fetchall()
+            }
     finally:
         con.close()
     return [
@@ -265,6 +287,7 @@ def _load_states(lab_path: Path) -> list[_State]:
             watermark_line=r[9],
             options=r[10],
             start_hash=r[11],
+            rows_gone=r[0] in gone,
         )
         for r in rows
     ]
@@ -375,8 +398,13 @@ def _option_change(state: _State, options: IngestOptions) -> str | None:
     ]
     if not changed:
         return None
-    was = ", ".join(f"--{k} {recorded.get(k)}" for k in changed if recorded.get(k) is not None)
-    new = ", ".join(f"--{k} {now.get(k)}" for k in changed if now.get(k) is not None)
+    flag = {"mapping": "--map"}
+
+    def shown(k: str, v: object) -> str:
+        return f"{flag.get(k, '--' + k.replace('_', '-'))} {v}"
+
+    was = ", ".join(shown(k, recorded.get(k)) for k in changed if recorded.get(k) is not None)
+    new = ", ".join(shown(k, now.get(k)) for k in changed if now.get(k) is not None)
     return (
         f"loaded before with other options ({was or 'none'}; now {new or 'none'}); what is in "
         "the lab keeps the old ones: `dvlab forget` the source and ingest it again to change them"
@@ -1081,6 +1109,8 @@ def _stage_one(
             entry = {**base, "status": "empty"}
             return report, entry
         state, unchanged = _match_state(path, head, states)
+        if state is not None and unchanged and state.rows_gone:
+            unchanged = False  # read again: its rows were replaced by another source's
         if state is not None:
             base["options"] = _options_json(_recorded_options(state, given))
         if state is not None and unchanged:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,8 @@ from dvlab.simulate.truth import Truth
 DEFAULT_START = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 #: the largest clock offset of a site, either way
 MAX_OFFSET_MS = 300
+#: the longest run
+MAX_DURATION = timedelta(days=400)
 
 
 @dataclass
@@ -59,9 +63,35 @@ def simulate(
     duration = scenarios.DURATIONS[scenario] if duration is None else duration
     if duration <= timedelta(minutes=10):
         raise BadInputError(f"--duration {duration} is too short; give more than 10 minutes")
+    if duration > MAX_DURATION:
+        raise BadInputError(
+            f"--duration {duration} is longer than a run can be ({MAX_DURATION.days} days)"
+        )
+    if seed < 0:
+        # random.Random(-n) is random.Random(n): a negative seed would repeat a positive one
+        raise BadInputError(f"--seed {seed} is negative; give 0 or more")
+    if not 1971 <= start.year <= 9990:
+        raise BadInputError(f"--start {start.isoformat()} is out of range; give a year 1971-9990")
     if out.exists() and any(out.iterdir()):
         raise BadInputError(f"{out} is not empty; simulate writes into a new or empty folder")
+    # written beside the target and moved into place whole: a run that is stopped leaves
+    # no folder that looks finished
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        result = _simulate(partial, scenario, seed, scale, start, duration)
+        if out.exists():
+            out.rmdir()
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return Simulated(out=out, counts=result.counts)
 
+
+def _simulate(
+    out: Path, scenario: str, seed: int, scale: str, start: datetime, duration: timedelta
+) -> Simulated:
     rng = random.Random(seed)
     plan = scenarios.plan(scenario, rng, start, duration)
     offsets = {site: rng.randrange(-MAX_OFFSET_MS, MAX_OFFSET_MS + 1) for site in SITES}

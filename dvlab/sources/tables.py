@@ -365,6 +365,13 @@ def stage(
     with their row and column. ``line`` is the file's line for CSV and JSON
     lines, the row (1-based) for Parquet, the element for a JSON array.
     """
+    if shape.kind == "events" and kind_of(shape.columns) != "events":
+        raise BadInputError(
+            "--kind events, but it has neither a JetStream export's stream, seq and subject "
+            "nor a CloudEvent's specversion, id and type (it has "
+            f"{', '.join(shape.columns[:12]) or 'no columns'})",
+            source=str(path),
+        )
     raw = f"tbl_raw_{int(src)}"
     staged = f"tbl_{int(src)}"
     _read_raw(con, raw, path, shape)
@@ -546,6 +553,10 @@ def _table_select(
                 f"{_col(chosen, late)}: ends ' || strftime(timezone('UTC', {late}), '%Y-%m-%dT%H:%M:%S.%fZ') "
                 f"|| ' before it starts ' || strftime(timezone('UTC', {early}), '%Y-%m-%dT%H:%M:%S.%fZ')"
             )
+    if kind == "transitions" and "seq" in chosen:
+        checks.append(
+            f"WHEN t_seq IS NULL THEN 'column {_col(chosen, 'seq')}: no sequence number'"
+        )
     for c in ("attempt", "seq"):
         if c in texts:
             checks.append(

@@ -67,11 +67,14 @@ CHANGES = [
     ("r4", "succeeded", "10:08:00", 1, None),
 ]
 
-#: (id, type, time, task, correlation, cause, stream seq)
+#: (id, type, time, task, correlation, cause, stream seq); published when stamped, but for
+#: the skewed one, which the stream got last
 EVENTS = [
     ("ev-c3-start", "dv.task.started", "10:02:02", "c3", "c3", None, 1),
     ("ev-c3-effect", "dv.volume.attached", "10:02:20", "c3", "c3", "ev-c3-start", 3),
     ("ev-c3-failed", "dv.task.failed", "10:02:30", "c3", "c3", "ev-c3-effect", 2),
+    # stamped by a clock running behind: a second before the event that caused it
+    ("ev-c3-skewed", "dv.task.note", "10:02:19", "c3", "c3", "ev-c3-effect", 5),
     ("ev-e4-effect", "dv.port.created", "10:02:44", "e4", "c4", "ev-missing", 4),
 ]
 
@@ -108,6 +111,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "transitions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     with (folder / "events.jsonl").open("w", encoding="utf-8") as fh:
         for event_id, kind, time, task, corr, cause, seq in EVENTS:
+            published = "10:02:40" if event_id == "ev-c3-skewed" else time
             envelope = {
                 "specversion": "1.0",
                 "id": event_id,
@@ -126,7 +130,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         "stream": "S",
                         "seq": seq,
                         "subject": "dv.x",
-                        "time": f"{DAY}{time}Z",
+                        "time": f"{DAY}{published}Z",
                         "data": envelope,
                     }
                 )
@@ -217,6 +221,7 @@ def test_trace_from_a_target_shows_the_tree_and_the_gaps(lab: Path) -> None:
         (1, "task", "c3"),
         (2, "event", "ev-c3-start"),
         (2, "event", "ev-c3-effect"),
+        (2, "event", "ev-c3-skewed"),  # after its cause, though its clock says earlier
         (2, "event", "ev-c3-failed"),
         (1, "task", "d3"),
     ]
@@ -225,7 +230,7 @@ def test_trace_from_a_target_shows_the_tree_and_the_gaps(lab: Path) -> None:
     assert gaps == {"ev-c3-failed": "arrived before its cause (stream seq 2 < 3)"}
     text = draw(rows)
     assert text[0] == "correlation c3"
-    assert "!! arrived before its cause" in text[5]
+    assert "!! arrived before its cause" in text[6]
 
 
 def test_trace_names_a_cause_that_is_not_loaded(lab: Path) -> None:
@@ -237,5 +242,7 @@ def test_trace_names_a_cause_that_is_not_loaded(lab: Path) -> None:
 
 
 def test_an_unknown_id_is_an_error(lab: Path) -> None:
-    with pytest.raises(BadInputError, match="no task, event or log in the lab carries 'nope'"):
+    with pytest.raises(
+        BadInputError, match="no task or event in the lab belongs to work that carries 'nope'"
+    ):
         trace(lab, "nope")

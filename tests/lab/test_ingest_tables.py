@@ -1204,3 +1204,26 @@ def test_forget_an_edited_task_file_removes_every_version(tmp_path: Path, lab_pa
 
     assert report.rows == 3
     assert query(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+
+
+def test_a_table_whose_rows_another_source_replaced_loads_again_after_that_one_is_forgotten(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """The same tasks exported twice (say CSV and JSON lines): the second load takes the
+    rows over; forgetting it used to leave the first export 'unchanged' and the table empty."""
+    first = write_csv(tmp_path / "tasks.csv", TASK_HEADER, BASE_TASKS)
+    second = tmp_path / "tasks.jsonl"
+    second.write_text(
+        jsonl([dict(zip(TASK_HEADER, row, strict=True)) for row in BASE_TASKS]), "utf-8"
+    )
+    ingest(lab_path, [str(first)])
+    ingest(lab_path, [str(second)])
+    assert {r[0] for r in query(lab_path, "SELECT DISTINCT source FROM tasks")} == {str(second)}
+    forget(lab_path, [str(second)])
+    assert query(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+
+    again = ingest(lab_path, [str(first)])
+
+    assert [(s.status, s.rows_loaded) for s in again.sources] == [("grown", len(BASE_TASKS))]
+    assert query(lab_path, "SELECT count(*) FROM tasks") == [(len(BASE_TASKS),)]
+    assert [s.status for s in ingest(lab_path, [str(first)]).sources] == ["unchanged"]
