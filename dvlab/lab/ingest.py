@@ -33,7 +33,10 @@ import glob
 import json
 import logging
 import os
+import re
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -437,11 +440,40 @@ _RAW_COLUMNS = "line BIGINT, end_line BIGINT, reject VARCHAR, raw VARCHAR, " + "
 )
 
 
+def staging_memory() -> str | None:
+    """How much memory an ingest stages in before DuckDB spills to disk:
+    ``DVLAB_STAGING_MEMORY`` (DuckDB's notation, e.g. ``4GB``), else DuckDB's own limit
+    (80 % of the machine's memory). Too small a limit fails the run, not the data."""
+    given = os.environ.get("DVLAB_STAGING_MEMORY")
+    if not given:
+        return None
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", given.strip(), re.IGNORECASE):
+        raise BadInputError(
+            f"DVLAB_STAGING_MEMORY must be an amount such as 4GB or 512MiB, not {given!r}"
+        )
+    return given.strip()
+
+
 class _Staging:
     """The in-memory database an ingest parses into before it commits."""
 
-    def __init__(self, tz: str):
-        self.con = duckdb.connect(config={"preserve_insertion_order": "false", **NO_AUTOLOAD})
+    def __init__(self, tz: str, spill_dir: Path | None = None):
+        limit = staging_memory()  # checked before anything is made
+        self.spill = Path(tempfile.mkdtemp(prefix=".dvlab-staging-", dir=spill_dir))
+        try:
+            self.con = duckdb.connect(
+                config={
+                    "preserve_insertion_order": "false",
+                    # past its memory limit DuckDB spills what is staged to disk here
+                    "temp_directory": str(self.spill),
+                    **NO_AUTOLOAD,
+                }
+            )
+        except BaseException:
+            shutil.rmtree(self.spill, ignore_errors=True)
+            raise
+        if limit is not None:
+            self.con.execute(f"SET memory_limit = {schema.quote_literal(limit)}")
         self.con.execute("SET enable_progress_bar = false")
         prepare(self.con, tz=tz)
         jsonlines.install(self.con)
@@ -455,6 +487,10 @@ class _Staging:
         self.con.execute(
             "CREATE TABLE stage_rejects (src INTEGER, source VARCHAR, line BIGINT, reason VARCHAR, raw VARCHAR)"
         )
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
 
     def add_json_chunk(self, chunk: files.LineChunk) -> None:
         table = _chunk_table(chunk)
@@ -1035,7 +1071,8 @@ def ingest(
         _interrupts.seen = _interrupts.committed = _interrupts.committing = False
         states = _load_states(lab_path)
         next_id = _next_ingest_id(lab_path)
-        staging = _Staging(options.tz)
+        # spill files beside the lab: its disk is the one chosen for the data
+        staging = _Staging(options.tz, spill_dir=lab_path.resolve().parent)
         try:
             ledger: list[dict[str, Any]] = []
             for src, path in enumerate(paths):
@@ -1051,7 +1088,7 @@ def ingest(
                 raise _strict_error(staging, summary)
             _commit(lab_path, staging, ledger, summary, strict=options.strict)
         finally:
-            staging.con.close()
+            staging.close()
     summary.finished = datetime.now(UTC)
     for report in summary.sources:
         log.info(

@@ -354,3 +354,16 @@ def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path: Path, lab_path
         ("loaded", "syslog", 0)
     ]
     assert messages_by_line(lab_path) == [(1, "first"), (2, "second")]
+
+
+def test_a_staging_memory_that_is_no_amount_is_refused(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "a.jsonl"
+    source.write_text(jsonl([record(1)]), encoding="utf-8")
+    monkeypatch.setenv("DVLAB_STAGING_MEMORY", "lots")
+    with pytest.raises(BadInputError, match="DVLAB_STAGING_MEMORY must be an amount"):
+        ingest(lab_path, [str(source)])
+    assert not lab_path.exists()
+    # and no spill folder is left beside the lab
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dvlab-staging-")]

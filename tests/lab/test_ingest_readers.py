@@ -362,13 +362,21 @@ def test_site_and_service_options_fill_only_what_records_lack(
     ]
 
 
+@pytest.mark.parametrize("memory", [None, "100MB"])
 @pytest.mark.parametrize("reader", READERS)
 def test_line_numbers_hold_across_many_row_groups(
-    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    lab_path: Path,
+    reader: str,
+    memory: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Line n says n in its message and its attributes; every stored row must agree with its
     line number, over more rows than DuckDB reads in one piece (122,880), with the level,
     time and nesting work that runs beside the numbering."""
+    if memory is not None:
+        # staging smaller than the file: DuckDB spills to disk, and the order must hold
+        monkeypatch.setenv("DVLAB_STAGING_MEMORY", memory)
     count = 300_000
     words = ["info", "WARN", "Error", "notice", "crit", "weird"]
     bad = {n for n in range(1, count + 1) if n % 9_973 == 0}  # a time that is not one
