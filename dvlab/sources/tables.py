@@ -212,6 +212,8 @@ def kind_of(
         return "events"
     if names & {"msg", "message", "log", "textpayload"} and "error_message" not in names:
         return None  # a log record that happens to carry an id and a status
+    if names & {"level", "severity", "lvl", "levelname", "loglevel"} and not mapped:
+        return None  # a log level: a log record, even without a message
     if ("to_state" in mapped or _has(names, TRANSITION_VARIANTS["to_state"][:3])) and (
         "task_id" in mapped or _has(names, TRANSITION_VARIANTS["task_id"])
     ):

@@ -33,6 +33,8 @@ from dvlab.sources.tables import kind_of, parse_map, resolve
         # then reported missing rather than the file taken for a log)
         (("task_id", "created_at"), "tasks"),
         (("task_id", "ts", "level"), None),
+        # a log line without a message but with a level stays a log
+        (("ts", "level", "task_id", "status"), None),
         ((), None),
     ],
 )
