@@ -23,7 +23,7 @@ import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -458,8 +458,10 @@ def _json_value(value: object) -> object:
     """Times as ISO 8601 UTC with Z, intervals as seconds, anything else as text."""
     from datetime import datetime as _datetime
 
+    from dvlab.lab.timeconv import format_utc
+
     if isinstance(value, _datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return format_utc(value, digits=6)
     if isinstance(value, timedelta):
         return value.total_seconds()
     return str(value)

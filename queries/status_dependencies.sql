@@ -9,8 +9,8 @@ outcomes AS (
     -- every attempt's end: a failure (retrying, failed) with its error class, or a success
     SELECT t.service, t.site, tr.ts, tr.to_state <> 'succeeded' AS failed,
            coalesce(tr.reason, '') AS reason,
-           regexp_matches(coalesce(tr.reason, ''), 'Unavailable|Unreachable|ConnectionRefused|NoRoute') AS unavailable,
-           regexp_matches(coalesce(tr.reason, ''), 'CrossSite') AS cut_off
+           dvlab_unavailable_error(tr.reason) AS unavailable,
+           dvlab_cut_off_error(tr.reason) AS cut_off
     FROM task_transitions AS tr JOIN tasks AS t USING (task_id), m
     WHERE tr.ts <= m.at AND t.parent_task_id IS NOT NULL
       AND tr.to_state IN ('retrying', 'failed', 'succeeded')

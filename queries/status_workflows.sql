@@ -17,7 +17,7 @@ background AS (
            x.final_state, x.finished
     FROM s AS x
     WHERE x.first_retry_at IS NOT NULL
-      AND regexp_matches(x.first_retry_reason, 'Unavailable|Unreachable|CrossSite|ConnectionRefused|NoRoute')
+      AND dvlab_blocking_error(x.first_retry_reason)
       AND (EXISTS (SELECT 1 FROM degraded AS d
                    WHERE d.workflow_id = x.workflow_id AND d.step = x.name)
            OR EXISTS (SELECT 1 FROM tasks AS y
@@ -39,13 +39,13 @@ modes AS (
     SELECT workflow_id, 'blocked' AS mode, task_id, name, reason, since
     FROM s
     WHERE state = 'retrying'
-      AND regexp_matches(reason, 'Unavailable|Unreachable|CrossSite|ConnectionRefused|NoRoute')
+      AND dvlab_blocking_error(reason)
       AND task_id NOT IN (SELECT task_id FROM background)
     UNION ALL
     SELECT workflow_id, 'retrying', task_id, name, reason, since
     FROM s
     WHERE state = 'retrying'
-      AND NOT regexp_matches(coalesce(reason, ''), 'Unavailable|Unreachable|CrossSite|ConnectionRefused|NoRoute')
+      AND NOT dvlab_blocking_error(reason)
       AND task_id NOT IN (SELECT task_id FROM background)
     UNION ALL
     -- went on without a step that is still retrying (or that failed for good)

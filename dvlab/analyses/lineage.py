@@ -15,6 +15,7 @@ import duckdb
 
 from dvlab.errors import BadInputError
 from dvlab.lab.store import open_lab
+from dvlab.lab.timeconv import format_utc
 
 
 def trace(lab: str | os.PathLike[str] | None, id: str) -> duckdb.DuckDBPyRelation:
@@ -63,5 +64,5 @@ def draw(rows: list[dict[str, Any]]) -> list[str]:
 
 def _time(value: object) -> str:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return format_utc(value)
     return "?" if value is None else str(value)

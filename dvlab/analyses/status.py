@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dvlab.analyses.timeline import check_window
+from dvlab.analyses.timeline import parse_time
 from dvlab.errors import BadInputError
 from dvlab.lab.store import open_lab
+from dvlab.lab.timeconv import format_utc
 
 #: question -> the curated query that answers it
 QUERIES = {
@@ -62,7 +63,7 @@ def status(
     """The answers at ``at`` (default: the latest time of the task history), for one ``site``
     or all; a failure counts when it happened within ``window`` seconds before ``at``."""
     if at is not None:
-        check_window(at, None, names=("--at", "--to"))
+        parse_time(at, name="--at")
     if window < 1:
         raise BadInputError(f"--window must be at least 1 second, not {window}")
     handle = open_lab(Path(lab) if lab is not None else None)
@@ -148,7 +149,7 @@ def render(answers: Status) -> list[str]:
 
 def _time(value: object) -> str:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        return format_utc(value)
     return "?" if value is None else str(value)
 
 

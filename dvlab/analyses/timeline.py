@@ -37,7 +37,7 @@ def check_window(
     '2026-12-01T10:00:00+00:00'
     """
     bounds = tuple(
-        None if value is None else _parse_time(value, name=name)
+        None if value is None else parse_time(value, name=name)
         for name, value in zip(names, (start, end), strict=True)
     )
     first, last = bounds
@@ -103,7 +103,8 @@ def timeline(
     )
 
 
-def _parse_time(value: str, *, name: str) -> datetime:
+def parse_time(value: str, *, name: str) -> datetime:
+    """``value`` read as the ingest reads times, or an error naming option ``name``."""
     parsed = parse_utc(value)
     if parsed is None:
         raise BadInputError(

@@ -22,6 +22,12 @@ def lock_holder(exc: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (DuckDB's run on with hints), or its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def translate(exc: duckdb.Error, *, what: str = "query") -> DvlabError:
     """The dvlab error for a DuckDB error; the original is kept as ``__cause__``."""
     text = str(exc).strip()

@@ -603,7 +603,7 @@ class _Staging:
             log.info(
                 "%s: DuckDB's reader refused it (%s); reading it line by line",
                 path,
-                str(exc).splitlines()[0],
+                dberrors.first_line(exc),
             )
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
             return None
@@ -681,8 +681,11 @@ class _Read:
     watermark_line: int
     start_line: int
     skipped: int
-    #: (rows, rejects) when the file was read whole into ``whole_<src>`` (see whole_table)
+    #: (rows, rejects) when the file was read whole into ``whole_<src>`` (see whole_table),
+    #: or, for a table, into ``table``
     whole_rows: tuple[int, int] | None = None
+    #: (kind, staging table) of a task, transition or event table
+    table: tuple[str, str] | None = None
 
 
 #: how far detection reads to find the end of a long first line
@@ -1179,33 +1182,32 @@ def _stage_one(
             _table_shape(path, head, options, staging) if _may_be_table(head, options) else None
         )
         if shape is not None:
-            rewritten = _rewritten(path, head, states) if state is None else None
-            return _stage_table(
-                path, src, staging, options, shape, base, state, given, head, rewritten
+            read = _read_table(path, src, staging, options, shape, head)
+            fmt = read.format
+        else:
+            if files.looks_binary(head):
+                raise SourceReadError(
+                    name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
+                )
+            fmt = fmt or _detect(path, head, options)
+            start_offset = state.watermark_offset if state is not None else 0
+            start_line = state.watermark_line if state is not None else 1
+            read = _read_source(
+                path,
+                src,
+                fmt,
+                staging,
+                options,
+                start_offset=start_offset,
+                start_line=start_line,
+                head=head,
+                progress=progress,
             )
-        if files.looks_binary(head):
-            raise SourceReadError(
-                name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
-            )
-        fmt = fmt or _detect(path, head, options)
-        start_offset = state.watermark_offset if state is not None else 0
-        start_line = state.watermark_line if state is not None else 1
-        read = _read_source(
-            path,
-            src,
-            fmt,
-            staging,
-            options,
-            start_offset=start_offset,
-            start_line=start_line,
-            head=head,
-            progress=progress,
-        )
         if read.whole_rows is not None:
             loaded, rejected = read.whole_rows
         else:
             loaded, rejected = staging.finish_source(src, name, options)
-        if rejected:
+        if rejected and read.table is None:  # a table's rejects quote their row already
             _fill_raw(path, staging, src, start_offset, start_line)
     except (SourceReadError, BadInputError) as exc:
         staging.drop_source(src)
@@ -1255,7 +1257,9 @@ def _stage_one(
         "rows_skipped": read.skipped,
         "src": src,
     }
-    if read.whole_rows is not None:
+    if read.table is not None:
+        entry["table"] = read.table
+    elif read.whole_rows is not None:
         entry["whole"] = (whole_table(src), options)
     if replaced_from is not None:
         entry["replace_from"] = replaced_from
@@ -1281,72 +1285,40 @@ def _table_shape(
     return tables.sniff(staging.con, path, head, tables.parse_map(list(options.mapping)))
 
 
-def _stage_table(
+def _read_table(
     path: Path,
     src: int,
     staging: _Staging,
     options: IngestOptions,
     shape: tables.Shape,
-    base: dict[str, Any],
-    state: _State | None,
-    given: IngestOptions,
     head: bytes,
-    rewritten: _State | None,
-) -> tuple[SourceReport, dict[str, Any]]:
-    """Stage a task, transition or event table whole (a changed one is read again whole:
-    its rows replace the stored rows of the same ids)."""
-    name = str(path)
+) -> _Read:
+    """Stage a task, transition or event table whole. A changed one is read whole again
+    (its watermark stays at the start): its rows replace the stored rows of the same ids."""
     _use_zone(staging.con, options.tz)
-    mapping = tables.parse_map(list(options.mapping))
     staged, loaded, rejected = tables.stage(
         staging.con,
         src=src,
         path=path,
         shape=shape,
-        mapping=mapping,
+        mapping=tables.parse_map(list(options.mapping)),
         time_origin=options.time_origin,
     )
     size, tail, _ = _scan_end(path)
-    fmt = f"{shape.kind}-{shape.layout}"
-    status = "loaded" if state is None else "grown"
-    message = _option_change(state, given) if state is not None else None
-    report = SourceReport(
-        source=name,
-        status=status,
-        format=fmt,
-        rows_loaded=loaded,
-        rows_rejected=rejected,
-        ingest_id=base["ingest_id"],
-        message=message,
+    return _Read(
+        format=f"{shape.kind}-{shape.layout}",
+        head_hash=_hash(head[: min(len(head), size)]),
+        head_len=min(len(head), size),
+        consumed_bytes=size,
+        consumed_lines=loaded + rejected,
+        tail_hash=_hash(tail),
+        watermark_offset=0,
+        watermark_line=1,
+        start_line=1,
+        skipped=0,
+        whole_rows=(loaded, rejected),
+        table=(shape.kind, staged),
     )
-    entry = {
-        **base,
-        "status": status,
-        "format": fmt,
-        "generation": state.generation if state is not None else base["ingest_id"],
-        "fingerprint": f"{_hash(head[: min(len(head), size)])}:{size}:{_hash(tail)}",
-        "start_hash": _hash(_start(head[:size])),
-        "head_hash": _hash(head[: min(len(head), size)]),
-        "head_len": min(len(head), size),
-        "consumed_bytes": size,
-        "consumed_lines": loaded + rejected,
-        # read whole every time: the next change is read from the start again
-        "watermark_offset": 0,
-        "watermark_line": 1,
-        "start_line": 1,
-        "rows_loaded": loaded,
-        "rows_rejected": rejected,
-        "rows_skipped": 0,
-        "src": src,
-        "table": (shape.kind, staged),
-    }
-    if state is not None:
-        entry["replace_from"] = 1  # its earlier rejects go; its rows are replaced by id
-    elif rewritten is not None:
-        # edited in place: the earlier version's rejects go too
-        entry["replace_generation"] = rewritten.generation
-        entry["status"] = report.status = "rewritten"
-    return report, entry
 
 
 def _with_state_of(entry: dict[str, Any], states: list[_State]) -> list[_State]:

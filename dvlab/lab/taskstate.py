@@ -1,5 +1,8 @@
 """The state of every task at a moment, as SQL macros the status queries share.
 
+``dvlab_blocking_error(reason)`` tells an error class that means a dependency
+did not answer (``dvlab_unavailable_error``) or a site is cut off from the
+control plane (``dvlab_cut_off_error``) from any other error.
 ``dvlab_moment(text)`` reads a moment through the lab's time path, or, given
 NULL, takes the latest time the lab's task history knows.
 ``dvlab_task_states(at)`` is a table: one row per task created by ``at``,
@@ -14,6 +17,16 @@ from __future__ import annotations
 import duckdb
 
 MACROS = [
+    # error classes that say a dependency did not answer (the work waits for it), as
+    # opposed to one that answered with an error; a cross-site timeout is a site cut off
+    # from the control plane
+    """CREATE OR REPLACE TEMP MACRO dvlab_unavailable_error(reason) AS (
+        coalesce(regexp_matches(reason, 'Unavailable|Unreachable|ConnectionRefused|NoRoute'),
+                 false))""",
+    """CREATE OR REPLACE TEMP MACRO dvlab_cut_off_error(reason) AS (
+        coalesce(regexp_matches(reason, 'CrossSite'), false))""",
+    """CREATE OR REPLACE TEMP MACRO dvlab_blocking_error(reason) AS (
+        dvlab_unavailable_error(reason) OR dvlab_cut_off_error(reason))""",
     """CREATE OR REPLACE TEMP MACRO dvlab_moment(text) AS (
         coalesce(dvlab_ts(text::VARCHAR),
                  (SELECT max(ts) FROM task_transitions),

@@ -25,7 +25,7 @@ ingest turns a NULL time into a reject that quotes the text.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
@@ -115,6 +115,12 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create the time macros on ``con`` (idempotent)."""
     for statement in macros_sql():
         con.execute(statement)
+
+
+def format_utc(value: datetime, *, digits: int = 3) -> str:
+    """``value`` as RFC 3339 in UTC with ``Z``, to ``digits`` (3 or 6) fractional digits."""
+    timespec = "milliseconds" if digits == 3 else "microseconds"
+    return value.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def parse_utc(text: str) -> datetime | None:

@@ -31,11 +31,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dvlab.simulate.platform import Task, Workflow
+from dvlab.simulate.platform import BLOCKING, Task, Workflow
 from dvlab.simulate.scenarios import DEGRADED_RATE, Plan, iso
 
 FAILED_WINDOW = timedelta(hours=1)
-BLOCKING_ERRORS = ("DependencyUnavailable", "CrossSiteTimeout")
 #: workflows whose whole tree truth.json keeps, per reason
 TRACED = ("fault", "reduced", "failed", "clean", "control")
 
@@ -104,9 +103,7 @@ class Truth:
                     verdict, why = retry_verdict(by_id[task_id])
                     moment["failed_tasks"][task_id] = {"verdict": verdict, "reason": why}
                 elif state == "retrying" and task_id not in flow.background:
-                    target = (
-                        "blocked_workflows" if reason in BLOCKING_ERRORS else "retrying_workflows"
-                    )
+                    target = "blocked_workflows" if reason in BLOCKING else "retrying_workflows"
                     moment[target].add(flow.id)
             reduced_until = flow.restored_at or flow.finished
             if (

@@ -25,7 +25,8 @@ from pathlib import Path
 import duckdb
 
 from dvlab.errors import BadInputError, SourceReadError
-from dvlab.lab.schema import quote_ident
+from dvlab.lab.dberrors import first_line
+from dvlab.lab.schema import quote_ident, quote_literal
 from dvlab.sources.records import REJECT_EXCERPT
 
 KINDS = ("tasks", "transitions", "events")
@@ -265,7 +266,7 @@ def sniff(
             return None if kind is None else Shape(kind, "csv", columns)
     except duckdb.Error as exc:
         raise SourceReadError(
-            str(path), f"could not read it as a table: {_first_line(exc)}"
+            str(path), f"could not read it as a table: {first_line(exc)}"
         ) from None
     return None
 
@@ -298,10 +299,6 @@ def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, layout: str) -> tuple
         [str(path)],
     ).fetchall()
     return tuple(sorted(r[0] for r in rows))
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 # --------------------------------------------------------------------------- mapping
@@ -423,7 +420,7 @@ def _read_raw(con: duckdb.DuckDBPyConnection, raw: str, path: Path, shape: Shape
         )
     except duckdb.Error as exc:
         raise SourceReadError(
-            name, f"could not read it as {shape.layout}: {_first_line(exc)}"
+            name, f"could not read it as {shape.layout}: {first_line(exc)}"
         ) from None
     finally:
         con.execute("SET preserve_insertion_order = false")
@@ -490,14 +487,10 @@ def _time(expression: str, origin: str | None) -> str:
     # numbers are seconds after the origin (traces that start their clock at zero)
     return (
         f"CASE WHEN regexp_full_match({expression}, '-?\\d+(\\.\\d+)?') "
-        f"THEN dvlab_ts({_sql(origin)}) "
+        f"THEN dvlab_ts({quote_literal(origin)}) "
         f"+ to_microseconds((({expression})::DECIMAL(38, 6) * 1000000)::BIGINT) "
         f"ELSE dvlab_ts({expression}) END"
     )
-
-
-def _sql(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _table_select(
@@ -526,7 +519,7 @@ def _table_select(
     used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in chosen.values()]
     attributes = "record::JSON"
     for u in used:
-        attributes = f"json_remove({attributes}, {_sql(u)})"
+        attributes = f"json_remove({attributes}, {quote_literal(u)})"
     state = "state" if kind == "tasks" else "to_state"
     times = [c for c in TIMES if c in texts]
     parsed = ", ".join(f"{_time('t_' + c, origin)} AS {c}" for c in times)
@@ -689,7 +682,7 @@ def _reject_rows(
 ) -> int:
     con.execute(
         f"""INSERT INTO stage_rejects
-            SELECT $src, $source, line, {_sql(kind + ": ")} || reject, left(record, $excerpt)
+            SELECT $src, $source, line, {quote_literal(kind + ": ")} || reject, left(record, $excerpt)
             FROM {staged} WHERE reject IS NOT NULL""",
         {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
     )
