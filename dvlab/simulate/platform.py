@@ -202,11 +202,13 @@ class Sink(Protocol):
 class World:
     """The sites, their faults, and the dice."""
 
-    def __init__(self, plan: Plan, rng: random.Random):
+    def __init__(self, plan: Plan, rng: random.Random, background: random.Random | None = None):
         self.plan = plan
         self.rng = rng
         #: the site a failover or failback acts on (the target of its site-level steps)
         self.site_target: str | None = None
+        #: dice of the background workers, apart from the workflows'
+        self.background = background or random.Random(0)
 
     def uid(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -718,7 +720,9 @@ def probes(world: World, at: datetime) -> Workflow:
     """One round of the control plane's link probes of every site, as events.
 
     A probe of a site fails while that site has lost its links. Probes belong
-    to no workflow; they are what tells a site cut off from a quiet one.
+    to no workflow; they are what tells a site cut off from a quiet one. Each
+    site's background workers (garbage collection, reconciliation, inventory
+    sync) log on the same beat.
     """
     rng = world.rng
     flow = Workflow(
@@ -742,8 +746,29 @@ def probes(world: World, at: datetime) -> Workflow:
             None,
             {"site": site, "ok": ok},
         )
+    # the background workers of each site, on the same beat: their own dice, so that adding
+    # them left every workflow as it was
+    for site in SITES:
+        when = at + timedelta(milliseconds=world.background.randrange(0, 30_000))
+        job, template = world.background.choice(_WORKER_JOBS)
+        level = "warn" if world.link_lost(site, when) else "info"
+        message = template.format(
+            n=world.background.randrange(0, 400), ms=world.background.randrange(5, 4000)
+        )
+        if level == "warn":
+            message += "; control plane unreachable, results held back"
+        flow.logs.append(Log(when, site, "worker", level, message, None, None, {"job": job}))
     flow.finished = at
     return flow
+
+
+#: what a site's background workers do, and what they log about it
+_WORKER_JOBS = (
+    ("gc", "gc: reclaimed {n} orphaned ports and volumes in {ms} ms"),
+    ("reconcile", "reconciler: {n} resources in sync, drift checked in {ms} ms"),
+    ("inventory-sync", "inventory sync: {n} hosts refreshed in {ms} ms"),
+    ("image-prefetch", "image prefetch: {n} layers warm on the hypervisors"),
+)
 
 
 def control_workflow(world: World, kind: str, start: datetime) -> Workflow:

@@ -95,7 +95,7 @@ def _simulate(
     rng = random.Random(seed)
     plan = scenarios.plan(scenario, rng, start, duration)
     offsets = {site: rng.randrange(-MAX_OFFSET_MS, MAX_OFFSET_MS + 1) for site in SITES}
-    world = World(plan, rng)
+    world = World(plan, rng, background=random.Random(seed * 7907 + 3))
     export = Export(out, offsets=offsets, seed=seed)
     truth = Truth(plan, seed=seed, scale=scale, offsets=offsets)
     controls = []
