@@ -79,3 +79,10 @@ class MissingDependencyError(DvlabError, ImportError):
     """An optional package is not installed; the message names the install command."""
 
     exit_code = 2
+
+
+class SourceConnectError(DvlabError, ConnectionError):
+    """A live source (a PostgreSQL server, a NATS server) refused us, is unreachable, or
+    lacks what was asked for (a stream, a table). The message never holds a password."""
+
+    exit_code = 2

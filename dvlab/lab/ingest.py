@@ -1382,6 +1382,7 @@ _LEDGER_COLUMNS = (
     "message",
     "options",
     "start_hash",
+    "position",
 )
 
 
@@ -1597,7 +1598,7 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
                         con.execute(
                             f"DELETE FROM {table} WHERE ingest_id IN ({ids})", {"source": name}
                         ).fetchall()[0][0]
-                        for table in ("logs", "tasks", "task_transitions", "events")
+                        for table in schema.DATA_TABLES
                     )
                     rejects = con.execute(
                         f"DELETE FROM rejects WHERE ingest_id IN ({ids})", {"source": name}

@@ -30,6 +30,22 @@ LOG_COLUMNS: tuple[str, ...] = (
     "ingest_id",
 )
 
+#: the tables that hold loaded rows (each row names its ``ingest_id``)
+DATA_TABLES: tuple[str, ...] = ("logs", "tasks", "task_transitions", "events", "metrics")
+
+METRIC_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "name",
+    "labels",
+    "value",
+    "type",
+    "site",
+    "service",
+    "source",
+    "line",
+    "ingest_id",
+)
+
 _LEVEL_CHECK = ", ".join(f"'{level}'" for level in LEVELS)
 
 #: a task's normalised states (dvlab.sources.tables maps what sources write to these)
@@ -158,6 +174,22 @@ MIGRATIONS: list[list[str]] = [
             source VARCHAR NOT NULL,
             line BIGINT NOT NULL,
             ingest_id BIGINT NOT NULL)""",
+    ],
+    [
+        # measurements: database and broker health snapshots, monitoring endpoints, scrapes
+        """CREATE TABLE IF NOT EXISTS {db}.metrics (
+            ts TIMESTAMPTZ NOT NULL,
+            name VARCHAR NOT NULL,
+            labels MAP(VARCHAR, VARCHAR),
+            value DOUBLE,
+            type VARCHAR,
+            site VARCHAR,
+            service VARCHAR,
+            source VARCHAR NOT NULL,
+            line BIGINT,
+            ingest_id BIGINT NOT NULL)""",
+        # where a live source (a PostgreSQL watermark, a JetStream stream sequence) was left
+        "ALTER TABLE {db}.ingests ADD COLUMN IF NOT EXISTS position VARCHAR",
     ],
 ]
 
