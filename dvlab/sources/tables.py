@@ -730,6 +730,12 @@ def insert_sql(kind: str, staged: str) -> list[str]:
             f"""INSERT INTO lab.task_transitions ({cols}, source, line, ingest_id)
                 SELECT {cols}, $source, line, $ingest_id FROM {ident}""",
         ]
+    if kind == "metrics":
+        cols = "ts, name, labels, value, type, site, service"
+        return [
+            f"""INSERT INTO lab.metrics ({cols}, source, line, ingest_id)
+                SELECT {cols}, $source, line, $ingest_id FROM {ident}"""
+        ]
     cols = ", ".join(EVENT_COLUMNS)
     return [
         f"""INSERT INTO lab.events ({cols}, source, line, ingest_id)
