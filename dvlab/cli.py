@@ -20,7 +20,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -260,19 +260,20 @@ def _visible(text: str, *, newline: str = "\n") -> str:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from dvlab.lab.ingest import IngestOptions, ingest
 
+    tz = args.tz or "UTC"
     options = IngestOptions(
         format=args.format,
         pattern=args.pattern,
         site=args.site,
         service=args.service,
-        tz=args.tz,
+        tz=tz,
         year=args.year,
         strict=args.strict,
         kind=args.kind,
         mapping=tuple(args.map or ()),
         time_origin=args.time_origin,
     )
-    _check_zone(args.tz)
+    _check_zone(tz)
     if args.time_origin is not None:
         from dvlab.lab.timeconv import parse_utc
 
@@ -285,6 +286,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         from dvlab.sources.tables import parse_map
 
         parse_map(args.map)
+    live = _live_source(args)
+    if live is not None:
+        return _print_summary(live(options), args)
     progress = _progress_bar() if (sys.stderr.isatty() and not args.json) else None
     try:
         summary = ingest(
@@ -303,11 +307,82 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         ):
             # options that were not applied, or rows replaced: worth a line, not a failure
             print(f"dvlab: {report.source}: {_visible(report.message or '')}", file=sys.stderr)
+    return _print_summary(summary, args)
+
+
+def _print_summary(summary: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_dict(), default=str))
     else:
         print(summary.line())
     return 2 if summary.failed else 0
+
+
+_PG_ONLY = ("table", "query", "watermark", "full")
+_NATS_ONLY = (
+    "stream",
+    "subject",
+    "durable",
+    "follow",
+    "until_caught_up",
+    "advisories",
+    "creds",
+    "nkey",
+    "tls_ca",
+    "tls_cert",
+    "tls_key",
+)
+
+
+def _live_source(args: argparse.Namespace) -> Callable[[Any], Any] | None:
+    """The ingest of a PostgreSQL DSN or a NATS URL given as the one PATH, else None."""
+    from dvlab.live import natsingest, pgconn
+
+    def flags(names: tuple[str, ...]) -> list[str]:
+        return [f"--{o.replace('_', '-')}" for o in names if getattr(args, o)]
+
+    pg = [p for p in args.paths if pgconn.is_dsn(p)]
+    nats = [p for p in args.paths if natsingest.is_url(p)]
+    if (pg or nats) and len(args.paths) != 1:
+        raise BadInputError("a live source is ingested alone: give it as the one PATH")
+    if not pg and flags(_PG_ONLY):
+        raise BadInputError(f"{', '.join(flags(_PG_ONLY))}: for a postgresql:// source only")
+    if not nats and flags(_NATS_ONLY):
+        raise BadInputError(f"{', '.join(flags(_NATS_ONLY))}: for a nats:// source only")
+    if nats:
+        if not args.stream:
+            raise BadInputError("a nats:// source needs --stream NAME")
+        if args.follow and args.until_caught_up:
+            raise BadInputError("--follow or --until-caught-up, not both")
+        stream = natsingest.NatsSource(
+            url=nats[0],
+            stream=args.stream,
+            subject=args.subject,
+            durable=args.durable,
+            follow=args.follow,
+            advisories=args.advisories,
+            creds=args.creds,
+            nkey=args.nkey,
+            tls_ca=args.tls_ca,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        )
+        return lambda options: natsingest.ingest(_lab_path(args), stream, options)
+    if not pg:
+        return None
+    live = pg
+    from dvlab.live import pgingest
+
+    source = pgingest.PgSource(
+        dsn=live[0],
+        table=args.table,
+        query=args.query,
+        watermark=args.watermark,
+        full=args.full,
+        naive_tz=args.tz,
+    )
+    pgingest.check_source(source.dsn)
+    return lambda options: pgingest.ingest(_lab_path(args), source, options)
 
 
 def _check_zone(tz: str) -> None:
@@ -554,6 +629,24 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     counts = ", ".join(f"{n:,} {what}" for what, n in result.counts.items())
     print(f"{args.scenario} (seed {args.seed}, {args.scale}) -> {result.out}: {counts}")
+    if args.to_postgres:
+        from dvlab.live import pgconn
+        from dvlab.simulate.push import to_postgres
+
+        held = to_postgres(result.out, args.to_postgres, args.pg_schema)
+        where = f"{pgconn.describe(args.to_postgres)} schema {args.pg_schema}"
+        print(f"postgresql: {', '.join(f'{t} {n:,} rows' for t, n in held.items())} in {where}")
+    if args.to_nats:
+        from dvlab.live.natsingest import describe
+        from dvlab.simulate.push import to_nats
+
+        published = to_nats(
+            result.out, args.to_nats, stream=args.nats_stream, prefix=args.nats_prefix
+        )
+        print(
+            f"nats: {published['sent']:,} messages published to stream {args.nats_stream} at "
+            f"{describe(args.to_nats)}, which holds {published['stream']:,}"
+        )
     return 0
 
 
@@ -577,6 +670,38 @@ def cmd_sample(args: argparse.Namespace) -> int:
     written = write_sample(Path(args.out), seed=args.seed, records=args.records)
     for path, count in written.items():
         print(f"{path}: {count} records")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    import time
+
+    from dvlab.live import pgconn, pghealth
+
+    if not pgconn.is_dsn(args.dsn):
+        raise BadInputError(
+            f"dvlab snapshot takes a postgresql:// DSN, not {args.dsn!r} "
+            "(postgresql:// alone uses the PG* variables and ~/.pgpass)"
+        )
+    if args.repeat < 1:
+        raise BadInputError(f"--repeat takes a count of 1 or more, not {args.repeat}")
+    if args.repeat > 1 and args.every is None:
+        raise BadInputError(f"--repeat {args.repeat} needs --every SECONDS between snapshots")
+    if args.every is not None and (args.repeat == 1 or args.every < 0):
+        raise BadInputError("--every takes seconds, 0 or more, and goes with --repeat N")
+    begun = time.monotonic()
+    for number in range(args.repeat):
+        if number:
+            # a fixed beat, however long each snapshot took
+            time.sleep(max(0.0, begun + number * args.every - time.monotonic()))
+        recorded = pghealth.record(
+            _lab_path(args),
+            args.dsn,
+            site=args.site,
+            long_query=args.long_query,
+            top_tables=args.top_tables,
+        )
+        print(json.dumps(recorded.to_dict()) if args.json else recorded.line(), flush=True)
     return 0
 
 
@@ -661,7 +786,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--site", help="site for records that name none")
     p.add_argument("--service", help="service for records that name none")
-    p.add_argument("--tz", default="UTC", help="zone of times without an offset (default UTC)")
+    p.add_argument(
+        "--tz",
+        help="zone of times without an offset (default UTC; for a PostgreSQL `timestamp` "
+        "column, the server's TimeZone)",
+    )
     p.add_argument(
         "--year", type=int, help="year for formats whose times have none (RFC 3164 syslog)"
     )
@@ -687,6 +816,52 @@ def build_parser() -> argparse.ArgumentParser:
         help="read numbers in time columns as seconds after TIME (traces whose clock starts "
         "at zero)",
     )
+    pg = p.add_argument_group(
+        "PostgreSQL (PATH is postgresql://USER@HOST:PORT/DB, or postgresql:// with the PG* "
+        "variables and ~/.pgpass)"
+    )
+    pg.add_argument("--table", metavar="[SCHEMA.]TABLE", help="the table to pull")
+    pg.add_argument("--query", metavar="SQL", help="a SELECT to pull instead of a table")
+    pg.add_argument(
+        "--watermark",
+        metavar="COLUMN",
+        help="take only rows whose COLUMN reached the last run's value or beyond "
+        "(default: updated_at, when there is one; a source keeps its column)",
+    )
+    pg.add_argument(
+        "--full", action="store_true", help="read everything again, not from the watermark"
+    )
+    ns = p.add_argument_group("NATS JetStream (PATH is nats://HOST:PORT, several comma-separated)")
+    ns.add_argument("--stream", metavar="NAME", help="the stream to read")
+    ns.add_argument(
+        "--subject", metavar="S", help="only messages on subject S (wildcards allowed)"
+    )
+    ns.add_argument(
+        "--durable",
+        metavar="NAME",
+        help="the durable consumer that remembers where reading stopped (default dvlab; "
+        "give each lab its own)",
+    )
+    ns.add_argument(
+        "--until-caught-up",
+        action="store_true",
+        help="stop when nothing is pending (the default, for scheduled runs)",
+    )
+    ns.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep reading; Ctrl-C or SIGTERM commits what is in hand and stops",
+    )
+    ns.add_argument(
+        "--advisories",
+        action="store_true",
+        help="also store the JetStream advisories published meanwhile as events",
+    )
+    ns.add_argument("--creds", metavar="FILE", help="a NATS credentials file (JWT and NKEY seed)")
+    ns.add_argument("--nkey", metavar="FILE", help="an NKEY seed file")
+    ns.add_argument("--tls-ca", metavar="FILE", help="CA certificates to trust")
+    ns.add_argument("--tls-cert", metavar="FILE", help="client certificate")
+    ns.add_argument("--tls-key", metavar="FILE", help="client certificate's key")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_ingest)
 
@@ -803,6 +978,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser(
+        "snapshot",
+        parents=[after],
+        help="record a PostgreSQL server's health into the lab's metrics",
+        description="Read the health of the PostgreSQL server at DSN in one read-only "
+        "transaction and store it in `metrics` (service postgresql, names pg_*), one ledger "
+        "row per snapshot: connections by state, long-running and lock-waiting queries, "
+        "locks by mode, replication lag per standby, database sizes and transaction id age, "
+        "the largest tables and those with most dead tuples. What the role may not read is "
+        "recorded as pg_snapshot_skipped instead. DSN is postgresql://USER@HOST:PORT/DB, or "
+        "postgresql:// alone with the PG* variables and ~/.pgpass; its password is never "
+        "printed or stored. --repeat with --every makes a time series.",
+    )
+    p.add_argument("dsn", metavar="DSN")
+    p.add_argument("--site", help="the site the server belongs to, written into every row")
+    p.add_argument(
+        "--long-query",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="an active query running longer counts as long-running (default %(default)g)",
+    )
+    p.add_argument(
+        "--top-tables",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many of the largest tables, and of those with most dead tuples "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="take N snapshots (default 1)"
+    )
+    p.add_argument(
+        "--every", type=float, metavar="SECONDS", help="time between repeated snapshots"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object per snapshot")
+    p.set_defaults(func=cmd_snapshot)
+
+    p = sub.add_parser(
         "export",
         parents=[after],
         help="write the lab's tables as Parquet for other engines",
@@ -849,6 +1063,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration",
         metavar="D",
         help="how long the run lasts: 90m, 2h, 4d (default: the scenario's own, 2h to 4d)",
+    )
+    p.add_argument(
+        "--to-postgres",
+        metavar="DSN",
+        help="also load the task tables into this PostgreSQL database (upserted by key)",
+    )
+    p.add_argument(
+        "--pg-schema", default="public", metavar="NAME", help="schema for --to-postgres"
+    )
+    p.add_argument(
+        "--to-nats", metavar="URL", help="also publish the events into a JetStream stream"
+    )
+    p.add_argument(
+        "--nats-stream",
+        default="DV_WORKFLOWS",
+        metavar="NAME",
+        help="stream for --to-nats, created on PREFIX.> when missing (default %(default)s)",
+    )
+    p.add_argument(
+        "--nats-prefix",
+        default="dv",
+        metavar="PREFIX",
+        help="first token of the published subjects (default %(default)s)",
     )
     p.set_defaults(func=cmd_simulate)
 

@@ -1451,6 +1451,7 @@ def _commit(
             report.rows_replaced = int(entry.get("rows_replaced", 0))
             report.rows_loaded = int(entry.get("rows_loaded") or 0)
             report.rows_rejected = int(entry.get("rows_rejected") or 0)
+            report.rows_skipped = int(entry.get("rows_skipped") or 0)
     except duckdb.Error as exc:
         raise dberrors.translate(exc, what=f"writing to {lab_path}") from exc
     finally:
@@ -1500,6 +1501,15 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     columns = [c for c in schema.LOG_COLUMNS if c != "ingest_id"]
     if "table" in entry:
         kind, staged = entry["table"]
+        if entry.get("skip_unchanged"):
+            # a live source read again from its watermark: rows the lab holds as they are
+            # now are not rewritten
+            same = tables.drop_unchanged(con, kind, staged)
+            entry["rows_loaded"] = int(entry["rows_loaded"]) - same
+            entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
+            if not entry["rows_loaded"] and not entry.get("rows_rejected"):
+                entry["status"] = "unchanged"
+                entry.setdefault("message", "every row read is already in the lab")
         values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}
         for statement in tables.insert_sql(kind, staged):
             con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})

@@ -49,19 +49,32 @@ TASK_COLUMNS = (
     "idempotency_key",
     "retry_policy",
     "correlation_id",
+    "updated_at",
 )
-TRANSITION_COLUMNS = ("task_id", "seq", "from_state", "to_state", "attempt", "at", "reason")
-_TIME_COLUMNS = {"created_at", "started_at", "finished_at", "at"}
+#: ``id`` numbers transitions in the order the control plane wrote them (a sequence)
+TRANSITION_COLUMNS = (
+    "id",
+    "task_id",
+    "seq",
+    "from_state",
+    "to_state",
+    "attempt",
+    "at",
+    "reason",
+)
+_TIME_COLUMNS = {"created_at", "started_at", "finished_at", "updated_at", "at"}
 
 #: rows held before a Parquet row group is written
 _BATCH = 50_000
 
 
 def pg_time(at: datetime | None) -> str:
-    """A timestamptz as PostgreSQL's COPY ... CSV writes it (server in UTC)."""
+    """A timestamptz as PostgreSQL's COPY ... CSV writes it (session in UTC): microseconds
+    without their trailing zeros, none at all on a whole second."""
     if at is None:
         return ""
-    return at.strftime("%Y-%m-%d %H:%M:%S.%f") + "+00"
+    fraction = f"{at.microsecond:06d}".rstrip("0")
+    return at.strftime("%Y-%m-%d %H:%M:%S") + (f".{fraction}" if fraction else "") + "+00"
 
 
 class _Table:
@@ -82,6 +95,8 @@ class _Table:
                 fields.append(pa.field(column, pa.timestamp("us", tz="UTC")))
             elif column in ("attempt", "seq"):
                 fields.append(pa.field(column, pa.int32()))
+            elif column == "id":
+                fields.append(pa.field(column, pa.int64()))
             else:
                 fields.append(pa.field(column, pa.string()))
         self.schema = pa.schema(fields)
@@ -136,6 +151,7 @@ class Export:
         self._events: list[tuple[datetime, int, Event]] = []
         self._order = 0
         self.sequence = 0
+        self.transition_id = 0
         self.counts = {"logs": 0, "events": 0, "deliveries": 0, "tasks": 0, "transitions": 0}
 
     # ------------------------------------------------------------------ intake
@@ -153,7 +169,8 @@ class Export:
         seqs: dict[str, int] = {}
         for t in flow.transitions:
             seqs[t.task_id] = seqs.get(t.task_id, 0) + 1
-            self.transitions.add(_transition_row(t, seqs[t.task_id]))
+            self.transition_id += 1
+            self.transitions.add(_transition_row(t, seqs[t.task_id], self.transition_id))
             self.counts["transitions"] += 1
 
     def flush(self, before: datetime | None) -> None:
@@ -271,8 +288,10 @@ def _task_row(task: Task) -> tuple[Any, ...]:
         task.idempotency_key,
         task.retry_policy,
         task.correlation_id,
+        # the row's last change, which a scheduled pull takes rows from
+        max(at for at in (task.created, task.started, task.finished) if at is not None),
     )
 
 
-def _transition_row(t: Transition, seq: int) -> tuple[Any, ...]:
-    return (t.task_id, seq, t.from_state, t.to_state, t.attempt, t.at, t.reason)
+def _transition_row(t: Transition, seq: int, number: int) -> tuple[Any, ...]:
+    return (number, t.task_id, seq, t.from_state, t.to_state, t.attempt, t.at, t.reason)

@@ -357,30 +357,35 @@ def stage(
     shape: Shape,
     mapping: dict[str, str],
     time_origin: str | None,
+    source: str | None = None,
+    header_line: bool = True,
 ) -> tuple[str, int, int]:
     """Read ``path`` into a staging table of the lab's columns for ``shape.kind``.
 
     Returns (staging table, rows, rejects); rejects go to ``stage_rejects``
     with their row and column. ``line`` is the file's line for CSV and JSON
-    lines, the row (1-based) for Parquet, the element for a JSON array.
+    lines, the row (1-based) for Parquet, the element for a JSON array. A
+    CSV copied out of a database is named by ``source`` rather than its path,
+    and with ``header_line=False`` its rows count from 1 below the header.
     """
+    name = source or str(path)
     if shape.kind == "events" and kind_of(shape.columns) != "events":
         raise BadInputError(
             "--kind events, but it has neither a JetStream export's stream, seq and subject "
             "nor a CloudEvent's specversion, id and type (it has "
             f"{', '.join(shape.columns[:12]) or 'no columns'})",
-            source=str(path),
+            source=name,
         )
     raw = f"tbl_raw_{int(src)}"
     staged = f"tbl_{int(src)}"
-    _read_raw(con, raw, path, shape)
+    _read_raw(con, raw, path, shape, header_line=header_line)
     try:
         if shape.kind == "events":
             select = _events_select(raw)
         else:
-            select = _table_select(raw, shape, mapping, time_origin, path)
+            select = _table_select(raw, shape, mapping, time_origin, name)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
-        rejected = _reject_rows(con, staged, shape.kind, src, str(path))
+        rejected = _reject_rows(con, staged, shape.kind, src, name)
         con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
         if shape.kind == "events":
             _fold_redeliveries(con, staged)
@@ -390,7 +395,9 @@ def stage(
     return staged, int(rows), rejected
 
 
-def _read_raw(con: duckdb.DuckDBPyConnection, raw: str, path: Path, shape: Shape) -> None:
+def _read_raw(
+    con: duckdb.DuckDBPyConnection, raw: str, path: Path, shape: Shape, *, header_line: bool
+) -> None:
     name = str(path)
     if shape.layout == "csv":
         reader = (
@@ -398,7 +405,7 @@ def _read_raw(con: duckdb.DuckDBPyConnection, raw: str, path: Path, shape: Shape
             "sample_size = -1, strict_mode = true)"
         )
         # header on line 1, one row per line (a quoted value holding a newline shifts this)
-        line = "2"
+        line = "2" if header_line else "1"
         body = "to_json(r)::VARCHAR"
     elif shape.layout == "parquet":
         reader = "read_parquet(?)"
@@ -494,7 +501,7 @@ def _time(expression: str, origin: str | None) -> str:
 
 
 def _table_select(
-    raw: str, shape: Shape, mapping: dict[str, str], origin: str | None, path: Path
+    raw: str, shape: Shape, mapping: dict[str, str], origin: str | None, source: str
 ) -> str:
     kind = shape.kind
     chosen = resolve(kind, shape.columns, mapping)
@@ -504,7 +511,7 @@ def _table_select(
         raise BadInputError(
             f"no column for {', '.join(missing)} among {', '.join(shape.columns) or 'none'} "
             f"(looked for {looked}); name one with --map, e.g. --map {missing[0]}=COLUMN",
-            source=str(path),
+            source=source,
         )
     present = {c.lower() for c in shape.columns}
     for column, name in mapping.items():
@@ -512,7 +519,7 @@ def _table_select(
             raise BadInputError(
                 f"--map {column}={name}: the source has no column {name.split('.')[0]!r} "
                 f"(it has {', '.join(shape.columns) or 'none'})",
-                source=str(path),
+                source=source,
             )
     texts = {c: _value(chosen.get(c), layout=shape.layout) for c in VARIANTS[kind]}
     # what no column took stays in attributes
@@ -707,12 +714,37 @@ def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:
     con.execute(f"ALTER TABLE {staged} DROP COLUMN pick")
 
 
+#: the lab table of each kind, and the columns that identify a row of it
+_IDENTITY = {
+    "tasks": ("tasks", TASK_COLUMNS, ("task_id",)),
+    "transitions": ("task_transitions", TRANSITION_COLUMNS, ("task_id", "seq")),
+    "events": ("events", EVENT_COLUMNS, ("event_id",)),
+}
+
+
+def drop_unchanged(con: duckdb.DuckDBPyConnection, kind: str, staged: str) -> int:
+    """Delete from ``staged`` the rows the lab (attached as ``lab``) already holds exactly,
+    so that reading them again writes nothing; returns how many were dropped."""
+    if kind not in _IDENTITY:
+        return 0
+    table, columns, keys = _IDENTITY[kind]
+    ident = quote_ident(staged)
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
+    return int(
+        con.execute(
+            f"""DELETE FROM {ident} AS s WHERE EXISTS (
+                    SELECT 1 FROM lab.{table} AS t WHERE {on} AND {same})"""
+        ).fetchall()[0][0]
+    )
+
+
 def insert_sql(kind: str, staged: str) -> list[str]:
     """Statements that upsert ``staged`` into the lab (``$source``, ``$ingest_id`` bound).
 
     Tasks replace the stored row of the same id, transitions the one of the
     same task and sequence; an event already stored (any ingest) is kept and
-    the new copy dropped.
+    the new copy dropped, its delivery count raised if the copy's is higher.
     """
     ident = quote_ident(staged)
     if kind == "tasks":
@@ -738,7 +770,10 @@ def insert_sql(kind: str, staged: str) -> list[str]:
         ]
     cols = ", ".join(EVENT_COLUMNS)
     return [
+        # an event delivered again (a redelivery after a crash): stored once, counted
+        f"""UPDATE lab.events AS e SET deliveries = s.deliveries FROM {ident} AS s
+            WHERE e.event_id = s.event_id AND s.deliveries > e.deliveries""",
         f"""INSERT INTO lab.events ({cols}, source, line, ingest_id)
             SELECT {cols}, $source, line, $ingest_id FROM {ident} s
-            WHERE NOT EXISTS (SELECT 1 FROM lab.events e WHERE e.event_id = s.event_id)"""
+            WHERE NOT EXISTS (SELECT 1 FROM lab.events e WHERE e.event_id = s.event_id)""",
     ]

@@ -1,0 +1,691 @@
+"""Workflow events straight from a NATS JetStream stream, and the stream's health.
+
+``dvlab ingest nats://HOST:PORT --stream NAME`` reads through a durable pull
+consumer (``--durable``, default ``dvlab``), created on first use with
+acknowledge-all, so one acknowledgement covers everything before it. Messages
+are staged in batches and committed to the lab, one transaction per batch;
+only then is the batch acknowledged. A run killed between the two leaves
+messages stored but not acknowledged: the server delivers them again and
+they are recognised by their event id (the CloudEvents id, else the
+``Nats-Msg-Id`` header, else stream and sequence) and stored once, their
+delivery count raised. A rerun resumes where the consumer's acknowledgements
+stopped; a consumer deleted meanwhile is created again after the last stream
+sequence the ledger recorded.
+
+Each message becomes the record a JetStream export writes (stream,
+sequence, subject, publish time, delivery count, headers, payload), so the
+same SQL that reads an export file turns it into an ``events`` row:
+structured CloudEvents payloads are understood, and so are binary-mode ones
+(``ce-*`` headers).
+
+``--until-caught-up`` (the default) stops when the consumer has nothing
+pending; ``--follow`` keeps reading, survives a server restart by
+reconnecting, and stops after committing what it holds on Ctrl-C or SIGTERM.
+One ledger row stands for a whole run: each commit updates its counts and
+the last stream sequence (``position``). The ingest lock is held only while
+committing, so file ingests into the same lab go on beside a follower.
+
+Stream and consumer state (messages, bytes, sequences, pending, ack-pending,
+redelivered, waiting, last activity) is stored in ``metrics`` at the end of
+each run, and every minute while following. ``--advisories`` also stores the
+JetStream advisories (``$JS.EVENT.ADVISORY.>``) published while it runs.
+
+Credentials (user and password or token in the URL, ``--creds``,
+``--nkey``) and TLS files pass to the client as given; the URL is only ever
+shown without its user information.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import duckdb
+import pyarrow as pa
+
+from dvlab.errors import BadInputError, SourceConnectError
+from dvlab.lab import dberrors, schema
+from dvlab.lab import ingest as lab_ingest
+from dvlab.lab.ingest import IngestOptions, IngestSummary, SourceReport
+from dvlab.lab.store import check_lab_file, connect_file, wait_for_lock
+from dvlab.sources import tables
+
+log = logging.getLogger(__name__)
+
+SCHEMES = ("nats://", "tls://")
+DEFAULT_DURABLE = "dvlab"
+ADVISORY_SUBJECT = "$JS.EVENT.ADVISORY.>"
+
+#: how long an acknowledgement may wait for its commit before the server redelivers
+ACK_WAIT = 120.0
+
+
+def is_url(text: str) -> bool:
+    return text.startswith(SCHEMES)
+
+
+def describe(url: str) -> str:
+    """``url`` without user information (a user, password or token)."""
+    shown = []
+    for one in url.split(","):
+        parts = urlsplit(one.strip())
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        shown.append(urlunsplit((parts.scheme, netloc, "", "", "")))
+    return ",".join(shown)
+
+
+@dataclass(frozen=True)
+class NatsSource:
+    """A stream to read, and how."""
+
+    url: str
+    stream: str
+    subject: str | None = None
+    durable: str | None = None
+    follow: bool = False
+    #: messages asked for in one fetch
+    fetch: int = 1000
+    #: commit when this many messages are staged (or ``commit_seconds`` passed)
+    commit_rows: int = 50_000
+    commit_seconds: float = 2.0
+    advisories: bool = False
+    creds: str | None = None
+    nkey: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    #: seconds between health snapshots while following
+    health_every: float = 60.0
+    #: give up connecting (or reconnecting, when not following) after this long
+    connect_timeout: float = 5.0
+
+    @property
+    def consumer(self) -> str:
+        return self.durable or DEFAULT_DURABLE
+
+    def name(self) -> str:
+        query = f"durable={self.consumer}"
+        if self.subject:
+            query += f"&subject={self.subject}"
+        return f"{describe(self.url)}/{self.stream}?{query}"
+
+
+@dataclass
+class _Batch:
+    """Messages fetched and not yet committed."""
+
+    seq: list[int] = field(default_factory=list)
+    subject: list[str] = field(default_factory=list)
+    published_us: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)
+    headers: list[str | None] = field(default_factory=list)
+    payload: list[str] = field(default_factory=list)
+    last: Any = None  # the last message, acknowledged (with all before it) after the commit
+    every: list[Any] = field(default_factory=list)  # each message, if acks are explicit
+    advisories: list[tuple[str, str]] = field(default_factory=list)  # (subject, body)
+    started: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "seq": pa.array(self.seq, pa.int64()),
+                "subject": pa.array(self.subject, pa.string()),
+                "published_us": pa.array(self.published_us, pa.int64()),
+                "delivered": pa.array(self.delivered, pa.int32()),
+                "headers": pa.array(self.headers, pa.string()),
+                "payload": pa.array(self.payload, pa.large_string()),
+            }
+        )
+
+
+def _reply_fields(reply: str) -> tuple[int, int, int, int] | None:
+    """(delivered, stream seq, publish time in µs, pending) from a JetStream ack subject."""
+    tokens = reply.split(".")
+    if len(tokens) < 9 or tokens[0] != "$JS" or tokens[1] != "ACK":
+        return None
+    if len(tokens) == 9:  # $JS.ACK.stream.consumer.delivered.sseq.cseq.time.pending
+        delivered, sseq, stamp, pending = tokens[4], tokens[5], tokens[7], tokens[8]
+    else:  # $JS.ACK.domain.hash.stream.consumer.delivered.sseq.cseq.time.pending[.token]
+        delivered, sseq, stamp, pending = tokens[6], tokens[7], tokens[9], tokens[10]
+    return int(delivered), int(sseq), int(stamp) // 1000, int(pending)
+
+
+def _binary_cloudevent(headers: dict[str, str], payload: str) -> str:
+    """A CloudEvent sent in binary mode (attributes as ``ce-*`` headers) as a structured one."""
+    envelope: dict[str, Any] = {
+        k[3:]: v for k, v in headers.items() if k.lower().startswith("ce-") and len(k) > 3
+    }
+    try:
+        envelope["data"] = json.loads(payload)
+    except ValueError:
+        envelope["data"] = payload
+    return json.dumps(envelope, ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- committing
+
+
+class _Committer:
+    """Stages batches and writes them to the lab, updating one ledger row per run."""
+
+    def __init__(self, lab_path: Path, source: NatsSource, options: IngestOptions):
+        self.lab_path = lab_path
+        self.source = source
+        self.options = options
+        self.name = source.name()
+        self.summary = IngestSummary(
+            run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC)
+        )
+        self.report = SourceReport(source=self.name, status="unchanged", format="nats-events")
+        self.summary.sources.append(self.report)
+        self.ingest_id: int | None = None
+        self.position: int | None = None
+        self.commits = 0
+        self.staging = lab_ingest._Staging(options.tz, spill_dir=lab_path.resolve().parent)
+
+    def close(self) -> None:
+        self.staging.close()
+
+    def last_position(self) -> int | None:
+        """The last stream sequence an earlier run of this source committed."""
+        if not self.lab_path.exists():
+            return None
+        con = connect_file(self.lab_path, read_only=True)
+        try:
+            if schema.current_version(con, lab_ingest._catalog(con)) < 4:
+                return None
+            rows = con.execute(
+                """SELECT max(TRY_CAST(position AS BIGINT)) FROM ingests
+                   WHERE source = ? AND status IN ('loaded', 'unchanged')""",
+                [self.name],
+            ).fetchall()
+        finally:
+            con.close()
+        return rows[0][0]
+
+    def stage(self, batch: _Batch, health: list[dict[str, Any]]) -> tuple[int, int]:
+        """Stage ``batch`` as ``tbl_0`` (events) and ``health`` as ``mon_0`` (metrics)."""
+        con = self.staging.con
+        con.execute("DELETE FROM stage_rejects")
+        con.register("batch", batch.table())
+        try:
+            con.execute(
+                """CREATE OR REPLACE TEMP TABLE tbl_raw_0 AS
+                   SELECT seq AS line, json_object(
+                       'stream', $stream, 'seq', seq, 'subject', subject,
+                       'time', strftime(make_timestamp(published_us), '%Y-%m-%dT%H:%M:%S.%fZ'),
+                       'delivered', delivered, 'headers', headers::JSON,
+                       'data', CASE WHEN json_valid(payload) THEN payload::JSON
+                                    ELSE to_json(payload) END)::VARCHAR AS record
+                   FROM batch""",
+                {"stream": self.source.stream},
+            )
+        finally:
+            con.unregister("batch")
+        if batch.advisories:
+            adv = pa.table(
+                {
+                    "subject": pa.array([a[0] for a in batch.advisories], pa.string()),
+                    "body": pa.array([a[1] for a in batch.advisories], pa.large_string()),
+                }
+            )
+            con.register("adv", adv)
+            try:
+                # an advisory as a CloudEvent: its id, type and timestamp, from the server
+                con.execute(
+                    """INSERT INTO tbl_raw_0
+                       SELECT 0, json_object(
+                           'specversion', '1.0', 'id', body::JSON ->> 'id',
+                           'type', body::JSON ->> 'type',
+                           'time', body::JSON ->> 'timestamp',
+                           'source', 'nats/' || coalesce(body::JSON ->> 'server', ''),
+                           'data', body::JSON)::VARCHAR
+                       FROM adv WHERE json_valid(body)"""
+                )
+            finally:
+                con.unregister("adv")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE tbl_0 AS {tables._events_select('tbl_raw_0')}")
+        rejected = tables._reject_rows(con, "tbl_0", "events", 0, self.name)
+        con.execute("DELETE FROM tbl_0 WHERE reject IS NOT NULL")
+        tables._fold_redeliveries(con, "tbl_0")
+        rows = int(con.execute("SELECT count(*) FROM tbl_0").fetchall()[0][0])
+        con.execute("DROP TABLE tbl_raw_0")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE mon_0 (line BIGINT, ts TIMESTAMPTZ, name VARCHAR, "
+            "labels MAP(VARCHAR, VARCHAR), value DOUBLE, type VARCHAR, site VARCHAR, "
+            "service VARCHAR)"
+        )
+        if health:
+            con.register("health", pa.Table.from_pylist(health))
+            try:
+                con.execute(
+                    """INSERT INTO mon_0 SELECT NULL, ts, name,
+                       map_from_entries(labels), value, type, NULL, 'nats' FROM health"""
+                )
+            finally:
+                con.unregister("health")
+        return rows, rejected
+
+    def commit(self, batch: _Batch, health: list[dict[str, Any]]) -> None:
+        """Write ``batch`` and ``health`` to the lab in one transaction."""
+        rows, rejected = self.stage(batch, health)
+        if batch.seq:
+            top = max(batch.seq)
+            self.position = top if self.position is None else max(self.position, top)
+        with lab_ingest._ingest_lock(self.lab_path):
+            if self.ingest_id is None:
+                self.ingest_id = lab_ingest._next_ingest_id(self.lab_path)
+            self._write(rows, rejected, bool(health))
+        self.commits += 1
+
+    def _write(self, rows: int, rejected: int, with_health: bool) -> None:
+        con = self.staging.con
+        check_lab_file(self.lab_path)
+        wait_for_lock(
+            lambda: con.execute(f"ATTACH {schema.quote_literal(str(self.lab_path))} AS lab"),
+            self.lab_path,
+        )
+        try:
+            schema.migrate(con, "lab")
+            values = {"source": self.name, "ingest_id": self.ingest_id}
+            con.execute("BEGIN TRANSACTION")
+            try:
+                before = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0]
+                for statement in tables.insert_sql("events", "tbl_0"):
+                    con.execute(
+                        statement, {k: v for k, v in values.items() if f"${k}" in statement}
+                    )
+                stored = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0] - before
+                if with_health:
+                    for statement in tables.insert_sql("metrics", "mon_0"):
+                        con.execute(statement, values)
+                con.execute(
+                    """INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
+                       FROM stage_rejects""",
+                    {"ingest_id": self.ingest_id},
+                )
+                loaded = self.report.rows_loaded + int(stored)
+                skipped = self.report.rows_skipped + rows - int(stored)
+                rejects = self.report.rows_rejected + rejected
+                self._ledger(con, loaded, skipped, rejects)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        except duckdb.Error as exc:
+            raise dberrors.translate(exc, what=f"writing to {self.lab_path}") from exc
+        finally:
+            con.execute("DETACH lab")
+        self.report.rows_loaded = loaded
+        self.report.rows_skipped = skipped
+        self.report.rows_rejected = rejects
+        self.report.ingest_id = self.ingest_id
+        self.report.status = "loaded" if loaded or rejects else "unchanged"
+
+    def _ledger(
+        self, con: duckdb.DuckDBPyConnection, loaded: int, skipped: int, rejected: int
+    ) -> None:
+        status = "loaded" if loaded or rejected else "unchanged"
+        position = None if self.position is None else str(self.position)
+        now = datetime.now(UTC)
+        if self.commits == 0:
+            options = json.loads(lab_ingest._options_json(self.options))
+            options.update(
+                stream=self.source.stream,
+                durable=self.source.consumer,
+                subject=self.source.subject,
+                follow=self.source.follow,
+            )
+            entry = {
+                "ingest_id": self.ingest_id,
+                "source": self.name,
+                "format": "nats-events",
+                "status": status,
+                "rows_loaded": loaded,
+                "rows_rejected": rejected,
+                "rows_skipped": skipped,
+                "consumed_lines": loaded + rejected + skipped,
+                "started": self.summary.started,
+                "options": json.dumps(options),
+                "position": position,
+            }
+            lab_ingest._insert_ledger_row(con, entry, self.summary.run_id, now)
+        else:
+            con.execute(
+                """UPDATE lab.ingests SET status = $status, rows_loaded = $loaded,
+                       rows_rejected = $rejected, rows_skipped = $skipped,
+                       consumed_lines = $loaded + $rejected + $skipped,
+                       position = coalesce($position, position), finished = $now
+                   WHERE ingest_id = $ingest_id""",
+                {
+                    "status": status,
+                    "loaded": loaded,
+                    "rejected": rejected,
+                    "skipped": skipped,
+                    "position": position,
+                    "now": now,
+                    "ingest_id": self.ingest_id,
+                },
+            )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _health(stream: Any, consumer: Any, source: NatsSource) -> list[dict[str, Any]]:
+    """Metric rows of a stream's and a consumer's state, at this moment."""
+    now = datetime.now(UTC)
+    rows: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, kind: str, labels: dict[str, str]) -> None:
+        if value is None:
+            return
+        rows.append(
+            {
+                "ts": now,
+                "name": name,
+                "labels": [{"key": k, "value": v} for k, v in labels.items()],
+                "value": float(value),
+                "type": kind,
+            }
+        )
+
+    s = {"stream": source.stream}
+    if stream is not None:
+        state = stream.state
+        add("nats_stream_messages", state.messages, "gauge", s)
+        add("nats_stream_bytes", state.bytes, "gauge", s)
+        add("nats_stream_first_seq", state.first_seq, "gauge", s)
+        add("nats_stream_last_seq", state.last_seq, "counter", s)
+        add("nats_stream_consumers", state.consumer_count, "gauge", s)
+        add("nats_stream_deleted", state.num_deleted, "gauge", s)
+    if consumer is not None:
+        c = {**s, "consumer": consumer.name}
+        add("nats_consumer_pending", consumer.num_pending, "gauge", c)
+        add("nats_consumer_ack_pending", consumer.num_ack_pending, "gauge", c)
+        add("nats_consumer_redelivered", consumer.num_redelivered, "gauge", c)
+        add("nats_consumer_waiting", consumer.num_waiting, "gauge", c)
+        for which, seqs in (("delivered", consumer.delivered), ("ack_floor", consumer.ack_floor)):
+            if seqs is None:
+                continue
+            add(f"nats_consumer_{which}_stream_seq", seqs.stream_seq, "counter", c)
+            add(f"nats_consumer_{which}_consumer_seq", seqs.consumer_seq, "counter", c)
+            if seqs.last_active is not None:
+                last = seqs.last_active
+                if last.tzinfo is None:
+                    last = last.replace(tzinfo=UTC)
+                add(f"nats_consumer_{which}_last_active", last.timestamp(), "gauge", c)
+                add(
+                    f"nats_consumer_{which}_idle_seconds",
+                    max(0.0, (now - last).total_seconds()),
+                    "gauge",
+                    c,
+                )
+    return rows
+
+
+class _Stop:
+    """Ctrl-C and SIGTERM while following: finish the batch in hand, then stop."""
+
+    def __init__(self) -> None:
+        self.event: asyncio.Event | None = None
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.event = asyncio.Event()
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.getsignal(signum)
+            loop.add_signal_handler(signum, self.request)
+
+    def request(self) -> None:
+        self.requested = True
+        if self.event is not None:
+            self.event.set()
+
+    def remove(self, loop: asyncio.AbstractEventLoop) -> None:
+        for signum, previous in self._previous.items():
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, previous)
+
+
+async def _connect(source: NatsSource) -> Any:
+    import nats
+    from nats.errors import NoServersError
+
+    where = describe(source.url)
+
+    async def quiet(exc: Exception) -> None:
+        # the client's own messages could carry the URL; say what happened, not where to
+        log.debug("nats: %s", type(exc).__name__)
+
+    async def note_disconnect() -> None:
+        log.info("nats: disconnected from %s; reconnecting", where)
+
+    options: dict[str, Any] = {
+        "servers": [u.strip() for u in source.url.split(",")],
+        "connect_timeout": source.connect_timeout,
+        "allow_reconnect": True,
+        "max_reconnect_attempts": -1 if source.follow else 5,
+        "reconnect_time_wait": 0.5,
+        "error_cb": quiet,
+        "disconnected_cb": note_disconnect,
+        "name": "dvlab ingest",
+    }
+    if source.creds:
+        options["user_credentials"] = source.creds
+    if source.nkey:
+        options["nkeys_seed"] = source.nkey
+    if source.tls_ca or source.tls_cert:
+        context = ssl.create_default_context(cafile=source.tls_ca)
+        if source.tls_cert:
+            context.load_cert_chain(source.tls_cert, source.tls_key)
+        options["tls"] = context
+    try:
+        # the first connection is not retried forever, even when following
+        return await asyncio.wait_for(
+            nats.connect(**{**options, "max_reconnect_attempts": 1}),
+            timeout=source.connect_timeout * 3,
+        )
+    except (NoServersError, OSError, TimeoutError) as exc:
+        raise SourceConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+    except Exception as exc:  # the client's authorisation errors have no common base
+        raise SourceConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    text = text.removeprefix("nats: ")
+    return text or type(exc).__name__
+
+
+async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any:
+    """The durable consumer, created (acknowledge-all) when it does not exist."""
+    from nats.js import api
+    from nats.js.errors import NotFoundError
+
+    where = f"{describe(source.url)}: stream {source.stream}"
+    try:
+        stream = await js.stream_info(source.stream)
+    except NotFoundError:
+        raise SourceConnectError(f"{where}: no such stream") from None
+    try:
+        info = await js.consumer_info(source.stream, source.consumer)
+        wanted = source.subject
+        if wanted and info.config.filter_subject not in (None, wanted):
+            raise BadInputError(
+                f"--durable {source.consumer} reads {info.config.filter_subject}, not {wanted}; "
+                "give another --durable for another subject"
+            )
+        return stream, info
+    except NotFoundError:
+        pass
+    config = api.ConsumerConfig(
+        durable_name=source.consumer,
+        ack_policy=api.AckPolicy.ALL,
+        ack_wait=ACK_WAIT,
+        max_ack_pending=-1,
+        filter_subject=source.subject,
+        description="dvlab ingest",
+    )
+    if start_after is not None:
+        # the consumer was removed since the lab last read: go on after what it holds
+        config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+        config.opt_start_seq = start_after + 1
+    info = await js.add_consumer(source.stream, config)
+    return stream, info
+
+
+async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: _Stop) -> None:
+    from nats.errors import ConnectionClosedError, NoRespondersError
+    from nats.errors import TimeoutError as NatsTimeout
+    from nats.js.api import AckPolicy
+    from nats.js.errors import APIError
+
+    loop = asyncio.get_running_loop()
+    stop.install(loop)
+    nc = await _connect(source)
+    try:
+        js = nc.jetstream()
+        committer.position = committer.last_position()
+        _stream, info = await _consumer(js, source, committer.position)
+        explicit = info.config.ack_policy != AckPolicy.ALL
+        sub = await js.pull_subscribe_bind(durable=source.consumer, stream=source.stream)
+        batch = _Batch()
+        if source.advisories:
+
+            async def advisory(msg: Any) -> None:
+                batch.advisories.append((msg.subject, msg.data.decode("utf-8", "replace")))
+
+            await nc.subscribe(ADVISORY_SUBJECT, cb=advisory)
+        last_health = time.monotonic()
+        caught_up = False
+        while True:
+            if stop.requested:
+                break
+            try:
+                msgs = await sub.fetch(source.fetch, timeout=1.0 if source.follow else 0.5)
+            except NatsTimeout:
+                msgs = []
+            except (ConnectionClosedError, NoRespondersError, APIError, OSError) as exc:
+                if not source.follow and not nc.is_connected:
+                    raise SourceConnectError(
+                        f"{describe(source.url)}: lost the connection: {_reason(exc)}"
+                    ) from None
+                await asyncio.sleep(0.5)
+                continue
+            pending = None
+            for msg in msgs:
+                fields = _reply_fields(msg.reply or "")
+                if fields is None:
+                    continue  # a status message, not stream data
+                delivered, sseq, published, pending = fields
+                payload = msg.data.decode("utf-8", "replace")
+                headers = msg.headers
+                if headers and any(k.lower() == "ce-specversion" for k in headers):
+                    payload = _binary_cloudevent(headers, payload)
+                if not batch.seq:
+                    batch.started = time.monotonic()
+                batch.seq.append(sseq)
+                batch.subject.append(msg.subject)
+                batch.published_us.append(published)
+                batch.delivered.append(delivered)
+                batch.headers.append(json.dumps(headers, ensure_ascii=False) if headers else None)
+                batch.payload.append(payload)
+                batch.last = msg
+                if explicit:
+                    batch.every.append(msg)
+            if not msgs and not source.follow:
+                try:
+                    info = await js.consumer_info(source.stream, source.consumer)
+                    caught_up = not info.num_pending
+                except (NatsTimeout, ConnectionClosedError, NoRespondersError):
+                    caught_up = False
+            elif pending == 0 and not source.follow:
+                caught_up = True
+            due_health = source.follow and time.monotonic() - last_health >= source.health_every
+            full = len(batch) >= source.commit_rows or (
+                len(batch) and time.monotonic() - batch.started >= source.commit_seconds
+            )
+            if full or caught_up or due_health or (batch.advisories and not batch.seq):
+                health: list[dict[str, Any]] = []
+                if due_health or caught_up:
+                    health = await _health_rows(js, source)
+                    last_health = time.monotonic()
+                await _commit_and_ack(nc, committer, batch, health)
+                batch = _Batch()
+            if caught_up:
+                return
+        # stopped on request: keep what was fetched, and the state of things
+        health = await _health_rows(js, source) if nc.is_connected else []
+        await _commit_and_ack(nc, committer, batch, health)
+    finally:
+        stop.remove(loop)
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            await asyncio.wait_for(nc.close(), timeout=5)
+
+
+async def _health_rows(js: Any, source: NatsSource) -> list[dict[str, Any]]:
+    from nats.errors import Error as NatsError
+
+    try:
+        stream = await js.stream_info(source.stream)
+        consumer = await js.consumer_info(source.stream, source.consumer)
+    except (NatsError, OSError, TimeoutError):
+        return []
+    return _health(stream, consumer, source)
+
+
+async def _commit_and_ack(
+    nc: Any, committer: _Committer, batch: _Batch, health: list[dict[str, Any]]
+) -> None:
+    if not len(batch) and not health and not batch.advisories:
+        return
+    await asyncio.to_thread(committer.commit, batch, health)
+    # only now that the lab holds them: one acknowledgement covers the batch
+    try:
+        if batch.every:
+            for msg in batch.every:
+                await msg.ack()
+        elif batch.last is not None:
+            await batch.last.ack()
+        await nc.flush(timeout=5)
+    except Exception as exc:  # redelivered later, and stored once: nothing is lost
+        log.info("nats: acknowledgement not sent (%s); the batch will be redelivered", exc)
+
+
+def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> IngestSummary:
+    """Read ``source`` into the lab (see the module docstring)."""
+    if not source.stream:
+        raise BadInputError("a nats:// source needs --stream NAME")
+    committer = _Committer(lab_path, source, options)
+    stop = _Stop()
+    try:
+        asyncio.run(_run(lab_path, source, committer, stop))
+    finally:
+        committer.close()
+    committer.summary.finished = datetime.now(UTC)
+    return committer.summary
+
+
+__all__ = ["NatsSource", "describe", "ingest", "is_url"]

@@ -1,0 +1,190 @@
+"""Put a written simulation where the live platform keeps its data.
+
+``--to-postgres DSN`` loads the task tables into PostgreSQL as a control
+plane would hold them (``tasks`` keyed by ``task_id`` with an ``updated_at``
+column, ``task_transitions`` keyed by a sequence ``id``), with ``COPY`` from
+the export's CSV files. Loading the same run again changes nothing: rows
+are upserted by their keys.
+
+``--to-nats URL`` publishes the JetStream export into a stream, each stream
+message once (a line the export marks as a redelivery is a consumer's
+second delivery, not a message), with the export's subject, headers and
+payload. Publishing the same run again stores nothing new: the
+``Nats-Msg-Id`` header lets the server drop the copies, within the stream's
+duplicate window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dvlab.errors import BadInputError, SourceConnectError
+from dvlab.simulate.export import STREAM, TASK_COLUMNS, TRANSITION_COLUMNS
+
+_TYPES = {
+    "attempt": "integer",
+    "seq": "integer",
+    "id": "bigint",
+    "created_at": "timestamptz",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "at": "timestamptz",
+}
+_KEYS = {"tasks": ("task_id",), "task_transitions": ("id",)}
+_COLUMNS = {"tasks": TASK_COLUMNS, "task_transitions": TRANSITION_COLUMNS}
+
+#: the prefix of the export's subjects (``dv.<site>.<service>.<type>``)
+SUBJECT_PREFIX = "dv"
+
+
+def to_postgres(out: Path, dsn: str, schema: str = "public") -> dict[str, int]:
+    """Load ``out/tasks/*.csv`` into ``schema.tasks`` and ``schema.task_transitions``;
+    returns the rows each table holds afterwards."""
+    from psycopg import sql
+
+    from dvlab.live import pgconn
+
+    counts: dict[str, int] = {}
+    conn = pgconn.connect(dsn, purpose="dvlab simulate")
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            for table, columns in _COLUMNS.items():
+                target = sql.Identifier(schema, table)
+                keys = _KEYS[table]
+                definition = sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(
+                        sql.Identifier(c),
+                        sql.SQL(_TYPES.get(c, "text")),  # type: ignore[arg-type]
+                    )
+                    for c in columns
+                )
+                conn.execute(
+                    sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, PRIMARY KEY ({}))").format(
+                        target, definition, sql.SQL(", ").join(map(sql.Identifier, keys))
+                    )
+                )
+                if "updated_at" in columns:
+                    conn.execute(
+                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (updated_at)").format(
+                            sql.Identifier(f"{table}_updated_at"), target
+                        )
+                    )
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TEMP TABLE incoming (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP"
+                    ).format(target)
+                )
+                names = sql.SQL(", ").join(map(sql.Identifier, columns))
+                with (
+                    conn.cursor().copy(
+                        sql.SQL(
+                            "COPY incoming ({}) FROM STDIN WITH (FORMAT csv, HEADER true)"
+                        ).format(names)
+                    ) as copy,
+                    open(out / "tasks" / f"{table}.csv", "rb") as fh,
+                ):
+                    while block := fh.read(1 << 20):
+                        copy.write(block)
+                updates = sql.SQL(", ").join(
+                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+                    for c in columns
+                    if c not in keys
+                )
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} ({}) SELECT {} FROM incoming "
+                        "ON CONFLICT ({}) DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})"
+                    ).format(
+                        target,
+                        names,
+                        names,
+                        sql.SQL(", ").join(map(sql.Identifier, keys)),
+                        updates,
+                        sql.SQL(", ").join(
+                            sql.SQL("{}.{}").format(sql.Identifier(table), sql.Identifier(c))
+                            for c in columns
+                        ),
+                        sql.SQL(", ").join(
+                            sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in columns
+                        ),
+                    )
+                )
+                conn.execute("DROP TABLE incoming")
+                counts[table] = int(
+                    conn.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchall()[0][
+                        0
+                    ]
+                )
+    except SourceConnectError:
+        raise
+    except Exception as exc:
+        import psycopg
+
+        if isinstance(exc, psycopg.Error):
+            raise pgconn.error(exc, dsn, "loading the task tables") from None
+        raise
+    finally:
+        conn.close()
+    return counts
+
+
+def _messages(out: Path, prefix: str) -> Iterator[tuple[str, dict[str, str], bytes]]:
+    path = out / "events" / "workflow-events.jsonl"
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                raise BadInputError("not a JSON line", source=str(path), line=number) from None
+            if int(message.get("delivered", 1)) > 1:
+                continue
+            subject = str(message["subject"])
+            if prefix != SUBJECT_PREFIX and subject.startswith(SUBJECT_PREFIX + "."):
+                subject = prefix + subject[len(SUBJECT_PREFIX) :]
+            body = json.dumps(message["data"], separators=(",", ":"), ensure_ascii=False)
+            yield subject, dict(message.get("headers") or {}), body.encode()
+
+
+def to_nats(
+    out: Path, url: str, *, stream: str = STREAM, prefix: str = SUBJECT_PREFIX
+) -> dict[str, int]:
+    """Publish the export's messages into ``stream`` (created, on ``PREFIX.>``, when missing);
+    returns the messages sent and those the stream holds afterwards."""
+    return asyncio.run(_publish(out, url, stream, prefix))
+
+
+async def _publish(out: Path, url: str, stream: str, prefix: str) -> dict[str, int]:
+    from nats.js.errors import NotFoundError
+
+    from dvlab.live import natsingest
+
+    source = natsingest.NatsSource(url=url, stream=stream)
+    nc = await natsingest._connect(source)
+    try:
+        js = nc.jetstream()
+        try:
+            await js.stream_info(stream)
+        except NotFoundError:
+            await js.add_stream(name=stream, subjects=[f"{prefix}.>"])
+        sent = 0
+        pending: list[Any] = []
+        for subject, headers, body in _messages(out, prefix):
+            # acknowledged publishes, many in flight at once
+            pending.append(asyncio.ensure_future(js.publish(subject, body, headers=headers)))
+            sent += 1
+            if len(pending) >= 256:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+        info = await js.stream_info(stream)
+        return {"sent": sent, "stream": int(info.state.messages)}
+    finally:
+        await nc.close()
