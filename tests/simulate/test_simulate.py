@@ -49,10 +49,12 @@ TABLES = ("tasks", "task_transitions")
 
 
 def pg_time(text: str) -> datetime:
-    """``YYYY-MM-DD HH:MM:SS.ffffff+00`` (PostgreSQL's COPY ... CSV in UTC)."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6})\+00", text)
+    """``YYYY-MM-DD HH:MM:SS[.f]+00`` (PostgreSQL's COPY ... CSV in UTC: up to six digits of
+    fraction, trailing zeros dropped, no fraction on a whole second)."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d{0,5}[1-9]))?\+00", text)
     assert match, f"not a PostgreSQL timestamptz: {text!r}"
-    return datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    fraction = (match[2] or "").ljust(6, "0")
+    return datetime.strptime(f"{match[1]}.{fraction}", "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
 
 
 def iso_ms(text: str) -> datetime:
@@ -305,6 +307,17 @@ def test_files_parse_and_counts_match_truth(any_run: Run) -> None:
     assert set(counts) == {"workflows", "logs", "events", "deliveries", "tasks", "transitions"}
 
 
+def test_a_task_row_was_last_updated_at_its_latest_time(run: Run) -> None:
+    for row in read_csv(run.out / "tasks" / "tasks.csv"):
+        times = [pg_time(row[c]) for c in ("created_at", "started_at", "finished_at") if row[c]]
+        assert pg_time(row["updated_at"]) == max(times), row["task_id"]
+
+
+def test_transitions_are_numbered_in_the_order_written(run: Run) -> None:
+    ids = [int(r["id"]) for r in read_csv(run.out / "tasks" / "task_transitions.csv")]
+    assert ids == list(range(1, len(ids) + 1))
+
+
 def test_csv_and_parquet_hold_the_same_rows(run: Run) -> None:
     for table in TABLES:
         rows = read_csv(run.out / "tasks" / f"{table}.csv")
@@ -314,10 +327,10 @@ def test_csv_and_parquet_hold_the_same_rows(run: Run) -> None:
         for row, stored in zip(rows, parquet.to_pylist(), strict=True):
             for column, text in row.items():
                 value = stored[column]
-                if column in ("created_at", "started_at", "finished_at", "at"):
+                if column in ("created_at", "started_at", "finished_at", "updated_at", "at"):
                     expected: object = None if text == "" else pg_time(text)
                     assert value is None or value.utcoffset() == timedelta(0)
-                elif column in ("attempt", "seq"):
+                elif column in ("attempt", "seq", "id"):
                     expected = int(text)
                 else:
                     expected = None if text == "" else text
