@@ -61,12 +61,14 @@ from dvlab.lab.store import (
     prepare,
     wait_for_lock,
 )
-from dvlab.sources import files, jsonlines, tables
+from dvlab.sources import files, jsonlines, natsmon, tables
 from dvlab.sources.records import RAW_FIELDS, REJECT_EXCERPT, ParseOptions, RawRecord, Reject
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("jsonl", "logfmt", "oslo", "syslog", "pattern")
+#: ``--format`` for a saved NATS monitoring response (told apart by its keys otherwise)
+NATS_FORMAT = "nats-monitor"
+FORMATS = ("jsonl", "logfmt", "oslo", "syslog", "pattern", NATS_FORMAT)
 TAIL_BYTES = 4096
 TEXT_BATCH = 50_000
 
@@ -642,6 +644,7 @@ class _Staging:
     def drop_source(self, src: int) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {whole_table(src)}")
         self.con.execute(f"DROP TABLE IF EXISTS tbl_{int(src)}")
+        self.con.execute(f"DROP TABLE IF EXISTS mon_{int(src)}")
         self.con.execute("DELETE FROM raw")
         self.con.execute("DELETE FROM stage_logs WHERE src = ?", [src])
         self.con.execute("DELETE FROM stage_rejects WHERE src = ?", [src])
@@ -1023,6 +1026,8 @@ class _Interrupts:
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+            # forgotten, so that a later run on another thread does not restore it
+            self._previous = None
 
     def check(self) -> None:
         if self.seen:
@@ -1178,10 +1183,16 @@ def _stage_one(
             if (state is not None and not options.format and not options.pattern)
             else None
         )
+        endpoint = _nats_endpoint(path, head, options, state)
         shape = (
-            _table_shape(path, head, options, staging) if _may_be_table(head, options) else None
+            _table_shape(path, head, options, staging)
+            if endpoint is None and _may_be_table(head, options)
+            else None
         )
-        if shape is not None:
+        if endpoint is not None:
+            read = _read_nats(path, src, staging, options, endpoint, head)
+            fmt = read.format
+        elif shape is not None:
             read = _read_table(path, src, staging, options, shape, head)
             fmt = read.format
         else:
@@ -1318,6 +1329,51 @@ def _read_table(
         skipped=0,
         whole_rows=(loaded, rejected),
         table=(shape.kind, staged),
+    )
+
+
+def _nats_endpoint(
+    path: Path, head: bytes, options: IngestOptions, state: _State | None
+) -> str | None:
+    """The NATS monitoring endpoint whose saved response ``path`` is, if it is one.
+
+    ``--format nats-monitor``, or a source loaded as one before, must be one
+    (BadInputError otherwise); without a format, one is told by its keys.
+    """
+    name = str(path)
+    if options.format == NATS_FORMAT or (
+        state is not None and (state.format or "").startswith("nats-") and not options.format
+    ):
+        return natsmon.read_response(path, source=name).endpoint
+    if options.format or options.pattern or options.kind is not None:
+        return None
+    if len(head) >= files.HEAD_BYTES and b"\n" not in head:
+        head = _longer_head(path)  # JSON lines tell themselves by a whole first line
+    if not natsmon.looks_like(head):
+        return None
+    return natsmon.sniff(path, source=name)
+
+
+def _read_nats(
+    path: Path, src: int, staging: _Staging, options: IngestOptions, endpoint: str, head: bytes
+) -> _Read:
+    """Stage a saved NATS monitoring response whole, as ``metrics`` rows (see natsmon)."""
+    _use_zone(staging.con, options.tz)
+    staged, loaded, rejected = natsmon.stage(staging.con, src=src, path=path, source=str(path))
+    size, tail, _ = _scan_end(path)
+    return _Read(
+        format=f"nats-{endpoint}",
+        head_hash=_hash(head[: min(len(head), size)]),
+        head_len=min(len(head), size),
+        consumed_bytes=size,
+        consumed_lines=loaded + rejected,
+        tail_hash=_hash(tail),
+        watermark_offset=0,
+        watermark_line=1,
+        start_line=1,
+        skipped=0,
+        whole_rows=(loaded, rejected),
+        table=("metrics", staged),
     )
 
 
@@ -1463,11 +1519,14 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
     source held; returns the rows deleted."""
     if "replace_generation" in entry:
         old = entry["replace_generation"]
-        replaced = con.execute(
-            """DELETE FROM lab.logs WHERE ingest_id IN
-               (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
-            [old],
-        ).fetchall()[0][0]
+        replaced = sum(
+            con.execute(
+                f"""DELETE FROM lab.{table} WHERE ingest_id IN
+                    (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+                [old],
+            ).fetchall()[0][0]
+            for table in ("logs", "metrics")  # a saved monitoring response is read whole
+        )
         con.execute(
             """DELETE FROM lab.rejects WHERE ingest_id IN
                (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
@@ -1482,11 +1541,14 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
     if "replace_from" not in entry:
         return 0
     generation, from_line = entry["generation"], entry["replace_from"]
-    replaced = con.execute(
-        """DELETE FROM lab.logs WHERE line >= ? AND ingest_id IN
-           (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
-        [from_line, generation],
-    ).fetchall()[0][0]
+    replaced = sum(
+        con.execute(
+            f"""DELETE FROM lab.{table} WHERE line >= ? AND ingest_id IN
+                (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+            [from_line, generation],
+        ).fetchall()[0][0]
+        for table in ("logs", "metrics")
+    )
     con.execute(
         """DELETE FROM lab.rejects WHERE line >= ? AND ingest_id IN
            (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",

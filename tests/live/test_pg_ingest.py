@@ -1,0 +1,338 @@
+"""``dvlab ingest postgresql://…`` against the real server: values, time zones, the
+watermark, rejects, a connection dropped mid-COPY, and refused connections."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+from psycopg import sql
+
+from dvlab.cli import main
+from dvlab.live import pgconn
+
+TASKS = """CREATE TABLE {} (
+    task_id text PRIMARY KEY, workflow_id text, state text, attempt integer,
+    created_at timestamptz, started_at timestamp, finished_at timestamptz,
+    note text, updated_at timestamptz)"""
+
+
+def make_tasks(pg: psycopg.Connection, schema: str) -> sql.Composable:
+    table = sql.Identifier(schema, "tasks")
+    pg.execute(sql.SQL(TASKS).format(table))
+    pg.execute(
+        sql.SQL(
+            """INSERT INTO {} VALUES
+            ('t1', 'w1', 'running', 1, '2026-01-01 10:00:00+01', '2026-07-01 10:00:01', NULL,
+             'a,b "quoted"', '2026-01-01 10:00:01+00'),
+            ('t2', 'w1', 'FAILED', 2, '2026-01-01 10:00:00+01', NULL, '2026-01-01 10:05:00+00',
+             'line one
+line two', '2026-01-01 10:05:00+00')"""
+        ).format(table)
+    )
+    return table
+
+
+def rows(lab: Path, query: str) -> list[tuple]:
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def ingest(lab: Path, *args: str) -> int:
+    return main(["--db", str(lab), "ingest", *args])
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def test_a_task_table_is_pulled_with_its_times_in_utc(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    make_tasks(pg, scratch_schema)
+    # a server whose TimeZone is Oslo: its `timestamp` column holds Oslo wall-clock time
+    oslo = pg_dsn + ("&" if "?" in pg_dsn else "?") + "options=-c%20TimeZone%3DEurope/Oslo"
+    assert ingest(lab_path, oslo, "--table", f"{scratch_schema}.tasks") == 0
+    got = rows(
+        lab_path,
+        "SELECT task_id, workflow_id, state, state_raw, attempt, created, started, finished, "
+        "attributes ->> 'note', line FROM tasks ORDER BY task_id",
+    )
+    # 10:00 at +01 is 09:00 UTC; 10:00:01 in Oslo in July (+02) is 08:00:01 UTC
+    by_id = {r[0]: r for r in got}
+    assert by_id["t1"][:9] == (
+        "t1",
+        "w1",
+        "running",
+        "running",
+        1,
+        utc(2026, 1, 1, 9),
+        utc(2026, 7, 1, 8, 0, 1),
+        None,
+        'a,b "quoted"',
+    )
+    assert by_id["t2"][:9] == (
+        "t2",
+        "w1",
+        "failed",
+        "FAILED",
+        2,
+        utc(2026, 1, 1, 9),
+        None,
+        utc(2026, 1, 1, 10, 5),
+        "line one\nline two",
+    )
+    assert sorted(r[9] for r in got) == [1, 2]
+
+
+def test_tz_overrides_the_server_zone_for_timestamp_columns(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    make_tasks(pg, scratch_schema)
+    assert (
+        ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.tasks", "--tz", "Asia/Tokyo") == 0
+    )
+    # 10:00:01 in Tokyo (+09) is 01:00:01 UTC; timestamptz columns are not affected
+    assert rows(lab_path, "SELECT started, created FROM tasks WHERE task_id = 't1'") == [
+        (utc(2026, 7, 1, 1, 0, 1), utc(2026, 1, 1, 9))
+    ]
+
+
+def test_a_scheduled_run_takes_only_what_changed_since_the_watermark(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    table = make_tasks(pg, scratch_schema)
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    first = rows(lab_path, "SELECT task_id, state, ingest_id FROM tasks ORDER BY 1")
+    # nothing changed: the run reads the rows at the watermark again and writes nothing
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    assert rows(lab_path, "SELECT task_id, state, ingest_id FROM tasks ORDER BY 1") == first
+    pg.execute(
+        sql.SQL(
+            "UPDATE {} SET state = 'succeeded', updated_at = '2026-01-01 11:00:00+00' "
+            "WHERE task_id = 't1'"
+        ).format(table)
+    )
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} (task_id, state, updated_at) VALUES ('t3', 'queued', "
+            "'2026-01-01 11:30:00+00'), ('t0', 'queued', '2025-12-31 00:00:00+00')"
+        ).format(table)
+    )
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    # t0 was written with an old updated_at: below the watermark, so not taken
+    assert rows(lab_path, "SELECT task_id, state FROM tasks ORDER BY 1") == [
+        ("t1", "succeeded"),
+        ("t2", "failed"),
+        ("t3", "pending"),
+    ]
+    ledger = rows(
+        lab_path,
+        "SELECT status, rows_loaded, rows_skipped, position, options ->> 'watermark' "
+        "FROM ingests ORDER BY ingest_id",
+    )
+    assert ledger == [
+        ("loaded", 2, 0, "2026-01-01 10:05:00+00", "updated_at"),
+        ("unchanged", 0, 1, "2026-01-01 10:05:00+00", "updated_at"),
+        # t2 sits at the last watermark: read again, unchanged, skipped
+        ("loaded", 2, 1, "2026-01-01 11:30:00+00", "updated_at"),
+    ]
+    # --full reads everything, t0 included
+    assert ingest(lab_path, pg_dsn, "--table", name, "--full") == 0
+    assert [r[0] for r in rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1")] == [
+        "t0",
+        "t1",
+        "t2",
+        "t3",
+    ]
+
+
+def test_a_sequence_watermark_and_a_query(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    table = sql.Identifier(scratch_schema, "moves")
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id bigint GENERATED ALWAYS AS IDENTITY, task text, "
+            "new_state text, changed timestamptz)"
+        ).format(table)
+    )
+    insert = sql.SQL("INSERT INTO {} (task, new_state, changed) VALUES (%s, %s, %s)").format(table)
+    for n in range(1, 4):
+        pg.execute(insert, [f"t{n}", "running", f"2026-01-01 10:0{n}:00+00"])
+    query = f"SELECT id, task, new_state, changed, 1 AS seq FROM {scratch_schema}.moves"
+    args = ["--query", query, "--watermark", "id", "--kind", "transitions"]
+    args += ["--map", "task_id=task", "--map", "ts=changed"]
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    pg.execute(insert, ["t4", "done", "2026-01-01 10:09:00+00"])
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    assert rows(lab_path, "SELECT task_id, to_state FROM task_transitions ORDER BY 1") == [
+        ("t1", "running"),
+        ("t2", "running"),
+        ("t3", "running"),
+        ("t4", "succeeded"),
+    ]
+    assert rows(lab_path, "SELECT rows_loaded, position FROM ingests ORDER BY ingest_id") == [
+        (3, "3"),
+        (1, "4"),
+    ]
+
+
+def test_a_bad_row_is_rejected_with_its_row_number_and_strict_writes_nothing(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    table = make_tasks(pg, scratch_schema)
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} (task_id, state, updated_at) VALUES ('t9', 'sideways', now())"
+        ).format(table)
+    )
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name, "--strict") == 2
+    assert not lab_path.exists() or rows(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    # rows come in the table's order: the third row is t9
+    rejects = rows(lab_path, "SELECT source, line, reason FROM rejects")
+    assert len(rejects) == 1
+    source, line, reason = rejects[0]
+    assert source == f"{pgconn.describe(pg_dsn)}?table={name}"
+    assert line == 3
+    assert "sideways" in reason
+    assert rows(lab_path, "SELECT count(*) FROM tasks") == [(2,)]
+
+
+def backend_of(pg: psycopg.Connection, marker: str) -> int | None:
+    found = pg.execute(
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY%%' AND query LIKE %s "
+        "AND state = 'active' AND pid <> pg_backend_pid()",
+        [f"%{marker}%"],
+    ).fetchall()
+    return found[0][0] if found else None
+
+
+def test_a_connection_dropped_mid_copy_leaves_nothing_and_the_rerun_completes(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path, tmp_path: Path
+) -> None:
+    table = sql.Identifier(scratch_schema, "big")
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE {} AS SELECT 'task-' || g AS task_id, 'running' AS state, "
+            "g AS n, timestamptz '2026-01-01' + g * interval '1 second' AS updated_at "
+            "FROM generate_series(1, 20000) AS g"
+        ).format(table)
+    )
+    flag = sql.Identifier(scratch_schema, "stall")
+    pg.execute(sql.SQL("CREATE TABLE {} (on_ boolean)").format(flag))
+    pg.execute(sql.SQL("INSERT INTO {} VALUES (true)").format(flag))
+    # the COPY stalls at row 15,000 while the flag is set: time to cut its connection
+    query = (
+        f"SELECT task_id, state, n FROM {scratch_schema}.big AS b WHERE (SELECT CASE WHEN "
+        f"on_ AND b.n = 15000 THEN pg_sleep(60) IS NOT NULL ELSE true END "
+        f"FROM {scratch_schema}.stall)"
+    )
+    args = ["--query", query, "--kind", "tasks"]
+    result: dict[str, int] = {}
+    runner = threading.Thread(target=lambda: result.update(code=ingest(lab_path, pg_dsn, *args)))
+    runner.start()
+    deadline = time.monotonic() + 30
+    pid = None
+    while pid is None and time.monotonic() < deadline:
+        pid = backend_of(pg, f"{scratch_schema}.stall")
+        time.sleep(0.05)
+    assert pid is not None, "the COPY never started"
+    pg.execute("SELECT pg_terminate_backend(%s)", [pid])
+    runner.join(60)
+    assert result["code"] == 2
+    assert not lab_path.exists() or rows(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+    if lab_path.exists():
+        assert rows(lab_path, "SELECT count(*) FROM ingests WHERE status = 'loaded'") == [(0,)]
+    pg.execute(sql.SQL("UPDATE {} SET on_ = false").format(flag))
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    assert rows(lab_path, "SELECT count(*), count(DISTINCT task_id) FROM tasks") == [
+        (20000, 20000)
+    ]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dvlab.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://dvlab_no_such_role:s3cr3t-pw@{host}:{port}/{db}",
+        "postgresql://{user}:s3cr3t-pw@{host}:{port}/dvlab_no_such_db",
+        "postgresql://{user}:s3cr3t-pw@127.0.0.1:1/{db}",
+    ],
+    ids=["unknown-role", "unknown-database", "unreachable"],
+)
+def test_a_refused_or_unreachable_server_is_one_line_and_exit_2(
+    pg_dsn: str, pg: psycopg.Connection, tmp_path: Path, dsn: str
+) -> None:
+    info = pg.info
+    given = dsn.format(host=info.host, port=info.port, db=info.dbname, user=info.user)
+    lab = tmp_path / "lab.duckdb"
+    done = run_cli("--db", str(lab), "ingest", given, "--table", "tasks")
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "s3cr3t-pw" not in done.stderr + done.stdout
+    assert "cannot connect" in done.stderr
+    assert not lab.exists() or b"s3cr3t-pw" not in lab.read_bytes()
+
+
+def test_an_unknown_table_is_one_line_and_exit_2(
+    pg_dsn: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ingest(lab_path, pg_dsn, "--table", "dvlab_no_such_schema.tasks") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "does not exist" in err
+
+
+@pytest.mark.slow
+def test_pg_variables_fill_a_bare_dsn_and_the_password_is_never_stored(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, tmp_path: Path
+) -> None:
+    make_tasks(pg, scratch_schema)
+    info = pg.info
+    lab = tmp_path / "lab.duckdb"
+    env = {
+        "PGHOST": info.host,
+        "PGPORT": str(info.port),
+        "PGDATABASE": info.dbname,
+        "PGUSER": info.user,
+        # trust authentication ignores it; dvlab must still never write it down
+        "PGPASSWORD": "s3cr3t-pw",
+    }
+    done = run_cli(
+        "--db", str(lab), "ingest", "postgresql://", "--table", f"{scratch_schema}.tasks", env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert rows(lab, "SELECT count(*) FROM tasks") == [(2,)]
+    assert rows(lab, "SELECT DISTINCT source FROM ingests") == [
+        (
+            f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}?table={scratch_schema}.tasks",
+        )
+    ]
+    assert b"s3cr3t-pw" not in lab.read_bytes()
+    assert "s3cr3t-pw" not in done.stdout + done.stderr
