@@ -771,13 +771,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load files, globs and folders (plain, .gz, .zst) into the lab: logs "
         "into `logs`; task history (CSV, Parquet, JSON lines or a JSON array) into `tasks`, "
         "state transitions into `task_transitions`, JetStream exports and CloudEvents into "
-        "`events` (a message delivered twice is stored once). Formats are detected; "
+        "`events` (a message delivered twice is stored once); saved NATS monitoring responses "
+        "(/varz, /routez, /gatewayz, /leafz, /jsz, ...) into `metrics`. Formats are detected; "
         "re-ingesting adds nothing, a grown log adds its new lines, a changed table replaces "
         "the rows of the ids it holds.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
-        "--format", choices=("jsonl", "logfmt", "oslo", "syslog"), help="skip detection"
+        "--format",
+        choices=("jsonl", "logfmt", "oslo", "syslog", "nats-monitor"),
+        help="skip detection (nats-monitor: a saved NATS monitoring response)",
     )
     p.add_argument(
         "--pattern",
