@@ -2,9 +2,10 @@
 
 ``dvlab ingest nats://HOST:PORT --stream NAME`` reads through a durable pull
 consumer (``--durable``, default ``dvlab``), created on first use with
-acknowledge-all, so one acknowledgement covers everything before it. Messages
-are staged in batches and committed to the lab, one transaction per batch;
-only then is the batch acknowledged. A run killed between the two leaves
+explicit acknowledgement. Messages are staged in batches and committed to the
+lab, one transaction per batch; only then is each message of the batch
+acknowledged. (Acknowledge-all would also acknowledge messages a killed run
+fetched and never stored, so a consumer with that policy is refused.) A run killed between the two leaves
 messages stored but not acknowledged: the server delivers them again and
 they are recognised by their event id (the CloudEvents id, else the
 ``Nats-Msg-Id`` header, else stream and sequence) and stored once, their
@@ -19,7 +20,9 @@ structured CloudEvents payloads are understood, and so are binary-mode ones
 (``ce-*`` headers).
 
 ``--until-caught-up`` (the default) stops when the consumer has nothing
-pending; ``--follow`` keeps reading, survives a server restart by
+pending and nothing awaiting acknowledgement: messages a killed run fetched
+come back once their acknowledgement wait (30 s for a consumer dvlab makes)
+runs out, and are waited for; ``--follow`` keeps reading, survives a server restart by
 reconnecting, and stops after committing what it holds on Ctrl-C or SIGTERM.
 One ledger row stands for a whole run: each commit updates its counts and
 the last stream sequence (``position``). The ingest lock is held only while
@@ -69,7 +72,7 @@ DEFAULT_DURABLE = "dvlab"
 ADVISORY_SUBJECT = "$JS.EVENT.ADVISORY.>"
 
 #: how long an acknowledgement may wait for its commit before the server redelivers
-ACK_WAIT = 120.0
+ACK_WAIT = 30.0
 
 
 def is_url(text: str) -> bool:
@@ -135,8 +138,7 @@ class _Batch:
     delivered: list[int] = field(default_factory=list)
     headers: list[str | None] = field(default_factory=list)
     payload: list[str] = field(default_factory=list)
-    last: Any = None  # the last message, acknowledged (with all before it) after the commit
-    every: list[Any] = field(default_factory=list)  # each message, if acks are explicit
+    every: list[Any] = field(default_factory=list)  # acknowledged once committed
     advisories: list[tuple[str, str]] = field(default_factory=list)  # (subject, body)
     started: float = 0.0
 
@@ -278,7 +280,7 @@ class _Committer:
             try:
                 con.execute(
                     """INSERT INTO mon_0 SELECT NULL, ts, name,
-                       map_from_entries(labels), value, type, NULL, 'nats' FROM health"""
+                       map_from_entries(labels), value, type, NULL, 'nats-server' FROM health"""
                 )
             finally:
                 con.unregister("health")
@@ -469,7 +471,7 @@ class _Stop:
             signal.signal(signum, previous)
 
 
-async def _connect(source: NatsSource) -> Any:
+async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None) -> Any:
     import nats
     from nats.errors import NoServersError
 
@@ -482,7 +484,13 @@ async def _connect(source: NatsSource) -> Any:
     async def note_disconnect() -> None:
         log.info("nats: disconnected from %s; reconnecting", where)
 
+    async def note_reconnect() -> None:
+        log.info("nats: reconnected to %s", where)
+        if reconnected is not None:
+            reconnected.set()
+
     options: dict[str, Any] = {
+        "reconnected_cb": note_reconnect,
         "servers": [u.strip() for u in source.url.split(",")],
         "connect_timeout": source.connect_timeout,
         "allow_reconnect": True,
@@ -502,11 +510,14 @@ async def _connect(source: NatsSource) -> Any:
             context.load_cert_chain(source.tls_cert, source.tls_key)
         options["tls"] = context
     try:
-        # the first connection is not retried forever, even when following
-        return await asyncio.wait_for(
-            nats.connect(**{**options, "max_reconnect_attempts": 1}),
+        # a first connection that fails is said at once, even when following: a probe
+        # without reconnection, then the connection kept, which reconnects as told
+        probe = await asyncio.wait_for(
+            nats.connect(**{**options, "allow_reconnect": False, "max_reconnect_attempts": 0}),
             timeout=source.connect_timeout * 3,
         )
+        await probe.close()
+        return await asyncio.wait_for(nats.connect(**options), timeout=source.connect_timeout * 3)
     except (NoServersError, OSError, TimeoutError) as exc:
         raise SourceConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
     except Exception as exc:  # the client's authorisation errors have no common base
@@ -520,7 +531,7 @@ def _reason(exc: BaseException) -> str:
 
 
 async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any:
-    """The durable consumer, created (acknowledge-all) when it does not exist."""
+    """The durable consumer, created (explicit acknowledgement) when it does not exist."""
     from nats.js import api
     from nats.js.errors import NotFoundError
 
@@ -537,12 +548,18 @@ async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any
                 f"--durable {source.consumer} reads {info.config.filter_subject}, not {wanted}; "
                 "give another --durable for another subject"
             )
+        if info.config.ack_policy == api.AckPolicy.ALL:
+            raise BadInputError(
+                f"--durable {source.consumer} acknowledges all earlier messages with each "
+                "acknowledgement, which could acknowledge messages never stored; give a "
+                "consumer with explicit acknowledgement (or a new name, and dvlab makes one)"
+            )
         return stream, info
     except NotFoundError:
         pass
     config = api.ConsumerConfig(
         durable_name=source.consumer,
-        ack_policy=api.AckPolicy.ALL,
+        ack_policy=api.AckPolicy.EXPLICIT,
         ack_wait=ACK_WAIT,
         max_ack_pending=-1,
         filter_subject=source.subject,
@@ -559,17 +576,16 @@ async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any
 async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: _Stop) -> None:
     from nats.errors import ConnectionClosedError, NoRespondersError
     from nats.errors import TimeoutError as NatsTimeout
-    from nats.js.api import AckPolicy
     from nats.js.errors import APIError
 
     loop = asyncio.get_running_loop()
     stop.install(loop)
-    nc = await _connect(source)
+    reconnected = asyncio.Event()
+    nc = await _connect(source, reconnected)
     try:
         js = nc.jetstream()
         committer.position = committer.last_position()
-        _stream, info = await _consumer(js, source, committer.position)
-        explicit = info.config.ack_policy != AckPolicy.ALL
+        _stream, _info = await _consumer(js, source, committer.position)
         sub = await js.pull_subscribe_bind(durable=source.consumer, stream=source.stream)
         batch = _Batch()
         if source.advisories:
@@ -580,9 +596,25 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
             await nc.subscribe(ADVISORY_SUBJECT, cb=advisory)
         last_health = time.monotonic()
         caught_up = False
+        waiting: list[float] = []  # since when messages of a killed run have been awaited
         while True:
             if stop.requested:
                 break
+            if reconnected.is_set():
+                # a restarted server knows the consumer but not this client's pull requests:
+                # bind afresh
+                reconnected.clear()
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+                try:
+                    sub = await js.pull_subscribe_bind(
+                        durable=source.consumer, stream=source.stream
+                    )
+                except Exception as exc:
+                    log.info("nats: binding again failed (%s); retrying", type(exc).__name__)
+                    reconnected.set()
+                    await asyncio.sleep(0.5)
+                    continue
             try:
                 msgs = await sub.fetch(source.fetch, timeout=1.0 if source.follow else 0.5)
             except NatsTimeout:
@@ -612,17 +644,12 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 batch.delivered.append(delivered)
                 batch.headers.append(json.dumps(headers, ensure_ascii=False) if headers else None)
                 batch.payload.append(payload)
-                batch.last = msg
-                if explicit:
-                    batch.every.append(msg)
-            if not msgs and not source.follow:
-                try:
-                    info = await js.consumer_info(source.stream, source.consumer)
-                    caught_up = not info.num_pending
-                except (NatsTimeout, ConnectionClosedError, NoRespondersError):
-                    caught_up = False
-            elif pending == 0 and not source.follow:
-                caught_up = True
+                batch.every.append(msg)
+            if not source.follow and (not msgs or pending == 0):
+                # what is in hand is stored and acknowledged before the server is asked
+                await _commit_and_ack(nc, committer, batch, [])
+                batch = _Batch()
+                caught_up = await _caught_up(js, source, waiting)
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
             full = len(batch) >= source.commit_rows or (
                 len(batch) and time.monotonic() - batch.started >= source.commit_seconds
@@ -645,6 +672,30 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
             await asyncio.wait_for(nc.close(), timeout=5)
 
 
+async def _caught_up(js: Any, source: NatsSource, waiting: list[float]) -> bool:
+    """Whether nothing is pending and nothing awaits acknowledgement. Messages delivered
+    to a run that died come back after the consumer's acknowledgement wait; they are
+    waited for that long (and a little more), then left to the next run."""
+    from nats.errors import Error as NatsError
+
+    try:
+        info = await js.consumer_info(source.stream, source.consumer)
+    except (NatsError, OSError, TimeoutError):
+        return False
+    if info.num_pending:
+        return False
+    if not info.num_ack_pending:
+        return True
+    if not waiting:
+        waiting.append(time.monotonic())
+        log.info(
+            "nats: %d message(s) fetched earlier and never acknowledged; waiting for them",
+            info.num_ack_pending,
+        )
+    patience = float(info.config.ack_wait or ACK_WAIT) + 10.0
+    return time.monotonic() - waiting[0] > patience
+
+
 async def _health_rows(js: Any, source: NatsSource) -> list[dict[str, Any]]:
     from nats.errors import Error as NatsError
 
@@ -662,13 +713,10 @@ async def _commit_and_ack(
     if not len(batch) and not health and not batch.advisories:
         return
     await asyncio.to_thread(committer.commit, batch, health)
-    # only now that the lab holds them: one acknowledgement covers the batch
+    # only now that the lab holds them
     try:
-        if batch.every:
-            for msg in batch.every:
-                await msg.ack()
-        elif batch.last is not None:
-            await batch.last.ack()
+        for msg in batch.every:
+            await msg.ack()
         await nc.flush(timeout=5)
     except Exception as exc:  # redelivered later, and stored once: nothing is lost
         log.info("nats: acknowledgement not sent (%s); the batch will be redelivered", exc)

@@ -10,6 +10,7 @@ error is cut to one line with the password scrubbed from it.
 
 from __future__ import annotations
 
+import getpass
 import os
 from typing import Any
 
@@ -40,7 +41,7 @@ def describe(dsn: str) -> str:
     """``postgresql://user@host:port/dbname`` for ``dsn``, with what libpq would fill in
     from the environment, and never a password."""
     parts = _parts(dsn)
-    user = parts.get("user") or os.environ.get("PGUSER") or ""
+    user = parts.get("user") or os.environ.get("PGUSER") or getpass.getuser()
     host = parts.get("host") or os.environ.get("PGHOST") or "localhost"
     port = parts.get("port") or os.environ.get("PGPORT") or "5432"
     dbname = parts.get("dbname") or os.environ.get("PGDATABASE") or user

@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 from dvlab.live import pgconn
+from tests.live.natsfix import nats_url, own_server, stream  # noqa: F401 - NATS fixtures
 
 DEFAULT_DSN = "postgresql://127.0.0.1:5432/test"
 

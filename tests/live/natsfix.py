@@ -1,0 +1,223 @@
+"""The NATS servers the live tests use: the shared one, and one a test starts itself.
+
+``DVLAB_TEST_NATS_URL`` names the shared server (default
+``nats://127.0.0.1:4222``). Outside CI a server that does not answer skips
+the tests, saying why; with ``CI`` set it fails them. Streams a test makes
+have unique names and subjects and are deleted when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+DEFAULT_URL = "nats://127.0.0.1:4222"
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+async def _quiet(exc: Exception) -> None:
+    pass
+
+
+async def _ping(url: str) -> None:
+    nc = await nats.connect(
+        url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False, error_cb=_quiet
+    )
+    try:
+        await nc.jetstream().account_info()
+    finally:
+        await nc.close()
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    url = os.environ.get("DVLAB_TEST_NATS_URL") or DEFAULT_URL
+    try:
+        asyncio.run(_ping(url))
+    except Exception as exc:
+        _unavailable(
+            f"no NATS server with JetStream answers at {url} ({exc!r}); set DVLAB_TEST_NATS_URL"
+        )
+    return url
+
+
+@dataclass
+class Stream:
+    url: str
+    name: str
+    prefix: str
+
+    def durable(self) -> str:
+        return f"d{uuid.uuid4().hex[:12]}"
+
+
+async def _create(url: str, name: str, prefix: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"])
+    finally:
+        await nc.close()
+
+
+async def _delete(url: str, name: str) -> None:
+    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=1)
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def stream(nats_url: str) -> Iterator[Stream]:
+    """A stream of the test's own on the shared server."""
+    hexed = uuid.uuid4().hex[:16]
+    made = Stream(nats_url, f"DVT_{hexed}", f"dvt{hexed}")
+    asyncio.run(_create(nats_url, made.name, made.prefix))
+    try:
+        yield made
+    finally:
+        # the server of a test that restarts it may be gone
+        with contextlib.suppress(Exception):
+            asyncio.run(_delete(nats_url, made.name))
+
+
+def envelope(n: int, prefix: str = "ev") -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": f"{prefix}-{n}",
+        "type": "dv.task.started",
+        "source": "dv/osl1/scheduler",
+        "time": f"2026-12-04T10:{n // 60 % 60:02d}:{n % 60:02d}Z",
+        "correlationid": f"c-{n % 7}",
+        "subject": f"t-{n}",
+        "data": {"task_id": f"t-{n}", "workflow_id": f"w-{n % 3}", "n": n},
+    }
+
+
+async def _publish(url: str, items: list[tuple[str, bytes, dict[str, str] | None]]) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        for start in range(0, len(items), 500):
+            await asyncio.gather(
+                *(js.publish(s, body, headers=h) for s, body, h in items[start : start + 500])
+            )
+    finally:
+        await nc.close()
+
+
+def publish(url: str, items: list[tuple[str, bytes, dict[str, str] | None]]) -> None:
+    asyncio.run(_publish(url, items))
+
+
+def publish_envelopes(s: Stream, numbers: range, prefix: str = "ev") -> None:
+    publish(
+        s.url,
+        [
+            (
+                f"{s.prefix}.osl1.scheduler.task",
+                json.dumps(envelope(n, prefix)).encode(),
+                {"Nats-Msg-Id": f"{prefix}-{n}"},
+            )
+            for n in numbers
+        ],
+    )
+
+
+async def _info(url: str, name: str, durable: str | None) -> tuple[Any, Any]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        stream = await js.stream_info(name)
+        consumer = await js.consumer_info(name, durable) if durable else None
+        return stream, consumer
+    finally:
+        await nc.close()
+
+
+def info(url: str, name: str, durable: str | None = None) -> tuple[Any, Any]:
+    return asyncio.run(_info(url, name, durable))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class OwnServer:
+    """A nats-server with JetStream on a loopback port of its own, started and stopped by
+    the test (by its pid), its store in the test's folder."""
+
+    def __init__(self, folder: Path):
+        binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+        if not Path(binary).exists():
+            _unavailable("nats-server is not installed: the restart test starts one of its own")
+        self.binary = binary
+        self.port = free_port()
+        self.store = folder / "jetstream"
+        self.log = folder / "nats-server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._log = open(self.log, "ab")  # noqa: SIM115 - closed when the server stops
+        self.process = subprocess.Popen(
+            [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                asyncio.run(_ping(self.url))
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise AssertionError(f"nats-server on port {self.port} did not start; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[OwnServer]:
+    server = OwnServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,329 @@
+"""``dvlab ingest nats://…`` against real JetStream servers: what is stored, resuming,
+redeliveries, SIGKILL mid-stream, a server restart while following, health and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import nats
+import pytest
+from nats.js import api
+
+from dvlab.cli import main
+from tests.live.natsfix import OwnServer, Stream, info, publish, publish_envelopes
+
+
+def rows(lab: Path, query: str) -> list[tuple]:
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
+def ingest(lab: Path, s: Stream, durable: str, *more: str) -> int:
+    return main(
+        ["--db", str(lab), "ingest", s.url, "--stream", s.name, "--durable", durable, *more]
+    )
+
+
+def cli(lab: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "dvlab.cli", "--db", str(lab), "ingest", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_stream_is_stored_once_and_a_rerun_takes_only_what_is_new(
+    stream: Stream, lab_path: Path
+) -> None:
+    publish_envelopes(stream, range(300))
+    publish(
+        stream.url,
+        [
+            (f"{stream.prefix}.plain", b"not json at all", None),
+            # a CloudEvent in binary mode: its attributes in ce- headers
+            (
+                f"{stream.prefix}.binary",
+                b'{"task_id": "t-bin"}',
+                {
+                    "ce-specversion": "1.0",
+                    "ce-id": "bin-1",
+                    "ce-type": "dv.task.failed",
+                    "ce-source": "dv/sto1/storage",
+                    "ce-time": "2026-12-04T11:00:00Z",
+                },
+            ),
+        ],
+    )
+    durable = stream.durable()
+    assert ingest(lab_path, stream, durable) == 0
+    assert rows(
+        lab_path, "SELECT count(*), count(DISTINCT event_id), min(seq), max(seq) FROM events"
+    ) == [(302, 302, 1, 302)]
+    assert rows(
+        lab_path,
+        "SELECT event_id, type, site, service, correlation_id, task_id, workflow_id, "
+        "payload ->> 'n', headers ->> 'Nats-Msg-Id', subject, time FROM events WHERE seq = 62",
+    ) == [
+        (
+            "ev-61",
+            "dv.task.started",
+            "osl1",
+            "scheduler",
+            "c-5",
+            "t-61",
+            "w-1",
+            "61",
+            "ev-61",
+            f"{stream.prefix}.osl1.scheduler.task",
+            rows(lab_path, "SELECT TIMESTAMPTZ '2026-12-04 10:01:01+00'")[0][0],
+        )
+    ]
+    plain = rows(
+        lab_path, "SELECT event_id, payload::VARCHAR, time = published FROM events WHERE seq = 301"
+    )
+    assert plain == [(f"{stream.name}:301", '"not json at all"', True)]
+    assert rows(
+        lab_path, "SELECT event_id, type, site, service, task_id FROM events WHERE seq = 302"
+    ) == [("bin-1", "dv.task.failed", "sto1", "storage", "t-bin")]
+    publish_envelopes(stream, range(300, 350))
+    assert ingest(lab_path, stream, durable) == 0
+    assert rows(lab_path, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(352, 352)]
+    # each run one ledger row; the second took the 50 new messages only
+    assert rows(lab_path, "SELECT rows_loaded, position FROM ingests ORDER BY ingest_id") == [
+        (302, "302"),
+        (50, "352"),
+    ]
+    assert ingest(lab_path, stream, durable) == 0
+    assert rows(
+        lab_path,
+        "SELECT status, rows_loaded, position FROM ingests ORDER BY ingest_id DESC LIMIT 1",
+    ) == [("unchanged", 0, "352")]
+
+
+def test_stream_and_consumer_health_are_stored_as_metrics(stream: Stream, lab_path: Path) -> None:
+    publish_envelopes(stream, range(40))
+    durable = stream.durable()
+    assert ingest(lab_path, stream, durable) == 0
+    state, consumer = info(stream.url, stream.name, durable)
+    got = dict(
+        rows(
+            lab_path,
+            "SELECT name, value FROM metrics WHERE labels['stream'] = ? "
+            "QUALIFY row_number() OVER (PARTITION BY name ORDER BY ts DESC) = 1".replace(
+                "?", f"'{stream.name}'"
+            ),
+        )
+    )
+    assert got["nats_stream_messages"] == state.state.messages == 40
+    assert got["nats_stream_bytes"] == state.state.bytes
+    assert got["nats_stream_last_seq"] == 40
+    assert got["nats_consumer_pending"] == consumer.num_pending == 0
+    assert got["nats_consumer_delivered_stream_seq"] == consumer.delivered.stream_seq == 40
+    assert "nats_consumer_ack_pending" in got and "nats_consumer_waiting" in got
+    assert rows(
+        lab_path,
+        "SELECT DISTINCT labels['consumer'] FROM metrics WHERE name LIKE 'nats_consumer%'",
+    ) == [(durable,)]
+
+
+async def _fetch_without_ack(url: str, name: str, durable: str, count: int) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        await js.add_consumer(
+            name,
+            api.ConsumerConfig(
+                durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=1
+            ),
+        )
+        sub = await js.pull_subscribe_bind(durable=durable, stream=name)
+        got = await sub.fetch(count, timeout=5)
+        assert len(got) == count
+    finally:
+        await nc.close()
+
+
+def test_a_redelivered_message_is_stored_once_with_its_deliveries(
+    stream: Stream, lab_path: Path
+) -> None:
+    publish_envelopes(stream, range(20))
+    durable = stream.durable()
+    # a reader that took five messages and died before acknowledging them
+    asyncio.run(_fetch_without_ack(stream.url, stream.name, durable, 5))
+    time.sleep(1.5)  # past the consumer's ack wait: the server delivers them again
+    assert ingest(lab_path, stream, durable) == 0
+    assert rows(lab_path, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(20, 20)]
+    assert rows(lab_path, "SELECT seq FROM events WHERE deliveries = 2 ORDER BY seq") == [
+        (n,) for n in range(1, 6)
+    ]
+    # the same messages through a second consumer: nothing new is stored
+    assert ingest(lab_path, stream, stream.durable()) == 0
+    assert rows(lab_path, "SELECT count(*) FROM events") == [(20,)]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_stream_then_a_rerun_loses_and_duplicates_nothing(
+    stream: Stream, tmp_path: Path
+) -> None:
+    total = 60_000
+    publish_envelopes(stream, range(total))
+    lab = tmp_path / "lab.duckdb"
+    durable = stream.durable()
+    # as dvlab makes it, with a short acknowledgement wait, so that the messages the killed
+    # run fetched come back to the rerun within seconds
+    asyncio.run(_make_consumer(stream.url, stream.name, durable, ack_wait=3))
+    args = (stream.url, "--stream", stream.name, "--durable", durable)
+    child = cli(lab, *args)
+    deadline = time.monotonic() + 60
+    delivered = 0
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            _, consumer = info(stream.url, stream.name, durable)
+            delivered = consumer.delivered.stream_seq
+        except Exception:
+            delivered = 0  # the consumer is not made yet
+        if delivered >= 5_000:
+            break
+        time.sleep(0.02)
+    assert child.poll() is None, "the ingest ended before it could be killed"
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=10)
+    _, consumer = info(stream.url, stream.name, durable)
+    assert consumer.ack_floor.stream_seq < total, "killed after everything was acknowledged"
+    rerun = cli(lab, *args)
+    _out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert rows(
+        lab, "SELECT count(*), count(DISTINCT event_id), count(DISTINCT seq) FROM events"
+    ) == [(total, total, total)]
+    assert rows(lab, "SELECT min(seq), max(seq) FROM events") == [(1, total)]
+
+
+async def _make_consumer(url: str, name: str, durable: str, ack_wait: float = 30) -> None:
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().add_consumer(
+            name,
+            api.ConsumerConfig(
+                durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ack_wait
+            ),
+        )
+    finally:
+        await nc.close()
+
+
+def wait_for_events(lab: Path, count: int, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while time.monotonic() < deadline:
+        if lab.exists():
+            try:
+                seen = rows(lab, "SELECT count(*) FROM events WHERE stream IS NOT NULL")[0][0]
+            except duckdb.Error:
+                seen = seen  # the follower is committing: look again
+            if seen >= count:
+                return seen
+        time.sleep(0.2)
+    return seen
+
+
+@pytest.mark.slow
+def test_follow_survives_a_server_restart_and_stops_cleanly_on_sigterm(
+    own_server: OwnServer, tmp_path: Path
+) -> None:
+    s = Stream(own_server.url, "DVT_RESTART", "dvtrestart")
+    asyncio.run(_make_stream(s))
+    publish_envelopes(s, range(100))
+    lab = tmp_path / "lab.duckdb"
+    child = cli(
+        lab, s.url, "--stream", s.name, "--durable", "follower", "--follow", "--advisories"
+    )
+    try:
+        assert wait_for_events(lab, 100) == 100
+        own_server.stop()
+        time.sleep(1.0)
+        own_server.start()
+        publish_envelopes(s, range(100, 200))
+        assert wait_for_events(lab, 200) == 200
+        # an advisory the follower should see: another consumer created on the stream
+        asyncio.run(_make_consumer(s.url, s.name, "another"))
+        time.sleep(1.0)
+        child.send_signal(signal.SIGTERM)
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=10)
+    assert child.returncode == 0, err
+    assert rows(
+        lab, "SELECT count(*), count(DISTINCT event_id) FROM events WHERE stream IS NOT NULL"
+    ) == [(200, 200)]
+    advisories = rows(lab, "SELECT type FROM events WHERE stream IS NULL")
+    assert ("io.nats.jetstream.advisory.v1.consumer_action",) in advisories, advisories
+    assert rows(lab, "SELECT count(*) FROM ingests") == [(1,)]
+
+
+async def _make_stream(s: Stream) -> None:
+    nc = await nats.connect(s.url)
+    try:
+        await nc.jetstream().add_stream(name=s.name, subjects=[f"{s.prefix}.>"])
+    finally:
+        await nc.close()
+
+
+@pytest.mark.parametrize("what", ["unknown-stream", "unreachable"])
+def test_an_unknown_stream_or_an_unreachable_server_is_one_line_and_exit_2(
+    nats_url: str, lab_path: Path, capsys: pytest.CaptureFixture[str], what: str
+) -> None:
+    if what == "unknown-stream":
+        url, name = nats_url, "DVT_NO_SUCH_STREAM"
+    else:
+        from tests.live.natsfix import free_port
+
+        url, name = f"nats://dvuser:s3cr3t-pw@127.0.0.1:{free_port()}", "ANY"
+    code = main(["--db", str(lab_path), "ingest", url, "--stream", name])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert len(captured.err.strip().splitlines()) == 1, captured.err
+    assert ("no such stream" if what == "unknown-stream" else "cannot connect") in captured.err
+    assert "s3cr3t-pw" not in captured.err + captured.out
+    assert not lab_path.exists() or rows(lab_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+def test_nats_options_are_refused_for_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "a.log"
+    log.write_text('{"ts": "2026-01-01T00:00:00Z", "msg": "x"}\n')
+    assert main(["--db", str(tmp_path / "lab.duckdb"), "ingest", str(log), "--stream", "X"]) == 2
+    assert "--stream" in capsys.readouterr().err
+
+
+async def _make_ack_all(url: str, name: str, durable: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().add_consumer(
+            name, api.ConsumerConfig(durable_name=durable, ack_policy=api.AckPolicy.ALL)
+        )
+    finally:
+        await nc.close()
+
+
+def test_a_durable_that_acknowledges_all_before_is_refused(
+    stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publish_envelopes(stream, range(3))
+    asyncio.run(_make_ack_all(stream.url, stream.name, "ackall"))
+    assert ingest(lab_path, stream, "ackall") == 2
+    assert "explicit acknowledgement" in capsys.readouterr().err
