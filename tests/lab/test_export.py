@@ -40,6 +40,7 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
         "tasks": 0,
         "task_transitions": 0,
         "events": 0,
+        "metrics": 0,
     }
     days = sorted(p.name for p in (out / "logs").iterdir())
     assert days == ["day=2026-12-01", "day=2026-12-02"]
@@ -62,6 +63,7 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
         "events.parquet",
         "ingests.parquet",
         "logs",
+        "metrics.parquet",
         "rejects.parquet",
         "task_transitions.parquet",
         "tasks.parquet",
@@ -82,7 +84,7 @@ def test_export_again_replaces_and_one_table_alone(
 def test_unknown_table_is_named(lab: Path, tmp_path: Path) -> None:
     with pytest.raises(
         BadInputError,
-        match="no table nope in the lab; it has: events, ingests, logs, rejects, "
-        "task_transitions, tasks",
+        match="no table nope in the lab; it has: events, ingests, logs, metrics, "
+        "rejects, task_transitions, tasks",
     ):
         export_parquet(lab, tmp_path / "out", tables=["nope"])
