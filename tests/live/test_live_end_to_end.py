@@ -1,0 +1,141 @@
+"""A simulated scenario pushed into PostgreSQL and JetStream and pulled back gives the same
+``tasks``, ``task_transitions`` and ``events`` as ingesting the scenario's files."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dvlab.cli import main
+from tests.live.natsfix import Stream
+
+PROVENANCE = "source, line, ingest_id"
+#: what describes one delivery from one stream rather than the event: the stream's name and
+#: sequence, when the server got it, how often this consumer got it, the subject's prefix
+TRANSPORT = "stream, seq, published, deliveries, subject"
+
+
+def differences(files: Path, live: Path, table: str, exclude: str) -> tuple[int, int, int, int]:
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{files}' AS f (READ_ONLY)")
+        con.execute(f"ATTACH '{live}' AS l (READ_ONLY)")
+        side = f"SELECT * EXCLUDE ({exclude}) FROM {{}}.{table}"
+        only_files = con.execute(
+            f"SELECT count(*) FROM ({side.format('f')} EXCEPT ALL {side.format('l')})"
+        ).fetchall()[0][0]
+        only_live = con.execute(
+            f"SELECT count(*) FROM ({side.format('l')} EXCEPT ALL {side.format('f')})"
+        ).fetchall()[0][0]
+        counts = con.execute(
+            f"SELECT (SELECT count(*) FROM f.{table}), (SELECT count(*) FROM l.{table})"
+        ).fetchall()[0]
+        return only_files, only_live, counts[0], counts[1]
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_pushed_and_pulled_back_equals_the_files(
+    pg_dsn: str, scratch_schema: str, stream: Stream, tmp_path: Path
+) -> None:
+    out = tmp_path / "sim"
+    assert (
+        main(
+            [
+                "simulate",
+                "--scenario",
+                "nett-outage",
+                "--seed",
+                "5",
+                "--duration",
+                "40m",
+                "--out",
+                str(out),
+                "--to-postgres",
+                pg_dsn,
+                "--pg-schema",
+                scratch_schema,
+                "--to-nats",
+                stream.url,
+                "--nats-stream",
+                stream.name,
+                "--nats-prefix",
+                stream.prefix,
+            ]
+        )
+        == 0
+    )
+    files, live = tmp_path / "files.duckdb", tmp_path / "live.duckdb"
+    tasks = out / "tasks"
+    assert (
+        main(
+            [
+                "--db",
+                str(files),
+                "ingest",
+                str(out / "events"),
+                str(tasks / "tasks.csv"),
+                str(tasks / "task_transitions.csv"),
+            ]
+        )
+        == 0
+    )
+    pulls = [
+        [pg_dsn, "--table", f"{scratch_schema}.tasks"],
+        [pg_dsn, "--table", f"{scratch_schema}.task_transitions", "--watermark", "id"],
+        [stream.url, "--stream", stream.name, "--durable", stream.durable()],
+    ]
+    for pull in pulls:
+        assert main(["--db", str(live), "ingest", *pull]) == 0
+    for table, exclude in (
+        ("tasks", PROVENANCE),
+        ("task_transitions", PROVENANCE),
+        ("events", f"{PROVENANCE}, {TRANSPORT}"),
+    ):
+        only_files, only_live, in_files, in_live = differences(files, live, table, exclude)
+        assert in_files > 100, (table, in_files)
+        assert (only_files, only_live, in_live) == (0, 0, in_files), table
+    # the subjects differ in their first token only
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{files}' AS f (READ_ONLY)")
+        con.execute(f"ATTACH '{live}' AS l (READ_ONLY)")
+        assert con.execute(
+            "SELECT count(*) FROM f.events a JOIN l.events b USING (event_id) "
+            "WHERE a.subject <> regexp_replace(b.subject, '^[^.]+', 'dv')"
+        ).fetchall() == [(0,)]
+    finally:
+        con.close()
+    # a second pull finds nothing new and changes nothing
+    for pull in pulls:
+        assert main(["--db", str(live), "ingest", *pull]) == 0
+    for table in ("tasks", "task_transitions"):
+        assert differences(files, live, table, PROVENANCE)[:2] == (0, 0)
+
+
+@pytest.mark.slow
+def test_loading_the_same_run_again_changes_nothing(
+    pg_dsn: str, scratch_schema: str, tmp_path: Path
+) -> None:
+    from dvlab.simulate.push import to_postgres
+    from dvlab.simulate.run import simulate
+
+    out = tmp_path / "sim"
+    simulate(out, scenario="baseline", seed=2, duration=timedelta(minutes=20))
+    first = to_postgres(out, pg_dsn, scratch_schema)
+    lab = tmp_path / "lab.duckdb"
+    assert main(["--db", str(lab), "ingest", pg_dsn, "--table", f"{scratch_schema}.tasks"]) == 0
+    assert to_postgres(out, pg_dsn, scratch_schema) == first
+    assert main(["--db", str(lab), "ingest", pg_dsn, "--table", f"{scratch_schema}.tasks"]) == 0
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        statuses = con.execute(
+            "SELECT status, rows_loaded FROM ingests ORDER BY ingest_id"
+        ).fetchall()
+    finally:
+        con.close()
+    assert statuses == [("loaded", first["tasks"]), ("unchanged", 0)]
