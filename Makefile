@@ -46,13 +46,15 @@ lint: venv ## ruff check and format check only
 typecheck: venv ## mypy only
 	$(BIN)/mypy
 
-bench: venv ## benchmarks: JSON-lines ingest (2,000,000 records) and the large platform simulation end to end
+bench: venv ## benchmarks: JSON-lines ingest (2,000,000 records), the large platform simulation end to end, and the live loaders on real servers (1,000,000 PostgreSQL rows, 200,000 NATS messages)
 	$(BIN)/python -m benchmarks.ingest_json
 	$(BIN)/python -m benchmarks.platform --scale large
+	$(BIN)/python -m benchmarks.live
 
-bench-quick: venv ## the same, smaller: 200,000 records and the medium simulation
+bench-quick: venv ## the same, smaller: 200,000 records, the medium simulation, 100,000 rows and 20,000 messages
 	$(BIN)/python -m benchmarks.ingest_json --records 200000
 	$(BIN)/python -m benchmarks.platform --scale medium
+	$(BIN)/python -m benchmarks.live --pg-rows 100000 --nats-messages 20000
 
 lab: venv ## start JupyterLab on notebooks/ with $(DB)
 	$(BIN)/dvlab --db $(DB) lab

@@ -1,18 +1,22 @@
-"""The benchmark's log generator and a tiny end-to-end run of the ingest benchmark.
+"""The benchmark's log generator, a tiny end-to-end run of the ingest benchmark, and one of
+the live loaders' benchmark against the real PostgreSQL and NATS servers.
 
 Nothing here times anything: the figures depend on the machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import socket
 import uuid
 from pathlib import Path
 
 import pytest
 
-from benchmarks import contenders, gen_logs, ingest_json
+from benchmarks import contenders, gen_logs, ingest_json, live
 
 RECORDS = 4000
 RFC3339_UTC_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -125,3 +129,89 @@ def test_a_wrong_row_count_stops_the_benchmark(tmp_path: Path) -> None:
 
     with pytest.raises(ingest_json.BenchmarkError, match="stored_rows is 50, expected 51"):
         ingest_json.run_once("ceiling", data=data, db=tmp_path / "lab.duckdb", records=51)
+
+
+def test_psql_copy_count_is_read_from_its_last_line() -> None:
+    assert live.copied_rows("COPY 2000\n") == 2000
+    with pytest.raises(ingest_json.BenchmarkError, match="did not end with COPY"):
+        live.copied_rows("ERROR:  relation does not exist\n")
+
+
+def test_a_count_short_of_the_data_stops_the_benchmark() -> None:
+    section = live.Section("rows", 10, {})
+
+    with pytest.raises(ingest_json.BenchmarkError, match="rows in tasks is 9, expected 10"):
+        section.check("dvlab", "rows in tasks", 9)
+    assert section.counted == {"dvlab": {"rows in tasks": 9}}
+
+
+def _server_answers(what: str, host: str, port: int, setting: str) -> None:
+    """Skip when nothing listens at ``host:port``; with ``CI`` set, fail instead."""
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as exc:
+        message = f"no {what} answers at {host}:{port} ({exc}); set {setting}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+async def _stream_exists(url: str, stream: str) -> bool:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0)
+    try:
+        await nc.jetstream().stream_info(stream)
+    except NotFoundError:
+        return False
+    finally:
+        await nc.close()
+    return True
+
+
+@pytest.mark.slow
+def test_live_benchmark_runs_end_to_end_and_removes_what_it_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psycopg
+
+    dsn = os.environ.get(live.PG_DSN_ENV) or live.DEFAULT_PG_DSN
+    url = os.environ.get(live.NATS_URL_ENV) or live.DEFAULT_NATS_URL
+    pg = live.pg_params(dsn)
+    _server_answers(
+        "PostgreSQL", pg.get("host", "127.0.0.1"), int(pg.get("port", 5432)), live.PG_DSN_ENV
+    )
+    _server_answers("NATS", *live.nats_address(url), live.NATS_URL_ENV)
+    out = tmp_path / "figures.json"
+    sizes = ["--pg-rows", "2000", "--nats-messages", "1000"]
+    servers = ["--pg-dsn", dsn, "--nats-url", url]
+
+    status = live.main([*sizes, *servers, "--json", str(out)])
+
+    assert status == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["postgresql"]["counted"] == {
+        "ceiling": {"rows copied": 2000},
+        "dvlab": {"rows_loaded": 2000, "rows in tasks": 2000},
+    }
+    assert report["nats"]["counted"] == {
+        "ceiling": {"messages counted": 1000},
+        "dvlab": {"rows_loaded": 1000, "rows in events": 1000},
+    }
+    for section in (report["postgresql"], report["nats"]):
+        assert set(section["contenders"]) == {"ceiling", "dvlab"}
+        assert section["target"]["met"] == (section["target"]["vs_ceiling"] >= 0.5)
+    # about 310 bytes a task row as CSV and 360 a message, as designed
+    assert 280 <= report["postgresql"]["csv_bytes"] / 2000 <= 340
+    assert 330 <= report["nats"]["body_bytes"] / 1000 <= 390
+    printed = capsys.readouterr().out
+    assert re.search(r"^dvlab +2,000 ", printed, re.MULTILINE)
+    assert re.search(r"^dvlab +1,000 ", printed, re.MULTILINE)
+    with psycopg.connect(dsn) as conn:
+        schemas = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+            [report["postgresql"]["schema"]],
+        ).fetchall()
+    assert schemas == [(0,)]
+    assert not asyncio.run(_stream_exists(url, report["nats"]["stream"]))
