@@ -588,6 +588,7 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
         _stream, _info = await _consumer(js, source, committer.position)
         sub = await js.pull_subscribe_bind(durable=source.consumer, stream=source.stream)
         batch = _Batch()
+        pipeline = _Pipeline(nc, committer)
         if source.advisories:
 
             async def advisory(msg: Any) -> None:
@@ -647,7 +648,8 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 batch.every.append(msg)
             if not source.follow and (not msgs or pending == 0):
                 # what is in hand is stored and acknowledged before the server is asked
-                await _commit_and_ack(nc, committer, batch, [])
+                await pipeline.submit(batch, [])
+                await pipeline.drain()
                 batch = _Batch()
                 caught_up = await _caught_up(js, source, waiting)
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
@@ -659,13 +661,15 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 if due_health or caught_up:
                     health = await _health_rows(js, source)
                     last_health = time.monotonic()
-                await _commit_and_ack(nc, committer, batch, health)
+                await pipeline.submit(batch, health)
                 batch = _Batch()
             if caught_up:
+                await pipeline.drain()
                 return
         # stopped on request: keep what was fetched, and the state of things
         health = await _health_rows(js, source) if nc.is_connected else []
-        await _commit_and_ack(nc, committer, batch, health)
+        await pipeline.submit(batch, health)
+        await pipeline.drain()
     finally:
         stop.remove(loop)
         with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
@@ -707,19 +711,39 @@ async def _health_rows(js: Any, source: NatsSource) -> list[dict[str, Any]]:
     return _health(stream, consumer, source)
 
 
-async def _commit_and_ack(
-    nc: Any, committer: _Committer, batch: _Batch, health: list[dict[str, Any]]
-) -> None:
-    if not len(batch) and not health and not batch.advisories:
-        return
-    await asyncio.to_thread(committer.commit, batch, health)
-    # only now that the lab holds them
-    try:
-        for msg in batch.every:
-            await msg.ack()
-        await nc.flush(timeout=5)
-    except Exception as exc:  # redelivered later, and stored once: nothing is lost
-        log.info("nats: acknowledgement not sent (%s); the batch will be redelivered", exc)
+class _Pipeline:
+    """Commits one batch in a worker thread while the next is fetched; a batch's messages
+    are acknowledged once its commit is done, and batches commit one after another."""
+
+    def __init__(self, nc: Any, committer: _Committer):
+        self.nc = nc
+        self.committer = committer
+        self.running: asyncio.Future[None] | None = None
+        self.batch: _Batch | None = None
+
+    async def submit(self, batch: _Batch, health: list[dict[str, Any]]) -> None:
+        await self.drain()
+        if not len(batch) and not health and not batch.advisories:
+            return
+        self.batch = batch
+        self.running = asyncio.ensure_future(
+            asyncio.to_thread(self.committer.commit, batch, health)
+        )
+
+    async def drain(self) -> None:
+        """Wait for the commit under way (its error is raised here), then acknowledge."""
+        if self.running is None or self.batch is None:
+            return
+        running, batch = self.running, self.batch
+        self.running = self.batch = None
+        await running
+        # only now that the lab holds them
+        try:
+            for msg in batch.every:
+                await msg.ack()
+            await self.nc.flush(timeout=5)
+        except Exception as exc:  # redelivered later, and stored once: nothing is lost
+            log.info("nats: acknowledgement not sent (%s); the batch will be redelivered", exc)
 
 
 def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> IngestSummary:
