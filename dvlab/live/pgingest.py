@@ -284,6 +284,7 @@ def _stage(
         time_origin=options.time_origin,
         source=name,
         header_line=False,
+        csv_columns=pulled.columns,
     )
     entry = {
         **base,

@@ -359,6 +359,7 @@ def stage(
     time_origin: str | None,
     source: str | None = None,
     header_line: bool = True,
+    csv_columns: tuple[str, ...] | None = None,
 ) -> tuple[str, int, int]:
     """Read ``path`` into a staging table of the lab's columns for ``shape.kind``.
 
@@ -378,12 +379,12 @@ def stage(
         )
     raw = f"tbl_raw_{int(src)}"
     staged = f"tbl_{int(src)}"
-    _read_raw(con, raw, path, shape, header_line=header_line)
+    columnar = _read_raw(con, raw, path, shape, header_line=header_line, csv_columns=csv_columns)
     try:
         if shape.kind == "events":
             select = _events_select(raw)
         else:
-            select = _table_select(raw, shape, mapping, time_origin, name)
+            select = _table_select(raw, shape, mapping, time_origin, name, columnar)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
         rejected = _reject_rows(con, staged, shape.kind, src, name)
         con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
@@ -391,15 +392,40 @@ def stage(
             _fold_redeliveries(con, staged)
         rows = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {raw}")
+        drop_raw(con, raw)
     return staged, int(rows), rejected
 
 
+#: a source column as the raw table holds it: (its alias there, its DuckDB type)
+Columnar = dict[str, tuple[str, str]]
+
+
 def _read_raw(
-    con: duckdb.DuckDBPyConnection, raw: str, path: Path, shape: Shape, *, header_line: bool
-) -> None:
+    con: duckdb.DuckDBPyConnection,
+    raw: str,
+    path: Path,
+    shape: Shape,
+    *,
+    header_line: bool,
+    csv_columns: tuple[str, ...] | None = None,
+) -> Columnar | None:
+    """Read ``path`` into ``raw``: ``line``, the row as JSON text (``record``), and for CSV
+    and Parquet each column under an alias ``c0``, ``c1``, ... (returned, by source name),
+    so that values are taken from the columns rather than parsed out of the JSON again.
+
+    For CSV and Parquet ``raw`` is a view over the rows read (``record`` is then only
+    computed where asked for); ``drop_raw`` removes it. A CSV whose dialect and columns
+    are known (``csv_columns``: a database's own COPY) is read without sniffing it."""
     name = str(path)
-    if shape.layout == "csv":
+    if shape.layout == "csv" and csv_columns is not None:
+        spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(csv_columns)))
+        reader = (
+            "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"', "
+            f"escape = '\"', columns = {{{spec}}}, strict_mode = true)"
+        )
+        line = "2" if header_line else "1"
+        body = "to_json(r)::VARCHAR"
+    elif shape.layout == "csv":
         reader = (
             "read_csv(?, header = true, all_varchar = true, auto_detect = true, "
             "sample_size = -1, strict_mode = true)"
@@ -417,24 +443,57 @@ def _read_raw(
         line = "1"
         body = "r.json::VARCHAR"
     rows = f"{raw}_rows"
+    columnar: Columnar | None = None
     con.execute("SET preserve_insertion_order = true")
     try:
         # kept in file order, so that a row's rowid is its place in the file
         con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {reader}", [name])
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {raw} AS
-                SELECT rowid + {line} AS line, {body} AS record FROM {rows} AS r"""
-        )
+        if shape.layout in ("csv", "parquet"):
+            described = con.execute(f"DESCRIBE {rows}").fetchall()
+            if csv_columns is not None:
+                columnar = {
+                    n: (str(d[0]), str(d[1])) for n, d in zip(csv_columns, described, strict=True)
+                }
+                record = ", ".join(
+                    f"{quote_literal(n)}, {alias}" for n, (alias, _) in columnar.items()
+                )
+                body = f"json_object({record})::VARCHAR"
+                aliases = "".join(f", r.{alias}" for alias, _ in columnar.values())
+            else:
+                columnar = {str(d[0]): (f"c{i}", str(d[1])) for i, d in enumerate(described)}
+                aliases = "".join(
+                    f", r.{quote_ident(n)} AS {alias}" for n, (alias, _) in columnar.items()
+                )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW {raw} AS
+                    SELECT rowid + {line} AS line, {body} AS record{aliases} FROM {rows} AS r"""
+            )
+        else:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {raw} AS
+                    SELECT rowid + {line} AS line, {body} AS record FROM {rows} AS r"""
+            )
+            con.execute(f"DROP TABLE {rows}")
     except duckdb.Error as exc:
+        drop_raw(con, raw)
         raise SourceReadError(
             name, f"could not read it as {shape.layout}: {first_line(exc)}"
         ) from None
     finally:
         con.execute("SET preserve_insertion_order = false")
-        con.execute(f"DROP TABLE IF EXISTS {rows}")
     if shape.layout == "jsonl":
         # blank lines are skipped by the reader: number records by the lines they are on
         _renumber_json_lines(con, raw, path)
+    return columnar
+
+
+def drop_raw(con: duckdb.DuckDBPyConnection, raw: str) -> None:
+    """Remove what ``_read_raw`` made for ``raw`` (a view and its table, or a table)."""
+    views = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [raw]
+    ).fetchall()[0][0]
+    con.execute(f"DROP {'VIEW' if views else 'TABLE'} IF EXISTS {raw}")
+    con.execute(f"DROP TABLE IF EXISTS {raw}_rows")
 
 
 def _renumber_json_lines(con: duckdb.DuckDBPyConnection, raw: str, path: Path) -> None:
@@ -500,8 +559,47 @@ def _time(expression: str, origin: str | None) -> str:
     )
 
 
+def _column_text(columnar: Columnar, name: str | None) -> str:
+    """SQL for the text of source column ``name`` held under its alias (as ``_value``)."""
+    found = None if name is None else _find(columnar, name)
+    if found is None:
+        return "NULL::VARCHAR"
+    alias, kind = found
+    if _nested(kind):
+        return f"to_json({alias})::VARCHAR"
+    return f"nullif(trim(CAST({alias} AS VARCHAR)), '')"
+
+
+def _find(columnar: Columnar, name: str) -> tuple[str, str] | None:
+    if name in columnar:
+        return columnar[name]
+    lowered = {n.lower(): n for n in reversed(list(columnar))}
+    return columnar[lowered[name.lower()]] if name.lower() in lowered else None
+
+
+def _nested(kind: str) -> bool:
+    return kind.endswith("]") or kind.startswith(("STRUCT", "MAP", "UNION", "JSON"))
+
+
+def _column_attributes(columnar: Columnar, used: set[str]) -> str:
+    """The columns no lab column took, as one JSON object (as ``to_json`` of the row
+    would give them)."""
+    taken = {a for a in (_find(columnar, n) for n in used) if a is not None}
+    pairs = [
+        f"{quote_literal(n)}, {alias if kind == 'VARCHAR' else f'to_json({alias})'}"
+        for n, (alias, kind) in columnar.items()
+        if n not in used and (alias, kind) not in taken
+    ]
+    return f"json_object({', '.join(pairs)})" if pairs else "'{}'::JSON"
+
+
 def _table_select(
-    raw: str, shape: Shape, mapping: dict[str, str], origin: str | None, source: str
+    raw: str,
+    shape: Shape,
+    mapping: dict[str, str],
+    origin: str | None,
+    source: str,
+    columnar: Columnar | None = None,
 ) -> str:
     kind = shape.kind
     chosen = resolve(kind, shape.columns, mapping)
@@ -521,12 +619,18 @@ def _table_select(
                 f"(it has {', '.join(shape.columns) or 'none'})",
                 source=source,
             )
-    texts = {c: _value(chosen.get(c), layout=shape.layout) for c in VARIANTS[kind]}
-    # what no column took stays in attributes
-    used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in chosen.values()]
-    attributes = "record::JSON"
-    for u in used:
-        attributes = f"json_remove({attributes}, {quote_literal(u)})"
+    if columnar is not None:
+        texts = {c: _column_text(columnar, chosen.get(c)) for c in VARIANTS[kind]}
+        attributes = _column_attributes(
+            columnar, {n.split(".")[0] for n in chosen.values()} | set(chosen.values())
+        )
+    else:
+        texts = {c: _value(chosen.get(c), layout=shape.layout) for c in VARIANTS[kind]}
+        # what no column took stays in attributes
+        used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in chosen.values()]
+        attributes = "record::JSON"
+        for u in used:
+            attributes = f"json_remove({attributes}, {quote_literal(u)})"
     state = "state" if kind == "tasks" else "to_state"
     times = [c for c in TIMES if c in texts]
     parsed = ", ".join(f"{_time('t_' + c, origin)} AS {c}" for c in times)
@@ -601,11 +705,13 @@ def _table_select(
             t_to_state AS to_state_raw, TRY_CAST(t_attempt AS INTEGER) AS attempt, ts,
             t_reason AS reason"""
     return f"""
-        SELECT line, {columns}, attributes::JSON AS attributes, reject, record
+        SELECT line, {columns}, attributes::JSON AS attributes, reject,
+               CASE WHEN reject IS NOT NULL THEN record END AS record
         FROM (
             SELECT *, CASE {" ".join(checks)} {duplicate} END AS reject
             FROM (SELECT *, {parsed} FROM (
-                SELECT line, record, {attributes} AS attributes, {text_columns} FROM {raw}))
+                SELECT line, record, {attributes}::JSON AS attributes, {text_columns}
+                FROM {raw}))
         )"""
 
 
@@ -728,6 +834,8 @@ def drop_unchanged(con: duckdb.DuckDBPyConnection, kind: str, staged: str) -> in
     if kind not in _IDENTITY:
         return 0
     table, columns, keys = _IDENTITY[kind]
+    if not con.execute(f"SELECT EXISTS (SELECT 1 FROM lab.{table})").fetchall()[0][0]:
+        return 0  # nothing to compare with
     ident = quote_ident(staged)
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
