@@ -288,7 +288,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         parse_map(args.map)
     live = _live_source(args)
     if live is not None:
-        return _print_summary(live(options), args)
+        summary = live(options)
+        for report in summary.sources:
+            if report.message:
+                print(f"dvlab: {report.source}: {_visible(report.message)}", file=sys.stderr)
+        return _print_summary(summary, args)
     progress = _progress_bar() if (sys.stderr.isatty() and not args.json) else None
     try:
         summary = ingest(

@@ -456,12 +456,39 @@ def staging_memory() -> str | None:
     return given.strip()
 
 
+#: the spill folder of a run is named ``.dvlab-staging-<pid>-<random>``
+STAGING_PREFIX = ".dvlab-staging-"
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Remove spill folders of runs that were killed (their process is gone)."""
+    try:
+        entries = list(folder.glob(STAGING_PREFIX + "*-*"))
+    except OSError:
+        return
+    for entry in entries:
+        pid = entry.name[len(STAGING_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not entry.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            log.info("removing %s, left by a run that was killed", entry)
+            shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            pass  # alive, under another user
+
+
 class _Staging:
     """The in-memory database an ingest parses into before it commits."""
 
     def __init__(self, tz: str, spill_dir: Path | None = None):
         limit = staging_memory()  # checked before anything is made
-        self.spill = Path(tempfile.mkdtemp(prefix=".dvlab-staging-", dir=spill_dir))
+        if spill_dir is not None:
+            _remove_stale_staging(spill_dir)
+        self.spill = Path(
+            tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=spill_dir)
+        )
         try:
             self.con = duckdb.connect(
                 config={
@@ -1009,11 +1036,15 @@ class _Interrupts:
         self.seen = False
         self.committed = False  # after the commit, a Ctrl-C interrupts nothing
         self.committing = False  # nor while DuckDB writes the commit itself
-        self._previous: Any = None
+        self._previous: dict[int, Any] | None = None
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._note)
+            # SIGTERM (a scheduler stopping the run) is taken as Ctrl-C is
+            self._previous = {
+                signum: signal.signal(signum, self._note)
+                for signum in (signal.SIGINT, signal.SIGTERM)
+            }
         return self
 
     def _note(self, signum: int, frame: Any) -> None:
@@ -1025,7 +1056,8 @@ class _Interrupts:
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+            for signum, previous in self._previous.items():
+                signal.signal(signum, previous)
             # forgotten, so that a later run on another thread does not restore it
             self._previous = None
 

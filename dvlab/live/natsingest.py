@@ -41,9 +41,11 @@ shown without its user information.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import re
 import signal
 import ssl
 import threading
@@ -477,8 +479,11 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
 
     where = describe(source.url)
 
+    seen: list[BaseException] = []
+
     async def quiet(exc: Exception) -> None:
         # the client's own messages could carry the URL; say what happened, not where to
+        seen.append(exc)
         log.debug("nats: %s", type(exc).__name__)
 
     async def note_disconnect() -> None:
@@ -513,18 +518,21 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
         # a first connection that fails is said at once, even when following: a probe
         # without reconnection, then the connection kept, which reconnects as told
         probe = await asyncio.wait_for(
-            nats.connect(**{**options, "allow_reconnect": False, "max_reconnect_attempts": 0}),
+            nats.connect(**{**options, "allow_reconnect": False, "max_reconnect_attempts": 1}),
             timeout=source.connect_timeout * 3,
         )
         await probe.close()
         return await asyncio.wait_for(nats.connect(**options), timeout=source.connect_timeout * 3)
     except (NoServersError, OSError, TimeoutError) as exc:
-        raise SourceConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+        cause = seen[-1] if seen else exc  # "no servers" says less than why
+        raise SourceConnectError(f"{where}: cannot connect: {_reason(cause)}") from None
     except Exception as exc:  # the client's authorisation errors have no common base
         raise SourceConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     text = text.removeprefix("nats: ")
     return text or type(exc).__name__
@@ -533,7 +541,7 @@ def _reason(exc: BaseException) -> str:
 async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any:
     """The durable consumer, created (explicit acknowledgement) when it does not exist."""
     from nats.js import api
-    from nats.js.errors import NotFoundError
+    from nats.js.errors import APIError, NotFoundError
 
     where = f"{describe(source.url)}: stream {source.stream}"
     try:
@@ -543,16 +551,23 @@ async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any
     try:
         info = await js.consumer_info(source.stream, source.consumer)
         wanted = source.subject
-        if wanted and info.config.filter_subject not in (None, wanted):
+        has = info.config.filter_subject
+        if wanted is not None and has != wanted:
             raise BadInputError(
-                f"--durable {source.consumer} reads {info.config.filter_subject}, not {wanted}; "
+                f"--durable {source.consumer} reads {has or 'every subject'}, not {wanted}; "
                 "give another --durable for another subject"
             )
-        if info.config.ack_policy == api.AckPolicy.ALL:
+        if info.config.deliver_subject:
             raise BadInputError(
-                f"--durable {source.consumer} acknowledges all earlier messages with each "
-                "acknowledgement, which could acknowledge messages never stored; give a "
-                "consumer with explicit acknowledgement (or a new name, and dvlab makes one)"
+                f"--durable {source.consumer} is a push consumer; dvlab reads through a pull "
+                "consumer (give a new name, and dvlab makes one)"
+            )
+        if info.config.ack_policy != api.AckPolicy.EXPLICIT:
+            raise BadInputError(
+                f"--durable {source.consumer} does not acknowledge each message on its own "
+                f"(ack policy {info.config.ack_policy}): a killed run could lose messages it "
+                "fetched and never stored; give a consumer with explicit acknowledgement (or "
+                "a new name, and dvlab makes one)"
             )
         return stream, info
     except NotFoundError:
@@ -566,10 +581,20 @@ async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any
         description="dvlab ingest",
     )
     if start_after is not None:
-        # the consumer was removed since the lab last read: go on after what it holds
-        config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
-        config.opt_start_seq = start_after + 1
-    info = await js.add_consumer(source.stream, config)
+        # the consumer was removed since the lab last read. What the lab holds has gaps
+        # wherever a killed run fetched messages it never stored, so the new consumer reads
+        # the stream from its start; events already stored are recognised and kept once
+        log.info(
+            "nats: consumer %s made again; reading %s from its start (stored events are skipped)",
+            source.consumer,
+            source.stream,
+        )
+    try:
+        info = await js.add_consumer(source.stream, config)
+    except APIError as exc:
+        raise BadInputError(
+            f"{where}: cannot make consumer {source.consumer}: {_reason(exc)}"
+        ) from None
     return stream, info
 
 
@@ -628,12 +653,18 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 await asyncio.sleep(0.5)
                 continue
             pending = None
+            if msgs:
+                waiting.clear()  # redeliveries are arriving: the wait starts again
             for msg in msgs:
                 fields = _reply_fields(msg.reply or "")
                 if fields is None:
                     continue  # a status message, not stream data
                 delivered, sseq, published, pending = fields
-                payload = msg.data.decode("utf-8", "replace")
+                try:
+                    payload = msg.data.decode("utf-8")
+                except UnicodeDecodeError:
+                    # bytes that are not text: kept whole, as base64 in a JSON object
+                    payload = json.dumps({"base64": base64.b64encode(msg.data).decode()})
                 headers = msg.headers
                 if headers and any(k.lower() == "ce-specversion" for k in headers):
                     payload = _binary_cloudevent(headers, payload)
@@ -651,7 +682,11 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 await pipeline.submit(batch, [])
                 await pipeline.drain()
                 batch = _Batch()
-                caught_up = await _caught_up(js, source, waiting)
+                try:
+                    caught_up = await _caught_up(js, source, waiting)
+                except _Unfinished as exc:
+                    committer.report.message = str(exc)
+                    caught_up = True
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
             full = len(batch) >= source.commit_rows or (
                 len(batch) and time.monotonic() - batch.started >= source.commit_seconds
@@ -697,7 +732,17 @@ async def _caught_up(js: Any, source: NatsSource, waiting: list[float]) -> bool:
             info.num_ack_pending,
         )
     patience = float(info.config.ack_wait or ACK_WAIT) + 10.0
-    return time.monotonic() - waiting[0] > patience
+    if time.monotonic() - waiting[0] > patience:
+        raise _Unfinished(
+            f"{info.num_ack_pending} message(s) another reader fetched are not delivered "
+            "again yet (a run that is still going, or one killed within the "
+            "acknowledgement wait); run again to take them"
+        )
+    return False
+
+
+class _Unfinished(Exception):
+    """The consumer holds messages this run could not get: said in the summary."""
 
 
 async def _health_rows(js: Any, source: NatsSource) -> list[dict[str, Any]]:
@@ -750,6 +795,11 @@ def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> Ingest
     """Read ``source`` into the lab (see the module docstring)."""
     if not source.stream:
         raise BadInputError("a nats:// source needs --stream NAME")
+    for option, name in (("--stream", source.stream), ("--durable", source.durable)):
+        if name is not None and not _NAME.fullmatch(name):
+            raise BadInputError(
+                f"{option} {name!r}: a JetStream name has no spaces, dots, * or > and is not empty"
+            )
     committer = _Committer(lab_path, source, options)
     stop = _Stop()
     try:
@@ -757,7 +807,13 @@ def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> Ingest
     finally:
         committer.close()
     committer.summary.finished = datetime.now(UTC)
+    if stop.requested and not source.follow:
+        # what was fetched is stored; the run did not get to the end of the stream
+        raise KeyboardInterrupt
     return committer.summary
+
+
+_NAME = re.compile(r"[^\s.*>/\\]+")
 
 
 __all__ = ["NatsSource", "describe", "ingest", "is_url"]

@@ -43,6 +43,9 @@ from dvlab.lab.store import connect_file
 from dvlab.live import pgconn
 from dvlab.sources import tables
 
+#: how the ledger records "timestamp columns in the server's own TimeZone"
+SERVER_ZONE = "server"
+
 #: the column a table's rows are taken incrementally by, when it has one
 DEFAULT_WATERMARK = "updated_at"
 
@@ -81,33 +84,80 @@ def _relation(source: PgSource) -> sql.Composable:
     if (source.table is None) == (source.query is None):
         raise BadInputError("a PostgreSQL source needs --table NAME or --query SQL (one of them)")
     if source.table is not None:
-        parts = source.table.split(".")
-        if len(parts) > 2 or not all(parts):
-            raise BadInputError(f"--table {source.table!r}: give TABLE or SCHEMA.TABLE")
-        return sql.SQL("SELECT * FROM {}").format(sql.Identifier(*parts))
-    query = (source.query or "").strip().rstrip(";")
+        return sql.SQL("SELECT * FROM {}").format(sql.Identifier(*table_name(source.table)))
+    query = _without_final_semicolon((source.query or "").strip())
     if not query:
         raise BadInputError("--query is empty")
-    return sql.SQL("SELECT * FROM ({}) AS q").format(sql.SQL(query))  # type: ignore[arg-type]
+    # on lines of its own: a query may end in a -- comment
+    return sql.SQL("SELECT * FROM (\n{}\n) AS q").format(sql.SQL(query))  # type: ignore[arg-type]
 
 
-def _last_position(lab_path: Path, name: str) -> tuple[str | None, str | None]:
-    """(watermark column, value) the latest run of source ``name`` left, if any."""
+def table_name(text: str) -> list[str]:
+    """``[SCHEMA.]TABLE`` as PostgreSQL reads it: a name in double quotes kept as written
+    (dots and capitals included, ``""`` for a quote), any other folded to lower case."""
+    parts: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        if i < n and text[i] == '"':
+            j, name = i + 1, []
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    raise BadInputError(f"--table {text!r}: a quote is not closed")
+                name.append(text[j:k])
+                if text[k + 1 : k + 2] == '"':
+                    name.append('"')
+                    j = k + 2
+                    continue
+                i = k + 1
+                break
+            parts.append("".join(name))
+        else:
+            k = text.find(".", i)
+            k = n if k < 0 else k
+            word = text[i:k].strip()
+            if not word or '"' in word:
+                raise BadInputError(f"--table {text!r}: give TABLE or SCHEMA.TABLE")
+            parts.append(word.lower())
+            i = k
+        if i == n:
+            break
+        if text[i] != "." or i + 1 == n:
+            raise BadInputError(f"--table {text!r}: give TABLE or SCHEMA.TABLE")
+        i += 1
+    if len(parts) > 2 or not all(parts):
+        raise BadInputError(f"--table {text!r}: give TABLE or SCHEMA.TABLE")
+    return parts
+
+
+def _without_final_semicolon(query: str) -> str:
+    """``query`` without the ``;`` that ends it (before any trailing comment)."""
+    lines = query.rstrip().split("\n")
+    last = lines[-1]
+    code = last.split("--", 1)[0] if "--" in last and "'" not in last else last
+    if code.rstrip().endswith(";"):
+        lines[-1] = code.rstrip()[:-1] + (last[len(code) :] and " " + last[len(code) :])
+    return "\n".join(lines).strip()
+
+
+def _last_position(lab_path: Path, name: str) -> tuple[str | None, str | None, str | None]:
+    """(watermark column, value, zone of timestamp columns) the latest run of source
+    ``name`` left, if any."""
     if not lab_path.exists():
-        return None, None
+        return None, None, None
     con = connect_file(lab_path, read_only=True)
     try:
         if schema.current_version(con, lab_ingest._catalog(con)) < 4:
-            return None, None
+            return None, None, None
         rows = con.execute(
-            """SELECT options ->> 'watermark', position FROM ingests
+            """SELECT options ->> 'watermark', position, options ->> 'naive_tz' FROM ingests
                WHERE source = ? AND status IN ('loaded', 'unchanged') AND position IS NOT NULL
                ORDER BY ingest_id DESC LIMIT 1""",
             [name],
         ).fetchall()
     finally:
         con.close()
-    return (rows[0][0], rows[0][1]) if rows else (None, None)
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else (None, None, None)
 
 
 @dataclass
@@ -163,20 +213,24 @@ def _pull(
             if since is not None
             else sql.SQL("TRUE")
         )
-        top = cur.execute(
-            sql.SQL("SELECT max({col})::text FROM ({rel}) AS b WHERE {lower}").format(
-                col=column, rel=relation, lower=lower
-            )
-        ).fetchall()[0][0]
-        if top is None:
+        top, unplaced = cur.execute(
+            sql.SQL(
+                "SELECT max({col})::text, count(*) FILTER (WHERE {col} IS NULL) "
+                "FROM ({rel}) AS b WHERE {lower} OR {col} IS NULL"
+            ).format(col=column, rel=relation, lower=lower)
+        ).fetchall()[0]
+        if top is None and not unplaced:
             conn.execute("COMMIT")
             return None
-        position = str(top)
-        where = sql.SQL("{} AND {} <= CAST({} AS {})").format(
+        position = since if top is None else str(top)
+        # a row without a watermark value cannot be placed: it is read every time (and
+        # skipped when unchanged)
+        where = sql.SQL("({} AND {} <= CAST({} AS {})) OR {} IS NULL").format(
             lower,
             column,
             sql.Literal(position),
             sql.SQL(type_name),  # type: ignore[arg-type]
+            column,
         )
     copy = sql.SQL(
         "COPY (SELECT {select} FROM ({rel}) AS b WHERE {where}) TO STDOUT "
@@ -204,7 +258,18 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
     with lab_ingest._ingest_lock(lab_path), lab_ingest._interrupts:
         interrupts = lab_ingest._interrupts
         interrupts.seen = interrupts.committed = interrupts.committing = False
-        recorded_column, recorded = _last_position(lab_path, name)
+        recorded_column, recorded, recorded_zone = _last_position(lab_path, name)
+        note = None
+        if recorded_zone is not None:
+            given = source.naive_tz or SERVER_ZONE
+            if given != recorded_zone and source.naive_tz is not None:
+                note = (
+                    f"--tz {source.naive_tz} not applied: this source keeps the zone it was "
+                    f"first read in ({recorded_zone}); `dvlab forget` it to read it in another"
+                )
+            source = replace(
+                source, naive_tz=None if recorded_zone == SERVER_ZONE else recorded_zone
+            )
         since = None if source.full else recorded
         if source.watermark is None and recorded_column is not None:
             # a source keeps the watermark column it was first taken by
@@ -215,6 +280,8 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
         staging = lab_ingest._Staging(options.tz, spill_dir=lab_path.resolve().parent)
         try:
             report, entry = _stage(source, name, since, ingest_id, staging, options, summary)
+            if note is not None:
+                entry["message"] = report.message = note
             summary.sources.append(report)
             if options.strict and report.rows_rejected:
                 raise lab_ingest._strict_error(staging, summary)
@@ -235,6 +302,7 @@ def _stage(
     summary: IngestSummary,
 ) -> tuple[SourceReport, dict[str, Any]]:
     recorded: dict[str, Any] = json.loads(lab_ingest._options_json(options))
+    recorded["naive_tz"] = source.naive_tz or SERVER_ZONE
     if source.query is not None:
         recorded["query"] = source.query
     started = datetime.now(UTC)

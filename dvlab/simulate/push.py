@@ -158,7 +158,18 @@ def to_nats(
 ) -> dict[str, int]:
     """Publish the export's messages into ``stream`` (created, on ``PREFIX.>``, when missing);
     returns the messages sent and those the stream holds afterwards."""
-    return asyncio.run(_publish(out, url, stream, prefix))
+    from nats.errors import Error as NatsError
+
+    from dvlab.live.natsingest import describe
+
+    try:
+        return asyncio.run(_publish(out, url, stream, prefix))
+    except NatsError as exc:
+        reason = str(exc).removeprefix("nats: ") or type(exc).__name__
+        raise SourceConnectError(
+            f"{describe(url)}: publishing to stream {stream}: {reason} (does the stream take "
+            f"subjects {prefix}.>?)"
+        ) from None
 
 
 async def _publish(out: Path, url: str, stream: str, prefix: str) -> dict[str, int]:

@@ -421,7 +421,9 @@ def _read_raw(
         spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(csv_columns)))
         reader = (
             "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"', "
-            f"escape = '\"', columns = {{{spec}}}, strict_mode = true)"
+            f"escape = '\"', columns = {{{spec}}}, strict_mode = true, "
+            # the database writes NULL as nothing and an empty string as ""
+            "allow_quoted_nulls = false)"
         )
         line = "2" if header_line else "1"
         body = "to_json(r)::VARCHAR"
@@ -769,7 +771,8 @@ def _events_select(raw: str) -> str:
                 FROM (
                     SELECT line, record, msg,
                         msg ->> 'stream' AS stream, msg ->> 'subject' AS subject,
-                        msg ->> 'seq' AS t_seq, msg -> 'headers' AS headers,
+                        msg ->> 'seq' AS t_seq, CASE WHEN json_type(msg, '$.headers') <> 'NULL' THEN msg -> 'headers' END
+                            AS headers,
                         CASE WHEN is_wrapped THEN msg ->> 'time' END AS t_published,
                         is_envelope, env,
                         env ->> 'time' AS t_time

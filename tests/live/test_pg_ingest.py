@@ -336,3 +336,121 @@ def test_pg_variables_fill_a_bare_dsn_and_the_password_is_never_stored(
     ]
     assert b"s3cr3t-pw" not in lab.read_bytes()
     assert "s3cr3t-pw" not in done.stdout + done.stderr
+
+
+def test_rows_without_a_watermark_value_are_read_every_time(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    table = make_tasks(pg, scratch_schema)
+    pg.execute(sql.SQL("INSERT INTO {} (task_id, state) VALUES ('t3', 'queued')").format(table))
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("t1",), ("t2",), ("t3",)]
+    pg.execute(sql.SQL("UPDATE {} SET state = 'running' WHERE task_id = 't3'").format(table))
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    assert rows(lab_path, "SELECT state FROM tasks WHERE task_id = 't3'") == [("running",)]
+    assert rows(lab_path, "SELECT rows_loaded, position FROM ingests ORDER BY ingest_id") == [
+        (3, "2026-01-01 10:05:00+00"),
+        (1, "2026-01-01 10:05:00+00"),
+    ]
+
+
+def test_table_names_are_read_as_postgresql_reads_them(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    make_tasks(pg, scratch_schema)
+    odd = sql.Identifier(scratch_schema, 'Odd "dot.ted"')
+    pg.execute(sql.SQL("CREATE TABLE {} AS SELECT 'x1' AS task_id, 'done' AS state").format(odd))
+    # unquoted: folded to lower case; quoted: kept, dots and quotes included
+    assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.TASKS") == 0
+    assert ingest(lab_path, pg_dsn, "--table", f'{scratch_schema}."Odd ""dot.ted"""') == 0
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("t1",), ("t2",), ("x1",)]
+
+
+def test_a_query_may_end_in_a_semicolon_and_a_comment(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    make_tasks(pg, scratch_schema)
+    query = f"SELECT task_id, state FROM {scratch_schema}.tasks; -- both of them"
+    assert ingest(lab_path, pg_dsn, "--query", query, "--kind", "tasks") == 0
+    assert rows(lab_path, "SELECT count(*) FROM tasks") == [(2,)]
+
+
+def test_an_empty_string_is_not_null(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    table = make_tasks(pg, scratch_schema)
+    pg.execute(sql.SQL("UPDATE {} SET note = '' WHERE task_id = 't1'").format(table))
+    assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.tasks") == 0
+    assert rows(lab_path, "SELECT task_id, attributes -> 'note' FROM tasks ORDER BY 1") == [
+        ("t1", '""'),
+        ("t2", '"line one\\nline two"'),
+    ]
+
+
+def test_a_source_keeps_the_zone_it_was_first_read_in(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_tasks(pg, scratch_schema)
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Asia/Tokyo") == 0
+    assert ingest(lab_path, pg_dsn, "--table", name, "--full", "--tz", "Europe/Oslo") == 0
+    assert "keeps the zone it was first read in (Asia/Tokyo)" in capsys.readouterr().err
+    assert rows(lab_path, "SELECT started FROM tasks WHERE task_id = 't1'") == [
+        (utc(2026, 7, 1, 1, 0, 1),)
+    ]
+
+
+@pytest.mark.slow
+def test_sigterm_mid_pull_writes_nothing_and_leaves_no_spill(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, tmp_path: Path
+) -> None:
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE {} AS SELECT 'task-' || g AS task_id, 'running' AS state, g AS n "
+            "FROM generate_series(1, 5000) AS g"
+        ).format(sql.Identifier(scratch_schema, "big"))
+    )
+    query = (
+        f"SELECT task_id, state FROM {scratch_schema}.big AS b "
+        "WHERE CASE WHEN b.n = 4000 THEN pg_sleep(60) IS NOT NULL ELSE true END"
+    )
+    lab = tmp_path / "lab.duckdb"
+    # a spill folder of a run killed earlier (its process is gone) is removed too
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    stale = tmp_path / f".dvlab-staging-{gone.stdout.strip()}-abc"
+    stale.mkdir()
+    (stale / "pulled.csv").write_text("x\n")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dvlab.cli",
+            "--db",
+            str(lab),
+            "ingest",
+            pg_dsn,
+            "--query",
+            query,
+            "--kind",
+            "tasks",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while backend_of(pg, f"{scratch_schema}.big") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    child.send_signal(15)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert not list(tmp_path.glob(".dvlab-staging-*")), list(tmp_path.iterdir())
+    assert not lab.exists() or rows(lab, "SELECT count(*) FROM tasks") == [(0,)]
