@@ -39,15 +39,23 @@ def _parts(dsn: str) -> dict[str, Any]:
 
 def describe(dsn: str) -> str:
     """``postgresql://user@host:port/dbname`` for ``dsn``, with what libpq would fill in
-    from the environment, and never a password."""
+    from the environment, and never a password. Several hosts are listed with their
+    ports; a Unix socket (libpq's default when no host is given) shows as ``[local]``,
+    as psql names it."""
     parts = _parts(dsn)
     user = parts.get("user") or os.environ.get("PGUSER") or getpass.getuser()
-    host = parts.get("host") or os.environ.get("PGHOST") or "localhost"
-    port = parts.get("port") or os.environ.get("PGPORT") or "5432"
+    hosts = str(parts.get("host") or os.environ.get("PGHOST") or "").split(",")
+    ports = str(parts.get("port") or os.environ.get("PGPORT") or "5432").split(",")
     dbname = parts.get("dbname") or os.environ.get("PGDATABASE") or user
-    who = f"{user}@" if user else ""
-    place = str(host) if "," in str(host) or str(host).startswith("/") else f"{host}:{port}"
-    return f"postgresql://{who}{place}/{dbname}"
+    places = []
+    for i, host in enumerate(hosts):
+        port = ports[i] if i < len(ports) else ports[-1]
+        if not host or host.startswith("/"):
+            host = "[local]"
+        elif ":" in host:
+            host = f"[{host}]"
+        places.append(f"{host}:{port}")
+    return f"postgresql://{user}@{','.join(places)}/{dbname}"
 
 
 def _secrets(dsn: str) -> list[str]:
