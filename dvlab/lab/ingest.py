@@ -1347,9 +1347,19 @@ def _read_table(
         mapping=tables.parse_map(list(options.mapping)),
         time_origin=options.time_origin,
     )
+    return _whole_read(
+        path, head, f"{shape.kind}-{shape.layout}", (shape.kind, staged), loaded, rejected
+    )
+
+
+def _whole_read(
+    path: Path, head: bytes, fmt: str, table: tuple[str, str], loaded: int, rejected: int
+) -> _Read:
+    """The ledger's view of a source staged whole into ``table``: read again whole when it
+    changes (its watermark stays at the start)."""
     size, tail, _ = _scan_end(path)
     return _Read(
-        format=f"{shape.kind}-{shape.layout}",
+        format=fmt,
         head_hash=_hash(head[: min(len(head), size)]),
         head_len=min(len(head), size),
         consumed_bytes=size,
@@ -1360,7 +1370,7 @@ def _read_table(
         start_line=1,
         skipped=0,
         whole_rows=(loaded, rejected),
-        table=(shape.kind, staged),
+        table=table,
     )
 
 
@@ -1392,21 +1402,7 @@ def _read_nats(
     """Stage a saved NATS monitoring response whole, as ``metrics`` rows (see natsmon)."""
     _use_zone(staging.con, options.tz)
     staged, loaded, rejected = natsmon.stage(staging.con, src=src, path=path, source=str(path))
-    size, tail, _ = _scan_end(path)
-    return _Read(
-        format=f"nats-{endpoint}",
-        head_hash=_hash(head[: min(len(head), size)]),
-        head_len=min(len(head), size),
-        consumed_bytes=size,
-        consumed_lines=loaded + rejected,
-        tail_hash=_hash(tail),
-        watermark_offset=0,
-        watermark_line=1,
-        start_line=1,
-        skipped=0,
-        whole_rows=(loaded, rejected),
-        table=("metrics", staged),
-    )
+    return _whole_read(path, head, f"nats-{endpoint}", ("metrics", staged), loaded, rejected)
 
 
 def _with_state_of(entry: dict[str, Any], states: list[_State]) -> list[_State]:

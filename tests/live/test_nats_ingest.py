@@ -16,16 +16,8 @@ import pytest
 from nats.js import api
 
 from dvlab.cli import main
+from tests.live.labrows import rows
 from tests.live.natsfix import OwnServer, Stream, info, publish, publish_envelopes
-
-
-def rows(lab: Path, query: str) -> list[tuple]:
-    con = duckdb.connect(str(lab), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 def ingest(lab: Path, s: Stream, durable: str, *more: str) -> int:

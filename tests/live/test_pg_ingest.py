@@ -11,13 +11,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 import psycopg
 import pytest
 from psycopg import sql
 
 from dvlab.cli import main
 from dvlab.live import pgconn
+from tests.live.labrows import rows
 
 TASKS = """CREATE TABLE {} (
     task_id text PRIMARY KEY, workflow_id text, state text, attempt integer,
@@ -39,15 +39,6 @@ line two', '2026-01-01 10:05:00+00')"""
         ).format(table)
     )
     return table
-
-
-def rows(lab: Path, query: str) -> list[tuple]:
-    con = duckdb.connect(str(lab), read_only=True)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 def ingest(lab: Path, *args: str) -> int:

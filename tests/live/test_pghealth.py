@@ -119,7 +119,7 @@ def test_no_site_leaves_it_empty(pg_dsn: str) -> None:
 
 def test_server_label_is_host_and_port_without_the_password() -> None:
     assert pghealth.server_name(f"postgresql://u:{SECRET}@db1:5433/app") == "db1:5433"
-    assert pghealth.server_name("host=/run/postgresql dbname=app user=u") == "/run/postgresql"
+    assert pghealth.server_name("host=/run/postgresql dbname=app user=u") == "[local]:5432"
 
 
 # --------------------------------------------------------------------------- connections
