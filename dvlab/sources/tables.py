@@ -386,7 +386,11 @@ def stage(
         else:
             select = _table_select(raw, shape, mapping, time_origin, name, columnar)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
-        rejected = _reject_rows(con, staged, shape.kind, src, name)
+        # a rejected row's excerpt is looked up in the raw rows: making it for every row
+        # would cost as much as the rest of the staging
+        rejected = _reject_rows(
+            con, staged, shape.kind, src, name, raw=None if shape.kind == "events" else raw
+        )
         con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
         if shape.kind == "events":
             _fold_redeliveries(con, staged)
@@ -708,7 +712,7 @@ def _table_select(
             t_reason AS reason"""
     return f"""
         SELECT line, {columns}, attributes::JSON AS attributes, reject,
-               CASE WHEN reject IS NOT NULL THEN record END AS record
+               NULL::VARCHAR AS record
         FROM (
             SELECT *, CASE {" ".join(checks)} {duplicate} END AS reject
             FROM (SELECT *, {parsed} FROM (
@@ -794,12 +798,25 @@ def _events_select(raw: str) -> str:
 
 
 def _reject_rows(
-    con: duckdb.DuckDBPyConnection, staged: str, kind: str, src: int, source: str
+    con: duckdb.DuckDBPyConnection,
+    staged: str,
+    kind: str,
+    src: int,
+    source: str,
+    raw: str | None = None,
 ) -> int:
+    """Copy ``staged``'s rejected rows to ``stage_rejects``; their excerpt is the staged
+    ``record``, or (``raw`` given) the raw row's, looked up for the rejected rows alone."""
+    excerpt = "record"
+    rows = staged
+    if raw is not None:
+        excerpt = "r.record"
+        rows = f"(SELECT * EXCLUDE (record) FROM {staged}) AS s JOIN {raw} AS r USING (line)"
     con.execute(
         f"""INSERT INTO stage_rejects
-            SELECT $src, $source, line, {quote_literal(kind + ": ")} || reject, left(record, $excerpt)
-            FROM {staged} WHERE reject IS NOT NULL""",
+            SELECT $src, $source, line, {quote_literal(kind + ": ")} || reject,
+                   left({excerpt}, $excerpt)
+            FROM {rows} WHERE reject IS NOT NULL""",
         {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
     )
     return int(
