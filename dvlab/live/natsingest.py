@@ -3,30 +3,36 @@
 ``dvlab ingest nats://HOST:PORT --stream NAME`` reads through a durable pull
 consumer (``--durable``, default ``dvlab``), created on first use with
 explicit acknowledgement. Messages are staged in batches and committed to the
-lab, one transaction per batch; only then is each message of the batch
-acknowledged. (Acknowledge-all would also acknowledge messages a killed run
-fetched and never stored, so a consumer with that policy is refused.) A run killed between the two leaves
-messages stored but not acknowledged: the server delivers them again and
-they are recognised by their event id (the CloudEvents id, else the
-``Nats-Msg-Id`` header, else stream and sequence) and stored once, their
-delivery count raised. A rerun resumes where the consumer's acknowledgements
-stopped; a consumer deleted meanwhile is created again after the last stream
-sequence the ledger recorded.
+lab, one transaction per batch, while the next batch is fetched; only then is
+each message of the batch acknowledged. A consumer that acknowledges in any
+other way (all earlier messages at once, or none) is refused: a killed run
+could lose what it fetched. So is a push consumer, and one that reads another
+subject than ``--subject``.
+
+A run killed between commit and acknowledgement leaves messages stored but
+not acknowledged: the server delivers them again and they are recognised by
+their event id (the CloudEvents id, else the ``Nats-Msg-Id`` header, else
+stream and sequence) and stored once, their delivery count raised. A rerun
+resumes where the consumer's acknowledgements stopped. A consumer deleted
+meanwhile is made again and reads the stream from its start, because what the
+lab holds can have gaps where a killed run fetched and never stored.
 
 Each message becomes the record a JetStream export writes (stream,
 sequence, subject, publish time, delivery count, headers, payload), so the
 same SQL that reads an export file turns it into an ``events`` row:
 structured CloudEvents payloads are understood, and so are binary-mode ones
-(``ce-*`` headers).
+(``ce-*`` headers). A payload that is not UTF-8 text is kept as base64.
 
 ``--until-caught-up`` (the default) stops when the consumer has nothing
 pending and nothing awaiting acknowledgement: messages a killed run fetched
 come back once their acknowledgement wait (30 s for a consumer dvlab makes)
-runs out, and are waited for; ``--follow`` keeps reading, survives a server restart by
-reconnecting, and stops after committing what it holds on Ctrl-C or SIGTERM.
-One ledger row stands for a whole run: each commit updates its counts and
-the last stream sequence (``position``). The ingest lock is held only while
-committing, so file ingests into the same lab go on beside a follower.
+runs out, and are waited for while they keep coming. Ctrl-C or SIGTERM stores
+what was fetched and ends the run as interrupted. ``--follow`` keeps
+reading, survives a server restart by reconnecting, and on Ctrl-C or SIGTERM
+commits what it holds and stops normally. One ledger row stands for a whole
+run: each commit updates its counts and the last stream sequence
+(``position``). The ingest lock is held only while committing, so file
+ingests into the same lab go on beside a follower.
 
 Stream and consumer state (messages, bytes, sequences, pending, ack-pending,
 redelivered, waiting, last activity) is stored in ``metrics`` at the end of
