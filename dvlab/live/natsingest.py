@@ -633,15 +633,18 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
             if stop.requested:
                 break
             if reconnected.is_set():
-                # a restarted server knows the consumer but not this client's pull requests:
-                # bind afresh
+                # a restarted server knows the consumer but not this client's pull requests,
+                # and a consumer deleted meanwhile is made again: bind afresh
                 reconnected.clear()
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
                 try:
+                    await _consumer(js, source, committer.position)
                     sub = await js.pull_subscribe_bind(
                         durable=source.consumer, stream=source.stream
                     )
+                except (SourceConnectError, BadInputError):
+                    raise  # the stream is gone, or the consumer cannot be made
                 except Exception as exc:
                     log.info("nats: binding again failed (%s); retrying", type(exc).__name__)
                     reconnected.set()
@@ -651,6 +654,9 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 msgs = await sub.fetch(source.fetch, timeout=1.0 if source.follow else 0.5)
             except NatsTimeout:
                 msgs = []
+                if source.follow and await _consumer_gone(js, source):
+                    reconnected.set()
+                    continue
             except (ConnectionClosedError, NoRespondersError, APIError, OSError) as exc:
                 if not source.follow and not nc.is_connected:
                     raise SourceConnectError(
@@ -693,6 +699,9 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 except _Unfinished as exc:
                     committer.report.message = str(exc)
                     caught_up = True
+                except _Gone:
+                    reconnected.set()
+                    continue
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
             full = len(batch) >= source.commit_rows or (
                 len(batch) and time.monotonic() - batch.started >= source.commit_seconds
@@ -722,9 +731,12 @@ async def _caught_up(js: Any, source: NatsSource, waiting: list[float]) -> bool:
     to a run that died come back after the consumer's acknowledgement wait; they are
     waited for that long (and a little more), then left to the next run."""
     from nats.errors import Error as NatsError
+    from nats.js.errors import NotFoundError
 
     try:
         info = await js.consumer_info(source.stream, source.consumer)
+    except NotFoundError:
+        raise _Gone from None
     except (NatsError, OSError, TimeoutError):
         return False
     if info.num_pending:
@@ -745,6 +757,25 @@ async def _caught_up(js: Any, source: NatsSource, waiting: list[float]) -> bool:
             "acknowledgement wait); run again to take them"
         )
     return False
+
+
+async def _consumer_gone(js: Any, source: NatsSource) -> bool:
+    """Whether the consumer (or its stream) no longer exists on the server."""
+    from nats.errors import Error as NatsError
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.consumer_info(source.stream, source.consumer)
+    except NotFoundError:
+        log.info("nats: consumer %s is gone; making it again", source.consumer)
+        return True
+    except (NatsError, OSError, TimeoutError):
+        return False
+    return False
+
+
+class _Gone(Exception):
+    """The consumer was deleted while the run went on."""
 
 
 class _Unfinished(Exception):
@@ -770,31 +801,30 @@ class _Pipeline:
         self.nc = nc
         self.committer = committer
         self.running: asyncio.Future[None] | None = None
-        self.batch: _Batch | None = None
 
     async def submit(self, batch: _Batch, health: list[dict[str, Any]]) -> None:
         await self.drain()
         if not len(batch) and not health and not batch.advisories:
             return
-        self.batch = batch
-        self.running = asyncio.ensure_future(
-            asyncio.to_thread(self.committer.commit, batch, health)
-        )
+        self.running = asyncio.ensure_future(self._commit_and_ack(batch, health))
 
-    async def drain(self) -> None:
-        """Wait for the commit under way (its error is raised here), then acknowledge."""
-        if self.running is None or self.batch is None:
-            return
-        running, batch = self.running, self.batch
-        self.running = self.batch = None
-        await running
-        # only now that the lab holds them
+    async def _commit_and_ack(self, batch: _Batch, health: list[dict[str, Any]]) -> None:
+        await asyncio.to_thread(self.committer.commit, batch, health)
+        # only now that the lab holds them, and at once (an idle stream sends no next batch
+        # to wait for, and the server would deliver them again)
         try:
             for msg in batch.every:
                 await msg.ack()
             await self.nc.flush(timeout=5)
         except Exception as exc:  # redelivered later, and stored once: nothing is lost
             log.info("nats: acknowledgement not sent (%s); the batch will be redelivered", exc)
+
+    async def drain(self) -> None:
+        """Wait for the commit (and acknowledgement) under way; its error is raised here."""
+        if self.running is None:
+            return
+        running, self.running = self.running, None
+        await running
 
 
 def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> IngestSummary:

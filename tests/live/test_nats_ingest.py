@@ -414,3 +414,63 @@ def test_names_jetstream_cannot_take_are_one_line_and_exit_2(
     assert main(["--db", str(lab_path), "ingest", nats_url, *args]) == 2
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1
+
+
+async def _delete_when_delivered(url: str, name: str, durable: str, after: int) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                info = await js.consumer_info(name, durable)
+                if info.delivered.stream_seq >= after:
+                    await js.delete_consumer(name, durable)
+                    return
+            except nats.js.errors.NotFoundError:
+                pass
+            await asyncio.sleep(0.01)
+        raise AssertionError("the consumer never got that far")
+    finally:
+        await nc.close()
+
+
+@pytest.mark.slow
+def test_a_consumer_deleted_during_a_run_is_made_again_and_the_run_ends(
+    stream: Stream, tmp_path: Path
+) -> None:
+    total = 40_000
+    publish_envelopes(stream, range(total))
+    lab = tmp_path / "lab.duckdb"
+    durable = stream.durable()
+    child = cli(lab, stream.url, "--stream", stream.name, "--durable", durable)
+    asyncio.run(_delete_when_delivered(stream.url, stream.name, durable, 5_000))
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert rows(lab, "SELECT count(*), count(DISTINCT seq) FROM events") == [(total, total)]
+
+
+@pytest.mark.slow
+def test_follow_acknowledges_a_batch_as_soon_as_it_is_stored(
+    own_server: OwnServer, tmp_path: Path
+) -> None:
+    s = Stream(own_server.url, "DVT_IDLE", "dvtidle")
+    asyncio.run(_make_stream(s))
+    lab = tmp_path / "lab.duckdb"
+    asyncio.run(_make_consumer(s.url, s.name, "idle", ack_wait=4))
+    child = cli(lab, s.url, "--stream", s.name, "--durable", "idle", "--follow")
+    try:
+        time.sleep(2)
+        publish_envelopes(s, range(10))
+        assert wait_for_events(lab, 10) == 10
+        time.sleep(6)  # longer than the acknowledgement wait, with nothing more coming
+        _, consumer = info(s.url, s.name, "idle")
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=10)
+    assert child.returncode == 0, err
+    assert (consumer.num_ack_pending, consumer.num_redelivered) == (0, 0)
+    assert rows(lab, "SELECT max(deliveries) FROM events") == [(1,)]
