@@ -1602,7 +1602,12 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                 entry.setdefault("message", "every row read is already in the lab")
         values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}
         for statement in tables.insert_sql(kind, staged):
-            con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
+            done = con.execute(
+                statement, {k: v for k, v in values.items() if f"${k}" in statement}
+            ).fetchall()
+            if statement.lstrip().startswith("DELETE"):
+                # stored rows of the same ids, replaced by the new ones
+                entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
     elif "whole" in entry:
         # read whole: a row's rowid is its line less one
         table, options = entry["whole"]

@@ -568,6 +568,19 @@ def _time(expression: str, origin: str | None) -> str:
 def _column_text(columnar: Columnar, name: str | None) -> str:
     """SQL for the text of source column ``name`` held under its alias (as ``_value``)."""
     found = None if name is None else _find(columnar, name)
+    if found is None and name is not None and "." in name:
+        # a dotted path into a nested column (a Parquet struct), read as JSON would be
+        head, *rest = name.split(".")
+        nested = _find(columnar, head)
+        if nested is not None and _nested(nested[1]):
+            path = "$." + ".".join(json.dumps(p, ensure_ascii=False) for p in rest)
+            literal = quote_literal(path)
+            value = f"to_json({nested[0]})"
+            return (
+                f"CASE WHEN json_type({value}, {literal}) IN ('OBJECT', 'ARRAY') "
+                f"THEN json_extract({value}, {literal})::VARCHAR "
+                f"ELSE nullif(trim(json_extract_string({value}, {literal})), '') END"
+            )
     if found is None:
         return "NULL::VARCHAR"
     alias, kind = found

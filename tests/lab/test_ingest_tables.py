@@ -522,6 +522,34 @@ def test_map_with_a_dotted_path_into_nested_json(tmp_path: Path, lab_path: Path)
     assert stored["n-2"]["attributes"]["extra"] == {"k": [1, 2]}
 
 
+def test_map_with_a_dotted_path_into_a_parquet_struct(tmp_path: Path, lab_path: Path) -> None:
+    path = tmp_path / "nested.parquet"
+    table = pa.table(
+        {
+            "uid": ["p-1", "p-2"],
+            "Status": [
+                {"State": "shutdown", "place": {"site": "osl1"}},
+                {"State": "rejected", "place": {"site": "sto1"}},
+            ],
+            "owner": ["ops", "dev"],
+        }
+    )
+    pq.write_table(table, path)
+    options = IngestOptions(
+        kind="tasks", mapping=("task_id=uid", "state=Status.State", "site=Status.place.site")
+    )
+
+    summary = ingest(lab_path, [str(path)], options)
+
+    assert statuses(summary) == [("loaded", 2, 0)]
+    stored = task_rows(lab_path)
+    assert {k: (v["state"], v["state_raw"], v["site"]) for k, v in stored.items()} == {
+        "p-1": ("cancelled", "shutdown", "osl1"),
+        "p-2": ("failed", "rejected", "sto1"),
+    }
+    assert stored["p-1"]["attributes"] == {"owner": "ops"}
+
+
 def test_map_names_a_csv_column_the_variants_miss(tmp_path: Path, lab_path: Path) -> None:
     path = write_csv(
         tmp_path / "jobs.csv",
@@ -1227,3 +1255,24 @@ def test_a_table_whose_rows_another_source_replaced_loads_again_after_that_one_i
     assert [(s.status, s.rows_loaded) for s in again.sources] == [("grown", len(BASE_TASKS))]
     assert query(lab_path, "SELECT count(*) FROM tasks") == [(len(BASE_TASKS),)]
     assert [s.status for s in ingest(lab_path, [str(first)]).sources] == ["unchanged"]
+
+
+def test_a_table_loaded_again_counts_the_stored_rows_it_replaced(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    path = tmp_path / "tasks.csv"
+    lines = ["task_id,state,created_at"] + [f"t{i},running,{iso(i)}" for i in range(4)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert ingest(lab_path, [str(path)]).total("rows_replaced") == 0
+    path.write_text(path.read_text().replace("t2,running", "t2,failed"), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(path)])
+
+    # every id the file holds was stored already: all four rows replaced, one of them changed
+    assert (summary.total("rows_loaded"), summary.total("rows_replaced")) == (4, 4)
+    assert {k: v["state"] for k, v in task_rows(lab_path).items()} == {
+        "t0": "running",
+        "t1": "running",
+        "t2": "failed",
+        "t3": "running",
+    }
