@@ -279,7 +279,7 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
         ingest_id = lab_ingest._next_ingest_id(lab_path)
         staging = lab_ingest._Staging(options.tz, spill_dir=lab_path.resolve().parent)
         try:
-            report, entry = _stage(source, name, since, ingest_id, staging, options, summary)
+            report, entry = _stage(source, name, since, ingest_id, staging, options)
             if note is not None:
                 entry["message"] = report.message = note
             summary.sources.append(report)
@@ -299,7 +299,6 @@ def _stage(
     ingest_id: int,
     staging: lab_ingest._Staging,
     options: IngestOptions,
-    summary: IngestSummary,
 ) -> tuple[SourceReport, dict[str, Any]]:
     recorded: dict[str, Any] = json.loads(lab_ingest._options_json(options))
     recorded["naive_tz"] = source.naive_tz or SERVER_ZONE
