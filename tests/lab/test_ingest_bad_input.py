@@ -15,6 +15,7 @@ import zstandard
 
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, ingest
+from tests.conftest import unavailable
 
 from .ingest_support import (
     jsonl,
@@ -320,10 +321,10 @@ def test_unreadable_file(tmp_path: Path) -> None:
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         if setpriv is None:
-            message = "running as root, and no setpriv to drop the capabilities that bypass chmod"
-            if os.environ.get("CI"):
-                pytest.fail(message + " (util-linux provides it)")
-            pytest.skip(message)
+            unavailable(
+                "running as root, and no setpriv (util-linux) to drop the capabilities that "
+                "bypass chmod"
+            )
         command = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *command]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)

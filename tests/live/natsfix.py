@@ -25,13 +25,9 @@ from typing import Any
 import nats
 import pytest
 
+from tests.conftest import unavailable
+
 DEFAULT_URL = "nats://127.0.0.1:4222"
-
-
-def _unavailable(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 async def _quiet(exc: Exception) -> None:
@@ -54,7 +50,7 @@ def nats_url() -> str:
     try:
         asyncio.run(_ping(url))
     except Exception as exc:
-        _unavailable(
+        unavailable(
             f"no NATS server with JetStream answers at {url} ({exc!r}); set DVLAB_TEST_NATS_URL"
         )
     return url
@@ -171,7 +167,7 @@ class OwnServer:
     def __init__(self, folder: Path):
         binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
         if not Path(binary).exists():
-            _unavailable("nats-server is not installed: the restart test starts one of its own")
+            unavailable("nats-server is not installed: the restart test starts one of its own")
         self.binary = binary
         self.port = free_port()
         self.store = folder / "jetstream"
