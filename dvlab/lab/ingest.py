@@ -1495,6 +1495,30 @@ def _still_as_read(path: Path, read: _Read) -> bool:
     )
 
 
+@contextmanager
+def writing(con: duckdb.DuckDBPyConnection, lab_path: Path) -> Iterator[None]:
+    """The lab attached to the staging connection ``con`` as ``lab`` (brought up to date)
+    for one transaction: committed when the block ends, rolled back if it raises, and
+    detached at once, so the lab is locked only while it is written."""
+    check_lab_file(lab_path)
+    wait_for_lock(
+        lambda: con.execute(f"ATTACH {schema.quote_literal(str(lab_path))} AS lab"), lab_path
+    )
+    try:
+        schema.migrate(con, "lab")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    except duckdb.Error as exc:
+        raise dberrors.translate(exc, what=f"writing to {lab_path}") from exc
+    finally:
+        con.execute("DETACH lab")
+
+
 def _commit(
     lab_path: Path,
     staging: _Staging,
@@ -1504,42 +1528,27 @@ def _commit(
     strict: bool,
 ) -> None:
     con = staging.con
-    check_lab_file(lab_path)
-    wait_for_lock(
-        lambda: con.execute(f"ATTACH {schema.quote_literal(str(lab_path))} AS lab"), lab_path
-    )
-    try:
-        schema.migrate(con, "lab")
-        finished = datetime.now(UTC)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if strict and (con.execute("SELECT count(*) FROM stage_rejects").fetchall()[0][0]):
-                raise _strict_error(staging, summary)
-            # source by source, ledger row included, so that a later source of this run that
-            # continues an earlier one's generation finds (and replaces) that one's last record
-            for entry in ledger:
-                entry["rows_replaced"] = _replace_tail(con, entry)
-                if "src" in entry:
-                    _insert_staged(con, entry)
-                _insert_ledger_row(con, entry, summary.run_id, finished)
-            _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
-            _interrupts.committing = True
-            con.execute("COMMIT")
-            _interrupts.committed = True
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        for report, entry in zip(summary.sources, ledger, strict=True):
-            report.status = entry["status"]
-            report.message = entry.get("message", report.message)
-            report.rows_replaced = int(entry.get("rows_replaced", 0))
-            report.rows_loaded = int(entry.get("rows_loaded") or 0)
-            report.rows_rejected = int(entry.get("rows_rejected") or 0)
-            report.rows_skipped = int(entry.get("rows_skipped") or 0)
-    except duckdb.Error as exc:
-        raise dberrors.translate(exc, what=f"writing to {lab_path}") from exc
-    finally:
-        con.execute("DETACH lab")
+    finished = datetime.now(UTC)
+    with writing(con, lab_path):
+        if strict and (con.execute("SELECT count(*) FROM stage_rejects").fetchall()[0][0]):
+            raise _strict_error(staging, summary)
+        # source by source, ledger row included, so that a later source of this run that
+        # continues an earlier one's generation finds (and replaces) that one's last record
+        for entry in ledger:
+            entry["rows_replaced"] = _replace_tail(con, entry)
+            if "src" in entry:
+                _insert_staged(con, entry)
+            _insert_ledger_row(con, entry, summary.run_id, finished)
+        _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
+        _interrupts.committing = True
+    _interrupts.committed = True
+    for report, entry in zip(summary.sources, ledger, strict=True):
+        report.status = entry["status"]
+        report.message = entry.get("message", report.message)
+        report.rows_replaced = int(entry.get("rows_replaced", 0))
+        report.rows_loaded = int(entry.get("rows_loaded") or 0)
+        report.rows_rejected = int(entry.get("rows_rejected") or 0)
+        report.rows_skipped = int(entry.get("rows_skipped") or 0)
 
 
 def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:

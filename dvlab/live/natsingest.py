@@ -67,10 +67,10 @@ import duckdb
 import pyarrow as pa
 
 from dvlab.errors import BadInputError, SourceConnectError
-from dvlab.lab import dberrors, schema
 from dvlab.lab import ingest as lab_ingest
+from dvlab.lab import schema
 from dvlab.lab.ingest import IngestOptions, IngestSummary, SourceReport
-from dvlab.lab.store import check_lab_file, connect_file, wait_for_lock
+from dvlab.lab.store import connect_file
 from dvlab.sources import tables
 
 log = logging.getLogger(__name__)
@@ -308,42 +308,24 @@ class _Committer:
 
     def _write(self, rows: int, rejected: int, with_health: bool) -> None:
         con = self.staging.con
-        check_lab_file(self.lab_path)
-        wait_for_lock(
-            lambda: con.execute(f"ATTACH {schema.quote_literal(str(self.lab_path))} AS lab"),
-            self.lab_path,
-        )
-        try:
-            schema.migrate(con, "lab")
-            values = {"source": self.name, "ingest_id": self.ingest_id}
-            con.execute("BEGIN TRANSACTION")
-            try:
-                before = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0]
-                for statement in tables.insert_sql("events", "tbl_0"):
-                    con.execute(
-                        statement, {k: v for k, v in values.items() if f"${k}" in statement}
-                    )
-                stored = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0] - before
-                if with_health:
-                    for statement in tables.insert_sql("metrics", "mon_0"):
-                        con.execute(statement, values)
-                con.execute(
-                    """INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
-                       FROM stage_rejects""",
-                    {"ingest_id": self.ingest_id},
-                )
-                loaded = self.report.rows_loaded + int(stored)
-                skipped = self.report.rows_skipped + rows - int(stored)
-                rejects = self.report.rows_rejected + rejected
-                self._ledger(con, loaded, skipped, rejects)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        except duckdb.Error as exc:
-            raise dberrors.translate(exc, what=f"writing to {self.lab_path}") from exc
-        finally:
-            con.execute("DETACH lab")
+        values = {"source": self.name, "ingest_id": self.ingest_id}
+        with lab_ingest.writing(con, self.lab_path):
+            before = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0]
+            for statement in tables.insert_sql("events", "tbl_0"):
+                con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
+            stored = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0] - before
+            if with_health:
+                for statement in tables.insert_sql("metrics", "mon_0"):
+                    con.execute(statement, values)
+            con.execute(
+                """INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
+                   FROM stage_rejects""",
+                {"ingest_id": self.ingest_id},
+            )
+            loaded = self.report.rows_loaded + int(stored)
+            skipped = self.report.rows_skipped + rows - int(stored)
+            rejects = self.report.rows_rejected + rejected
+            self._ledger(con, loaded, skipped, rejects)
         self.report.rows_loaded = loaded
         self.report.rows_skipped = skipped
         self.report.rows_rejected = rejects
