@@ -66,10 +66,20 @@ class Stream:
         return f"d{uuid.uuid4().hex[:12]}"
 
 
-async def _create(url: str, name: str, prefix: str) -> None:
+async def create_stream(url: str, name: str, prefix: str) -> None:
+    """A stream ``name`` on the subjects ``prefix.>``."""
     nc = await nats.connect(url)
     try:
         await nc.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"])
+    finally:
+        await nc.close()
+
+
+async def make_consumer(url: str, name: str, config: Any) -> None:
+    """A consumer on stream ``name`` as ``config`` says."""
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().add_consumer(name, config)
     finally:
         await nc.close()
 
@@ -87,7 +97,7 @@ def stream(nats_url: str) -> Iterator[Stream]:
     """A stream of the test's own on the shared server."""
     hexed = uuid.uuid4().hex[:16]
     made = Stream(nats_url, f"DVT_{hexed}", f"dvt{hexed}")
-    asyncio.run(_create(nats_url, made.name, made.prefix))
+    asyncio.run(create_stream(nats_url, made.name, made.prefix))
     try:
         yield made
     finally:

@@ -17,7 +17,15 @@ from nats.js import api
 
 from dvlab.cli import main
 from tests.live.labrows import rows
-from tests.live.natsfix import OwnServer, Stream, info, publish, publish_envelopes
+from tests.live.natsfix import (
+    OwnServer,
+    Stream,
+    create_stream,
+    info,
+    make_consumer,
+    publish,
+    publish_envelopes,
+)
 
 
 def ingest(lab: Path, s: Stream, durable: str, *more: str) -> int:
@@ -129,16 +137,18 @@ def test_stream_and_consumer_health_are_stored_as_metrics(stream: Stream, lab_pa
     ) == [(durable,)]
 
 
+def explicit(durable: str, ack_wait: float = 30) -> api.ConsumerConfig:
+    """A durable pull consumer as dvlab makes one, with the acknowledgement wait given."""
+    return api.ConsumerConfig(
+        durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ack_wait
+    )
+
+
 async def _fetch_without_ack(url: str, name: str, durable: str, count: int) -> None:
     nc = await nats.connect(url)
     try:
         js = nc.jetstream()
-        await js.add_consumer(
-            name,
-            api.ConsumerConfig(
-                durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=1
-            ),
-        )
+        await js.add_consumer(name, explicit(durable, 1))
         sub = await js.pull_subscribe_bind(durable=durable, stream=name)
         got = await sub.fetch(count, timeout=5)
         assert len(got) == count
@@ -174,7 +184,7 @@ def test_sigkill_mid_stream_then_a_rerun_loses_and_duplicates_nothing(
     durable = stream.durable()
     # as dvlab makes it, with a short acknowledgement wait, so that the messages the killed
     # run fetched come back to the rerun within seconds
-    asyncio.run(_make_consumer(stream.url, stream.name, durable, ack_wait=3))
+    asyncio.run(make_consumer(stream.url, stream.name, explicit(durable, 3)))
     args = (stream.url, "--stream", stream.name, "--durable", durable)
     child = cli(lab, *args)
     deadline = time.monotonic() + 60
@@ -202,19 +212,6 @@ def test_sigkill_mid_stream_then_a_rerun_loses_and_duplicates_nothing(
     assert rows(lab, "SELECT min(seq), max(seq) FROM events") == [(1, total)]
 
 
-async def _make_consumer(url: str, name: str, durable: str, ack_wait: float = 30) -> None:
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().add_consumer(
-            name,
-            api.ConsumerConfig(
-                durable_name=durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=ack_wait
-            ),
-        )
-    finally:
-        await nc.close()
-
-
 def wait_for_events(lab: Path, count: int, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     seen = 0
@@ -235,7 +232,7 @@ def test_follow_survives_a_server_restart_and_stops_cleanly_on_sigterm(
     own_server: OwnServer, tmp_path: Path
 ) -> None:
     s = Stream(own_server.url, "DVT_RESTART", "dvtrestart")
-    asyncio.run(_make_stream(s))
+    asyncio.run(create_stream(s.url, s.name, s.prefix))
     publish_envelopes(s, range(100))
     lab = tmp_path / "lab.duckdb"
     child = cli(
@@ -249,7 +246,7 @@ def test_follow_survives_a_server_restart_and_stops_cleanly_on_sigterm(
         publish_envelopes(s, range(100, 200))
         assert wait_for_events(lab, 200) == 200
         # an advisory the follower should see: another consumer created on the stream
-        asyncio.run(_make_consumer(s.url, s.name, "another"))
+        asyncio.run(make_consumer(s.url, s.name, explicit("another")))
         time.sleep(1.0)
         child.send_signal(signal.SIGTERM)
         _out, err = child.communicate(timeout=60)
@@ -264,14 +261,6 @@ def test_follow_survives_a_server_restart_and_stops_cleanly_on_sigterm(
     advisories = rows(lab, "SELECT type FROM events WHERE stream IS NULL")
     assert ("io.nats.jetstream.advisory.v1.consumer_action",) in advisories, advisories
     assert rows(lab, "SELECT count(*) FROM ingests") == [(1,)]
-
-
-async def _make_stream(s: Stream) -> None:
-    nc = await nats.connect(s.url)
-    try:
-        await nc.jetstream().add_stream(name=s.name, subjects=[f"{s.prefix}.>"])
-    finally:
-        await nc.close()
 
 
 @pytest.mark.parametrize("what", ["unknown-stream", "unreachable"])
@@ -304,31 +293,19 @@ def test_nats_options_are_refused_for_a_file(
     assert "--stream" in capsys.readouterr().err
 
 
-async def _make_ack_all(url: str, name: str, durable: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().add_consumer(
-            name, api.ConsumerConfig(durable_name=durable, ack_policy=api.AckPolicy.ALL)
-        )
-    finally:
-        await nc.close()
-
-
 def test_a_durable_that_acknowledges_all_before_is_refused(
     stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     publish_envelopes(stream, range(3))
-    asyncio.run(_make_ack_all(stream.url, stream.name, "ackall"))
+    asyncio.run(
+        make_consumer(
+            stream.url,
+            stream.name,
+            api.ConsumerConfig(durable_name="ackall", ack_policy=api.AckPolicy.ALL),
+        )
+    )
     assert ingest(lab_path, stream, "ackall") == 2
     assert "explicit acknowledgement" in capsys.readouterr().err
-
-
-async def _make(url: str, name: str, config: api.ConsumerConfig) -> None:
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().add_consumer(name, config)
-    finally:
-        await nc.close()
 
 
 @pytest.mark.parametrize(
@@ -351,7 +328,7 @@ def test_a_durable_that_cannot_be_read_safely_is_refused(
     said: str,
 ) -> None:
     publish_envelopes(stream, range(3))
-    asyncio.run(_make(stream.url, stream.name, config))
+    asyncio.run(make_consumer(stream.url, stream.name, config))
     more = ["--subject", f"{stream.prefix}.osl1.>"] if config.durable_name == "every" else []
     assert ingest(lab_path, stream, str(config.durable_name), *more) == 2
     assert said in capsys.readouterr().err
@@ -455,9 +432,9 @@ def test_follow_acknowledges_a_batch_as_soon_as_it_is_stored(
     own_server: OwnServer, tmp_path: Path
 ) -> None:
     s = Stream(own_server.url, "DVT_IDLE", "dvtidle")
-    asyncio.run(_make_stream(s))
+    asyncio.run(create_stream(s.url, s.name, s.prefix))
     lab = tmp_path / "lab.duckdb"
-    asyncio.run(_make_consumer(s.url, s.name, "idle", ack_wait=4))
+    asyncio.run(make_consumer(s.url, s.name, explicit("idle", 4)))
     child = cli(lab, s.url, "--stream", s.name, "--durable", "idle", "--follow")
     try:
         time.sleep(2)
