@@ -814,7 +814,7 @@ def test_cli_refuses_a_folder_that_is_not_empty(
     out = tmp_path / "sim"
     out.mkdir()
     (out / "keep.txt").write_text("mine\n")
-    code = main(["simulate", "--scenario", "baseline", "--seed", "1", "--out", str(out)])
+    code = simulate_baseline(out)
     err = capsys.readouterr().err
     assert code == 2
     assert str(out) in err
@@ -823,23 +823,17 @@ def test_cli_refuses_a_folder_that_is_not_empty(
     assert (out / "keep.txt").read_text() == "mine\n"
 
 
+def simulate_baseline(out: Path, *more: str) -> int:
+    """``dvlab simulate`` of the baseline, seed 1, into ``out``, with ``more`` options."""
+    return main(["simulate", "--scenario", "baseline", "--seed", "1", "--out", str(out), *more])
+
+
 @pytest.mark.parametrize("duration", ["soon", "2h30", "-5m", "90 minutes"])
 def test_cli_refuses_a_bad_duration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], duration: str
 ) -> None:
     out = tmp_path / "sim"
-    code = main(
-        [
-            "simulate",
-            "--scenario",
-            "baseline",
-            "--seed",
-            "1",
-            "--out",
-            str(out),
-            f"--duration={duration}",
-        ]
-    )
+    code = simulate_baseline(out, f"--duration={duration}")
     err = capsys.readouterr().err
     assert code == 2
     assert "--duration" in err
@@ -849,21 +843,7 @@ def test_cli_refuses_a_bad_duration(
 
 def test_cli_refuses_a_bad_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sim"
-    code = main(
-        [
-            "simulate",
-            "--scenario",
-            "baseline",
-            "--seed",
-            "1",
-            "--out",
-            str(out),
-            "--start",
-            "tomorrow",
-            "--duration",
-            "40m",
-        ]
-    )
+    code = simulate_baseline(out, "--start", "tomorrow", "--duration", "40m")
     err = capsys.readouterr().err
     assert code == 2
     assert "tomorrow" in err
@@ -875,18 +855,7 @@ def test_cli_refuses_a_duration_too_short(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], duration: str
 ) -> None:
     out = tmp_path / "sim"
-    code = main(
-        [
-            "simulate",
-            "--scenario",
-            "baseline",
-            "--seed",
-            "1",
-            "--out",
-            str(out),
-            f"--duration={duration}",
-        ]
-    )
+    code = simulate_baseline(out, f"--duration={duration}")
     err = capsys.readouterr().err
     assert code == 2
     assert "--duration" in err
