@@ -374,11 +374,10 @@ def _live_source(args: argparse.Namespace) -> Callable[[Any], Any] | None:
         return lambda options: natsingest.ingest(_lab_path(args), stream, options)
     if not pg:
         return None
-    live = pg
     from dvlab.live import pgingest
 
     source = pgingest.PgSource(
-        dsn=live[0],
+        dsn=pg[0],
         table=args.table,
         query=args.query,
         watermark=args.watermark,
