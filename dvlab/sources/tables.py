@@ -586,7 +586,22 @@ def _column_text(columnar: Columnar, name: str | None) -> str:
     alias, kind = found
     if _nested(kind):
         return f"to_json({alias})::VARCHAR"
-    return f"nullif(trim(CAST({alias} AS VARCHAR)), '')"
+    if kind != "VARCHAR":
+        return f"nullif(trim(CAST({alias} AS VARCHAR)), '')"
+    return _trimmed(alias)
+
+
+def _trimmed(column: str) -> str:
+    """``nullif(trim(column), '')`` for a VARCHAR column, trimming only the values that
+    can change: ``trim`` removes the space and Unicode's other space separators, and
+    calling it on every value costs as much as the rest of the staging. An ASCII value
+    changes only with a space at either end (``< '!'`` is true of a leading one); a value
+    with any other character is trimmed as before."""
+    return (
+        f"CASE WHEN {column} < '!' OR suffix({column}, ' ') "
+        f"OR strlen({column}) <> length({column}) THEN nullif(trim({column}), '') "
+        f"ELSE nullif({column}, '') END"
+    )
 
 
 def _find(columnar: Columnar, name: str) -> tuple[str, str] | None:
@@ -689,21 +704,28 @@ def _table_select(
                 f"THEN 'column {_col(chosen, c)}: ' || to_json(t_{c})::VARCHAR "
                 f"|| ' is not a whole number'"
             )
-    key = "t_task_id" if kind == "tasks" else "t_task_id, t_seq"
+    # a repeated key: every row after the first of its key is a reject. The keys seen more
+    # than once are found by grouping (a window over every row costs several times more)
+    keys = ["task_id"] if kind == "tasks" else ["task_id", "seq"]
     duplicate = (
-        f"WHEN count(*) OVER (PARTITION BY {key}) > 1 "
-        f"AND line > min(line) OVER (PARTITION BY {key}) "
+        f"WHEN first_line IS NOT NULL AND line > first_line "
         f"THEN 'column {_col(chosen, 'task_id')}: duplicate id ' || to_json(t_task_id)::VARCHAR"
-        f" || ' (first on line ' || min(line) OVER (PARTITION BY {key}) || ')'"
+        f" || ' (first on line ' || first_line || ')'"
     )
     if kind == "transitions":
-        if "seq" in chosen:
-            duplicate = duplicate.replace(
-                "duplicate id ' || to_json(t_task_id)::VARCHAR",
-                "duplicate transition ' || to_json(t_task_id)::VARCHAR || ' #' || t_seq",
-            )
-        else:
-            duplicate = ""
+        duplicate = duplicate.replace(
+            "duplicate id ' || to_json(t_task_id)::VARCHAR",
+            "duplicate transition ' || to_json(t_task_id)::VARCHAR || ' #' || t_seq",
+        )
+    repeated = ""
+    if kind == "tasks" or "seq" in chosen:
+        repeated = f"""
+            LEFT JOIN (
+                SELECT {", ".join(f"{texts[k]} AS k_{k}" for k in keys)}, min(line) AS first_line
+                FROM {raw} GROUP BY ALL HAVING count(*) > 1) AS repeated
+            ON {" AND ".join(f"t_{k} = k_{k}" for k in keys)}"""
+    else:
+        duplicate = ""  # transitions numbered here cannot repeat
     if kind == "tasks":
         columns = f"""t_task_id AS task_id, t_workflow_id AS workflow_id,
             t_workflow_type AS workflow_type, t_parent_task_id AS parent_task_id,
@@ -730,7 +752,7 @@ def _table_select(
             SELECT *, CASE {" ".join(checks)} {duplicate} END AS reject
             FROM (SELECT *, {parsed} FROM (
                 SELECT line, record, {attributes}::JSON AS attributes, {text_columns}
-                FROM {raw}))
+                FROM {raw})){repeated}
         )"""
 
 

@@ -938,6 +938,59 @@ def test_duplicate_id_keeps_the_first_line(tmp_path: Path, lab_path: Path) -> No
     ]
 
 
+def test_an_id_seen_three_times_keeps_the_first_and_rejects_both_others(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    path = write_csv(
+        tmp_path / "three.csv",
+        TASK_HEADER,
+        [
+            ["c1", "running", iso(1), None],
+            ["c1", "done", iso(2), iso(3)],
+            ["c2", "done", iso(4), iso(5)],
+            ["c1", "failed", iso(6), iso(7)],
+        ],
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert statuses(summary) == [("loaded", 2, 2)]
+    assert [(line, "first on line 2" in reason) for line, reason in rejects(lab_path)] == [
+        (3, True),
+        (5, True),
+    ]
+    assert query(lab_path, "SELECT task_id, line FROM tasks ORDER BY 1") == [("c1", 2), ("c2", 4)]
+
+
+#: (as written, as stored): spaces at either end go, Unicode's other space separators too,
+#: a tab or a space inside stays, and nothing but spaces is no value
+TRIMMED = [
+    ("plain", "plain"),
+    ("  both  ", "both"),
+    ("\u00a0nbsp\u00a0", "nbsp"),
+    ("\u3000ideographic", "ideographic"),
+    ("thin\u2009", "thin"),
+    ("\ttab\t", "\ttab\t"),
+    ("inner space", "inner space"),
+    (" Ørsta ", "Ørsta"),
+    ("Ørsta", "Ørsta"),
+    ("   ", None),
+]
+
+
+def test_values_are_trimmed_of_spaces_and_space_separators(tmp_path: Path, lab_path: Path) -> None:
+    path = write_csv(
+        tmp_path / "spaces.csv",
+        ["task_id", "state", "site", "created_at"],
+        [[f"t{i}", "running", written, iso(i)] for i, (written, _) in enumerate(TRIMMED)],
+    )
+
+    ingest(lab_path, [str(path)])
+
+    stored = dict(query(lab_path, "SELECT task_id, site FROM tasks"))
+    assert stored == {f"t{i}": kept for i, (_, kept) in enumerate(TRIMMED)}
+
+
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Oslo", "America/New_York"])
 def test_end_before_start_quotes_both_times_in_utc(
     tmp_path: Path, lab_path: Path, tz: str
