@@ -239,7 +239,7 @@ def _pull(
     with open(into, "wb") as out, cur.copy(copy) as stream:
         # the server sends a row at a time: written a batch at a time, which halves the
         # cost of taking them in
-        batch: list[bytes] = []
+        batch: list[bytes | bytearray | memoryview] = []
         keep = batch.append
         for block in stream:
             keep(block)
