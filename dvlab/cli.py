@@ -272,16 +272,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         kind=args.kind,
         mapping=tuple(args.map or ()),
         time_origin=args.time_origin,
+        at=args.at,
     )
     _check_zone(tz)
-    if args.time_origin is not None:
-        from dvlab.lab.timeconv import parse_utc
+    for flag, given in (("--time-origin", args.time_origin), ("--at", args.at)):
+        if given is not None:
+            from dvlab.lab.timeconv import parse_utc
 
-        if parse_utc(args.time_origin) is None:
-            raise BadInputError(
-                f"--time-origin {args.time_origin!r} is not a time; give RFC 3339, "
-                "as 2023-01-01T00:00:00Z"
-            )
+            if parse_utc(given) is None:
+                raise BadInputError(
+                    f"{flag} {given!r} is not a time; give RFC 3339, as 2023-01-01T00:00:00Z"
+                )
     if args.map:
         from dvlab.sources.tables import parse_map
 
@@ -733,6 +734,8 @@ def _add_global_options(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dvlab.sources import telemetry
+
     parser = argparse.ArgumentParser(
         prog="dvlab",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -782,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--format",
-        choices=("jsonl", "logfmt", "oslo", "syslog", "nats-monitor"),
+        choices=("jsonl", "logfmt", "oslo", "syslog", "nats-monitor", *telemetry.formats()),
         help="skip detection (nats-monitor: a saved NATS monitoring response)",
     )
     p.add_argument(
@@ -815,6 +818,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="COLUMN=NAME",
         help="the source column (a dotted path in JSON) holding a task or transition "
         "column, e.g. --map task_id=ID --map state=Status.State (repeatable)",
+    )
+    p.add_argument(
+        "--at",
+        metavar="TIME",
+        help="the scrape time of metrics whose samples carry no timestamp (default: the "
+        "file's modification time)",
     )
     p.add_argument(
         "--time-origin",

@@ -61,7 +61,7 @@ from dvlab.lab.store import (
     prepare,
     wait_for_lock,
 )
-from dvlab.sources import files, jsonlines, natsmon, tables
+from dvlab.sources import files, jsonlines, natsmon, tables, telemetry
 from dvlab.sources.records import RAW_FIELDS, REJECT_EXCERPT, ParseOptions, RawRecord, Reject
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class IngestOptions:
     mapping: tuple[str, ...] = ()
     #: numbers in time columns are seconds after this time (traces that start at zero)
     time_origin: str | None = None
+    #: the scrape time of metrics whose samples carry none (default: the file's mtime)
+    at: str | None = None
 
 
 @dataclass
@@ -375,6 +377,7 @@ _KEPT_OPTIONS = (
     "kind",
     "mapping",
     "time_origin",
+    "at",
 )
 
 
@@ -672,6 +675,11 @@ class _Staging:
         self.con.execute(f"DROP TABLE IF EXISTS {whole_table(src)}")
         self.con.execute(f"DROP TABLE IF EXISTS tbl_{int(src)}")
         self.con.execute(f"DROP TABLE IF EXISTS mon_{int(src)}")
+        for (table,) in self.con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, ?)",
+            [telemetry.table_prefix(src)],
+        ).fetchall():
+            self.con.execute(f"DROP TABLE IF EXISTS {schema.quote_ident(table)}")
         self.con.execute("DELETE FROM raw")
         self.con.execute("DELETE FROM stage_logs WHERE src = ?", [src])
         self.con.execute("DELETE FROM stage_rejects WHERE src = ?", [src])
@@ -714,8 +722,9 @@ class _Read:
     #: (rows, rejects) when the file was read whole into ``whole_<src>`` (see whole_table),
     #: or, for a table, into ``table``
     whole_rows: tuple[int, int] | None = None
-    #: (kind, staging table) of a task, transition or event table
-    table: tuple[str, str] | None = None
+    #: (kind, staging table) of each table the source was staged into (tasks,
+    #: transitions, events, or a telemetry reader's metrics, spans and log records)
+    tables: tuple[tuple[str, str], ...] = ()
 
 
 #: how far detection reads to find the end of a long first line
@@ -1215,13 +1224,17 @@ def _stage_one(
             if (state is not None and not options.format and not options.pattern)
             else None
         )
-        endpoint = _nats_endpoint(path, head, options, state)
+        reader = _telemetry_reader(path, head, options, state)
+        endpoint = _nats_endpoint(path, head, options, state) if reader is None else None
         shape = (
             _table_shape(path, head, options, staging)
-            if endpoint is None and _may_be_table(head, options)
+            if reader is None and endpoint is None and _may_be_table(head, options)
             else None
         )
-        if endpoint is not None:
+        if reader is not None:
+            read = _read_telemetry(path, src, staging, options, reader, head)
+            fmt = read.format
+        elif endpoint is not None:
             read = _read_nats(path, src, staging, options, endpoint, head)
             fmt = read.format
         elif shape is not None:
@@ -1250,7 +1263,7 @@ def _stage_one(
             loaded, rejected = read.whole_rows
         else:
             loaded, rejected = staging.finish_source(src, name, options)
-        if rejected and read.table is None:  # a table's rejects quote their row already
+        if rejected and not read.tables:  # a table's rejects quote their row already
             _fill_raw(path, staging, src, start_offset, start_line)
     except (SourceReadError, BadInputError) as exc:
         staging.drop_source(src)
@@ -1300,8 +1313,8 @@ def _stage_one(
         "rows_skipped": read.skipped,
         "src": src,
     }
-    if read.table is not None:
-        entry["table"] = read.table
+    if read.tables:
+        entry["tables"] = list(read.tables)
     elif read.whole_rows is not None:
         entry["whole"] = (whole_table(src), options)
     if replaced_from is not None:
@@ -1348,12 +1361,17 @@ def _read_table(
         time_origin=options.time_origin,
     )
     return _whole_read(
-        path, head, f"{shape.kind}-{shape.layout}", (shape.kind, staged), loaded, rejected
+        path, head, f"{shape.kind}-{shape.layout}", ((shape.kind, staged),), loaded, rejected
     )
 
 
 def _whole_read(
-    path: Path, head: bytes, fmt: str, table: tuple[str, str], loaded: int, rejected: int
+    path: Path,
+    head: bytes,
+    fmt: str,
+    staged: tuple[tuple[str, str], ...],
+    loaded: int,
+    rejected: int,
 ) -> _Read:
     """The ledger's view of a source staged whole into ``table``: read again whole when it
     changes (its watermark stays at the start)."""
@@ -1370,7 +1388,7 @@ def _whole_read(
         start_line=1,
         skipped=0,
         whole_rows=(loaded, rejected),
-        table=table,
+        tables=staged,
     )
 
 
@@ -1396,13 +1414,58 @@ def _nats_endpoint(
     return natsmon.sniff(path, source=name)
 
 
+def _telemetry_reader(
+    path: Path, head: bytes, options: IngestOptions, state: _State | None
+) -> telemetry.Reader | None:
+    """The telemetry reader of ``path`` (see dvlab.sources.telemetry): the one ``--format``
+    names, else the one it was loaded with before, else the one its first bytes tell."""
+    if options.format:
+        return telemetry.by_format(options.format)
+    if state is not None and state.format:
+        return telemetry.by_format(state.format)
+    if options.pattern or options.kind is not None:
+        return None
+    if len(head) >= files.HEAD_BYTES and b"\n" not in head:
+        head = _longer_head(path)  # a one-line JSON document tells itself by its keys
+    return telemetry.sniff(head)
+
+
+def _read_telemetry(
+    path: Path,
+    src: int,
+    staging: _Staging,
+    options: IngestOptions,
+    reader: telemetry.Reader,
+    head: bytes,
+) -> _Read:
+    """Stage a file of metrics, spans or log records whole with its format's reader."""
+    _use_zone(staging.con, options.tz)
+    source = telemetry.Source(
+        path=path,
+        src=src,
+        name=str(path),
+        at=options.at,
+        site=options.site,
+        service=options.service,
+    )
+    made = reader.stage(staging.con, source)
+    return _whole_read(
+        path,
+        head,
+        reader.format,
+        tuple((m.kind, m.table) for m in made),
+        sum(m.rows for m in made),
+        sum(m.rejects for m in made),
+    )
+
+
 def _read_nats(
     path: Path, src: int, staging: _Staging, options: IngestOptions, endpoint: str, head: bytes
 ) -> _Read:
     """Stage a saved NATS monitoring response whole, as ``metrics`` rows (see natsmon)."""
     _use_zone(staging.con, options.tz)
     staged, loaded, rejected = natsmon.stage(staging.con, src=src, path=path, source=str(path))
-    return _whole_read(path, head, f"nats-{endpoint}", ("metrics", staged), loaded, rejected)
+    return _whole_read(path, head, f"nats-{endpoint}", (("metrics", staged),), loaded, rejected)
 
 
 def _with_state_of(entry: dict[str, Any], states: list[_State]) -> list[_State]:
@@ -1562,7 +1625,7 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
                     (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
                 [old],
             ).fetchall()[0][0]
-            for table in ("logs", "metrics")  # a saved monitoring response is read whole
+            for table in schema.FILE_TABLES
         )
         con.execute(
             """DELETE FROM lab.rejects WHERE ingest_id IN
@@ -1584,7 +1647,7 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
                 (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
             [from_line, generation],
         ).fetchall()[0][0]
-        for table in ("logs", "metrics")
+        for table in schema.FILE_TABLES
     )
     con.execute(
         """DELETE FROM lab.rejects WHERE line >= ? AND ingest_id IN
@@ -1598,25 +1661,25 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     """Copy one source's staged rows and rejects into the lab."""
     params = {"src": entry["src"], "ingest_id": entry["ingest_id"]}
     columns = [c for c in schema.LOG_COLUMNS if c != "ingest_id"]
-    if "table" in entry:
-        kind, staged = entry["table"]
-        if entry.get("skip_unchanged"):
-            # a live source read again from its watermark: rows the lab holds as they are
-            # now are not rewritten
-            same = tables.drop_unchanged(con, kind, staged)
-            entry["rows_loaded"] = int(entry["rows_loaded"]) - same
-            entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
-            if not entry["rows_loaded"] and not entry.get("rows_rejected"):
-                entry["status"] = "unchanged"
-                entry.setdefault("message", "every row read is already in the lab")
-        values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}
-        for statement in tables.insert_sql(kind, staged):
-            done = con.execute(
-                statement, {k: v for k, v in values.items() if f"${k}" in statement}
-            ).fetchall()
-            if statement.lstrip().startswith("DELETE"):
-                # stored rows of the same ids, replaced by the new ones
-                entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
+    if "tables" in entry:
+        for kind, staged in entry["tables"]:
+            if entry.get("skip_unchanged"):
+                # a live source read again from its watermark: rows the lab holds as they are
+                # now are not rewritten
+                same = tables.drop_unchanged(con, kind, staged)
+                entry["rows_loaded"] = int(entry["rows_loaded"]) - same
+                entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
+                if not entry["rows_loaded"] and not entry.get("rows_rejected"):
+                    entry["status"] = "unchanged"
+                    entry.setdefault("message", "every row read is already in the lab")
+            values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}
+            for statement in tables.insert_sql(kind, staged):
+                done = con.execute(
+                    statement, {k: v for k, v in values.items() if f"${k}" in statement}
+                ).fetchall()
+                if statement.lstrip().startswith("DELETE"):
+                    # stored rows of the same ids, replaced by the new ones
+                    entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
     elif "whole" in entry:
         # read whole: a row's rowid is its line less one
         table, options = entry["whole"]

@@ -51,12 +51,13 @@ METRIC_SCHEMA = pa.schema(
         pa.field("type", pa.string()),
         pa.field("site", pa.string()),
         pa.field("service", pa.string()),
+        pa.field("family", pa.string()),
         pa.field("line", pa.int64()),
     ]
 )
 
 #: what ``type`` may say: a gauge goes up and down, a counter only grows (until a restart)
-METRIC_TYPES = ("gauge", "counter")
+METRIC_TYPES = schema.METRIC_TYPES
 
 
 def to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
@@ -185,7 +186,7 @@ def _insert(
                 f"""INSERT INTO metrics ({", ".join(schema.METRIC_COLUMNS)})
                     SELECT {values["ts"]}, {values["name"]}, {labels}, {values["value"]},
                            {values["type"]}, {values["site"]}, {values["service"]},
-                           $source, {values["line"]}, $ingest_id
+                           {values["family"]}, $source, {values["line"]}, $ingest_id
                     FROM staged_metrics""",
                 {"source": source, "ingest_id": ingest_id},
             )

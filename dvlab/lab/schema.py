@@ -31,7 +31,18 @@ LOG_COLUMNS: tuple[str, ...] = (
 )
 
 #: the tables that hold loaded rows (each row names its ``ingest_id``)
-DATA_TABLES: tuple[str, ...] = ("logs", "tasks", "task_transitions", "events", "metrics")
+DATA_TABLES: tuple[str, ...] = (
+    "logs",
+    "tasks",
+    "task_transitions",
+    "events",
+    "metrics",
+    "spans",
+)
+
+#: the tables whose rows belong to the file they came from: a file that changes or grows
+#: replaces its own rows there (tasks, transitions and events are kept by their ids)
+FILE_TABLES: tuple[str, ...] = ("logs", "metrics", "spans")
 
 METRIC_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -41,10 +52,57 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "type",
     "site",
     "service",
+    "family",
     "source",
     "line",
     "ingest_id",
 )
+
+#: what a metric's ``type`` may be: Prometheus's and OpenMetrics's types (a histogram's
+#: ``_bucket``, ``_sum`` and ``_count`` series and a summary's quantiles carry their
+#: family's type)
+METRIC_TYPES: tuple[str, ...] = (
+    "gauge",
+    "counter",
+    "histogram",
+    "gaugehistogram",
+    "summary",
+    "info",
+    "stateset",
+    "unknown",
+)
+
+SPAN_COLUMNS: tuple[str, ...] = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "service",
+    "site",
+    "start_time",
+    "end_time",
+    "duration_ms",
+    "status",
+    "status_message",
+    "attributes",
+    "events",
+    "links",
+    "source",
+    "line",
+    "ingest_id",
+)
+
+#: a span's kind (OTLP's SpanKind without its prefix) and status (its StatusCode)
+SPAN_KINDS: tuple[str, ...] = (
+    "unspecified",
+    "internal",
+    "server",
+    "client",
+    "producer",
+    "consumer",
+)
+SPAN_STATUSES: tuple[str, ...] = ("unset", "ok", "error")
 
 _LEVEL_CHECK = ", ".join(f"'{level}'" for level in LEVELS)
 
@@ -58,6 +116,8 @@ TASK_STATES: tuple[str, ...] = (
     "cancelled",
 )
 _STATE_CHECK = ", ".join(f"'{state}'" for state in TASK_STATES)
+_SPAN_KIND_CHECK = ", ".join(f"'{kind}'" for kind in SPAN_KINDS)
+_SPAN_STATUS_CHECK = ", ".join(f"'{status}'" for status in SPAN_STATUSES)
 
 MIGRATIONS: list[list[str]] = [
     [
@@ -190,6 +250,31 @@ MIGRATIONS: list[list[str]] = [
             ingest_id BIGINT NOT NULL)""",
         # where a live source (a PostgreSQL watermark, a JetStream stream sequence) was left
         "ALTER TABLE {db}.ingests ADD COLUMN IF NOT EXISTS position VARCHAR",
+    ],
+    [
+        # the metric family a series belongs to (``http_request_duration_seconds`` for its
+        # ``_bucket``, ``_sum`` and ``_count``), as the exposition's TYPE line names it
+        "ALTER TABLE {db}.metrics ADD COLUMN IF NOT EXISTS family VARCHAR",
+        # traces: one row per span; ids as lower-case hex
+        f"""CREATE TABLE IF NOT EXISTS {{db}}.spans (
+            trace_id VARCHAR NOT NULL,
+            span_id VARCHAR NOT NULL,
+            parent_span_id VARCHAR,
+            name VARCHAR,
+            kind VARCHAR CHECK (kind IN ({_SPAN_KIND_CHECK})),
+            service VARCHAR,
+            site VARCHAR,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ,
+            duration_ms DOUBLE,
+            status VARCHAR CHECK (status IN ({_SPAN_STATUS_CHECK})),
+            status_message VARCHAR,
+            attributes JSON,
+            events JSON,
+            links JSON,
+            source VARCHAR NOT NULL,
+            line BIGINT,
+            ingest_id BIGINT NOT NULL)""",
     ],
 ]
 

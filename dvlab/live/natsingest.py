@@ -281,14 +281,15 @@ class _Committer:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE mon_0 (line BIGINT, ts TIMESTAMPTZ, name VARCHAR, "
             "labels MAP(VARCHAR, VARCHAR), value DOUBLE, type VARCHAR, site VARCHAR, "
-            "service VARCHAR)"
+            "service VARCHAR, family VARCHAR)"
         )
         if health:
             con.register("health", pa.Table.from_pylist(health))
             try:
                 con.execute(
                     """INSERT INTO mon_0 SELECT NULL, ts, name,
-                       map_from_entries(labels), value, type, NULL, 'nats-server' FROM health"""
+                       map_from_entries(labels), value, type, NULL, 'nats-server', name
+                       FROM health"""
                 )
             finally:
                 con.unregister("health")

@@ -367,7 +367,7 @@ def _stage(
         "position": pulled.position,
         "options": json.dumps(recorded),
         "src": 0,
-        "table": (kind, staged),
+        "tables": [(kind, staged)],
         "skip_unchanged": True,
     }
     report = SourceReport(

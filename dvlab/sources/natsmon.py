@@ -893,7 +893,7 @@ def stage(
 ) -> tuple[str, int, int]:
     """Read the monitoring response in ``path`` into the temporary table ``mon_<src>``.
 
-    Its columns are ``line, ts, name, labels, value, type, site, service``
+    Its columns are ``line, ts, name, labels, value, type, site, service, family``
     (what ``tables.insert_sql("metrics", ...)`` takes). Rejects go to
     ``stage_rejects`` (``src, source, line, reason, raw``), which must exist.
     Returns (table, rows, rejects). Raises BadInputError when the file is not
@@ -929,7 +929,7 @@ def stage(
                 SELECT line::BIGINT AS line, dvlab_ts($ts) AS ts, name::VARCHAR AS name,
                        labels::MAP(VARCHAR, VARCHAR) AS labels, value::DOUBLE AS value,
                        type::VARCHAR AS type, $site::VARCHAR AS site,
-                       $service::VARCHAR AS service
+                       $service::VARCHAR AS service, name::VARCHAR AS family
                 FROM {registered}""",
             {"ts": when, "site": _site(response.endpoint, body), "service": SERVICE},
         )

@@ -26,7 +26,7 @@ import duckdb
 
 from dvlab.errors import BadInputError, SourceReadError
 from dvlab.lab.dberrors import first_line
-from dvlab.lab.schema import quote_ident, quote_literal
+from dvlab.lab.schema import LOG_COLUMNS, SPAN_COLUMNS, quote_ident, quote_literal
 from dvlab.sources.records import REJECT_EXCERPT
 
 KINDS = ("tasks", "transitions", "events")
@@ -902,6 +902,14 @@ def drop_unchanged(con: duckdb.DuckDBPyConnection, kind: str, staged: str) -> in
     )
 
 
+#: the columns a staged table of metrics, spans or log records has (with ``line``)
+_FILE_ROWS = {
+    "metrics": ("metrics", ("ts", "name", "labels", "value", "type", "site", "service", "family")),
+    "spans": ("spans", tuple(c for c in SPAN_COLUMNS if c not in ("source", "line", "ingest_id"))),
+    "logs": ("logs", tuple(c for c in LOG_COLUMNS if c not in ("source", "line", "ingest_id"))),
+}
+
+
 def insert_sql(kind: str, staged: str) -> list[str]:
     """Statements that upsert ``staged`` into the lab (``$source``, ``$ingest_id`` bound).
 
@@ -925,10 +933,13 @@ def insert_sql(kind: str, staged: str) -> list[str]:
             f"""INSERT INTO lab.task_transitions ({cols}, source, line, ingest_id)
                 SELECT {cols}, $source, line, $ingest_id FROM {ident}""",
         ]
-    if kind == "metrics":
-        cols = "ts, name, labels, value, type, site, service"
+    if kind in _FILE_ROWS:
+        # rows that belong to their file: appended (the file's earlier rows are removed
+        # before when it changed); a staged table may leave out trailing optional columns
+        table, columns = _FILE_ROWS[kind]
+        cols = ", ".join(columns)
         return [
-            f"""INSERT INTO lab.metrics ({cols}, source, line, ingest_id)
+            f"""INSERT INTO lab.{table} ({cols}, source, line, ingest_id)
                 SELECT {cols}, $source, line, $ingest_id FROM {ident}"""
         ]
     cols = ", ".join(EVENT_COLUMNS)

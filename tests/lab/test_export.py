@@ -41,6 +41,7 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
         "task_transitions": 0,
         "events": 0,
         "metrics": 0,
+        "spans": 0,
     }
     days = sorted(p.name for p in (out / "logs").iterdir())
     assert days == ["day=2026-12-01", "day=2026-12-02"]
@@ -65,6 +66,7 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
         "logs",
         "metrics.parquet",
         "rejects.parquet",
+        "spans.parquet",
         "task_transitions.parquet",
         "tasks.parquet",
     ]
@@ -85,6 +87,6 @@ def test_unknown_table_is_named(lab: Path, tmp_path: Path) -> None:
     with pytest.raises(
         BadInputError,
         match="no table nope in the lab; it has: events, ingests, logs, metrics, "
-        "rejects, task_transitions, tasks",
+        "rejects, spans, task_transitions, tasks",
     ):
         export_parquet(lab, tmp_path / "out", tables=["nope"])

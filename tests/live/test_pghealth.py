@@ -421,9 +421,11 @@ def test_store_refuses_rows_it_cannot_place(lab_path: Path) -> None:
         metricstore.store(lab_path, naive, source="s", format="test")
     with pytest.raises(BadInputError, match="unknown"):
         metricstore.to_table([{"ts": datetime.now(UTC), "name": "m", "unit": "s"}])
-    histogram = metricstore.to_table([{"ts": datetime.now(UTC), "name": "m", "type": "histogram"}])
+    misspelt = metricstore.to_table(
+        [{"ts": datetime.now(UTC), "name": "m", "type": "histogramme"}]
+    )
     with pytest.raises(BadInputError, match="metric type"):
-        metricstore.store(lab_path, histogram, source="s", format="test")
+        metricstore.store(lab_path, misspelt, source="s", format="test")
     assert not lab_path.exists()
 
 

@@ -298,6 +298,7 @@ def test_staged_table_has_the_metrics_columns(
         ("type", "VARCHAR"),
         ("site", "VARCHAR"),
         ("service", "VARCHAR"),
+        ("family", "VARCHAR"),
     ]
 
 

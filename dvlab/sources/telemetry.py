@@ -1,0 +1,106 @@
+"""Metrics, traces and log records in the formats exporters and collectors write.
+
+Each such format has a *reader*: an object with a ``format`` name (what
+``--format`` takes and the ledger records), a ``sniff(head)`` that tells the
+format from a file's first bytes, and a ``stage(con, at)`` that reads the
+whole file into temporary tables of the staging connection and says what it
+made. ``dvlab ingest`` asks the readers in :data:`MODULES` before it tries
+the task/event tables and the log formats, and commits what a reader staged
+like any other source: one ledger row, the file's rows replaced when it
+changes.
+
+A staged table is a temporary table named by :func:`table_name` (so that a
+source that fails leaves none behind); it holds the lab columns of its kind (``metrics``, ``spans`` or
+``logs``, see ``dvlab.sources.tables.insert_sql``) and ``line``: the file's
+line of the record, for a JSON document the line its object starts on. A
+bad record goes to ``stage_rejects`` (``src, source, line, reason, raw``)
+with the JSON path or the line in its reason; the rest of the file is kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+#: the modules whose readers ``dvlab ingest`` knows, asked in this order
+MODULES: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One temporary table a reader filled: ``kind`` is metrics, spans or logs."""
+
+    kind: str
+    table: str
+    rows: int
+    rejects: int
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a reader is given: the file, its number in the run and how it is named,
+    and what the user said about it."""
+
+    path: Path
+    src: int
+    name: str
+    #: the scrape time (``--at``) for a format whose samples carry none; None: the
+    #: file's own timestamps, else its modification time
+    at: str | None = None
+    #: site and service for records that name none (``--site``, ``--service``)
+    site: str | None = None
+    service: str | None = None
+
+
+class Reader(Protocol):
+    """A telemetry format ``dvlab ingest`` can read whole."""
+
+    format: str
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a file starting with ``head`` (its first 4 KiB or more) is this format."""
+        ...
+
+    def stage(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Staged]:
+        """Read the file into temporary tables of ``con``; rejects into ``stage_rejects``.
+
+        Raises ``BadInputError`` (with the file, and the line when there is one)
+        when the file as a whole cannot be read as this format."""
+        ...
+
+
+def table_prefix(src: int) -> str:
+    """How the names of source ``src``'s staged tables begin."""
+    return f"tel_{int(src)}_"
+
+
+def table_name(src: int, kind: str) -> str:
+    """The staged table of source ``src``'s rows of ``kind`` (metrics, spans, logs)."""
+    return f"{table_prefix(src)}{kind}"
+
+
+def readers() -> list[Reader]:
+    """Every known reader, in the order they are asked."""
+    found: list[Reader] = []
+    for module in MODULES:
+        found.extend(importlib.import_module(module).READERS)
+    return found
+
+
+def formats() -> tuple[str, ...]:
+    """The ``--format`` names of the readers."""
+    return tuple(r.format for r in readers())
+
+
+def by_format(name: str | None) -> Reader | None:
+    """The reader of format ``name``, if one reads it."""
+    return next((r for r in readers() if r.format == name), None)
+
+
+def sniff(head: bytes) -> Reader | None:
+    """The first reader that takes a file starting with ``head``."""
+    return next((r for r in readers() if r.sniff(head)), None)
