@@ -37,12 +37,13 @@ DATA_TABLES: tuple[str, ...] = (
     "task_transitions",
     "events",
     "metrics",
+    "metric_families",
     "spans",
 )
 
 #: the tables whose rows belong to the file they came from: a file that changes or grows
 #: replaces its own rows there (tasks, transitions and events are kept by their ids)
-FILE_TABLES: tuple[str, ...] = ("logs", "metrics", "spans")
+FILE_TABLES: tuple[str, ...] = ("logs", "metrics", "metric_families", "spans")
 
 METRIC_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -255,6 +256,16 @@ MIGRATIONS: list[list[str]] = [
         # the metric family a series belongs to (``http_request_duration_seconds`` for its
         # ``_bucket``, ``_sum`` and ``_count``), as the exposition's TYPE line names it
         "ALTER TABLE {db}.metrics ADD COLUMN IF NOT EXISTS family VARCHAR",
+        # what an exposition says of each metric family (its TYPE, HELP and UNIT lines),
+        # samples or none
+        """CREATE TABLE IF NOT EXISTS {db}.metric_families (
+            family VARCHAR NOT NULL,
+            type VARCHAR,
+            help VARCHAR,
+            unit VARCHAR,
+            source VARCHAR NOT NULL,
+            line BIGINT,
+            ingest_id BIGINT NOT NULL)""",
         # traces: one row per span; ids as lower-case hex
         f"""CREATE TABLE IF NOT EXISTS {{db}}.spans (
             trace_id VARCHAR NOT NULL,

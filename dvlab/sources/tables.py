@@ -902,9 +902,11 @@ def drop_unchanged(con: duckdb.DuckDBPyConnection, kind: str, staged: str) -> in
     )
 
 
-#: the columns a staged table of metrics, spans or log records has (with ``line``)
+#: the columns a staged table of metrics, metric families, spans or log records has (with
+#: ``line``)
 _FILE_ROWS = {
     "metrics": ("metrics", ("ts", "name", "labels", "value", "type", "site", "service", "family")),
+    "families": ("metric_families", ("family", "type", "help", "unit")),
     "spans": ("spans", tuple(c for c in SPAN_COLUMNS if c not in ("source", "line", "ingest_id"))),
     "logs": ("logs", tuple(c for c in LOG_COLUMNS if c not in ("source", "line", "ingest_id"))),
 }

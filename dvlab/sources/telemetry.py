@@ -32,7 +32,8 @@ MODULES: tuple[str, ...] = ()
 
 @dataclass(frozen=True)
 class Staged:
-    """One temporary table a reader filled: ``kind`` is metrics, spans or logs."""
+    """One temporary table a reader filled: ``kind`` is metrics, families (a
+    ``metric_families`` row per family an exposition declares), spans or logs."""
 
     kind: str
     table: str

@@ -41,6 +41,7 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
         "task_transitions": 0,
         "events": 0,
         "metrics": 0,
+        "metric_families": 0,
         "spans": 0,
     }
     days = sorted(p.name for p in (out / "logs").iterdir())
@@ -64,6 +65,7 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
         "events.parquet",
         "ingests.parquet",
         "logs",
+        "metric_families.parquet",
         "metrics.parquet",
         "rejects.parquet",
         "spans.parquet",
@@ -86,7 +88,7 @@ def test_export_again_replaces_and_one_table_alone(
 def test_unknown_table_is_named(lab: Path, tmp_path: Path) -> None:
     with pytest.raises(
         BadInputError,
-        match="no table nope in the lab; it has: events, ingests, logs, metrics, "
+        match="no table nope in the lab; it has: events, ingests, logs, metric_families, metrics, "
         "rejects, spans, task_transitions, tasks",
     ):
         export_parquet(lab, tmp_path / "out", tables=["nope"])
