@@ -7,16 +7,19 @@ Nothing here times anything: the figures depend on the machine.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import re
 import socket
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from benchmarks import contenders, gen_logs, ingest_json, live
+from benchmarks import contenders, gen_logs, gen_scrapes, ingest_json, live
 from tests.conftest import unavailable
 
 RECORDS = 4000
@@ -213,3 +216,76 @@ def test_live_benchmark_runs_end_to_end_and_removes_what_it_made(
         ).fetchall()
     assert schemas == [(0,)]
     assert not asyncio.run(_stream_exists(url, report["nats"]["stream"]))
+
+
+# --------------------------------------------------------------------------- scrape files
+
+
+def test_scrapes_are_the_same_for_a_seed_and_timed_a_scrape_interval_apart(
+    tmp_path: Path,
+) -> None:
+    first, second, other = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    gen_scrapes.write_scrapes(first, scrapes=3, seed=5)
+    gen_scrapes.write_scrapes(second, scrapes=3, seed=5)
+    gen_scrapes.write_scrapes(other, scrapes=3, seed=6)
+    names = sorted(p.name for p in first.glob("*.prom"))
+    assert names == ["scrape-00000.prom", "scrape-00001.prom", "scrape-00002.prom"]
+    for name in names:
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+        assert (first / name).read_bytes() != (other / name).read_bytes()
+    times = [(first / n).stat().st_mtime for n in names]
+    assert [b - a for a, b in itertools.pairwise(times)] == pytest.approx([86.4, 86.4])
+
+
+def test_a_scrape_declares_every_family_once_and_counts_its_samples(tmp_path: Path) -> None:
+    gen_scrapes.write_scrapes(tmp_path, scrapes=1)
+    lines = (tmp_path / "scrape-00000.prom").read_text().splitlines()
+    types = [line.split()[3] for line in lines if line.startswith("# TYPE ")]
+    samples = [line for line in lines if line and not line.startswith("#")]
+    # 300 gauges, 750 counters, 100 histograms and 50 summaries: node-exporter sized
+    assert len(types) == len({line.split()[2] for line in lines if line.startswith("# TYPE")})
+    assert sorted(set(types)) == ["counter", "gauge", "histogram", "summary"]
+    assert len(types) == 1200
+    assert len(samples) == gen_scrapes.samples_per_scrape(gen_scrapes.families())
+
+
+def test_counters_never_fall_between_scrapes(tmp_path: Path) -> None:
+    gen_scrapes.write_scrapes(tmp_path, scrapes=3)
+    values = []
+    for path in sorted(tmp_path.glob("*.prom")):
+        counters = {
+            line.split()[2]
+            for line in path.read_text().splitlines()
+            if line.startswith("# TYPE ") and line.endswith(" counter")
+        }
+        values.append(
+            {
+                line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in path.read_text().splitlines()
+                if line and not line.startswith("#") and line.split("{")[0] in counters
+            }
+        )
+    assert values[0].keys() == values[2].keys() and len(values[0]) > 750
+    assert all(values[0][k] < values[1][k] < values[2][k] for k in values[0])
+
+
+def test_the_parquet_copy_holds_the_files_samples(tmp_path: Path) -> None:
+    gen_scrapes.write_scrapes(tmp_path / "s", scrapes=2)
+    rows = gen_scrapes.write_parquet(tmp_path / "s.parquet", scrapes=2)
+    text = {}
+    for path in sorted((tmp_path / "s").glob("*.prom")):
+        at = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("#"):
+                series, value = line.rsplit(" ", 1)
+                text[(at, series)] = float(value)
+    con = duckdb.connect()
+    stored = con.execute(
+        "SELECT ts, name, map_entries(labels), value FROM read_parquet(?)",
+        [str(tmp_path / "s.parquet")],
+    ).fetchall()
+    assert rows == len(stored) == len(text)
+    for ts, name, pairs, value in stored:
+        labels = ",".join(f'{p["key"]}="{p["value"]}"' for p in pairs)
+        series = f"{name}{{{labels}}}" if labels else name
+        assert text[(ts, series)] == value
