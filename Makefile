@@ -46,15 +46,17 @@ lint: venv ## ruff check and format check only
 typecheck: venv ## mypy only
 	$(BIN)/mypy
 
-bench: venv ## benchmarks: JSON-lines ingest (2,000,000 records), the large platform simulation end to end, and the live loaders on real servers (1,000,000 PostgreSQL rows, 200,000 NATS messages)
+bench: venv ## benchmarks: JSON-lines ingest (2,000,000 records), the large platform simulation end to end, the live loaders on real servers (1,000,000 PostgreSQL rows, 200,000 NATS messages), and a day of Prometheus scrapes (1,000 files)
 	$(BIN)/python -m benchmarks.ingest_json
 	$(BIN)/python -m benchmarks.platform --scale large
 	$(BIN)/python -m benchmarks.live
+	$(BIN)/python -m benchmarks.scrapes
 
-bench-quick: venv ## the same, smaller: 200,000 records, the medium simulation, 100,000 rows and 20,000 messages
+bench-quick: venv ## the same, smaller: 200,000 records, the medium simulation, 100,000 rows and 20,000 messages, 100 scrapes
 	$(BIN)/python -m benchmarks.ingest_json --records 200000
 	$(BIN)/python -m benchmarks.platform --scale medium
 	$(BIN)/python -m benchmarks.live --pg-rows 100000 --nats-messages 20000
+	$(BIN)/python -m benchmarks.scrapes --scrapes 100
 
 lab: venv ## start JupyterLab on notebooks/ with $(DB)
 	$(BIN)/dvlab --db $(DB) lab
