@@ -1,0 +1,998 @@
+"""OpenTelemetry's OTLP/JSON: spans, log records and metric data points.
+
+Two layouts are read as format ``otlp-json``:
+
+* one export request per file, as an OTLP/HTTP client posts it (an
+  ``ExportTraceServiceRequest``, ``ExportLogsServiceRequest`` or
+  ``ExportMetricsServiceRequest`` in the protobuf JSON mapping), usually
+  pretty-printed;
+* the OpenTelemetry Collector's file exporter: one request per line, the
+  three signals mixed.
+
+A file is told by its top-level key (``resourceSpans``, ``resourceLogs`` or
+``resourceMetrics``) at the start of a line. A row's ``line`` is where its
+span, log record or data point object starts; a bad value is a reject that
+names its JSON path and its line (``resourceSpans[0].scopeSpans[0].spans[2].
+startTimeUnixNano: true is not a time``), and the rest of the file is kept.
+In a file exporter's file, a line that is not JSON is a reject of that line;
+a file that holds no OTLP request at all fails whole.
+
+What every row takes from its resource: ``service`` from ``service.name``,
+``site`` from the first of ``site``, ``dataverket.site``,
+``cloud.availability_zone`` and ``cloud.region`` (a site is a datacenter, as
+a cloud calls an availability zone; the region stands in when no zone is
+named), ``host`` (log records) from ``host.name``; ``--site`` and
+``--service`` fill what the resource does not name. Other resource
+attributes are not kept.
+
+Spans go to ``spans``: ids in lower-case hex (an empty parent is NULL), kind
+and status without their enum prefixes, times truncated to the microsecond
+(``duration_ms`` from the nanoseconds), attributes as a JSON object (an
+``AnyValue`` becomes the JSON value it holds; ``bytesValue`` stays base64
+text, a ``doubleValue`` that JSON cannot hold stays ``"NaN"`` or
+``"Infinity"``), with the scope as ``otel.scope.name`` and
+``otel.scope.version``; events and links as JSON arrays (an event's time as
+RFC 3339 text in UTC with nanoseconds).
+
+Log records go to ``logs``: ``ts`` is ``timeUnixNano``, else
+``observedTimeUnixNano``; ``level`` comes from ``severityNumber`` (1-4
+trace, 5-8 debug, 9-12 info, 13-16 warn, 17-20 error, 21-24 fatal), else
+from ``severityText`` through the lab's level map; ``level_raw`` is the text,
+else the number; ``message`` is the body (a string as it is, any other value
+as JSON text). ``attributes`` holds the record's attributes with
+``span_id``, ``event.name`` and the scope (``otel.scope.name``,
+``otel.scope.version``, ``otel.scope.attributes``); those names win over a
+record attribute of the same name. A correlation, causation or task id
+among the record attributes (named as the other log formats name them)
+fills its column.
+
+Metric data points go to ``metrics``, one ``metric_families`` row per
+distinct metric (family = the metric's name, as written, dots kept; help =
+its description). Labels are the point's attributes as text. Types:
+
+* gauge -> ``gauge``; sum -> ``counter`` when monotonic, else ``gauge``;
+* histogram -> ``histogram`` rows as Prometheus writes them: ``<name>_bucket``
+  with a cumulative count per ``le`` bound (``+Inf`` last), ``<name>_sum``,
+  ``<name>_count``;
+* exponential histogram -> the same rows; a bucket of index ``i`` holds
+  values of magnitude in ``(base**i, base**(i+1)]`` with ``base =
+  2**(2**-scale)``, so a positive bucket's ``le`` is ``base**(i+1)``, a
+  negative bucket's is ``-base**i`` (most negative first; a value exactly
+  on a negative bound is counted one bucket up, the one shortcoming of
+  bounds written as ``le``), and the zero bucket's is ``zeroThreshold``;
+* summary -> ``summary`` rows ``<name>`` with a ``quantile`` label, plus
+  ``_sum`` and ``_count``.
+
+A sum or histogram whose temporality is not cumulative keeps its type and
+gets a label ``temporality`` (``delta``, or ``unspecified`` when the field is
+missing): its values are counts since the previous point, not since a start,
+and a query must add them up rather than take differences. A point flagged
+"no recorded value" gives no row; histogram ``min`` and ``max`` are not
+kept. A bound is written as the shortest text that reads back as the same
+double (``1``, ``0.25``, ``1.4142135623730951``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from dvlab.errors import BadInputError
+from dvlab.lab import levels
+from dvlab.sources import fields, files
+from dvlab.sources.natsmon import JsonPath, path_text, value_lines
+from dvlab.sources.records import REJECT_EXCERPT
+from dvlab.sources.telemetry import Source, Staged, table_name
+
+FORMAT = "otlp-json"
+
+#: request key -> (the key of its scope lists, the key of the records in a scope)
+SIGNALS: dict[str, tuple[str, str]] = {
+    "resourceSpans": ("scopeSpans", "spans"),
+    "resourceLogs": ("scopeLogs", "logRecords"),
+    "resourceMetrics": ("scopeMetrics", "metrics"),
+}
+
+#: resource attributes naming the site, the first present wins
+SITE_ATTRIBUTES = ("site", "dataverket.site", "cloud.availability_zone", "cloud.region")
+
+SPAN_KINDS = ("unspecified", "internal", "server", "client", "producer", "consumer")
+STATUS_CODES = ("unset", "ok", "error")
+#: severityNumber 1-24 in fours, lowest first
+SEVERITIES = ("trace", "debug", "info", "warn", "error", "fatal")
+#: aggregationTemporality 0-2
+TEMPORALITIES = ("unspecified", "delta", "cumulative")
+#: the data point flag "no recorded value"
+NO_RECORDED_VALUE = 1
+#: the record attributes that fill a log column of their own
+_LOG_ID_COLUMNS = ("correlation_id", "causation_id", "task_id")
+
+_REQUEST_START = re.compile(rb'(?m)^[ \t]*\{\s*"resource(?:Spans|Logs|Metrics)"\s*:')
+_ANY_VALUE_KEYS = (
+    "stringValue",
+    "boolValue",
+    "intValue",
+    "doubleValue",
+    "arrayValue",
+    "kvlistValue",
+    "bytesValue",
+)
+_INT64 = 2**63
+_NON_FINITE = ("NaN", "Infinity", "-Infinity")
+
+
+# --------------------------------------------------------------------------- values
+
+
+class _Bad(Exception):
+    """A value of the wrong JSON type or out of range, at ``path``."""
+
+    def __init__(self, path: JsonPath, reason: str):
+        super().__init__(f"{path_text(path)}: {reason}")
+        self.path = path
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _whole(value: object, at: JsonPath, what: str, *, low: int, high: int) -> int:
+    """An integer as the protobuf JSON mapping writes it: a number or decimal text."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        number = int(value)
+    else:
+        raise _Bad(at, f"{_shown(value)} is not {what}")
+    if not low <= number < high:
+        raise _Bad(at, f"{_shown(value)} is out of range for {what}")
+    return number
+
+
+def _count(obj: dict[str, Any], at: JsonPath, key: str) -> int:
+    """A uint64 field (absent: 0)."""
+    value = obj.get(key)
+    return 0 if value is None else _whole(value, (*at, key), "a count", low=0, high=2**64)
+
+
+def _nanos(obj: dict[str, Any], at: JsonPath, key: str) -> int | None:
+    """A ``*UnixNano`` field: nanoseconds since 1970; None when absent or 0 (unset)."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    nanos = _whole(value, (*at, key), "a time", low=0, high=_INT64)
+    return nanos or None
+
+
+def _double(value: object, at: JsonPath) -> float:
+    """A double: a JSON number, or text (``"NaN"``, ``"Infinity"``, ``"1.5"``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise _Bad(at, f"{_shown(value)} is not a number")
+
+
+def _text(obj: dict[str, Any], at: JsonPath, key: str) -> str | None:
+    """A string field; None when absent or empty."""
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _Bad((*at, key), f"{_shown(value)} is not text")
+    return value
+
+
+def _object(obj: dict[str, Any], at: JsonPath, key: str) -> dict[str, Any]:
+    """An object field (absent: an empty one)."""
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _Bad((*at, key), f"{_shown(value)} is not an object")
+    return value
+
+
+def _array(obj: dict[str, Any], at: JsonPath, key: str) -> list[Any]:
+    """A list field (absent: an empty one)."""
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Bad((*at, key), f"{_shown(value)} is not a list")
+    return value
+
+
+def _objects(obj: dict[str, Any], at: JsonPath, key: str) -> Iterator[tuple[JsonPath, Any]]:
+    """(path, element) of the list field ``key``, each element an object."""
+    for index, item in enumerate(_array(obj, at, key)):
+        where = (*at, key, index)
+        if not isinstance(item, dict):
+            raise _Bad(where, f"{_shown(item)} is not an object")
+        yield where, item
+
+
+def _hex_id(obj: dict[str, Any], at: JsonPath, key: str, size: int) -> str | None:
+    """A trace id (``size`` 16 bytes) or span id (8 bytes) as lower-case hex; None when empty."""
+    value = _text(obj, at, key)
+    if value is None:
+        return None
+    if not re.fullmatch(rf"[0-9a-fA-F]{{{2 * size}}}", value):
+        raise _Bad((*at, key), f"{_shown(value)} is not {2 * size} hex digits")
+    return value.lower()
+
+
+def _enum(obj: dict[str, Any], at: JsonPath, key: str, names: tuple[str, ...], prefix: str) -> int:
+    """An enum field: its number, or its name (``SPAN_KIND_SERVER``); absent: 0."""
+    value = obj.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.startswith(prefix):
+        name = value[len(prefix) :].lower()
+        if name in names:
+            return names.index(name)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+        return value
+    if len(names) > len(SPAN_KINDS):
+        allowed = f"0 to {len(names) - 1} or a name such as {prefix}{names[1].upper()}"
+    else:
+        allowed = ", ".join(f"{i} ({prefix}{n.upper()})" for i, n in enumerate(names))
+    raise _Bad((*at, key), f"{_shown(value)} is not one of {allowed}")
+
+
+def any_value(value: object, at: JsonPath = ()) -> Any:
+    """An OTLP ``AnyValue`` as the plain JSON value it holds.
+
+    >>> any_value({"intValue": "10"}), any_value({"arrayValue": {"values": [{"boolValue": True}]}})
+    (10, [True])
+    """
+    if not isinstance(value, dict):
+        raise _Bad(at, f"{_shown(value)} is not an AnyValue object")
+    keys = [k for k in _ANY_VALUE_KEYS if k in value]
+    if not keys:
+        if value:
+            raise _Bad(
+                at, f"{_shown(value)} is not an AnyValue (one of {', '.join(_ANY_VALUE_KEYS)})"
+            )
+        return None  # an empty AnyValue: no value
+    if len(keys) > 1:
+        raise _Bad(at, f"{_shown(value)} holds more than one value ({', '.join(keys)})")
+    key = keys[0]
+    inner, where = value[key], (*at, key)
+    if key in ("stringValue", "bytesValue"):
+        if not isinstance(inner, str):
+            raise _Bad(where, f"{_shown(inner)} is not text")
+        return inner
+    if key == "boolValue":
+        if not isinstance(inner, bool):
+            raise _Bad(where, f"{_shown(inner)} is not true or false")
+        return inner
+    if key == "intValue":
+        return _whole(inner, where, "an int64", low=-_INT64, high=_INT64)
+    if key == "doubleValue":
+        number = _double(inner, where)
+        return number if math.isfinite(number) else inner  # JSON holds no NaN or Infinity
+    holder = inner if inner is not None else {}
+    if not isinstance(holder, dict):
+        raise _Bad(where, f"{_shown(inner)} is not an object")
+    if key == "arrayValue":
+        return [
+            any_value(item, (*where, "values", i))
+            for i, item in enumerate(_array(holder, where, "values"))
+        ]
+    return attributes(holder, where, "values")
+
+
+def attributes(obj: dict[str, Any], at: JsonPath, key: str = "attributes") -> dict[str, Any]:
+    """A list of ``{"key": ..., "value": AnyValue}`` as one object (a repeated key: the last)."""
+    found: dict[str, Any] = {}
+    for where, pair in _objects(obj, at, key):
+        name = pair.get("key")
+        if not isinstance(name, str):
+            raise _Bad((*where, "key"), f"{_shown(name)} is not text")
+        found[name] = any_value(pair["value"], (*where, "value")) if "value" in pair else None
+    return found
+
+
+def number_text(value: float) -> str:
+    """A bound or quantile as label text: the shortest text that reads back as ``value``.
+
+    >>> number_text(1.0), number_text(0.25), number_text(float("inf")), number_text(-8.0)
+    ('1', '0.25', '+Inf', '-8')
+    """
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return number_text(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def rfc3339(nanos: int) -> str:
+    """Nanoseconds since 1970 as RFC 3339 text in UTC, all nine digits of the fraction.
+
+    >>> rfc3339(1544712660300000001)
+    '2018-12-13T14:51:00.300000001Z'
+    """
+    seconds, fraction = divmod(nanos, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S") + (
+        f".{fraction:09d}Z"
+    )
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One export request: its parsed body and where each of its values starts."""
+
+    body: Any
+    lines: dict[JsonPath, int]
+
+    def line(self, path: JsonPath) -> int:
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines[path]
+
+
+@dataclass(frozen=True)
+class _BadLine:
+    """A line of a file exporter's file that is not a JSON value."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+def _read_text(source: Source) -> str:
+    name = source.name
+    chunks = []
+    with files.open_stream(source.path) as stream:
+        while block := files.read_block(stream, files.CHUNK_BYTES, name):
+            chunks.append(block)
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"not UTF-8 text (byte {exc.start}); OTLP/JSON is UTF-8",
+            source=name,
+            line=data.count(b"\n", 0, exc.start) + 1,
+        ) from None
+
+
+def _is_request(value: object) -> bool:
+    return isinstance(value, dict) and any(key in value for key in SIGNALS)
+
+
+def _requests(text: str, source: str) -> list[_Request | _BadLine]:
+    """The export requests ``text`` holds: one document, or one request a line.
+
+    Raises BadInputError when it holds neither: not JSON (naming the line of
+    the error) or no OTLP request.
+    """
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip())
+    try:
+        body, end = decoder.raw_decode(text, start)
+    except json.JSONDecodeError as exc:
+        error: json.JSONDecodeError | None = exc
+    else:
+        error = None
+        if not text[end:].strip():
+            if not _is_request(body):
+                raise BadInputError(_not_otlp(body), source=source)
+            return [_Request(body, value_lines(text))]
+
+    found: list[_Request | _BadLine] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            found.append(_BadLine(number, f"not JSON: {exc}", line[:REJECT_EXCERPT]))
+            continue
+        if _is_request(value) or value == {}:
+            found.append(_Request(value, {(): number}))
+        else:
+            found.append(_BadLine(number, _not_otlp(value), line[:REJECT_EXCERPT]))
+    if any(isinstance(item, _Request) for item in found):
+        return found
+    if error is not None:
+        raise BadInputError(
+            f"not valid JSON: {error.msg} (column {error.colno}); OTLP/JSON is one export "
+            "request, or one a line as the Collector's file exporter writes",
+            source=source,
+            line=error.lineno,
+        )
+    raise BadInputError(
+        "more than one JSON value and no line that is an OTLP export request on its own "
+        "(an object with resourceSpans, resourceLogs or resourceMetrics)",
+        source=source,
+        line=text.count("\n", 0, end) + 1,
+    )
+
+
+def _not_otlp(value: object) -> str:
+    if isinstance(value, dict):
+        shown = ", ".join(sorted(value)[:12]) or "none"
+        return (
+            f"not an OTLP export request: a JSON object with keys {shown}; expected "
+            "resourceSpans, resourceLogs or resourceMetrics"
+        )
+    return f"not an OTLP export request: {_shown(value)} is not a JSON object"
+
+
+# --------------------------------------------------------------------------- walking
+
+
+@dataclass(frozen=True)
+class _Resource:
+    service: str | None
+    site: str | None
+    host: str | None
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a scope adds to each of its records' attributes."""
+
+    attributes: dict[str, Any]
+
+
+@dataclass
+class _Rows:
+    """The rows and rejects of one file, as plain values."""
+
+    source: Source
+    request: _Request | None = None
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    families: dict[tuple[str, str, str | None, str | None], int] = field(default_factory=dict)
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def line(self, path: JsonPath) -> int:
+        assert self.request is not None
+        return self.request.line(path)
+
+    def reject(self, bad: _Bad, record: object) -> None:
+        raw = json.dumps(record, ensure_ascii=False)[:REJECT_EXCERPT]
+        self.rejects.append((self.line(bad.path), str(bad), raw))
+
+    @contextmanager
+    def guarded(self, record: object) -> Iterator[None]:
+        """Run a record's reading; a bad value in it makes the record a reject."""
+        try:
+            yield
+        except _Bad as bad:
+            self.reject(bad, record)
+
+    def each(self, obj: dict[str, Any], at: JsonPath, key: str) -> Iterator[tuple[JsonPath, Any]]:
+        """(path, element) of the list field ``key``; an element that is not an object is a
+        reject of its own, the others are read."""
+        for index, item in enumerate(_array(obj, at, key)):
+            where = (*at, key, index)
+            if isinstance(item, dict):
+                yield where, item
+            else:
+                self.reject(_Bad(where, f"{_shown(item)} is not an object"), item)
+
+    def walk(self, request: _Request) -> None:
+        self.request = request
+        readers: dict[str, Callable[[dict[str, Any], JsonPath, _Resource, _Scope], None]] = {
+            "resourceSpans": self.span,
+            "resourceLogs": self.log_record,
+            "resourceMetrics": self.metric,
+        }
+        for signal, (scopes_key, records_key) in SIGNALS.items():
+            with self.guarded(request.body.get(signal)):
+                for r_at, entry in self.each(request.body, (), signal):
+                    with self.guarded(entry):
+                        resource = self.resource(entry, r_at)
+                        for s_at, scoped in self.each(entry, r_at, scopes_key):
+                            with self.guarded(scoped):
+                                scope = _scope(scoped, s_at)
+                                for at, record in self.each(scoped, s_at, records_key):
+                                    with self.guarded(record):
+                                        readers[signal](record, at, resource, scope)
+
+    def resource(self, entry: dict[str, Any], at: JsonPath) -> _Resource:
+        attrs = attributes(_object(entry, at, "resource"), (*at, "resource"))
+        site = next((attrs[k] for k in SITE_ATTRIBUTES if attrs.get(k) not in (None, "")), None)
+
+        def named(key: str) -> str | None:
+            value = attrs.get(key)
+            return None if value in (None, "") else _label_text(value)
+
+        return _Resource(
+            service=named("service.name") or self.source.service,
+            site=_label_text(site) if site is not None else self.source.site,
+            host=named("host.name"),
+        )
+
+    # ----------------------------------------------------------------------- spans
+
+    def span(self, span: dict[str, Any], at: JsonPath, res: _Resource, scope: _Scope) -> None:
+        trace_id = _hex_id(span, at, "traceId", 16)
+        span_id = _hex_id(span, at, "spanId", 8)
+        if trace_id is None or span_id is None:
+            raise _Bad(at, "a span needs a traceId and a spanId")
+        start = _nanos(span, at, "startTimeUnixNano")
+        if start is None:
+            raise _Bad(at, "no startTimeUnixNano")
+        end = _nanos(span, at, "endTimeUnixNano")
+        if end is not None and end < start:
+            raise _Bad((*at, "endTimeUnixNano"), f"{end} is before startTimeUnixNano {start}")
+        status = _object(span, at, "status")
+        code = _enum(status, (*at, "status"), "code", STATUS_CODES, "STATUS_CODE_")
+        self.spans.append(
+            {
+                "line": self.line(at),
+                "trace_id": trace_id,
+                "span_id": span_id,
+                "parent_span_id": _hex_id(span, at, "parentSpanId", 8),
+                "name": _text(span, at, "name"),
+                "kind": SPAN_KINDS[_enum(span, at, "kind", SPAN_KINDS, "SPAN_KIND_")],
+                "service": res.service,
+                "site": res.site,
+                "start_time": start // 1000,
+                "end_time": None if end is None else end // 1000,
+                "duration_ms": None if end is None else (end - start) / 1e6,
+                "status": STATUS_CODES[code],
+                "status_message": _text(status, (*at, "status"), "message"),
+                "attributes": _json({**attributes(span, at), **scope.attributes}),
+                "events": _json([_event(e, where) for where, e in _objects(span, at, "events")]),
+                "links": _json([_link(k, where) for where, k in _objects(span, at, "links")]),
+            }
+        )
+
+    # ----------------------------------------------------------------------- logs
+
+    def log_record(
+        self, record: dict[str, Any], at: JsonPath, res: _Resource, scope: _Scope
+    ) -> None:
+        nanos = _nanos(record, at, "timeUnixNano") or _nanos(record, at, "observedTimeUnixNano")
+        if nanos is None:
+            raise _Bad(at, "no time: neither timeUnixNano nor observedTimeUnixNano")
+        number = _enum(record, at, "severityNumber", _SEVERITY_NAMES, "SEVERITY_NUMBER_")
+        text = _text(record, at, "severityText")
+        body = any_value(record["body"], (*at, "body")) if "body" in record else None
+        attrs = attributes(record, at)
+        ids = {column: _take_id(attrs, column) for column in _LOG_ID_COLUMNS}
+        attrs.update(
+            {
+                k: v
+                for k, v in (
+                    ("span_id", _hex_id(record, at, "spanId", 8)),
+                    ("event.name", _text(record, at, "eventName")),
+                )
+                if v is not None
+            }
+        )
+        attrs.update(scope.attributes)
+        self.logs.append(
+            {
+                "line": self.line(at),
+                "ts": nanos // 1000,
+                "site": res.site,
+                "host": res.host,
+                "service": res.service,
+                "level": SEVERITIES[(number - 1) // 4] if number else None,
+                "level_raw": text if text is not None else (str(number) if number else None),
+                "message": body if body is None or isinstance(body, str) else _json(body),
+                **ids,
+                "trace_id": _hex_id(record, at, "traceId", 16),
+                "attributes": _json(attrs),
+            }
+        )
+
+    # ----------------------------------------------------------------------- metrics
+
+    def metric(self, metric: dict[str, Any], at: JsonPath, res: _Resource, scope: _Scope) -> None:
+        name = _text(metric, at, "name")
+        if name is None:
+            raise _Bad(at, "a metric needs a name")
+        kinds = [k for k in _POINT_READERS if metric.get(k) is not None]
+        if len(kinds) != 1:
+            have = ", ".join(kinds) or "none"
+            raise _Bad(at, f"a metric holds one of {', '.join(_POINT_READERS)} (it has {have})")
+        kind = kinds[0]
+        data_at = (*at, kind)
+        data = _object(metric, at, kind)
+        read_points, family_type = _POINT_READERS[kind]
+        extra: dict[str, str] = {}
+        if kind in ("sum", "histogram", "exponentialHistogram"):
+            temporality = _enum(
+                data, data_at, "aggregationTemporality", TEMPORALITIES, "AGGREGATION_TEMPORALITY_"
+            )
+            if TEMPORALITIES[temporality] != "cumulative":
+                extra["temporality"] = TEMPORALITIES[temporality]
+        if kind == "sum":
+            monotonic = data.get("isMonotonic", False)
+            if not isinstance(monotonic, bool):
+                raise _Bad((*data_at, "isMonotonic"), f"{_shown(monotonic)} is not true or false")
+            family_type = "counter" if monotonic else "gauge"
+
+        family = (name, family_type, _text(metric, at, "description"), _text(metric, at, "unit"))
+        self.families.setdefault(family, self.line(at))
+        for where, point in self.each(data, data_at, "dataPoints"):
+            with self.guarded(point):
+                self._point(name, family_type, read_points, point, where, res, extra)
+
+    def _point(
+        self,
+        name: str,
+        family_type: str,
+        read_points: _PointReader,
+        point: dict[str, Any],
+        at: JsonPath,
+        res: _Resource,
+        extra: dict[str, str],
+    ) -> None:
+        flags = point.get("flags")
+        if flags is not None and _whole(flags, (*at, "flags"), "flags", low=0, high=2**32) & (
+            NO_RECORDED_VALUE
+        ):
+            return
+        nanos = _nanos(point, at, "timeUnixNano")
+        if nanos is None:
+            raise _Bad(at, "no timeUnixNano")
+        labels = {k: _label_text(v) for k, v in attributes(point, at).items() if v is not None}
+        labels.update(extra)
+        rows = read_points(point, at)
+        line = self.line(at)
+        for suffix, more, value in rows:
+            self.metrics.append(
+                {
+                    "line": line,
+                    "ts": nanos // 1000,
+                    "name": name + suffix,
+                    "labels": list({**labels, **more}.items()),
+                    "value": value,
+                    "type": family_type,
+                    "site": res.site,
+                    "service": res.service,
+                    "family": name,
+                }
+            )
+
+
+#: severityNumber's names without their prefix: 0 unspecified, 1 trace, 2 trace2, ... 24 fatal4
+_SEVERITY_NAMES = (
+    "unspecified",
+    *(f"{level}{n}" if n > 1 else level for level in SEVERITIES for n in range(1, 5)),
+)
+
+
+def _scope(scoped: dict[str, Any], at: JsonPath) -> _Scope:
+    where = (*at, "scope")
+    scope = _object(scoped, at, "scope")
+    found: dict[str, Any] = {
+        "otel.scope.name": _text(scope, where, "name"),
+        "otel.scope.version": _text(scope, where, "version"),
+        "otel.scope.attributes": attributes(scope, where) or None,
+    }
+    return _Scope({k: v for k, v in found.items() if v is not None})
+
+
+def _take_id(attrs: dict[str, Any], column: str) -> str | None:
+    """Remove and return the first record attribute naming ``column`` (as text)."""
+    for key in fields.VARIANTS[column]:
+        value = attrs.get(key)
+        if value not in (None, "") and not isinstance(value, dict | list):
+            del attrs[key]
+            return _label_text(value)
+    return None
+
+
+def _event(event: dict[str, Any], at: JsonPath) -> dict[str, Any]:
+    nanos = _nanos(event, at, "timeUnixNano")
+    return {
+        "time": None if nanos is None else rfc3339(nanos),
+        "name": _text(event, at, "name"),
+        "attributes": attributes(event, at),
+    }
+
+
+def _link(link: dict[str, Any], at: JsonPath) -> dict[str, Any]:
+    return {
+        "trace_id": _hex_id(link, at, "traceId", 16),
+        "span_id": _hex_id(link, at, "spanId", 8),
+        "trace_state": _text(link, at, "traceState"),
+        "attributes": attributes(link, at),
+    }
+
+
+# --------------------------------------------------------------------------- data points
+
+#: (name suffix, extra labels, value) of each row a data point gives
+_PointRows = list[tuple[str, dict[str, str], float]]
+_PointReader = Callable[[dict[str, Any], JsonPath], _PointRows]
+
+
+def _number_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
+    if "asDouble" in point:
+        return [("", {}, _double(point["asDouble"], (*at, "asDouble")))]
+    if "asInt" in point:
+        return [
+            (
+                "",
+                {},
+                float(
+                    _whole(point["asInt"], (*at, "asInt"), "an int64", low=-_INT64, high=_INT64)
+                ),
+            )
+        ]
+    raise _Bad(at, "no value (asDouble or asInt)")
+
+
+def _totals(point: dict[str, Any], at: JsonPath, cumulative: int) -> _PointRows:
+    """The ``_sum`` (when given) and ``_count`` rows; the count must match the buckets'."""
+    count = _count(point, at, "count")
+    if cumulative != count:
+        raise _Bad((*at, "count"), f"{count}, but the buckets hold {cumulative}")
+    rows: _PointRows = []
+    if point.get("sum") is not None:
+        rows.append(("_sum", {}, _double(point["sum"], (*at, "sum"))))
+    rows.append(("_count", {}, float(count)))
+    return rows
+
+
+def _counts(obj: dict[str, Any], at: JsonPath, key: str = "bucketCounts") -> list[int]:
+    return [
+        _whole(c, (*at, key, i), "a count", low=0, high=2**64)
+        for i, c in enumerate(_array(obj, at, key))
+    ]
+
+
+def _histogram_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
+    counts = _counts(point, at)
+    bounds = [
+        _double(b, (*at, "explicitBounds", i))
+        for i, b in enumerate(_array(point, at, "explicitBounds"))
+    ]
+    if counts and len(counts) != len(bounds) + 1:
+        raise _Bad(
+            (*at, "bucketCounts"),
+            f"{len(counts)} buckets for {len(bounds)} explicitBounds (expected one more)",
+        )
+    if not counts:  # no buckets: all the count is below +Inf
+        return _bucket_rows(point, at, [(math.inf, _count(point, at, "count"))])
+    return _bucket_rows(point, at, list(zip([*bounds, math.inf], counts, strict=True)))
+
+
+def _bucket_rows(
+    point: dict[str, Any], at: JsonPath, buckets: list[tuple[float, int]]
+) -> _PointRows:
+    """``_bucket`` rows counting up to each (upper bound, count) of ``buckets`` (ascending,
+    +Inf last), then ``_sum`` and ``_count``."""
+    rows: _PointRows = []
+    total = 0
+    for bound, count in buckets:
+        total += count
+        rows.append(("_bucket", {"le": number_text(bound)}, float(total)))
+    return rows + _totals(point, at, total)
+
+
+def exponential_bound(scale: int, index: int) -> float:
+    """``base ** index`` with ``base = 2 ** (2 ** -scale)``: exact for a scale of 0 or less.
+
+    >>> exponential_bound(0, 3), exponential_bound(-1, 2), exponential_bound(1, 1)
+    (8.0, 16.0, 1.4142135623730951)
+    """
+    if scale <= 0:
+        return math.ldexp(1.0, index << -scale)
+    return 2.0 ** (index / (1 << scale))
+
+
+def _exponential_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
+    scale = _whole(point.get("scale", 0), (*at, "scale"), "a scale", low=-10, high=21)
+    zero_threshold = _double(point.get("zeroThreshold", 0), (*at, "zeroThreshold"))
+    zero_count = _count(point, at, "zeroCount")
+    negative_offset, negative = _exponential_buckets(point, at, "negative")
+    positive_offset, positive = _exponential_buckets(point, at, "positive")
+    try:
+        buckets = [  # (le, count), ascending: the most negative first
+            (-exponential_bound(scale, negative_offset + i), count)
+            for i, count in reversed(list(enumerate(negative)))
+        ]
+        buckets.append((zero_threshold, zero_count))
+        buckets.extend(
+            (exponential_bound(scale, positive_offset + i + 1), count)
+            for i, count in enumerate(positive)
+        )
+    except OverflowError:
+        raise _Bad(at, f"a bucket's bound at scale {scale} is beyond a double") from None
+    return _bucket_rows(point, at, [*buckets, (math.inf, 0)])
+
+
+def _exponential_buckets(point: dict[str, Any], at: JsonPath, side: str) -> tuple[int, list[int]]:
+    """The first index and the counts of an exponential histogram's positive or negative side."""
+    where = (*at, side)
+    part = _object(point, at, side)
+    offset = _whole(
+        part.get("offset", 0), (*where, "offset"), "an offset", low=-(2**31), high=2**31
+    )
+    return offset, _counts(part, where)
+
+
+def _summary_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
+    rows: _PointRows = []
+    for where, quantile in _objects(point, at, "quantileValues"):
+        q = _double(quantile.get("quantile", 0), (*where, "quantile"))
+        value = _double(quantile.get("value", 0), (*where, "value"))
+        rows.append(("", {"quantile": number_text(q)}, value))
+    rows.append(("_sum", {}, _double(point.get("sum", 0), (*at, "sum"))))
+    rows.append(("_count", {}, float(_count(point, at, "count"))))
+    return rows
+
+
+#: a metric's data key -> (how its points become rows, its type)
+_POINT_READERS: dict[str, tuple[_PointReader, str]] = {
+    "gauge": (_number_point, "gauge"),
+    "sum": (_number_point, "counter"),
+    "histogram": (_histogram_point, "histogram"),
+    "exponentialHistogram": (_exponential_point, "histogram"),
+    "summary": (_summary_point, "summary"),
+}
+
+
+# --------------------------------------------------------------------------- staging
+
+_TS = pa.timestamp("us", tz="UTC")
+_SCHEMAS: dict[str, pa.Schema] = {
+    "spans": pa.schema(
+        [
+            ("line", pa.int64()),
+            ("trace_id", pa.string()),
+            ("span_id", pa.string()),
+            ("parent_span_id", pa.string()),
+            ("name", pa.string()),
+            ("kind", pa.string()),
+            ("service", pa.string()),
+            ("site", pa.string()),
+            ("start_time", _TS),
+            ("end_time", _TS),
+            ("duration_ms", pa.float64()),
+            ("status", pa.string()),
+            ("status_message", pa.string()),
+            ("attributes", pa.string()),
+            ("events", pa.string()),
+            ("links", pa.string()),
+        ]
+    ),
+    "logs": pa.schema(
+        [
+            ("line", pa.int64()),
+            ("ts", _TS),
+            ("site", pa.string()),
+            ("host", pa.string()),
+            ("service", pa.string()),
+            ("level", pa.string()),
+            ("level_raw", pa.string()),
+            ("message", pa.string()),
+            ("correlation_id", pa.string()),
+            ("causation_id", pa.string()),
+            ("task_id", pa.string()),
+            ("trace_id", pa.string()),
+            ("attributes", pa.string()),
+        ]
+    ),
+    "metrics": pa.schema(
+        [
+            ("line", pa.int64()),
+            ("ts", _TS),
+            ("name", pa.string()),
+            ("labels", pa.map_(pa.string(), pa.string())),
+            ("value", pa.float64()),
+            ("type", pa.string()),
+            ("site", pa.string()),
+            ("service", pa.string()),
+            ("family", pa.string()),
+        ]
+    ),
+    "families": pa.schema(
+        [
+            ("line", pa.int64()),
+            ("family", pa.string()),
+            ("type", pa.string()),
+            ("help", pa.string()),
+            ("unit", pa.string()),
+        ]
+    ),
+}
+#: columns that are JSON in the lab, and the level filled from the text when no number gave it
+_CASTS = {
+    "attributes": "attributes::JSON",
+    "events": "events::JSON",
+    "links": "links::JSON",
+    "level": "coalesce(level, dvlab_level(level_raw))",
+}
+
+
+def _create(
+    con: duckdb.DuckDBPyConnection, table: str, kind: str, rows: list[dict[str, Any]]
+) -> None:
+    schema = _SCHEMAS[kind]
+    registered = f"{table}_rows"
+    con.register(registered, pa.Table.from_pylist(rows, schema=schema))
+    select = ", ".join(f"{_CASTS.get(n, n)} AS {n}" for n in schema.names)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {registered}")
+    finally:
+        con.unregister(registered)
+
+
+@dataclass(frozen=True)
+class OtlpJsonReader:
+    """The ``otlp-json`` reader (see the module's account)."""
+
+    format: str = FORMAT
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a line of ``head`` starts an object whose first key is an OTLP request's."""
+        return _REQUEST_START.search(head.lstrip(b"\xef\xbb\xbf")) is not None
+
+    def stage(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Staged]:
+        """Read the file's spans, log records and data points into four temporary tables."""
+        found = _Rows(source)
+        for item in _requests(_read_text(source), source.name):
+            if isinstance(item, _BadLine):
+                found.rejects.append((item.line, item.reason, item.raw))
+            else:
+                found.walk(item)
+
+        levels.install(con)
+        families = [
+            {"line": line, "family": f, "type": t, "help": h, "unit": u}
+            for (f, t, h, u), line in found.families.items()
+        ]
+        made = []
+        for kind, rows in (
+            ("spans", found.spans),
+            ("logs", found.logs),
+            ("metrics", found.metrics),
+            ("families", families),
+        ):
+            table = table_name(source.src, kind)
+            _create(con, table, kind, rows)
+            made.append(Staged(kind, table, len(rows), 0))
+        if found.rejects:
+            con.executemany(
+                "INSERT INTO stage_rejects (src, source, line, reason, raw) VALUES (?, ?, ?, ?, ?)",
+                [[source.src, source.name, *reject] for reject in found.rejects],
+            )
+            made[0] = Staged("spans", made[0].table, made[0].rows, len(found.rejects))
+        return made
+
+
+READERS = (OtlpJsonReader(),)
