@@ -27,7 +27,7 @@ from typing import Protocol
 import duckdb
 
 #: the modules whose readers ``dvlab ingest`` knows, asked in this order
-MODULES: tuple[str, ...] = ("dvlab.sources.otlp",)
+MODULES: tuple[str, ...] = ("dvlab.sources.otlp", "dvlab.sources.prometheus")
 
 
 @dataclass(frozen=True)
