@@ -496,6 +496,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         level=args.level,
         id=args.id,
         limit=args.limit,
+        spans=args.spans,
+        metrics=args.metrics,
     )
     if args.format == "text":
         lines = _timeline_lines(relation)
@@ -518,6 +520,42 @@ def cmd_trace(args: argparse.Namespace) -> int:
         _write_text("".join(f"{_visible(line)}\n" for line in draw(rows)), args.out)
     else:
         _emit(relation, fmt=args.format, out=args.out)
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from dvlab.analyses.metrics import metric_points
+
+    relation = metric_points(
+        _lab_path(args),
+        args.name,
+        labels=_key_values(args.labels, "--labels"),
+        start=args.start,
+        end=args.end,
+        site=args.site,
+        service=args.service,
+        rate=args.rate,
+    )
+    if not args.chart:
+        _emit(relation, fmt=args.format, out=args.out)
+        return 0
+
+    import polars as pl
+
+    from dvlab.analyses.metrics import series_key
+    from dvlab.reporting import charts
+
+    frame = (
+        relation.pl()
+        .with_columns(name=pl.lit(args.name))
+        .select(series=series_key(), ts="ts", value=relation.columns[-1])
+    )
+    chart = charts.metric_chart(
+        frame, title=args.name, value_title="per second" if args.rate else "value"
+    )
+    charts.save_chart(chart, Path(args.chart))
+    series = frame.get_column("series").n_unique()
+    print(f"chart written: {args.chart} ({series} series, {frame.height} points)")
     return 0
 
 
@@ -734,6 +772,7 @@ def _add_global_options(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dvlab.analyses.timeline import SPAN_CHOICES
     from dvlab.sources import telemetry
 
     parser = argparse.ArgumentParser(
@@ -898,8 +937,11 @@ def build_parser() -> argparse.ArgumentParser:
         "timeline",
         parents=[after],
         help="the time-ordered view of a window",
-        description="Log records, workflow events and task state changes in time order, "
-        "filtered by window, site, service, level and id.",
+        description="Log records, workflow events, task state changes, spans and metric "
+        "changes in time order, filtered by window, site, service, level and id. An id "
+        "brings the traces its logs carry: their spans and logs. A metric change is a "
+        "point beyond 3 standard deviations and 20% of its series' mean over the 10 points "
+        "before it (a counter judged by its rate; see the curated query metric_anomalies).",
     )
     p.add_argument(
         "--from", dest="start", metavar="TIME", help="start (inclusive), e.g. 2026-12-01T10:00Z"
@@ -910,9 +952,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", help="this level or more severe")
     p.add_argument("--id", help="correlation, causation, task or trace id, or an id in attributes")
     p.add_argument("--limit", type=int, default=100_000)
+    p.add_argument(
+        "--spans",
+        choices=SPAN_CHOICES,
+        default="key",
+        help="which spans: key (status error, roots, and with --id every span of its "
+        "traces), all, or none (default %(default)s)",
+    )
+    p.add_argument(
+        "--no-metrics",
+        dest="metrics",
+        action="store_false",
+        help="leave out metric changes (a series leaving its own recent baseline)",
+    )
     p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default="text")
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_timeline)
+
+    p = sub.add_parser(
+        "metrics",
+        parents=[after],
+        help="the points of one metric, as a table or a chart",
+        description="Print the points of metric NAME, series by series (time, labels, site, "
+        "service, value), or with --rate a counter's per-second rate (a drop read as a "
+        "restart from zero); --chart FILE draws one line per series instead (SVG or PNG). "
+        "The SQL is the curated query `metric_points`.",
+    )
+    p.add_argument("name", metavar="NAME", help="the metric name, e.g. http_requests_total")
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="only series carrying these labels",
+    )
+    p.add_argument("--from", dest="start", metavar="TIME", help="start (inclusive)")
+    p.add_argument("--to", dest="end", metavar="TIME", help="end (exclusive)")
+    p.add_argument("--site")
+    p.add_argument("--service")
+    p.add_argument("--rate", action="store_true", help="a counter's per-second rate")
+    p.add_argument("--chart", metavar="FILE", help="write a chart (.svg or .png) instead")
+    p.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
+    p.add_argument("--out", metavar="FILE")
+    p.set_defaults(func=cmd_metrics)
 
     p = sub.add_parser(
         "trace",

@@ -1,12 +1,29 @@
--- The time-ordered view of a window: log records, workflow events and task state changes, filtered by site, service, level and any id.
+-- The time-ordered view of a window: log records, workflow events, task state changes and spans, filtered by site, service, level and any id.
 -- @param from=null     start of the window (inclusive), any time dvlab parses; null for no bound
 -- @param to=null       end of the window (exclusive); null for no bound
 -- @param site=null     only this site
 -- @param service=null  only this service
 -- @param level=null    this level or more severe (trace, debug, info, warn, error, fatal)
--- @param id=null       a correlation, causation, task, trace, event or workflow id, or an id anywhere in attributes
+-- @param id=null       a correlation, causation, task, trace, event or workflow id, or an id anywhere in attributes; the traces its logs carry come with it
+-- @param spans=key     which spans: key (those with status error, the roots of what is loaded, and every span of the id's traces), all, or none
 -- @param limit=100000  at most this many rows
 WITH
+id_traces AS (
+    -- the traces the logs of the id carry: their spans and logs belong to its story
+    SELECT DISTINCT trace_id FROM logs
+    WHERE $id IS NOT NULL AND trace_id IS NOT NULL
+      AND $id::VARCHAR IN (correlation_id, causation_id, task_id, trace_id)
+),
+chosen_spans AS (
+    SELECT * FROM spans AS s
+    WHERE $spans::VARCHAR = 'all'
+       OR ($spans::VARCHAR = 'key'
+           AND ($id IS NOT NULL
+                OR s.status = 'error'
+                OR s.parent_span_id IS NULL
+                OR NOT EXISTS (SELECT 1 FROM spans AS p
+                               WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id)))
+),
 task_changes AS (
     -- a task's state changes: its transitions, or (a table without them) its own times
     SELECT tr.ts, t.site, t.service, tr.to_state AS state, tr.from_state, tr.attempt, tr.reason,
@@ -49,6 +66,14 @@ everything AS (
                || coalesce(' on ' || target_kind || ' ' || target_id, ''),
            correlation_id, parent_task_id, task_id, NULL, NULL, workflow_id, NULL, source, line
     FROM task_changes
+    UNION ALL
+    SELECT start_time, 'span', site, NULL, service,
+           CASE WHEN status = 'error' THEN 'error' ELSE 'info' END,
+           'span ' || coalesce(name, '?') || ' (' || coalesce(kind, 'unspecified') || ') '
+               || coalesce(printf('%.6g', duration_ms) || ' ms', 'no duration') || ', '
+               || coalesce(status, 'unset') || coalesce(': ' || status_message, ''),
+           NULL, NULL, NULL, trace_id, NULL, NULL, attributes::VARCHAR, source, line
+    FROM chosen_spans
 )
 SELECT ts, kind, site, host, service, level, message, correlation_id, causation_id, task_id,
        trace_id, source, line
@@ -64,6 +89,7 @@ WHERE ($from IS NULL OR ts >= dvlab_ts($from::VARCHAR))
        OR causation_id = $id::VARCHAR
        OR task_id = $id::VARCHAR
        OR trace_id = $id::VARCHAR
+       OR trace_id IN (SELECT trace_id FROM id_traces)
        OR event_id = $id::VARCHAR
        OR workflow_id = $id::VARCHAR
        OR contains(other, '"' || $id::VARCHAR || '"'))

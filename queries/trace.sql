@@ -1,5 +1,5 @@
 -- The lineage of the work an id belongs to: its workflows' task trees, each task's events in causal order (never before their cause, whatever the sites' clocks), and the gaps.
--- @param id=null  a correlation, causation, event, task, workflow, request or idempotency id, or a target resource id
+-- @param id=null  a correlation, causation, event, task, workflow, request or idempotency id, a trace id its logs carry, or a target resource id
 WITH RECURSIVE
 correlations AS (
     SELECT correlation_id FROM tasks
@@ -9,7 +9,7 @@ correlations AS (
     WHERE $id::VARCHAR IN (event_id, correlation_id, causation_id, task_id, workflow_id)
     UNION
     SELECT correlation_id FROM logs
-    WHERE correlation_id = $id::VARCHAR OR task_id = $id::VARCHAR
+    WHERE correlation_id = $id::VARCHAR OR task_id = $id::VARCHAR OR trace_id = $id::VARCHAR
        OR contains(attributes::VARCHAR, '"' || $id::VARCHAR || '"')
 ),
 t AS (

@@ -1,4 +1,8 @@
-"""The timeline: every record of a window in time order (the ``timeline`` curated query).
+"""The timeline: every record of a window in time order.
+
+Log records, workflow events, task state changes and spans come from the
+``timeline`` curated query; metric changes (a series leaving its own recent
+baseline) from ``metric_anomalies``, merged in by :func:`timeline`.
 
 :func:`check_window` and :func:`check_level` are the checks every command that
 takes a window or a level runs before it reads the lab, so a mistyped bound
@@ -19,6 +23,9 @@ from dvlab.errors import BadInputError
 from dvlab.lab.schema import LEVELS
 from dvlab.lab.store import open_lab, prepare
 from dvlab.lab.timeconv import parse_utc
+
+#: What ``--spans`` accepts: which spans the timeline shows (see :func:`timeline`).
+SPAN_CHOICES = ("key", "all", "none")
 
 
 def check_window(
@@ -76,31 +83,42 @@ def timeline(
     level: str | None = None,
     id: str | None = None,
     limit: int = 100_000,
+    spans: str = "key",
+    metrics: bool = True,
 ) -> duckdb.DuckDBPyRelation:
     """Records between ``start`` (inclusive) and ``end`` (exclusive), oldest first.
 
     Times are any text the ingest's time path accepts; a bound that does not
     parse, or a start not before the end, is an error rather than an empty
     answer. ``level`` keeps that level and the more severe ones.
+
+    ``spans`` says which spans are entries, so a busy trace store does not
+    drown the logs: ``key`` (those with status error, the roots of what is
+    loaded, and with ``id`` every span of its traces), ``all`` or ``none``.
+    With ``metrics``, each metric change of the window (see
+    ``queries/metric_anomalies.sql``, run with its default thresholds) is an
+    entry of kind ``metric`` at level warn; an id selects no metric change, as
+    a series belongs to no request.
     """
     check_window(start, end)
     if level is not None:
         level = check_level(level)
     if limit < 1:
         raise BadInputError(f"--limit must be at least 1, not {limit}")
+    if spans not in SPAN_CHOICES:
+        raise BadInputError(f"unknown --spans {spans!r}; accepted: {', '.join(SPAN_CHOICES)}")
 
-    return open_lab(Path(lab) if lab is not None else None).query(
-        "timeline",
-        **{
-            "from": start,
-            "to": end,
-            "site": site,
-            "service": service,
-            "level": level,
-            "id": id,
-            "limit": limit,
-        },
+    store = open_lab(Path(lab) if lab is not None else None)
+    window = {"from": start, "to": end, "site": site, "service": service}
+    records = store.query("timeline", **window, level=level, id=id, limit=limit, spans=spans)
+    if not metrics or id is not None or LEVELS.index(level or "warn") > LEVELS.index("warn"):
+        return records
+    changes = store.query("metric_anomalies", **window).select(
+        "ts, 'metric' AS kind, site, NULL::VARCHAR AS host, service, 'warn' AS level, message,"
+        " NULL::VARCHAR AS correlation_id, NULL::VARCHAR AS causation_id,"
+        " NULL::VARCHAR AS task_id, NULL::VARCHAR AS trace_id, source, line"
     )
+    return records.union(changes).order("ts, kind, source, line").limit(limit)
 
 
 def parse_time(value: str, *, name: str) -> datetime:

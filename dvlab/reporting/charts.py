@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dvlab.errors import BadInputError
@@ -261,6 +262,11 @@ _UTC_TIME_LABEL = (
     " ? utcFormat(datum.value, '%Y-%m-%d') : utcFormat(datum.value, '%H:%M')"
 )
 
+# The same, with the seconds at a tick that falls between two minutes.
+_UTC_SECOND_LABEL = (
+    "utcseconds(datum.value) != 0 ? utcFormat(datum.value, '%H:%M:%S') : " + _UTC_TIME_LABEL
+)
+
 
 def _span(frame: pl.DataFrame) -> str:
     if frame.is_empty():
@@ -270,3 +276,136 @@ def _span(frame: pl.DataFrame) -> str:
     if not isinstance(first, datetime) or not isinstance(last, datetime):
         raise BadInputError(f"bucket and bucket_end must be times, not {first!r} and {last!r}")
     return f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+
+
+#: The files :func:`save_chart` writes, by suffix: static images drawn by vl-convert.
+CHART_SUFFIXES = (".svg", ".png")
+
+METRIC_COLUMNS = ("series", "ts", "value")
+
+
+def metric_chart(
+    frame: pl.DataFrame,
+    *,
+    title: str,
+    value_title: str = "value",
+    facet: bool = False,
+    window_start: datetime | None = None,
+) -> alt.Chart | alt.FacetChart:
+    """Metric series over time, one line per series (``series``, ``ts``, ``value``).
+
+    With ``facet`` each series gets its own row and y scale (a small chart
+    per series); otherwise the lines share one chart, coloured by series.
+    ``window_start``, when given, is drawn as a dashed rule in every row (the
+    start of the window a report compares with what came before). More than
+    :data:`MAX_ROWS` points are drawn as their means per bucket of the width
+    :func:`pick_bucket` chooses, and the title says so.
+    """
+    import altair as alt
+    import polars as pl
+
+    missing = [column for column in METRIC_COLUMNS if column not in frame.columns]
+    if missing:
+        raise BadInputError(
+            f"metric_chart needs the columns {', '.join(METRIC_COLUMNS)}; missing: {', '.join(missing)}"
+        )
+    frame = frame.select(METRIC_COLUMNS).with_columns(
+        pl.col("series").map_elements(_printable, return_dtype=pl.String)
+    )
+    subtitle = _metric_span(frame)
+    if frame.height > MAX_ROWS:
+        frame, bucket = _bucket_means(frame)
+        title = f"{title} (mean per {bucket})"
+    if window_start is not None:
+        frame = frame.with_columns(window_start=pl.lit(window_start))
+
+    time_axis = alt.Axis(title="time (UTC)", labelExpr=_UTC_SECOND_LABEL, labelOverlap=True)
+    x = alt.X("ts:T", scale=alt.Scale(type="utc"), axis=time_axis)
+    y = alt.Y("value:Q", title=value_title, scale=alt.Scale(zero=False))
+    tooltip = [
+        alt.Tooltip("series:N"),
+        alt.Tooltip("ts:T", title="time (UTC)", format="%Y-%m-%d %H:%M:%S", formatType="utc"),
+        alt.Tooltip("value:Q", format=",.6~g"),
+    ]
+    description = metric_description(frame, title=title)
+    heading = alt.Title(title, subtitle=subtitle)
+    if not facet:
+        legend = alt.Legend(orient="bottom", columns=1, labelLimit=0)
+        return (
+            alt.Chart(frame, title=heading, description=description)
+            .mark_line(point=alt.OverlayMarkDef(size=12))
+            .encode(x=x, y=y, color=alt.Color("series:N", legend=legend), tooltip=tooltip)
+            .properties(width=720, height=240)
+        )
+
+    line = (
+        alt.Chart().mark_line(point=alt.OverlayMarkDef(size=12)).encode(x=x, y=y, tooltip=tooltip)
+    )
+    layers: list[Any] = [line]
+    if window_start is not None:
+        rule = alt.Chart().mark_rule(strokeDash=[4, 3], color="#888888")
+        layers.append(rule.encode(x=alt.X("min(window_start):T", scale=alt.Scale(type="utc"))))
+    header = alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold", labelLimit=0)
+    return (
+        alt.layer(*layers, data=frame)
+        .properties(width=720, height=90)
+        .facet(row=alt.Row("series:N", title=None, header=header), title=heading)
+        .properties(description=description)
+        .resolve_scale(y="independent")
+    )
+
+
+def metric_description(frame: pl.DataFrame, *, title: str) -> str:
+    """A metric chart in words, for readers who cannot see it: its alt text.
+
+    >>> import polars as pl
+    >>> from datetime import datetime
+    >>> metric_description(
+    ...     pl.DataFrame({"series": ["up", "up"], "ts": [datetime(2026, 12, 4, 10),
+    ...                   datetime(2026, 12, 4, 10, 5)], "value": [1.0, 0.0]}),
+    ...     title="up",
+    ... )
+    'up: lines of 1 series (up); 2 points, 2026-12-04 10:00 to 2026-12-04 10:05 UTC.'
+    """
+    names = sorted(set(frame.get_column("series").to_list()))
+    return (
+        f"{title}: lines of {len(names):,} series"
+        f" ({', '.join(names)}); {_count(frame.height, 'point')}, {_metric_span(frame)}."
+    )
+
+
+def save_chart(chart: alt.TopLevelMixin, path: Path) -> None:
+    """Write ``chart`` as a static image: SVG or PNG by the suffix of ``path``."""
+    if path.suffix.lower() not in CHART_SUFFIXES:
+        raise BadInputError(
+            f"cannot write a chart as {path.name!r}; name a {' or '.join(CHART_SUFFIXES)} file"
+        )
+    chart.save(str(path))
+
+
+def _metric_span(frame: pl.DataFrame) -> str:
+    if frame.is_empty():
+        return "no points"
+    first, last = frame.get_column("ts").min(), frame.get_column("ts").max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        raise BadInputError(f"ts must hold times, not {first!r} and {last!r}")
+    return f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+
+
+def _bucket_means(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
+    """``frame``'s values as the mean of each series per bucket, and the bucket's width."""
+    import polars as pl
+
+    first, last = frame.get_column("ts").min(), frame.get_column("ts").max()
+    if not isinstance(first, datetime) or not isinstance(last, datetime):
+        raise BadInputError(f"ts must hold times, not {first!r} and {last!r}")
+    bucket = pick_bucket(first, last, frame.get_column("series").n_unique())
+    widths = dict(BUCKETS)
+    width = widths.get(bucket) or timedelta(days=int(bucket.split()[0]))
+    means = (
+        frame.sort("series", "ts")
+        .group_by_dynamic("ts", every=width, group_by="series")
+        .agg(pl.col("value").mean())
+        .select(METRIC_COLUMNS)
+    )
+    return means, bucket

@@ -1,0 +1,149 @@
+"""`dvlab metrics`: a metric's points as a table, a counter's rate, a chart, and clear refusals.
+
+The lab is ``tests/telemetry_fixture.py``; expected rows are read off its rows by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dvlab.cli import main
+from tests.telemetry_fixture import make_telemetry_lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_telemetry_lab(tmp_path_factory.mktemp("metrics") / "lab.duckdb")
+
+
+def run(lab: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--db", str(lab), "metrics", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_values_as_csv(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(lab, capsys, "errors_open", "--format", "csv")
+
+    # a series without labels has the empty text as its labels ("" in CSV), not NULL
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "ts,labels,site,service,value",
+        '2026-12-04T10:02:00.000000Z,"",osl1,api,0.0',
+        '2026-12-04T10:03:00.000000Z,"",osl1,api,0.0',
+        '2026-12-04T10:04:00.000000Z,"",osl1,api,3.0',
+    ]
+
+
+def test_a_counters_rate_with_a_restart_in_a_window(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 180 at 10:03, 240 at 10:04 (+60 in 60 s), 30 at 10:05 (a restart: 30 since 0),
+    # 930 at 10:06 (+900); the rate of 10:04 looks back before the window
+    code, out, _ = run(
+        lab,
+        capsys,
+        "requests_total",
+        "--labels",
+        "code=500",
+        "--rate",
+        "--from",
+        "2026-12-04T10:04:00Z",
+        "--format",
+        "csv",
+    )
+
+    assert code == 0
+    assert out.splitlines() == [
+        "ts,labels,site,service,rate",
+        '2026-12-04T10:04:00.000000Z,"{code=""500""}",osl1,gateway,1.0',
+        '2026-12-04T10:05:00.000000Z,"{code=""500""}",osl1,gateway,0.5',
+        '2026-12-04T10:06:00.000000Z,"{code=""500""}",osl1,gateway,15.0',
+    ]
+
+
+def test_table_lists_each_series_oldest_first(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(lab, capsys, "requests_total", "--to", "2026-12-04T10:01:30Z")
+
+    # the code="200" series sorts before code="500"; two points each before 10:01:30
+    assert code == 0
+    assert out.splitlines() == [
+        "ts                           labels        site  service  value",
+        "---------------------------  ------------  ----  -------  -----",
+        '2026-12-04T10:00:00.000000Z  {code="200"}  osl1  gateway  0.0',
+        '2026-12-04T10:01:00.000000Z  {code="200"}  osl1  gateway  120.0',
+        '2026-12-04T10:00:00.000000Z  {code="500"}  osl1  gateway  0.0',
+        '2026-12-04T10:01:00.000000Z  {code="500"}  osl1  gateway  60.0',
+        "(4 rows)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["request_total"],
+            "no metric 'request_total' in the lab; the closest names: requests_total, ",
+        ),
+        (
+            ["requests_total", "--labels", "code=404"],
+            "no series of 'requests_total' has code=404; its code values: 200, 500",
+        ),
+        (["requests_total", "--labels", "status=500"], "no series of 'requests_total' has a label 'status'"),
+        (["requests_total", "--labels", "code"], "--labels takes key=value, not 'code'"),
+        (
+            ["queue_depth", "--rate"],
+            "--rate is for counters, and 'queue_depth' is a gauge; show its values without --rate",
+        ),
+        (["queue_depth", "--from", "noon"], "--from 'noon' is not a time"),
+        (
+            ["queue_depth", "--from", "2026-12-05T00:00:00Z"],
+            "no point of 'queue_depth' with these filters from 2026-12-05T00:00:00Z to the last;"
+            " its points run from 2026-12-04T10:00:00Z to 2026-12-04T10:07:00Z",
+        ),
+        (["queue_depth", "--chart", "q.pdf"], "cannot write a chart as 'q.pdf'; name a .svg or .png file"),
+    ],
+)  # fmt: skip
+def test_refusals_say_what_was_wrong(
+    lab: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(lab, capsys, *args)
+
+    assert (code, out) == (2, "")
+    assert err.startswith(f"dvlab: {message}")
+
+
+def test_a_lab_without_metrics_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"ts": "2026-12-04T10:00:00Z", "msg": "hello"}\n', encoding="utf-8")
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(source)]) == 0
+    capsys.readouterr()
+
+    code, _, err = run(db, capsys, "up")
+
+    assert (code, err) == (2, "dvlab: no metric 'up': the lab holds no metrics (load a scrape or"
+                           " a monitoring response with `dvlab ingest`)\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png"])
+def test_chart_is_written_with_one_line_per_series(
+    lab: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str
+) -> None:
+    chart = tmp_path / f"requests{suffix}"
+
+    code, out, _ = run(lab, capsys, "requests_total", "--rate", "--chart", str(chart))
+
+    # two series of seven points each
+    assert (code, out) == (0, f"chart written: {chart} (2 series, 14 points)\n")
+    head = chart.read_bytes()[:200]
+    if suffix == ".png":
+        assert head.startswith(b"\x89PNG\r\n\x1a\n")
+    else:
+        text = chart.read_text(encoding="utf-8")
+        assert text.startswith("<svg")
+        assert 'requests_total{code="200"} [osl1 gateway]' in text.replace("&quot;", '"')
