@@ -847,16 +847,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--kind",
-        choices=("logs", "tasks", "transitions", "events"),
+        choices=("logs", "tasks", "transitions", "events", "metrics", "spans"),
         help="what the sources hold (default: told from their columns or keys: task "
-        "history, task state transitions, a JetStream export or CloudEvents, else logs)",
+        "history, task state transitions, a JetStream export or CloudEvents, else logs). "
+        "Metrics, spans and logs in CSV or Parquet take their columns by name or --map: "
+        "spans one a row (trace_id, span_id, parent_span_id, name, start_time, end_time, a "
+        "duration mapped as duration_ns/_us/_ms/_s to say its unit, kind, status); metrics "
+        "long (ts, name, value, the rest labels) or wide (ts, then a metric a column, named "
+        "as written; empty and NaN cells skipped; --map labels=COL,COL keeps columns as "
+        "labels); logs (ts, message, level, host, trace_id, ...; a Docker json-file line "
+        "unwrapped, the level else read from the message; the time is the ts column's, not "
+        "one in the message text). --map pod=COLUMN takes the service from a Kubernetes pod name less "
+        "its hashes (--map service=COLUMN keeps it whole)",
     )
     p.add_argument(
         "--map",
         action="append",
         metavar="COLUMN=NAME",
-        help="the source column (a dotted path in JSON) holding a task or transition "
-        "column, e.g. --map task_id=ID --map state=Status.State (repeatable)",
+        help="the source column (a dotted path in JSON) holding a lab column of the "
+        "--kind, e.g. --map task_id=ID --map state=Status.State (repeatable)",
     )
     p.add_argument(
         "--at",

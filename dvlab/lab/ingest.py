@@ -61,7 +61,7 @@ from dvlab.lab.store import (
     prepare,
     wait_for_lock,
 )
-from dvlab.sources import files, jsonlines, natsmon, tables, telemetry
+from dvlab.sources import csvtelemetry, files, jsonlines, natsmon, tables, telemetry
 from dvlab.sources.records import RAW_FIELDS, REJECT_EXCERPT, ParseOptions, RawRecord, Reject
 
 log = logging.getLogger(__name__)
@@ -1325,9 +1325,12 @@ def _stage_one(
 
 
 def _may_be_table(head: bytes, options: IngestOptions) -> bool:
-    """Whether ``head`` could start a task, transition or event table (or is told to)."""
+    """Whether ``head`` could start a task, transition or event table (or is told to);
+    with ``--kind logs``, whether it is a table of log records rather than log text."""
+    if options.kind == "logs":
+        return csvtelemetry.is_log_table(head, tables.parse_map(list(options.mapping)))
     if options.kind is not None:
-        return options.kind != "logs"
+        return True
     if options.format or options.pattern:
         return False
     return head.startswith(b"PAR1") or not files.looks_binary(head)
@@ -1336,7 +1339,7 @@ def _may_be_table(head: bytes, options: IngestOptions) -> bool:
 def _table_shape(
     path: Path, head: bytes, options: IngestOptions, staging: _Staging
 ) -> tables.Shape | None:
-    if options.kind is not None and options.kind != "logs":
+    if options.kind is not None:
         return tables.shape_for(staging.con, path, head, options.kind)
     return tables.sniff(staging.con, path, head, tables.parse_map(list(options.mapping)))
 
@@ -1350,14 +1353,38 @@ def _read_table(
     head: bytes,
 ) -> _Read:
     """Stage a task, transition or event table whole. A changed one is read whole again
-    (its watermark stays at the start): its rows replace the stored rows of the same ids."""
+    (its watermark stays at the start): its rows replace the stored rows of the same ids.
+    A table of spans, metrics or log records is staged by csvtelemetry; its rows belong to
+    the file, and its empty metric cells count as skipped."""
     _use_zone(staging.con, options.tz)
+    mapping = tables.parse_map(list(options.mapping))
+    if shape.kind in csvtelemetry.KINDS:
+        made = csvtelemetry.stage(
+            staging.con,
+            src=src,
+            path=path,
+            shape=shape,
+            mapping=mapping,
+            time_origin=options.time_origin,
+            site=options.site,
+            service=options.service,
+        )
+        read = _whole_read(
+            path,
+            head,
+            f"{shape.kind}-{shape.layout}",
+            ((shape.kind, made.table),),
+            made.rows,
+            made.rejects,
+        )
+        read.skipped = made.skipped
+        return read
     staged, loaded, rejected = tables.stage(
         staging.con,
         src=src,
         path=path,
         shape=shape,
-        mapping=tables.parse_map(list(options.mapping)),
+        mapping=mapping,
         time_origin=options.time_origin,
     )
     return _whole_read(

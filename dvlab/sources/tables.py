@@ -14,6 +14,10 @@ is kept in ``state_raw``). A row that cannot be stored as it is (an unknown
 state, a duplicate id, a time that is not one, an end before its start) is
 a reject naming its row and column; a source missing a required column
 fails whole.
+
+Metrics, spans and log records in CSV or Parquet (``--kind metrics``,
+``spans``, ``logs``) take the same column mapping through the variants
+below and are staged by :mod:`dvlab.sources.csvtelemetry`.
 """
 
 from __future__ import annotations
@@ -120,8 +124,80 @@ TRANSITION_VARIANTS: dict[str, tuple[str, ...]] = {
     "reason": ("reason", "error_class", "cause"),
 }
 
-VARIANTS = {"tasks": TASK_VARIANTS, "transitions": TRANSITION_VARIANTS}
-REQUIRED = {"tasks": ("task_id", "state"), "transitions": ("task_id", "to_state", "ts")}
+_SERVICE = ("service", "service_name", "serviceName", "app")
+#: a Kubernetes pod: the service is its name less the ReplicaSet and pod hashes
+_POD = ("pod", "pod_name", "podName")
+_SITE = ("site", "dc", "datacenter", "region")
+
+SPAN_VARIANTS: dict[str, tuple[str, ...]] = {
+    "trace_id": ("trace_id", "traceId", "trace"),
+    "span_id": ("span_id", "spanId", "span"),
+    "parent_span_id": ("parent_span_id", "parentSpanId", "parent_id", "parentId", "parent"),
+    "name": ("name", "operation_name", "operationName", "operation", "span_name", "spanName"),
+    "kind": ("kind", "span_kind", "spanKind"),
+    "service": _SERVICE,
+    "pod": _POD,
+    "site": _SITE,
+    "start_time": (
+        "start_time",
+        "startTime",
+        "start_time_unix_nano",
+        "startTimeUnixNano",
+        "start",
+    ),
+    "end_time": ("end_time", "endTime", "end_time_unix_nano", "endTimeUnixNano", "end"),
+    # a duration column says its unit by the name it is mapped to
+    "duration_ms": ("duration_ms", "durationMs"),
+    "duration_us": ("duration_us", "durationUs"),
+    "duration_ns": ("duration_ns", "durationNs", "durationNano"),
+    "duration_s": ("duration_s", "duration_seconds"),
+    "status": ("status", "status_code", "statusCode"),
+    "status_message": ("status_message", "statusMessage"),
+}
+
+LOG_VARIANTS: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "time", "@timestamp"),
+    "message": ("message", "msg", "log", "text", "body"),
+    "level": ("level", "severity", "lvl", "levelname", "loglevel"),
+    "service": _SERVICE,
+    "pod": _POD,
+    "host": ("host", "hostname", "node", "node_name"),
+    "site": _SITE,
+    "trace_id": ("trace_id", "traceId"),
+    "correlation_id": ("correlation_id", "correlationId", "request_id", "requestId"),
+    "causation_id": ("causation_id", "causationId"),
+    "task_id": ("task_id", "taskId"),
+}
+
+METRIC_VARIANTS: dict[str, tuple[str, ...]] = {
+    "ts": ("ts", "timestamp", "time", "@timestamp"),
+    # a long table (one sample a row) has a name and a value column; a wide one neither
+    "name": ("name", "metric", "metric_name", "__name__"),
+    "value": ("value", "val"),
+    "type": ("type", "metric_type"),
+    "service": _SERVICE,
+    "pod": _POD,
+    "site": _SITE,
+    # only by --map labels=COLUMN,COLUMN: the columns kept as labels of a wide table
+    "labels": (),
+}
+
+VARIANTS = {
+    "tasks": TASK_VARIANTS,
+    "transitions": TRANSITION_VARIANTS,
+    "spans": SPAN_VARIANTS,
+    "logs": LOG_VARIANTS,
+    "metrics": METRIC_VARIANTS,
+}
+REQUIRED = {
+    "tasks": ("task_id", "state"),
+    "transitions": ("task_id", "to_state", "ts"),
+    "spans": ("trace_id", "span_id", "start_time"),
+    "logs": ("ts", "message"),
+    "metrics": ("ts",),
+}
+#: mapped to a comma-separated list of source columns rather than one
+LIST_COLUMNS = ("labels",)
 TIMES = ("created", "started", "finished", "ts")
 
 #: the lab's columns per kind, in order (provenance added at commit)
@@ -315,7 +391,8 @@ def parse_map(pairs: list[str] | None) -> dict[str, str]:
             raise BadInputError(f"--map {pair!r} is not COLUMN=NAME (e.g. --map task_id=ID)")
         if column not in known:
             raise BadInputError(
-                f"--map {pair!r}: {column!r} is not a column of tasks or task_transitions; "
+                f"--map {pair!r}: {column!r} is not a column of tasks or task_transitions, "
+                f"nor of spans, logs or metrics; "
                 f"known: {', '.join(sorted(known))}"
             )
         mapping[column] = name
@@ -333,7 +410,7 @@ def resolve(kind: str, columns: tuple[str, ...], mapping: dict[str, str]) -> dic
     for column, name in mapping.items():
         if column in variants:
             chosen[column] = name
-            taken.add(name)
+            taken.update(_named(column, name))
     for column, names in variants.items():
         if column in chosen:
             continue
@@ -627,14 +704,9 @@ def _column_attributes(columnar: Columnar, used: set[str]) -> str:
     return f"json_object({', '.join(pairs)})" if pairs else "'{}'::JSON"
 
 
-def _table_select(
-    raw: str,
-    shape: Shape,
-    mapping: dict[str, str],
-    origin: str | None,
-    source: str,
-    columnar: Columnar | None = None,
-) -> str:
+def checked_columns(shape: Shape, mapping: dict[str, str], source: str) -> dict[str, str]:
+    """Lab column -> source column of ``shape`` (see :func:`resolve`), refusing a source
+    that lacks a required column or a ``--map`` naming a column the source does not have."""
     kind = shape.kind
     chosen = resolve(kind, shape.columns, mapping)
     missing = [c for c in REQUIRED[kind] if c not in chosen]
@@ -647,24 +719,56 @@ def _table_select(
         )
     present = {c.lower() for c in shape.columns}
     for column, name in mapping.items():
-        if column in VARIANTS[kind] and name.split(".")[0].lower() not in present:
-            raise BadInputError(
-                f"--map {column}={name}: the source has no column {name.split('.')[0]!r} "
-                f"(it has {', '.join(shape.columns) or 'none'})",
-                source=source,
-            )
+        if column not in VARIANTS[kind]:
+            continue
+        for one in _named(column, name):
+            if one.split(".")[0].lower() not in present:
+                raise BadInputError(
+                    f"--map {column}={name}: the source has no column {one.split('.')[0]!r} "
+                    f"(it has {', '.join(shape.columns) or 'none'})",
+                    source=source,
+                )
+    return chosen
+
+
+def _named(column: str, name: str) -> list[str]:
+    """The source columns a mapping of ``column`` to ``name`` names."""
+    if column in LIST_COLUMNS:
+        return [n.strip() for n in name.split(",") if n.strip()]
+    return [name]
+
+
+def row_texts(
+    shape: Shape, chosen: dict[str, str], columnar: Columnar | None
+) -> tuple[dict[str, str], str]:
+    """SQL for the text of each lab column of ``shape.kind`` (NULL where the source has
+    none), and for the JSON object of the columns no lab column took (the attributes)."""
+    variants = [c for c in VARIANTS[shape.kind] if c not in LIST_COLUMNS]
+    named = [n for c, name in chosen.items() for n in _named(c, name)]
     if columnar is not None:
-        texts = {c: _column_text(columnar, chosen.get(c)) for c in VARIANTS[kind]}
-        attributes = _column_attributes(
-            columnar, {n.split(".")[0] for n in chosen.values()} | set(chosen.values())
-        )
+        texts = {c: _column_text(columnar, chosen.get(c)) for c in variants}
+        attributes = _column_attributes(columnar, {n.split(".")[0] for n in named} | set(named))
     else:
-        texts = {c: _value(chosen.get(c), layout=shape.layout) for c in VARIANTS[kind]}
+        texts = {c: _value(chosen.get(c), layout=shape.layout) for c in variants}
         # what no column took stays in attributes
-        used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in chosen.values()]
+        used = ["$." + json.dumps(n.split(".")[0], ensure_ascii=False) for n in named]
         attributes = "record::JSON"
         for u in used:
             attributes = f"json_remove({attributes}, {quote_literal(u)})"
+    return texts, attributes
+
+
+def _table_select(
+    raw: str,
+    shape: Shape,
+    mapping: dict[str, str],
+    origin: str | None,
+    source: str,
+    columnar: Columnar | None = None,
+) -> str:
+    kind = shape.kind
+    chosen = checked_columns(shape, mapping, source)
+    texts, attributes = row_texts(shape, chosen, columnar)
     state = "state" if kind == "tasks" else "to_state"
     times = [c for c in TIMES if c in texts]
     parsed = ", ".join(f"{_time('t_' + c, origin)} AS {c}" for c in times)

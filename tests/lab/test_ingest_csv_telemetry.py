@@ -1,0 +1,658 @@
+"""`dvlab ingest --kind spans|metrics|logs` of tables (CSV, Parquet) with a column map.
+
+The real checks read the nezha TrainTicket sample (its SOURCE.md lists its quirks):
+every expected value is worked out from the raw CSV here with ``csv`` and ``json``,
+and the lab is read back with plain read-only DuckDB. The small fixtures say their
+expected values beside them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dvlab.errors import BadInputError
+from dvlab.lab.ingest import IngestOptions, IngestSummary, ingest
+
+from .ingest_support import query, run_cli
+
+NEZHA = "nezha-trainticket"
+LOG_MAP = (
+    "ts=Timestamp",
+    "message=Log",
+    "trace_id=TraceID",
+    "pod=PodName",
+    "host=Node",
+)
+SPAN_MAP = (
+    "trace_id=TraceID",
+    "span_id=SpanID",
+    "parent_span_id=ParentID",
+    "pod=PodName",
+    "name=OperationName",
+    "start_time=StartTimeUnixNano",
+    "end_time=EndTimeUnixNano",
+)
+#: every table the ingest writes rows to, ledger included
+TABLES = ("logs", "spans", "metrics", "rejects", "ingests")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def nezha(real_data: Path) -> Path:
+    folder = real_data / NEZHA
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not there")
+    return folder
+
+
+def raw_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line, row) of every CSV row; the header is line 1 and no value holds a newline."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        return list(enumerate(csv.DictReader(stream), start=2))
+
+
+def from_nanos(text: str) -> datetime:
+    """An epoch in nanoseconds as the lab keeps it: to the microsecond, truncated."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(text) // 1000)
+
+
+def service_of(pod: str) -> str:
+    """A Deployment pod's service: its name without its last two dash-separated parts."""
+    return pod.rsplit("-", 2)[0]
+
+
+def load(lab: Path, paths: list[Path], kind: str, *pairs: str, **options: Any) -> IngestSummary:
+    return ingest(lab, [str(p) for p in paths], IngestOptions(kind=kind, mapping=pairs, **options))
+
+
+def snapshot(lab: Path) -> dict[str, list[tuple[Any, ...]]]:
+    if not lab.exists():
+        return {t: [] for t in TABLES}
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        return {
+            t: con.execute(
+                f"SELECT * EXCLUDE (finished, started) FROM {t} ORDER BY ALL"
+            ).fetchall()
+            if t == "ingests" and t in present
+            else con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            if t in present
+            else []
+            for t in TABLES
+        }
+    finally:
+        con.close()
+
+
+def rejects(lab: Path) -> list[tuple[int, str]]:
+    return [(r[0], r[1]) for r in query(lab, "SELECT line, reason FROM rejects ORDER BY ALL")]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- real: logs
+
+
+def test_nezha_logs_load_every_row_with_its_time_trace_and_level(
+    real_data: Path, lab_path: Path
+) -> None:
+    folder = nezha(real_data)
+    paths = [folder / "log" / "08_43_log.csv", folder / "log" / "08_44_log.csv"]
+
+    summary = load(lab_path, paths, "logs", *LOG_MAP)
+
+    assert [r.status for r in summary.sources] == ["loaded", "loaded"]
+    assert summary.total("rows_rejected") == 0
+    for path in paths:
+        expected = {}
+        levels: Counter[str] = Counter()
+        for line, row in raw_rows(path):
+            docker = json.loads(row["Log"])
+            text = docker["log"].removesuffix("\n")
+            # the Java layout: local time, then the level word
+            level = text.split()[1]
+            levels[level] += 1
+            expected[line] = (
+                datetime.strptime(row["Timestamp"][:26] + "+0000", "%Y-%m-%dT%H:%M:%S.%f%z"),
+                row["TraceID"],
+                text,
+                service_of(row["PodName"]),
+                row["Node"],
+                level,
+                {
+                    "pod": row["PodName"],
+                    "stream": docker["stream"],
+                    "Container": row["Container"],
+                    "SpanID": row["SpanID"],
+                    "TimeUnixNano": row["TimeUnixNano"],
+                },
+            )
+        got = {
+            r[0]: (*r[1:-1], json.loads(r[-1]))
+            for r in query(
+                lab_path,
+                "SELECT line, ts, trace_id, message, service, host, level_raw, "
+                "attributes::VARCHAR FROM logs WHERE source = ?",
+                [str(path)],
+            )
+        }
+        assert got == expected
+        stored = Counter(
+            dict(
+                query(
+                    lab_path,
+                    "SELECT level, count(*) FROM logs WHERE source = ? GROUP BY level",
+                    [str(path)],
+                )
+            )
+        )
+        assert stored == Counter({k.lower(): n for k, n in levels.items()})
+        if path.name == "08_44_log.csv":
+            # what SOURCE.md counted for the window of the fault
+            assert levels == Counter({"INFO": 2515, "WARN": 83, "ERROR": 24})
+            assert any(
+                "No contacts according to" in text for *_, text, _, _, _, _ in expected.values()
+            )
+
+
+def test_nezha_logs_loaded_again_change_nothing(real_data: Path, lab_path: Path) -> None:
+    paths = [nezha(real_data) / "log" / "08_43_log.csv"]
+    load(lab_path, paths, "logs", *LOG_MAP)
+    before = snapshot(lab_path)
+
+    summary = load(lab_path, paths, "logs", *LOG_MAP)
+
+    assert [r.status for r in summary.sources] == ["unchanged"]
+    after = snapshot(lab_path)
+    assert {t: after[t] for t in TABLES if t != "ingests"} == {
+        t: before[t] for t in TABLES if t != "ingests"
+    }
+
+
+# --------------------------------------------------------------------------- real: spans
+
+
+def expected_spans(path: Path) -> dict[int, tuple[Any, ...]]:
+    return {
+        line: (
+            row["TraceID"],
+            row["SpanID"],
+            None if row["ParentID"] == "root" else row["ParentID"],
+            row["OperationName"],
+            service_of(row["PodName"]),
+            from_nanos(row["StartTimeUnixNano"]),
+            from_nanos(row["EndTimeUnixNano"]),
+            (int(row["EndTimeUnixNano"]) // 1000 - int(row["StartTimeUnixNano"]) // 1000) / 1000,
+            "unspecified",
+            "unset",
+            {"pod": row["PodName"], "Duration": row["Duration"]},
+        )
+        for line, row in raw_rows(path)
+    }
+
+
+def test_nezha_traces_load_every_span(real_data: Path, lab_path: Path) -> None:
+    folder = nezha(real_data)
+    paths = [folder / "trace" / "08_43_trace.csv", folder / "trace" / "08_44_trace.csv"]
+
+    summary = load(lab_path, paths, "spans", *SPAN_MAP)
+
+    assert summary.total("rows_rejected") == 0
+    for path in paths:
+        got = {
+            r[0]: (*r[1:-1], json.loads(r[-1]))
+            for r in query(
+                lab_path,
+                "SELECT line, trace_id, span_id, parent_span_id, name, service, start_time, "
+                "end_time, duration_ms, kind, status, attributes::VARCHAR FROM spans "
+                "WHERE source = ?",
+                [str(path)],
+            )
+        }
+        assert got == expected_spans(path)
+
+
+def test_nezha_span_columns_are_found_without_a_map(real_data: Path, lab_path: Path) -> None:
+    path = nezha(real_data) / "trace" / "08_43_trace.csv"
+
+    # TraceID, SpanID, ParentID, PodName, OperationName, StartTimeUnixNano and
+    # EndTimeUnixNano are header variants; Duration is microseconds, said by its mapping
+    summary = load(lab_path, [path], "spans", "duration_us=Duration")
+
+    assert summary.total("rows_rejected") == 0
+    got = {
+        r[0]: r[1:]
+        for r in query(lab_path, "SELECT line, span_id, service, duration_ms FROM spans")
+    }
+    assert got == {
+        line: (row["SpanID"], service_of(row["PodName"]), int(row["Duration"]) / 1000)
+        for line, row in raw_rows(path)
+    }
+
+
+def test_nezha_service_graph_from_spans_matches_the_raw_trace(
+    real_data: Path, lab_path: Path
+) -> None:
+    folder = nezha(real_data)
+    paths = [folder / "trace" / "08_43_trace.csv", folder / "trace" / "08_44_trace.csv"]
+    expected: Counter[tuple[str, str]] = Counter()
+    for path in paths:
+        rows = [row for _, row in raw_rows(path)]
+        pod = {(r["TraceID"], r["SpanID"]): r["PodName"] for r in rows}
+        for r in rows:
+            parent = pod.get((r["TraceID"], r["ParentID"]))
+            if parent is not None and service_of(parent) != service_of(r["PodName"]):
+                expected[(service_of(parent), service_of(r["PodName"]))] += 1
+    assert len(expected) > 10  # a graph, not a pair or two
+
+    load(lab_path, paths, "spans", *SPAN_MAP)
+
+    got = {
+        (caller, callee): calls
+        for caller, callee, calls in query(
+            lab_path,
+            """SELECT parent.service, child.service, count(*)
+               FROM spans AS child JOIN spans AS parent
+                 ON parent.trace_id = child.trace_id AND parent.span_id = child.parent_span_id
+               WHERE parent.service <> child.service
+               GROUP BY ALL""",
+        )
+    }
+    assert got == dict(expected)
+
+
+# --------------------------------------------------------------------------- real: metrics
+
+
+def test_nezha_metrics_load_every_number_and_skip_nan(real_data: Path, lab_path: Path) -> None:
+    folder = nezha(real_data) / "metric"
+    paths = sorted(folder.glob("ts-*_metric.csv"))
+    assert len(paths) == 5
+
+    summary = load(lab_path, paths, "metrics", "ts=TimeStamp", "pod=PodName")
+
+    assert summary.total("rows_rejected") == 0
+    nan_cells = 0
+    for path in paths:
+        expected = {}
+        for line, row in raw_rows(path):
+            at = datetime.fromtimestamp(int(row["TimeStamp"]), UTC)
+            for column, text in row.items():
+                if column in ("Time", "TimeStamp", "PodName"):
+                    continue
+                value = float(text)
+                if math.isnan(value):
+                    nan_cells += 1
+                    continue
+                labels = {"pod": row["PodName"]}
+                expected[(line, column)] = (at, value, labels, service_of(row["PodName"]))
+        got = {
+            (r[0], r[1]): r[2:]
+            for r in query(
+                lab_path,
+                "SELECT line, name, ts, value, labels, service FROM metrics "
+                "WHERE source = ? AND type = 'gauge'",
+                [str(path)],
+            )
+        }
+        assert got == expected
+    assert summary.total("rows_skipped") == nan_cells
+    assert nan_cells > 0  # the latency columns hold NaN
+
+
+def test_nezha_front_service_takes_its_service_column(real_data: Path, lab_path: Path) -> None:
+    path = nezha(real_data) / "metric" / "front_service.csv"
+
+    # TimeStamp and ServiceName are found by their names; Time (Go's time text) holds no
+    # number and is no metric
+    summary = load(lab_path, [path], "metrics")
+
+    expected = {
+        (line, column): (float(text), row["ServiceName"])
+        for line, row in raw_rows(path)
+        for column, text in row.items()
+        if column not in ("Time", "TimeStamp", "ServiceName")
+    }
+    got = {
+        (r[0], r[1]): r[2:]
+        for r in query(lab_path, "SELECT line, name, value, service FROM metrics")
+    }
+    assert got == expected
+    assert summary.total("rows_loaded") == len(expected)
+
+
+def test_nezha_go_time_text_is_read_as_the_epoch_beside_it(
+    real_data: Path, lab_path: Path
+) -> None:
+    path = nezha(real_data) / "metric" / "front_service.csv"
+
+    # "2023-01-29 08:41:09.043078357 +0000 UTC m=+0.119240217": offset, zone name and the
+    # monotonic clock's reading
+    summary = load(lab_path, [path], "metrics", "ts=Time", "service=ServiceName")
+
+    assert summary.total("rows_rejected") == 0
+    got = dict(query(lab_path, "SELECT DISTINCT line, ts FROM metrics"))
+    expected = {}
+    for line, row in raw_rows(path):
+        seconds, fraction = row["Time"].split(" ")[1].split(".")
+        day = row["Time"].split(" ")[0]
+        expected[line] = datetime.strptime(
+            f"{day} {seconds}.{fraction[:6]}+0000", "%Y-%m-%d %H:%M:%S.%f%z"
+        )
+        # the same second as the epoch column beside it
+        assert int(expected[line].timestamp()) == int(row["TimeStamp"])
+    assert got == expected
+
+
+# --------------------------------------------------------------------------- small: metrics
+
+#: a wide table; line 3's CpuUsage is text, line 4's time is not one, line 5's Latency is
+#: empty and line 2's NaN
+WIDE = """\
+Time,TimeStamp,PodName,Node,CpuUsage(m),Latency(s)
+a,1674981669,api-7d9f8b6c5d-x2x4z,10.0.0.1,14.5,NaN
+b,1674981729,api-7d9f8b6c5d-x2x4z,10.0.0.1,lots,0.25
+c,yesterday,api-7d9f8b6c5d-x2x4z,10.0.0.1,15,0.5
+d,1674981849,api-7d9f8b6c5d-x2x4z,10.0.0.1,16,
+"""
+
+
+def test_wide_metrics_reject_text_and_bad_times_by_line_and_skip_empty_cells(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    path = write(tmp_path / "pod.csv", WIDE)
+
+    summary = load(lab_path, [path], "metrics", "ts=TimeStamp", "labels=PodName,Node")
+
+    labels = {"PodName": "api-7d9f8b6c5d-x2x4z", "Node": "10.0.0.1"}
+    t0 = datetime(2023, 1, 29, 8, 41, 9, tzinfo=UTC)
+    assert query(
+        lab_path, "SELECT line, name, ts, value, labels, type, service FROM metrics ORDER BY ALL"
+    ) == [
+        (2, "CpuUsage(m)", t0, 14.5, labels, "gauge", None),
+        (3, "Latency(s)", t0 + timedelta(minutes=1), 0.25, labels, "gauge", None),
+        (5, "CpuUsage(m)", t0 + timedelta(minutes=3), 16.0, labels, "gauge", None),
+    ]
+    assert rejects(lab_path) == [
+        (3, 'metrics: column CpuUsage(m): "lots" is not a number'),
+        (4, 'metrics: column TimeStamp: "yesterday" is not a time'),
+    ]
+    [report] = summary.sources
+    assert (report.rows_loaded, report.rows_rejected, report.rows_skipped) == (3, 2, 2)
+
+
+def test_wide_metrics_strict_writes_nothing(tmp_path: Path, lab_path: Path) -> None:
+    good = write(tmp_path / "good.csv", "ts,up\n1674981669,1\n")
+    load(lab_path, [good], "metrics")
+    path = write(tmp_path / "pod.csv", WIDE)
+    before = snapshot(lab_path)
+
+    with pytest.raises(BadInputError) as caught:
+        load(lab_path, [path], "metrics", "ts=TimeStamp", strict=True)
+
+    assert "--strict" in str(caught.value)
+    assert snapshot(lab_path) == before
+
+
+def test_long_metrics_keep_other_columns_as_labels(tmp_path: Path, lab_path: Path) -> None:
+    path = write(
+        tmp_path / "long.csv",
+        "ts,name,value,host,type\n"
+        "2026-05-01T12:00:00Z,queue_depth,7,n1,\n"
+        "2026-05-01T12:00:10Z,requests_total,120,n2,counter\n"
+        "2026-05-01T12:00:20Z,queue_depth,,n1,\n"
+        "2026-05-01T12:00:30Z,queue_depth,3,n1,histogramm\n",
+    )
+
+    summary = load(lab_path, [path], "metrics")
+
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert query(lab_path, "SELECT line, name, ts, value, labels, type FROM metrics") == [
+        (2, "queue_depth", at, 7.0, {"host": "n1"}, "gauge"),
+        (3, "requests_total", at + timedelta(seconds=10), 120.0, {"host": "n2"}, "counter"),
+    ]
+    [(line, reason)] = rejects(lab_path)
+    assert line == 5
+    assert reason.startswith('metrics: column type: unknown metric type "histogramm"; known: ')
+    assert summary.total("rows_skipped") == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "pairs", "says"),
+    [
+        ("metrics", "when,CpuUsage\nx,1\n", (), "no column for ts among when, CpuUsage"),
+        ("metrics", "ts,up\n1674981669,1\n", ("state=up",), "metrics have no column 'state'"),
+        (
+            "spans",
+            "TraceID,Id,Start\nab,cd,1674981768697000000\n",
+            (),
+            "no column for span_id among TraceID, Id, Start",
+        ),
+        ("logs", "ts,text\n2026-05-01T12:00:00Z,x\n", ("message=Log",), "no column 'Log'"),
+    ],
+)
+def test_a_missing_column_fails_the_source_naming_it_and_map(
+    tmp_path: Path, lab_path: Path, kind: str, text: str, pairs: tuple[str, ...], says: str
+) -> None:
+    path = write(tmp_path / "table.csv", text)
+
+    summary = load(lab_path, [path], kind, *pairs)
+
+    [report] = summary.sources
+    assert report.status == "failed"
+    assert report.message is not None
+    assert says in report.message
+    assert "--map" in report.message
+    assert snapshot(lab_path)[kind] == []
+
+
+# --------------------------------------------------------------------------- small: spans
+
+SPAN_HEADER = "trace,span,parent,service,op,start,end,kind,status\n"
+
+
+def test_spans_parents_kinds_statuses_and_bad_rows(tmp_path: Path, lab_path: Path) -> None:
+    path = write(
+        tmp_path / "spans.csv",
+        SPAN_HEADER
+        + "AB01,C1,root,api,GET /,1674981768697000000,1674981768698000000,SPAN_KIND_SERVER,ok\n"
+        + "ab01,c2,,api,q,1674981768697500000,1674981768697600000,3,STATUS_CODE_ERROR\n"
+        + "ab01,c3,0000000000000000,db,x,1674981768697500000,,client,\n"
+        + "ab01,c4,c1,db,late,1674981768699000000,1674981768698000000,,\n"
+        + "ab01,c5,c1,db,when,noon,,,\n"
+        + "ab01,c6,c1,db,odd,1674981768697000000,,sideways,\n"
+        + "ab01,zz,c1,db,nothex,1674981768697000000,,,\n",
+    )
+
+    summary = load(
+        lab_path,
+        [path],
+        "spans",
+        "trace_id=trace",
+        "span_id=span",
+        "parent_span_id=parent",
+        "name=op",
+        "start_time=start",
+        "end_time=end",
+    )
+
+    at = datetime(2023, 1, 29, 8, 42, 48, 697000, tzinfo=UTC)
+    assert query(
+        lab_path,
+        "SELECT line, trace_id, span_id, parent_span_id, kind, status, service, end_time, "
+        "duration_ms FROM spans ORDER BY line",
+    ) == [
+        (2, "ab01", "c1", None, "server", "ok", "api", at + timedelta(milliseconds=1), 1.0),
+        (3, "ab01", "c2", None, "client", "error", "api", at + timedelta(microseconds=600), 0.1),
+        (4, "ab01", "c3", None, "client", "unset", "db", None, None),
+    ]
+    assert rejects(lab_path) == [
+        (
+            5,
+            "spans: column end: ends 2023-01-29T08:42:48.698000Z before it starts "
+            "2023-01-29T08:42:48.699000Z",
+        ),
+        (6, 'spans: column start: "noon" is not a time'),
+        (
+            7,
+            'spans: column kind: unknown span kind "sideways"; known: unspecified, internal, '
+            "server, client, producer, consumer",
+        ),
+        (8, 'spans: column span: "zz" is not a hexadecimal id'),
+    ]
+    assert summary.total("rows_loaded") == 3
+
+
+def test_span_end_from_a_duration_in_nanoseconds(tmp_path: Path, lab_path: Path) -> None:
+    path = write(
+        tmp_path / "spans.csv",
+        "traceId,spanId,startTime,durationNano\nab,cd,2026-05-01T12:00:00Z,2500000\n",
+    )
+
+    load(lab_path, [path], "spans")
+
+    start = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert query(lab_path, "SELECT start_time, end_time, duration_ms FROM spans") == [
+        (start, start + timedelta(microseconds=2500), 2.5)
+    ]
+
+
+def test_spans_from_parquet(tmp_path: Path, lab_path: Path) -> None:
+    path = tmp_path / "spans.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "trace_id": ["ab", "ab"],
+                "span_id": ["01", "02"],
+                "parent_span_id": [None, "01"],
+                "start_time": [1674981768697000000, 1674981768697000000],
+                "end_time": [1674981768698000000, 1674981768697250000],
+                "http.route": ["/a", "/b"],
+            }
+        ),
+        path,
+    )
+
+    load(lab_path, [path], "spans")
+
+    assert query(
+        lab_path, "SELECT line, parent_span_id, duration_ms, attributes::VARCHAR FROM spans"
+    ) == [(1, None, 1.0, '{"http.route":"/a"}'), (2, "01", 0.25, '{"http.route":"/b"}')]
+
+
+# --------------------------------------------------------------------------- small: logs
+
+
+def test_logs_level_column_service_kept_whole_and_bad_time(tmp_path: Path, lab_path: Path) -> None:
+    path = write(
+        tmp_path / "app.csv",
+        "when,pod,sev,text\n"
+        "2026-05-01T12:00:00Z,api-7d9f8b6c5d-x2x4z,warning,disk ERROR soon\n"
+        "2026-05-01 12:00:01,api-7d9f8b6c5d-x2x4z,,plain text without a level\n"
+        "soon,api-7d9f8b6c5d-x2x4z,info,x\n",
+    )
+
+    load(
+        lab_path,
+        [path],
+        "logs",
+        "ts=when",
+        "service=pod",
+        "level=sev",
+        "message=text",
+        site="dc1",
+    )
+
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert query(
+        lab_path,
+        "SELECT line, ts, site, service, level, level_raw, message, attributes::VARCHAR "
+        "FROM logs ORDER BY line",
+    ) == [
+        (2, at, "dc1", "api-7d9f8b6c5d-x2x4z", "warn", "warning", "disk ERROR soon", "{}"),
+        (3, at + timedelta(seconds=1), "dc1", "api-7d9f8b6c5d-x2x4z", None, None,
+         "plain text without a level", "{}"),
+    ]  # fmt: skip
+    assert rejects(lab_path) == [(4, 'logs: column when: "soon" is not a time')]
+
+
+def test_logs_without_a_message_column_are_read_as_log_text(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    # a text log whose lines hold commas is not taken for a table
+    path = write(
+        tmp_path / "app.log",
+        '{"time": "2026-05-01T12:00:00Z", "level": "info", "msg": "a, b, c"}\n',
+    )
+
+    summary = load(lab_path, [path], "logs")
+
+    assert [r.format for r in summary.sources] == ["jsonl"]
+    assert query(lab_path, "SELECT message FROM logs") == [("a, b, c",)]
+
+
+def test_strict_log_table_writes_nothing(tmp_path: Path, lab_path: Path) -> None:
+    path = write(tmp_path / "app.csv", "ts,message\n2026-05-01T12:00:00Z,ok\nnever,bad\n")
+
+    with pytest.raises(BadInputError):
+        load(lab_path, [path], "logs", strict=True)
+
+    assert snapshot(lab_path) == {t: [] for t in TABLES}
+
+
+def test_cli_takes_the_new_kinds(
+    tmp_path: Path, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path / "m.csv", "ts,up\n1674981669,1\n")
+
+    code, _, err = run_cli(capsys, "--db", str(lab_path), "ingest", "--kind", "metrics", str(path))
+
+    assert code == 0, err
+    assert query(lab_path, "SELECT name, value FROM metrics") == [("up", 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "more"),
+    [
+        ("metrics", "ts,up,load\n1674981669,1,0.5\n", "1674981729,0,\n"),
+        ("spans", "trace_id,span_id,start\nab,01,1674981669\n", "ab,02,1674981670\n"),
+    ],
+)
+def test_loaded_again_changes_nothing_and_grown_replaces_its_rows(
+    tmp_path: Path, lab_path: Path, kind: str, text: str, more: str
+) -> None:
+    path = write(tmp_path / f"{kind}.csv", text)
+    load(lab_path, [path], kind)
+    before = snapshot(lab_path)
+
+    again = load(lab_path, [path], kind)
+
+    assert [r.status for r in again.sources] == ["unchanged"]
+    after = snapshot(lab_path)
+    assert {t: after[t] for t in TABLES if t != "ingests"} == {
+        t: before[t] for t in TABLES if t != "ingests"
+    }
+
+    write(path, text + more)
+    load(lab_path, [path], kind)
+
+    # metrics: up and load at line 2, up at line 3 (its load cell is empty); spans: a row
+    # a line
+    lines = [(2,), (2,), (3,)] if kind == "metrics" else [(2,), (3,)]
+    assert query(lab_path, f"SELECT line FROM {kind} ORDER BY line") == lines
