@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
+from dvlab.analyses.lineage import trace
 from dvlab.analyses.metrics import metric_changes
 from dvlab.analyses.timeline import timeline
 from dvlab.cli import main
@@ -311,3 +313,21 @@ def test_metric_changes_of_a_window_without_metrics(lab: Path) -> None:
 def test_metric_changes_refuses_a_window_that_is_not_one(lab: Path) -> None:
     with pytest.raises(BadInputError, match="start '2026-12-04T10:06:00Z' is not before end"):
         metric_changes(lab, start="2026-12-04T10:06:00Z", end="2026-12-04T10:04:00Z")
+
+
+def test_trace_follows_a_trace_id_to_the_work_its_logs_belong_to(tmp_path: Path) -> None:
+    lab = make_telemetry_lab(tmp_path / "lab.duckdb")
+    con = duckdb.connect(str(lab))
+    try:
+        # the task of correlation c-9, whose log carries trace ab01
+        con.execute(
+            "INSERT INTO tasks (task_id, workflow_id, state, created, correlation_id, source,"
+            " line, ingest_id) VALUES ('t-1', 'w-1', 'succeeded',"
+            " '2026-12-04 10:01:59+00', 'c-9', 'tasks.csv', 1, 4)"
+        )
+    finally:
+        con.close()
+
+    rows = trace(lab, "ab01").select("kind, id, correlation_id").fetchall()
+
+    assert rows == [("task", "t-1", "c-9")]
