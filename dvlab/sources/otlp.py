@@ -417,8 +417,9 @@ def _requests(text: str, source: str) -> list[_Request | _BadLine]:
             continue
         try:
             value = json.loads(line)
-        except ValueError as exc:
-            found.append(_BadLine(number, f"not JSON: {exc}", line[:REJECT_EXCERPT]))
+        except json.JSONDecodeError as exc:
+            reason = f"not JSON: {exc.msg} (column {exc.colno})"
+            found.append(_BadLine(number, reason, line[:REJECT_EXCERPT]))
             continue
         if _is_request(value) or value == {}:
             found.append(_Request(value, {(): number}))
@@ -433,11 +434,11 @@ def _requests(text: str, source: str) -> list[_Request | _BadLine]:
             source=source,
             line=error.lineno,
         )
+    first = next(item for item in found if isinstance(item, _BadLine))
     raise BadInputError(
-        "more than one JSON value and no line that is an OTLP export request on its own "
-        "(an object with resourceSpans, resourceLogs or resourceMetrics)",
+        f"no line is an OTLP export request on its own; the first: {first.reason}",
         source=source,
-        line=text.count("\n", 0, end) + 1,
+        line=first.line,
     )
 
 
@@ -658,11 +659,9 @@ class _Rows:
         res: _Resource,
         extra: dict[str, str],
     ) -> None:
-        flags = point.get("flags")
-        if flags is not None and _whole(flags, (*at, "flags"), "flags", low=0, high=2**32) & (
-            NO_RECORDED_VALUE
-        ):
-            return
+        flags = _whole(point.get("flags", 0), (*at, "flags"), "flags", low=0, high=2**32)
+        if flags & NO_RECORDED_VALUE:
+            return  # the point holds no value
         nanos = _nanos(point, at, "timeUnixNano")
         if nanos is None:
             raise _Bad(at, "no timeUnixNano")

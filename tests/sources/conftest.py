@@ -1,4 +1,5 @@
-"""Helpers for the text-format tests: feed text to a parser the way the ingest does."""
+"""Helpers for the source tests: feed text to a parser the way the ingest does, and a
+staging connection for the readers that stage a file whole."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dvlab.sources.records import LineParser, ParseOptions, RawRecord, Reject
@@ -20,6 +22,18 @@ def numbered_lines(text: str) -> list[tuple[int, str]]:
         for number, line in enumerate(text.split("\n"), start=1)
         if line.strip()
     ]
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    """A staging connection as the ingest gives one: with ``stage_rejects``."""
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(
+        "CREATE TABLE stage_rejects (src BIGINT, source VARCHAR, line BIGINT, "
+        "reason VARCHAR, raw VARCHAR)"
+    )
+    return connection
 
 
 @pytest.fixture

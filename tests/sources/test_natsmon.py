@@ -25,18 +25,6 @@ MONITOR = Path("nats-docs") / "monitor"
 # --------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture
-def con() -> duckdb.DuckDBPyConnection:
-    """A staging connection as the ingest gives one: with ``stage_rejects``."""
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(
-        "CREATE TABLE stage_rejects (src BIGINT, source VARCHAR, line BIGINT, "
-        "reason VARCHAR, raw VARCHAR)"
-    )
-    return connection
-
-
 def stage_text(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, text: str, name: str = "resp.json"
 ) -> tuple[list[dict[str, Any]], list[tuple[int, str, str]]]:

@@ -1,0 +1,229 @@
+"""`dvlab ingest` of OTLP/JSON into ``spans``, ``logs``, ``metrics`` and ``metric_families``.
+
+Expected counts are worked out from the raw requests of ``otlp-proto-examples``
+by walking them with ``json.load`` (a histogram point gives a bucket row per
+bound plus ``+Inf``, ``_sum`` and ``_count``; an exponential one a row per
+bucket plus the zero bucket); the small requests here are written by hand.
+The lab is read back with plain read-only DuckDB.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dvlab.errors import BadInputError
+from dvlab.lab.ingest import IngestOptions, ingest
+
+from .ingest_support import jsonl, query, record, run_cli, table_counts
+
+EXAMPLES = Path("otlp-proto-examples")
+NAMES = ("trace.json", "logs.json", "events.json", "metrics.json")
+T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z in nanoseconds
+TABLES = ("spans", "logs", "metrics", "metric_families", "rejects")
+
+
+def examples(real_data: Path) -> list[Path]:
+    return [real_data / EXAMPLES / name for name in NAMES]
+
+
+def expected_counts(paths: list[Path]) -> dict[str, int]:
+    """Rows each table should get from ``paths``, counted from the raw requests."""
+    counts = dict.fromkeys(TABLES, 0)
+    for path in paths:
+        request = json.loads(path.read_text(encoding="utf-8"))
+        for entry in request.get("resourceSpans", []):
+            counts["spans"] += sum(len(s["spans"]) for s in entry["scopeSpans"])
+        for entry in request.get("resourceLogs", []):
+            counts["logs"] += sum(len(s["logRecords"]) for s in entry["scopeLogs"])
+        for entry in request.get("resourceMetrics", []):
+            for scope in entry["scopeMetrics"]:
+                for metric in scope["metrics"]:
+                    counts["metric_families"] += 1
+                    counts["metrics"] += sum(map(metric_rows, _points(metric)))
+    return counts
+
+
+def _points(metric: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (kind, point)
+        for kind in ("gauge", "sum", "histogram", "exponentialHistogram")
+        if kind in metric
+        for point in metric[kind]["dataPoints"]
+    ]
+
+
+def metric_rows(kind_point: tuple[str, dict[str, Any]]) -> int:
+    kind, point = kind_point
+    totals = 1 + ("sum" in point)  # _count, and _sum when given
+    if kind == "histogram":
+        return len(point["explicitBounds"]) + 1 + totals
+    if kind == "exponentialHistogram":
+        buckets = len(point.get("positive", {}).get("bucketCounts", []))
+        buckets += len(point.get("negative", {}).get("bucketCounts", []))
+        return buckets + 1 + 1 + totals  # the zero bucket and +Inf
+    return 1
+
+
+def counts(lab: Path) -> dict[str, int]:
+    return {t: query(lab, f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
+
+
+def dump(lab: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the data tables and the rejects, sorted."""
+    return {t: sorted(query(lab, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+
+
+@pytest.fixture(scope="module")
+def real_lab(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    lab = tmp_path_factory.mktemp("otlp") / "lab.duckdb"
+    summary = ingest(lab, [str(p) for p in examples(real_data)])
+    assert summary.failed == []
+    return lab
+
+
+# --------------------------------------------------------------------------- real requests
+
+
+@pytest.mark.realdata
+def test_real_requests_load_every_record(real_data: Path, real_lab: Path) -> None:
+    paths = examples(real_data)
+    assert counts(real_lab) == expected_counts(paths)
+    assert query(real_lab, "SELECT source, format, status FROM ingests ORDER BY source") == sorted(
+        (str(p), "otlp-json", "loaded") for p in paths
+    )
+
+
+@pytest.mark.realdata
+def test_real_log_joins_its_span_by_trace_id(real_data: Path, real_lab: Path) -> None:
+    log = json.loads((real_data / EXAMPLES / "logs.json").read_text(encoding="utf-8"))
+    record = log["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    rows = query(
+        real_lab,
+        """SELECT l.message, s.name, s.span_id = l.attributes->>'span_id'
+           FROM logs l JOIN spans s USING (trace_id)""",
+    )
+    # logs.json's record names trace.json's span (the same traceId and spanId)
+    assert rows == [(record["body"]["stringValue"], "I'm a server span", True)]
+
+
+@pytest.mark.realdata
+def test_real_requests_again_change_nothing(real_data: Path, tmp_path: Path) -> None:
+    lab = tmp_path / "again.duckdb"
+    paths = [str(p) for p in examples(real_data)]
+    ingest(lab, paths)
+    before = dump(lab)
+    summary = ingest(lab, paths)
+    assert {s.status for s in summary.sources} == {"unchanged"}
+    assert dump(lab) == before
+
+
+@pytest.mark.realdata
+def test_real_requests_one_a_line_load_the_same_rows(
+    real_data: Path, real_lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exported = tmp_path / "otel-export.jsonl"
+    exported.write_text(
+        "".join(
+            json.dumps(json.loads(p.read_text(encoding="utf-8"))) + "\n"
+            for p in examples(real_data)
+        ),
+        encoding="utf-8",
+    )
+    lab = tmp_path / "lines.duckdb"
+    code, _, err = run_cli(capsys, "--db", str(lab), "ingest", str(exported))
+    assert code == 0, err
+    assert query(lab, "SELECT format FROM ingests") == [("otlp-json",)]
+
+    def content(at: Path, table: str) -> list[tuple[Any, ...]]:
+        rows = query(at, f"SELECT * EXCLUDE (source, line, ingest_id) FROM {table}")
+        return sorted(rows, key=repr)
+
+    for table in ("spans", "logs", "metrics", "metric_families"):
+        assert content(lab, table) == content(real_lab, table), table
+    # each row's line is its request's line in the file
+    assert query(lab, "SELECT DISTINCT line FROM spans") == [(1,)]
+    assert query(lab, "SELECT line FROM logs ORDER BY line") == [(2,), (3,)]
+    assert query(lab, "SELECT DISTINCT line FROM metrics") == [(4,)]
+
+
+# --------------------------------------------------------------------------- small requests
+
+
+def span_request(*spans: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceSpans": [{"scopeSpans": [{"spans": list(spans)}]}]}
+
+
+def span(n: int, **fields: Any) -> dict[str, Any]:
+    return {
+        "traceId": f"{n:032x}",
+        "spanId": f"{n:016x}",
+        "name": f"op{n}",
+        "startTimeUnixNano": str(T0 + n),
+        **fields,
+    }
+
+
+def test_a_reject_names_path_and_line_and_strict_writes_nothing(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "spans.json"
+    text = json.dumps(span_request(span(1), span(2, endTimeUnixNano=True)), indent=2)
+    source.write_text(text, encoding="utf-8")
+    bad_line = next(
+        n for n, line in enumerate(text.split("\n"), start=1) if '"endTimeUnixNano": true' in line
+    )
+
+    strict = tmp_path / "strict.duckdb"
+    with pytest.raises(BadInputError, match="--strict: 1 line"):
+        ingest(strict, [str(source)], IngestOptions(strict=True))
+    assert table_counts(strict) == {"logs": 0, "rejects": 0, "ingests": 0}
+    if strict.exists():
+        assert query(strict, "SELECT count(*) FROM spans") == [(0,)]
+
+    summary = ingest(lab_path, [str(source)], IngestOptions(site="osl1"))
+    assert [(s.rows_loaded, s.rows_rejected) for s in summary.sources] == [(1, 1)]
+    assert query(lab_path, "SELECT span_id, site FROM spans") == [(f"{1:016x}", "osl1")]
+    assert query(lab_path, "SELECT line, reason FROM rejects") == [
+        (bad_line, "resourceSpans[0].scopeSpans[0].spans[1].endTimeUnixNano: true is not a time")
+    ]
+
+
+def test_a_grown_export_file_replaces_its_rows(lab_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "export.jsonl"
+    first = json.dumps(span_request(span(1))) + "\n"
+    source.write_text(first, encoding="utf-8")
+    ingest(lab_path, [str(source)])
+    source.write_text(first + json.dumps(span_request(span(2), span(3))) + "\n", encoding="utf-8")
+    summary = ingest(lab_path, [str(source)])
+    assert summary.sources[0].rows_replaced == 1
+    assert query(lab_path, "SELECT line, name FROM spans ORDER BY name") == [
+        (1, "op1"),
+        (2, "op2"),
+        (2, "op3"),
+    ]
+
+
+def test_json_logs_are_not_taken_for_otlp(lab_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "app.jsonl"
+    source.write_text(jsonl([record(1, "resourceSpans"), record(2)]), encoding="utf-8")
+    ingest(lab_path, [str(source)])
+    assert query(lab_path, "SELECT format FROM ingests") == [("jsonl",)]
+    assert query(lab_path, "SELECT count(*) FROM logs") == [(2,)]
+
+
+def test_format_otlp_json_on_other_json_fails_the_file(
+    lab_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "app.jsonl"
+    source.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    code, _, err = run_cli(
+        capsys, "--db", str(lab_path), "ingest", "--format", "otlp-json", str(source)
+    )
+    assert code == 2
+    assert f"{source}:1: no line is an OTLP export request on its own" in err
+    assert query(lab_path, "SELECT status FROM ingests") == [("failed",)]
+    assert query(lab_path, "SELECT count(*) FROM logs") == [(0,)]
