@@ -20,7 +20,7 @@ from typing import BinaryIO
 import numpy as np
 import pyarrow as pa
 
-from dvlab.errors import SourceReadError
+from dvlab.errors import BadInputError, SourceReadError
 
 CHUNK_BYTES = 32 << 20
 HEAD_BYTES = 4096
@@ -147,6 +147,27 @@ def read_block(stream: BinaryIO, size: int, source: str) -> bytes:
         if type(exc).__name__ == "ZstdError":
             raise SourceReadError(source, f"corrupt zstd data: {exc}") from None
         raise
+
+
+def read_text(path: Path, source: str, *, what: str) -> str:
+    """A whole file (plain, .gz or .zst) as UTF-8 text, for a reader that takes files whole.
+
+    A byte that is not UTF-8 raises BadInputError naming its line and saying
+    that ``what`` (such as "a Prometheus scrape") is UTF-8.
+    """
+    chunks = []
+    with open_stream(path) as stream:
+        while block := read_block(stream, CHUNK_BYTES, source):
+            chunks.append(block)
+    data = b"".join(chunks)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"not UTF-8 text (byte {exc.start}); {what} is UTF-8",
+            source=source,
+            line=data.count(b"\n", 0, exc.start) + 1,
+        ) from None
 
 
 def looks_binary(head: bytes) -> bool:

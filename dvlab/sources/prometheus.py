@@ -127,6 +127,8 @@ _DECIMAL = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SAMPLE = re.compile(rf"({_NAME})[ \t]*(\{{(?:[^\"}}]|{_QUOTED})*\}})?(.*)")
 _DECLARATION = re.compile(rf"#[ \t]+(HELP|TYPE|UNIT)[ \t]+({_NAME})(?:[ \t]+(.*))?")
 _KEYWORD = re.compile(r"#[ \t]+(HELP|TYPE|UNIT)\b")
+#: how a sample with labels starts
+_LABELLED = re.compile(rf"{_NAME}\{{")
 _EXEMPLAR = re.compile(rf"\{{(?:[^\"}}]|{_QUOTED})*\}}[ \t]+(\S+)(?:[ \t]+(\S+))?[ \t]*")
 _INFINITE = (math.inf, -math.inf)
 
@@ -583,10 +585,11 @@ _OPENMETRICS_TYPES = frozenset({"info", "stateset", "gaugehistogram", "unknown"}
 def exposition_format(head: bytes) -> str | None:
     """``openmetrics`` or ``prometheus`` when a file starting with ``head`` is a scrape.
 
-    Every whole line of ``head`` must be blank, a comment, or a sample, and at
-    least one must be a HELP, TYPE or UNIT line or a sample with labels (so a
-    log line, which is none of these, never makes a file a scrape). See the
-    module docstring for how OpenMetrics is told.
+    Every whole line of ``head`` must be blank, a comment, a sample, or start
+    as a sample with labels does (``name{``: one with a fault its reader
+    rejects), and at least one must be a HELP, TYPE or UNIT line or a sample
+    with labels (so a log line, which is none of these, never makes a file a
+    scrape). See the module docstring for how OpenMetrics is told.
 
     >>> exposition_format(b'# TYPE up gauge\\nup{job="node"} 1\\n')
     'prometheus'
@@ -623,7 +626,9 @@ def exposition_format(head: bytes) -> str | None:
             try:
                 _, pairs, _, _ = parser.split(line)
             except ValueError:
-                return None
+                if _LABELLED.match(line) is None:
+                    return None
+                continue  # a sample with a fault, which its reader will reject
             telling = telling or bool(pairs)
             openmetrics = openmetrics or _has_exemplar(line)
     if not telling:
@@ -632,23 +637,6 @@ def exposition_format(head: bytes) -> str | None:
 
 
 # --------------------------------------------------------------------------- staging
-
-
-def _read_text(path: Path, source: str) -> str:
-    """The whole file (plain, .gz or .zst) as text; BadInputError names a line not UTF-8."""
-    chunks = []
-    with files.open_stream(path) as stream:
-        while block := files.read_block(stream, files.CHUNK_BYTES, source):
-            chunks.append(block)
-    data = b"".join(chunks)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInputError(
-            f"not UTF-8 text (byte {exc.start}); a Prometheus scrape or response is UTF-8",
-            source=source,
-            line=data.count(b"\n", 0, exc.start) + 1,
-        ) from None
 
 
 def _mtime_micros(path: Path) -> int:
@@ -805,7 +793,7 @@ class ExpositionReader:
     def stage(
         self, con: duckdb.DuckDBPyConnection, source: telemetry.Source
     ) -> list[telemetry.Staged]:
-        text = _read_text(source.path, source.name)
+        text = files.read_text(source.path, source.name, what="a Prometheus scrape")
         out = parse(text, openmetrics=self.format == OPENMETRICS, source=source.name)
         metrics = _stage_samples(con, source, _samples_table(out))
         families = _stage_families(con, source, out.declared)
@@ -1015,7 +1003,8 @@ class ApiReader:
     def stage(
         self, con: duckdb.DuckDBPyConnection, source: telemetry.Source
     ) -> list[telemetry.Staged]:
-        points = read_api(_read_text(source.path, source.name), source.name)
+        text = files.read_text(source.path, source.name, what="a Prometheus API response")
+        points = read_api(text, source.name)
         rows = pa.Table.from_pylist(points.rows, schema=_API_ROWS)
         rows = rows.set_column(1, "ts", rows.column("ts").cast(_TS))
         metrics = _stage_samples(con, source, rows)
