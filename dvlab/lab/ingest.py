@@ -1195,6 +1195,11 @@ def _stage_one(
             entry = {**base, "status": "empty"}
             return report, entry
         state, unchanged = _match_state(path, head, states)
+        if state is not None and state.source != name and telemetry.by_format(state.format):
+            # a scrape or an export request is one measurement: another file with the same
+            # bytes (a target that did not change between scrapes) is another measurement,
+            # not a copy of the first or its continuation
+            state, unchanged = None, False
         if state is not None and unchanged and state.rows_gone:
             unchanged = False  # read again: its rows were replaced by another source's
         if state is not None:
@@ -1481,7 +1486,8 @@ def _read_telemetry(
         head,
         reader.format,
         tuple((m.kind, m.table) for m in made),
-        sum(m.rows for m in made),
+        # what a file declares of its metric families is not counted among its rows
+        sum(m.rows for m in made if m.kind != "families"),
         sum(m.rejects for m in made),
     )
 

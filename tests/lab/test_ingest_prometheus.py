@@ -242,13 +242,41 @@ def test_a_folder_of_scrapes_is_a_series(
     assert query(lab_path, "SELECT DISTINCT format FROM ingests") == [("prometheus",)]
 
 
+def test_identical_scrapes_in_other_files_are_each_a_point_of_the_series(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    """A target that did not change between scrapes writes the same bytes twice; and a later
+    scrape may start and end as an earlier one did with more between. Each file is still a
+    scrape of its own: none is skipped as a copy or read as a grown earlier file."""
+    folder = tmp_path / "scrapes"
+    folder.mkdir()
+    write(folder / "s0.prom", scrape(7), mtime=1_700_000_000)
+    write(folder / "s1.prom", scrape(7), mtime=1_700_000_015)
+    ingest(lab_path, [str(folder)])
+    # in a later run: the same start and end as s0, one more series between them
+    longer = scrape(7).replace('up{job="b"}', 'up{job="z"} 3\nup{job="b"}')
+    write(folder / "s2.prom", longer, mtime=1_700_000_030)
+    summary = ingest(lab_path, [str(folder)])
+
+    assert [(s.status, s.rows_loaded) for s in summary.sources] == [
+        ("unchanged", 0),
+        ("unchanged", 0),
+        ("loaded", 3),
+    ]
+    got = query(
+        lab_path,
+        "SELECT epoch(ts), count(*) FROM metrics WHERE name = 'up' GROUP BY 1 ORDER BY 1",
+    )
+    assert got == [(1_700_000_000.0, 2), (1_700_000_015.0, 2), (1_700_000_030.0, 3)]
+
+
 def test_ingesting_again_changes_nothing(lab_path: Path, tmp_path: Path) -> None:
     path = write(tmp_path / "a.prom", scrape(1) + 'up{job="c"} NaN\n')
     first = ingest(lab_path, [str(path)])
     before = query(lab_path, "SELECT * FROM metrics ORDER BY line")
     again = ingest(lab_path, [str(path)])
     assert [(s.status, s.rows_loaded, s.rows_rejected) for s in first.sources] == [
-        ("loaded", 3, 1)  # two samples and a family; NaN rejected
+        ("loaded", 2, 1)  # two samples (the family declared is not counted); NaN rejected
     ]
     assert [s.status for s in again.sources] == ["unchanged"]
     assert query(lab_path, "SELECT * FROM metrics ORDER BY line") == before
