@@ -30,8 +30,8 @@ and status without their enum prefixes, times truncated to the microsecond
 (``duration_ms`` from the nanoseconds), attributes as a JSON object (an
 ``AnyValue`` becomes the JSON value it holds; ``bytesValue`` stays base64
 text, a ``doubleValue`` that JSON cannot hold stays ``"NaN"`` or
-``"Infinity"``), with the scope as ``otel.scope.name`` and
-``otel.scope.version``; events and links as JSON arrays (an event's time as
+``"Infinity"``), with the scope as ``otel.scope.name``,
+``otel.scope.version`` and ``otel.scope.attributes``; events and links as JSON arrays (an event's time as
 RFC 3339 text in UTC with nanoseconds).
 
 Log records go to ``logs``: ``ts`` is ``timeUnixNano``, else
@@ -127,6 +127,8 @@ _ANY_VALUE_KEYS = (
     "bytesValue",
 )
 _INT64 = 2**63
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_INTEGER = re.compile(r"-?[0-9]+")
 _NON_FINITE = ("NaN", "Infinity", "-Infinity")
 
 
@@ -150,7 +152,7 @@ def _whole(value: object, at: JsonPath, what: str, *, low: int, high: int) -> in
     """An integer as the protobuf JSON mapping writes it: a number or decimal text."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+    elif isinstance(value, str) and _INTEGER.fullmatch(value):
         number = int(value)
     else:
         raise _Bad(at, f"{_shown(value)} is not {what}")
@@ -230,7 +232,7 @@ def _hex_id(obj: dict[str, Any], at: JsonPath, key: str, size: int) -> str | Non
     value = _text(obj, at, key)
     if value is None:
         return None
-    if not re.fullmatch(rf"[0-9a-fA-F]{{{2 * size}}}", value):
+    if len(value) != 2 * size or not _HEX.fullmatch(value):
         raise _Bad((*at, key), f"{_shown(value)} is not {2 * size} hex digits")
     return value.lower()
 
@@ -371,32 +373,16 @@ class _BadLine:
     raw: str
 
 
-def _read_text(source: Source) -> str:
-    name = source.name
-    chunks = []
-    with files.open_stream(source.path) as stream:
-        while block := files.read_block(stream, files.CHUNK_BYTES, name):
-            chunks.append(block)
-    data = b"".join(chunks)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInputError(
-            f"not UTF-8 text (byte {exc.start}); OTLP/JSON is UTF-8",
-            source=name,
-            line=data.count(b"\n", 0, exc.start) + 1,
-        ) from None
-
-
 def _is_request(value: object) -> bool:
     return isinstance(value, dict) and any(key in value for key in SIGNALS)
 
 
-def _requests(text: str, source: str) -> list[_Request | _BadLine]:
-    """The export requests ``text`` holds: one document, or one request a line.
+def _requests(text: str, source: str) -> Iterator[_Request | _BadLine]:
+    """The export requests ``text`` holds: one document, or one request a line (each parsed
+    as it is reached, so that a large file is never held parsed whole).
 
-    Raises BadInputError when it holds neither: not JSON (naming the line of
-    the error) or no OTLP request.
+    Raises BadInputError, at once or after the last line, when it holds
+    neither: not JSON (naming the line of the error) or no OTLP request.
     """
     decoder = json.JSONDecoder()
     start = len(text) - len(text.lstrip())
@@ -409,24 +395,28 @@ def _requests(text: str, source: str) -> list[_Request | _BadLine]:
         if not text[end:].strip():
             if not _is_request(body):
                 raise BadInputError(_not_otlp(body), source=source)
-            return [_Request(body, value_lines(text))]
+            yield _Request(body, value_lines(text))
+            return
 
-    found: list[_Request | _BadLine] = []
+    first_bad: _BadLine | None = None
+    any_request = False
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            reason = f"not JSON: {exc.msg} (column {exc.colno})"
-            found.append(_BadLine(number, reason, line[:REJECT_EXCERPT]))
-            continue
-        if _is_request(value) or value == {}:
-            found.append(_Request(value, {(): number}))
+            bad = _BadLine(number, f"not JSON: {exc.msg} (column {exc.colno})", line)
         else:
-            found.append(_BadLine(number, _not_otlp(value), line[:REJECT_EXCERPT]))
-    if any(isinstance(item, _Request) for item in found):
-        return found
+            if _is_request(value) or value == {}:
+                any_request = True
+                yield _Request(value, {(): number})
+                continue
+            bad = _BadLine(number, _not_otlp(value), line)
+        first_bad = first_bad or bad
+        yield bad
+    if any_request:
+        return
     if error is not None:
         raise BadInputError(
             f"not valid JSON: {error.msg} (column {error.colno}); OTLP/JSON is one export "
@@ -434,11 +424,11 @@ def _requests(text: str, source: str) -> list[_Request | _BadLine]:
             source=source,
             line=error.lineno,
         )
-    first = next(item for item in found if isinstance(item, _BadLine))
+    assert first_bad is not None  # more than one value: at least one line is not a request
     raise BadInputError(
-        f"no line is an OTLP export request on its own; the first: {first.reason}",
+        f"no line is an OTLP export request on its own; the first: {first_bad.reason}",
         source=source,
-        line=first.line,
+        line=first_bad.line,
     )
 
 
@@ -528,16 +518,12 @@ class _Rows:
 
     def resource(self, entry: dict[str, Any], at: JsonPath) -> _Resource:
         attrs = attributes(_object(entry, at, "resource"), (*at, "resource"))
-        site = next((attrs[k] for k in SITE_ATTRIBUTES if attrs.get(k) not in (None, "")), None)
-
-        def named(key: str) -> str | None:
-            value = attrs.get(key)
-            return None if value in (None, "") else _label_text(value)
-
+        named = {k: _label_text(v) for k, v in attrs.items() if v is not None and v != ""}
+        site = next((named[k] for k in SITE_ATTRIBUTES if k in named), None)
         return _Resource(
-            service=named("service.name") or self.source.service,
-            site=_label_text(site) if site is not None else self.source.site,
-            host=named("host.name"),
+            service=named.get("service.name") or self.source.service,
+            site=site or self.source.site,
+            host=named.get("host.name"),
         )
 
     # ----------------------------------------------------------------------- spans
@@ -589,16 +575,11 @@ class _Rows:
         body = any_value(record["body"], (*at, "body")) if "body" in record else None
         attrs = attributes(record, at)
         ids = {column: _take_id(attrs, column) for column in _LOG_ID_COLUMNS}
-        attrs.update(
-            {
-                k: v
-                for k, v in (
-                    ("span_id", _hex_id(record, at, "spanId", 8)),
-                    ("event.name", _text(record, at, "eventName")),
-                )
-                if v is not None
-            }
-        )
+        span_id, event_name = _hex_id(record, at, "spanId", 8), _text(record, at, "eventName")
+        if span_id is not None:
+            attrs["span_id"] = span_id
+        if event_name is not None:
+            attrs["event.name"] = event_name
         attrs.update(scope.attributes)
         self.logs.append(
             {
@@ -964,9 +945,11 @@ class OtlpJsonReader:
     def stage(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Staged]:
         """Read the file's spans, log records and data points into four temporary tables."""
         found = _Rows(source)
-        for item in _requests(_read_text(source), source.name):
+        for item in _requests(
+            files.read_text(source.path, source.name, what="OTLP/JSON"), source.name
+        ):
             if isinstance(item, _BadLine):
-                found.rejects.append((item.line, item.reason, item.raw))
+                found.rejects.append((item.line, item.reason, item.raw[:REJECT_EXCERPT]))
             else:
                 found.walk(item)
 
