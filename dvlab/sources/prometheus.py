@@ -132,6 +132,12 @@ _LABELLED = re.compile(rf"{_NAME}\{{")
 _EXEMPLAR = re.compile(rf"\{{(?:[^\"}}]|{_QUOTED})*\}}[ \t]+(\S+)(?:[ \t]+(\S+))?[ \t]*")
 _INFINITE = (math.inf, -math.inf)
 
+#: label sets as written -> their pairs: a series' labels are written the same way in every
+#: scrape of a target, so a folder of scrapes parses each label set once (the pairs are
+#: never changed once made)
+_LABEL_SETS: dict[str, list[tuple[str, str]]] = {}
+_LABEL_SETS_KEPT = 200_000
+
 
 def _line_pattern(timestamp: str) -> re.Pattern[str]:
     """One pattern that takes every line of a file in one pass (``findall``, a match a
@@ -387,9 +393,13 @@ class _Parser:
     ) -> None:
         """A sample line the one-pass pattern took (its labels' syntax is checked)."""
         try:
-            pairs: list[tuple[str, str]] = _LABEL.findall(inner) if inner else []
-            if len(pairs) > 1 or "\\" in inner:
-                pairs = _label_pairs(inner)
+            pairs = _LABEL_SETS.get(inner)
+            if pairs is None:
+                pairs = _LABEL.findall(inner) if inner else []
+                if len(pairs) > 1 or "\\" in inner:
+                    pairs = _label_pairs(inner)
+                if len(_LABEL_SETS) < _LABEL_SETS_KEPT:
+                    _LABEL_SETS[inner] = pairs
             if exemplar:
                 _check_exemplar(exemplar[1:])
             micros = self.timestamp(stamp) if stamp else None
