@@ -1,0 +1,81 @@
+-- A counter's increase and per-second rate per series (name, site, service and labels) over a window or each step of it: resets handled and the result extrapolated to the window's edges as Prometheus's increase() and rate() do.
+-- @param metric     the counter's metric name, such as http_requests_total
+-- @param from=null  start of the window (inclusive), any time dvlab parses; null for the counter's first sample
+-- @param to=null    end of the window (exclusive); null to end at the counter's last sample (included)
+-- @param step=null  one row per series and step of this length (any DuckDB interval, such as '5 minutes'), steps starting at the window's start; null for one row per series
+--
+-- Only the samples inside a window (or step) count, and a series needs two there to get a
+-- row. A value lower than the one before is a counter reset: the counter restarted from 0,
+-- so the increase across it is the new value. observed_increase is what the samples show
+-- (last - first + the value before each reset); increase extrapolates it as Prometheus
+-- does: towards each edge of the window by the distance to that edge when that is under
+-- 1.1 average sample intervals, else by half an interval, and never back past the moment
+-- the counter would have been 0. rate is increase divided by the window's length in
+-- seconds. An increase across a step boundary belongs to neither step, as in Prometheus.
+-- The window is [from, to) like every window in the lab; Prometheus's range is
+-- (start, end], which differs only for a sample exactly on a bound. A series sampled twice
+-- at one moment (one scrape loaded from two files) counts once; NaN samples are skipped.
+WITH
+bounds AS (
+    SELECT coalesce(dvlab_ts($from::VARCHAR), min(ts)) AS lo,
+           dvlab_ts($to::VARCHAR) AS hi,
+           coalesce(dvlab_ts($to::VARCHAR), max(ts)) AS range_end
+    FROM metrics
+    WHERE name = $metric::VARCHAR
+),
+samples AS (
+    SELECT m.site, m.service, map_from_entries(list_sort(map_entries(m.labels))) AS labels,
+           m.ts, max(m.value) AS value,
+           CASE WHEN $step IS NULL THEN b.lo
+                ELSE time_bucket($step::INTERVAL, m.ts, b.lo) END AS window_start,
+           CASE WHEN $step IS NULL THEN b.range_end
+                ELSE least(time_bucket($step::INTERVAL, m.ts, b.lo) + $step::INTERVAL,
+                           b.range_end) END AS window_end
+    FROM metrics AS m, bounds AS b
+    WHERE m.name = $metric::VARCHAR
+      AND m.ts >= b.lo AND (b.hi IS NULL OR m.ts < b.hi)
+      AND m.value IS NOT NULL AND NOT isnan(m.value)
+    GROUP BY ALL
+),
+deltas AS (
+    SELECT *,
+           lag(value) OVER (PARTITION BY site, service, labels, window_start ORDER BY ts) AS prev
+    FROM samples
+),
+windows AS (
+    SELECT site, service, labels, window_start, window_end,
+           count(*) AS samples,
+           min(ts) AS first_ts,
+           max(ts) AS last_ts,
+           arg_min(value, ts) AS first_value,
+           count(*) FILTER (WHERE value < prev) AS resets,
+           sum(CASE WHEN value < prev THEN value ELSE value - prev END) AS observed_increase
+    FROM deltas
+    GROUP BY ALL
+    HAVING count(*) >= 2
+),
+edges AS (
+    SELECT *,
+           epoch(last_ts - first_ts) AS sampled,
+           epoch(last_ts - first_ts) / (samples - 1) AS gap,
+           CASE WHEN observed_increase > 0 AND first_value >= 0
+                THEN least(epoch(first_ts - window_start),
+                           epoch(last_ts - first_ts) * first_value / observed_increase)
+                ELSE epoch(first_ts - window_start) END AS to_start,
+           epoch(window_end - last_ts) AS to_end
+    FROM windows
+),
+extrapolated AS (
+    SELECT *,
+           observed_increase
+           * (sampled
+              + CASE WHEN to_start < 1.1 * gap THEN to_start ELSE gap / 2 END
+              + CASE WHEN to_end < 1.1 * gap THEN to_end ELSE gap / 2 END)
+           / sampled AS increase
+    FROM edges
+)
+SELECT $metric::VARCHAR AS name, site, service, labels, window_start, window_end, samples,
+       first_ts, last_ts, resets, observed_increase, increase,
+       increase / nullif(epoch(window_end - window_start), 0) AS rate
+FROM extrapolated
+ORDER BY window_start, site NULLS FIRST, service NULLS FIRST, labels::VARCHAR
