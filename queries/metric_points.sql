@@ -8,16 +8,9 @@
 WITH
 points AS (
     SELECT ts, name,
-           CASE WHEN cardinality(labels) > 0
-                THEN '{' || array_to_string(list_transform(list_sort(map_entries(labels)),
-                         lambda e: e.key || '="' || replace(replace(e.value, '\', '\\'), '"', '\"') || '"'),
-                         ',') || '}'
-                ELSE '' END AS labels,
+           dvlab_labels_text(labels) AS labels,
            site, service, type, value, source, line,
-           -- what only grows until a restart: counters, and a histogram's or summary's
-           -- buckets, sums and counts
-           type = 'counter' OR (type IN ('histogram', 'summary')
-                                AND regexp_matches(name, '_(bucket|count|sum)$')) AS cumulative
+           dvlab_cumulative(type, name) AS cumulative
     FROM metrics
     WHERE ($metric IS NULL OR name = $metric::VARCHAR)
       AND ($labels IS NULL

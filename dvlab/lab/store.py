@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import duckdb
 
 from dvlab.errors import BadInputError, DvlabError, LabLockedError
-from dvlab.lab import dberrors, levels, schema, taskstate, timeconv
+from dvlab.lab import dberrors, levels, metricmacros, schema, taskstate, timeconv
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
         con.execute("SET enable_progress_bar = false")
     timeconv.install(con)
     levels.install(con)
+    metricmacros.install(con)
 
 
 def wait_for_lock(open_it: Callable[[], T], path: Path, *, timeout: float | None = None) -> T:

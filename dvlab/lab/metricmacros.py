@@ -1,0 +1,33 @@
+"""SQL macros the curated metric queries share (installed on every lab connection).
+
+``dvlab_labels_text(labels)``
+    A series' labels as Prometheus writes them, sorted by name:
+    ``{code="500",method="GET"}`` (quotes and backslashes escaped), ``''`` for
+    none. One text per series, so points group and print by it.
+``dvlab_cumulative(type, name)``
+    Whether a series only grows until its process restarts: a counter, and a
+    histogram's or summary's ``_bucket``, ``_count`` and ``_sum`` series.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MACROS = (
+    r"""CREATE OR REPLACE TEMP MACRO dvlab_labels_text(labels) AS (
+        CASE WHEN cardinality(labels) > 0
+             THEN '{' || array_to_string(list_transform(list_sort(map_entries(labels)),
+                      lambda e: e.key || '="'
+                                || replace(replace(e.value, '\', '\\'), '"', '\"') || '"'),
+                      ',') || '}'
+             ELSE '' END)""",
+    """CREATE OR REPLACE TEMP MACRO dvlab_cumulative(type, name) AS (
+        type = 'counter' OR (type IN ('histogram', 'summary')
+                             AND regexp_matches(name, '_(bucket|count|sum)$')))""",
+)
+
+
+def install(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the macros on ``con`` (idempotent)."""
+    for statement in MACROS:
+        con.execute(statement)
