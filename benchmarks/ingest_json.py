@@ -24,6 +24,7 @@ The table goes to stdout, progress to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -99,6 +100,20 @@ class Result:
 
 def vs_ceiling(result: Result, ceiling: Result) -> float:
     return result.rows_per_s / ceiling.rows_per_s
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A temporary folder for the contenders' databases: removed at the end, or, with
+    ``keep``, left in place and named on stderr."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield folder
+    finally:
+        if keep:
+            log(f"kept {folder}")
+        else:
+            shutil.rmtree(folder)
 
 
 def warm_page_cache(path: Path) -> None:
@@ -275,24 +290,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = [n for n in ORDER if not (n == "pandas" and args.skip_pandas)]
     if args.skip_pandas:
         print("note: pandas skipped (--skip-pandas)")
-    workdir = Path(tempfile.mkdtemp(prefix="dvlab-bench-"))
     try:
-        results = run_all(
-            data=data,
-            records=args.records,
-            repeat=args.repeat,
-            names=names,
-            workdir=workdir,
-            keep=args.keep,
-        )
+        with scratch_folder("dvlab-bench-", keep=args.keep) as workdir:
+            results = run_all(
+                data=data,
+                records=args.records,
+                repeat=args.repeat,
+                names=names,
+                workdir=workdir,
+                keep=args.keep,
+            )
     except BenchmarkError as exc:
         log(f"benchmark failed: {exc}")
         return 1
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir)
     if args.skip_pandas:
         results["pandas"] = Result(contender="pandas", file_bytes=size, skipped="--skip-pandas")
 

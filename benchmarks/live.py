@@ -55,7 +55,15 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from benchmarks.ingest_json import BenchmarkError, Result, _version, format_table, log, vs_ceiling
+from benchmarks.ingest_json import (
+    BenchmarkError,
+    Result,
+    _version,
+    format_table,
+    log,
+    scratch_folder,
+    vs_ceiling,
+)
 from dvlab.simulate.export import TASK_COLUMNS
 
 DEFAULT_PG_DSN = "postgresql://127.0.0.1:5432/test"
@@ -756,32 +764,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as exc:
         log(f"benchmark failed: {exc}")
         return 1
-    workdir = Path(tempfile.mkdtemp(prefix="dvlab-bench-live-"))
     try:
-        pg = bench_postgres(
-            dsn=args.pg_dsn,
-            rows=args.pg_rows,
-            repeat=args.repeat,
-            workdir=workdir,
-            keep=args.keep,
-            tag=tag,
-        )
-        nats = bench_nats(
-            url=args.nats_url,
-            messages=args.nats_messages,
-            repeat=args.repeat,
-            workdir=workdir,
-            keep=args.keep,
-            tag=tag,
-        )
+        with scratch_folder("dvlab-bench-live-", keep=args.keep) as workdir:
+            pg = bench_postgres(
+                dsn=args.pg_dsn,
+                rows=args.pg_rows,
+                repeat=args.repeat,
+                workdir=workdir,
+                keep=args.keep,
+                tag=tag,
+            )
+            nats = bench_nats(
+                url=args.nats_url,
+                messages=args.nats_messages,
+                repeat=args.repeat,
+                workdir=workdir,
+                keep=args.keep,
+                tag=tag,
+            )
     except BenchmarkError as exc:
         log(f"benchmark failed: {exc}")
         return 1
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir)
 
     runs = f"fastest of {args.repeat} runs" if args.repeat > 1 else "one run"
     csv_bytes, table_bytes = pg.facts["csv_bytes"], pg.facts["table_bytes"]

@@ -29,14 +29,21 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchmarks import gen_scrapes
-from benchmarks.ingest_json import BenchmarkError, Result, _version, format_table, log, vs_ceiling
+from benchmarks.ingest_json import (
+    BenchmarkError,
+    Result,
+    _version,
+    format_table,
+    log,
+    scratch_folder,
+    vs_ceiling,
+)
 from benchmarks.live import dvlab_ingest, lab_rows, run_timed
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -184,20 +191,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     began = time.perf_counter()
     folder, parquet, samples, written = ensure_data(args.scrapes, args.seed)
     log(f"{'generated' if written else 'reusing'} {folder} ({time.perf_counter() - began:.1f} s)")
-    workdir = Path(tempfile.mkdtemp(prefix="dvlab-bench-scrapes-"))
     try:
-        results, lab = bench_load(
-            folder=folder, parquet=parquet, samples=samples, repeat=args.repeat, workdir=workdir
-        )
-        rate = bench_rate(lab, scrapes=args.scrapes, seed=args.seed, repeat=args.repeat)
+        with scratch_folder("dvlab-bench-scrapes-", keep=args.keep) as workdir:
+            results, lab = bench_load(
+                folder=folder,
+                parquet=parquet,
+                samples=samples,
+                repeat=args.repeat,
+                workdir=workdir,
+            )
+            rate = bench_rate(lab, scrapes=args.scrapes, seed=args.seed, repeat=args.repeat)
     except BenchmarkError as exc:
         log(f"benchmark failed: {exc}")
         return 1
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir)
     ratio = vs_ceiling(results["dvlab"], results["ceiling"])
     runs = f"fastest of {args.repeat} runs" if args.repeat > 1 else "one run"
     print(
