@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from benchmarks import contenders, gen_logs, gen_scrapes, ingest_json, live
+from benchmarks import contenders, gen_logs, gen_scrapes, ingest_json, live, scrapes
 from tests.conftest import unavailable
 
 RECORDS = 4000
@@ -289,3 +289,31 @@ def test_the_parquet_copy_holds_the_files_samples(tmp_path: Path) -> None:
         labels = ",".join(f'{p["key"]}="{p["value"]}"' for p in pairs)
         series = f"{name}{{{labels}}}" if labels else name
         assert text[(ts, series)] == value
+
+
+@pytest.mark.slow
+def test_scrape_benchmark_runs_end_to_end_on_a_few_scrapes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(scrapes, "DATA_DIR", tmp_path / "data")
+    out = tmp_path / "figures.json"
+
+    status = scrapes.main(["--scrapes", "4", "--json", str(out)])
+
+    assert status == 0
+    report = json.loads(out.read_text(encoding="utf-8"))
+    # four scrapes of the generated target, each file counted line by line
+    per_file = [
+        sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#"))
+        for path in sorted((tmp_path / "data" / "scrapes-4-7").glob("*.prom"))
+    ]
+    assert len(per_file) == 4
+    assert report["samples"] == sum(per_file)
+    for contender in ("ceiling", "dvlab"):
+        assert report["contenders"][contender]["rows"] == sum(per_file)
+    # the first counter's series over four scrapes 86.4 s apart, in 5-minute steps: each
+    # series has its four points in the first step (0 to 259.2 s), so one row a series
+    first = next(f for f in gen_scrapes.families() if f.type == "counter")
+    assert report["rate_query"]["params"]["metric"] == first.name
+    assert report["rate_query"]["rows"] == len(first.series)
+    assert re.search(r"^dvlab +\d", capsys.readouterr().out, re.MULTILINE)
