@@ -81,3 +81,40 @@ def test_metric_chart_draws_bucket_means_beyond_the_row_limit() -> None:
 def test_metric_chart_needs_its_columns() -> None:
     with pytest.raises(ValueError, match="missing: value"):
         charts.metric_chart(pl.DataFrame({"series": [], "ts": []}), title="x")
+
+
+def changes_outputs(notebook: Path) -> list[dict[str, str]]:
+    nb = nbformat.read(notebook, as_version=4)
+    (cell,) = [c for c in nb.cells if c.get("id") == "span-metric-changes"]
+    return [dict(output.get("data", {})) for output in cell.outputs]
+
+
+def test_report_lists_the_windows_failed_spans_and_metric_changes(tmp_path: Path) -> None:
+    lab = make_telemetry_lab(tmp_path / "lab.duckdb")
+
+    # 10:02 to 10:06: the failed charge span at 10:02:00.150 and the two changes at 10:05
+    # (see tests/analyses/test_timeline_telemetry.py for how each is worked out); 10:06's
+    # changes fall at the window's (exclusive) end
+    result = run_report(
+        "incident-timeline",
+        {"start": "2026-12-04T10:02:00Z", "end": "2026-12-04T10:06:00Z"},
+        out_dir=tmp_path / "out",
+        lab=lab,
+    )
+
+    (table,) = changes_outputs(result.notebook)
+    text = table["text/plain"]
+    rows = [line for line in text.splitlines() if "2026-12-04" in line]
+    assert len(rows) == 3, text
+    assert "span charge (client)" in rows[0] and "error" in rows[0]
+    assert 'queue_depth{queue="jobs"} rose to 12 (baseline 4)' in text
+    assert 'requests_total{code="500"} rate fell to 0.5/s (baseline 1/s)' in text
+
+
+def test_report_says_when_nothing_failed_or_moved(incident_lab: Path, tmp_path: Path) -> None:
+    result = run_report("incident-timeline", {}, out_dir=tmp_path, lab=incident_lab)
+
+    (note,) = changes_outputs(result.notebook)
+    assert (
+        note["text/markdown"] == "No span failed and no metric left its baseline in this window."
+    )
