@@ -23,6 +23,7 @@ import pytest
 
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, IngestSummary, ingest
+from dvlab.lab.store import open_lab
 
 from .ingest_support import query, run_cli
 
@@ -275,6 +276,11 @@ def test_nezha_service_graph_from_spans_matches_the_raw_trace(
         )
     }
     assert got == dict(expected)
+    # the curated query a user runs draws the same graph
+    graph = open_lab(lab_path).query("service_graph").pl()
+    assert dict(
+        zip(zip(graph["caller"], graph["callee"], strict=True), graph["calls"], strict=True)
+    ) == dict(expected)
 
 
 # --------------------------------------------------------------------------- real: metrics

@@ -15,6 +15,7 @@ import pytest
 
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, ingest
+from dvlab.lab.store import open_lab
 
 from .ingest_support import query, run_cli
 
@@ -178,6 +179,9 @@ def test_a_histogram_quantile_over_the_loaded_buckets(real_data: Path, lab_path:
         {"bucket": "go_gc_pauses_seconds_bucket", "source": str(path), "q": 0.9},
     )
     assert got[0][0] == pytest.approx(expected, rel=1e-12)
+    # and the curated query a user runs gives the same, for the scrape's one time
+    curated = open_lab(lab_path).query("histogram_quantile", metric="go_gc_pauses_seconds", q=0.9)
+    assert [row[-1] for row in curated.fetchall()] == [pytest.approx(expected, rel=1e-12)]
 
 
 def test_the_quantile_sql_answers_the_largest_finite_bound_past_it(
