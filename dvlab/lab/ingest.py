@@ -311,11 +311,18 @@ def _match_state(path: Path, head: bytes, states: list[_State]) -> tuple[_State 
     changed in place.
     """
     name = str(path)
+    hashes: dict[int, str] = {}  # one hash per length of head the states recorded
+
+    def head_hash(length: int) -> str:
+        if length not in hashes:
+            hashes[length] = _hash(head[:length])
+        return hashes[length]
+
     candidates = [
         s
         for s in states
         if s.head_len <= len(head)
-        and _hash(head[: s.head_len]) == s.head_hash
+        and head_hash(s.head_len) == s.head_hash
         and (s.consumed_bytes > 0 or not head)  # an empty source is the start of nothing
     ]
     candidates.sort(key=lambda s: (s.source == name, s.consumed_bytes), reverse=True)
