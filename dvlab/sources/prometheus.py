@@ -204,6 +204,21 @@ def _label_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+#: the times a sample may carry, in epoch microseconds: 1970-01-01 up to the end of 9999
+_EARLIEST_MICROS = 0
+_LATEST_MICROS = 253_402_300_800_000_000 - 1
+
+
+_OUT_OF_RANGE = "timestamp out of range (a time from 1970 to 9999)"
+
+
+def _in_range(micros: int) -> int:
+    """``micros`` if it is a time the lab can hold and a scrape can mean; ValueError else."""
+    if not _EARLIEST_MICROS <= micros <= _LATEST_MICROS:
+        raise ValueError(_OUT_OF_RANGE)
+    return micros
+
+
 def _micros_of_seconds(text: str) -> int:
     """Epoch seconds (OpenMetrics: a fraction or an exponent allowed) in whole microseconds."""
     if not _DECIMAL.fullmatch(text):
@@ -286,8 +301,8 @@ class _Parser:
         self.source = source
         self.out = Exposition()
         self.text: list[str] = []
-        #: (name, sorted labels) -> the line of the series' first sample
-        self.series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        #: (name, sorted labels, own time) -> the line of the series' first sample then
+        self.series: dict[tuple[str, tuple[tuple[str, str], ...], int | None], int] = {}
         #: (family, labels but le) -> that histogram series' buckets
         self.buckets: dict[tuple[str, tuple[tuple[str, str], ...]], _Buckets] = {}
         #: the name of each sample of no declared family -> the line of its first
@@ -319,11 +334,12 @@ class _Parser:
                 self.declare(number, keyword, declared, rest)
             elif other.strip():
                 self.other(number, other.rstrip("\r"))
-        if not self.valid and self.out.rejects:
-            first, reason, _ = min(self.out.rejects)
+        if not self.valid:
+            # nothing but comments and blank lines is no scrape either
+            first, reason = min(self.out.rejects)[:2] if self.out.rejects else (None, None)
             raise BadInputError(
-                f"{reason}; no line is a sample (name{{labels}} value) or a # HELP or # TYPE "
-                "line, so this is not a Prometheus exposition",
+                f"{reason + '; ' if reason else ''}no line is a sample (name{{labels}} value) "
+                "or a # HELP or # TYPE line, so this is not a Prometheus exposition",
                 source=self.source,
                 line=first,
             )
@@ -418,6 +434,9 @@ class _Parser:
     ) -> None:
         """Store a well-formed sample, unless it is NaN or infinite, a series seen before,
         or a bucket without a bound."""
+        if micros is not None and not _EARLIEST_MICROS <= micros <= _LATEST_MICROS:
+            self.reject(number, _OUT_OF_RANGE, self.text[number - 1])
+            return
         family = self.family_of(name)
         kind = family.type if family is not None else "unknown"
         value: float | None = float(written)
@@ -432,7 +451,9 @@ class _Parser:
                     self.text[number - 1],
                 )
                 return
-        key = (name, tuple(sorted(pairs)) if len(pairs) > 1 else tuple(pairs))
+        # a series may have several samples at their own times (OpenMetrics allows it), but
+        # never two at one time
+        key = (name, tuple(sorted(pairs)) if len(pairs) > 1 else tuple(pairs), micros)
         first = self.series.get(key)
         if first is not None:
             shown = f"{name}{_shown_labels(pairs)}"
@@ -888,10 +909,15 @@ class _Points:
                 f"value {written} is not a measurement: a rate or average over it means nothing",
             )
             return
+        try:
+            micros = _in_range(int(Decimal(ts) * 1_000_000))
+        except ValueError as exc:
+            self.reject(path, str(exc))
+            return
         self.rows.append(
             {
                 "line": self.line(path),
-                "ts": int(Decimal(ts) * 1_000_000),
+                "ts": micros,
                 "name": name,
                 "labels": list(labels.items()),
                 "value": value,

@@ -127,8 +127,35 @@ def test_spacing_commas_and_crlf_are_taken() -> None:
 
 
 def test_a_0_0_4_timestamp_is_milliseconds() -> None:
-    out = parse('up 1 1700000000123\nup{a="b"} 1 -5\n', openmetrics=False)
-    assert out.times == [1_700_000_000_123_000, -5_000]
+    out = parse('up 1 1700000000123\nup{a="b"} 1 253402300799999\n', openmetrics=False)
+    # the second: 9999-12-31T23:59:59.999Z, the last millisecond the lab takes
+    assert out.times == [1_700_000_000_123_000, 253_402_300_799_999_000]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    ["-5", "253402300800000", "99999999999999999", "99999999999999999999999"],
+)
+def test_a_timestamp_before_1970_or_after_9999_is_a_reject(stamp: str) -> None:
+    out = parse(f'up 1\nup{{a="b"}} 2 {stamp}\n', openmetrics=False)
+    assert out.rows == 1
+    assert out.rejects == [
+        (2, "timestamp out of range (a time from 1970 to 9999)", f'up{{a="b"}} 2 {stamp}')
+    ]
+
+
+def test_openmetrics_takes_several_timed_samples_of_a_series_but_not_two_at_one_time() -> None:
+    text = "up 1 1700000000\nup 2 1700000015\nup 3 1700000015\n# EOF\n"
+    out = parse(text, openmetrics=True)
+    assert out.values == [1.0, 2.0]
+    assert [(line, reason) for line, reason, _ in out.rejects] == [
+        (3, "the series up again (first on line 2)")
+    ]
+
+
+def test_nothing_but_comments_is_not_a_scrape() -> None:
+    with pytest.raises(BadInputError, match="no line is a sample"):
+        parse("# just a note\n\n# another\n", openmetrics=False, source="notes.prom")
 
 
 def test_openmetrics_families_units_timestamps_and_exemplars() -> None:
@@ -480,6 +507,19 @@ def test_a_query_vector_and_scalar() -> None:
     points = prometheus.read_api(scalar, "s.json")
     assert [(r["line"], r["name"], r["labels"], r["value"]) for r in points.rows] == [
         (1, "scalar", [], 42.0)
+    ]
+
+
+def test_an_api_point_before_1970_or_after_9999_is_a_reject() -> None:
+    text = (
+        '{"status":"success","data":{"resultType":"matrix","result":[\n'
+        '{"metric":{"__name__":"up"},"values":[[1700000000,"1"],[1e20,"1"],[-100,"1"]]}]}}'
+    )
+    points = prometheus.read_api(text, "m.json")
+    assert [r["ts"] for r in points.rows] == [1_700_000_000_000_000]
+    assert [(line, reason) for line, reason, _ in points.rejects] == [
+        (2, "data.result[0].values[1]: timestamp out of range (a time from 1970 to 9999)"),
+        (2, "data.result[0].values[2]: timestamp out of range (a time from 1970 to 9999)"),
     ]
 
 
