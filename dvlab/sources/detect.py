@@ -27,7 +27,16 @@ SAMPLE_LINES = 200
 #: Formats detection can choose, most specific first (the order breaks ties).
 DETECTABLE: tuple[str, ...] = ("jsonl", "oslo", "syslog", "logfmt")
 
-_ADVICE = "pass --format (jsonl, logfmt, oslo, syslog) or --pattern"
+
+def _advice() -> str:
+    """What to say when no format reads a file: every --format, --kind and --pattern."""
+    from dvlab.sources import telemetry
+
+    metrics = ", ".join(("nats-monitor", *telemetry.formats()))
+    return (
+        f"pass --format (jsonl, logfmt, oslo, syslog for logs; {metrics} for metrics and "
+        "traces), --kind for a table, or --pattern"
+    )
 
 
 def detect_format(sample: list[str], *, source: str = "the input") -> str:
@@ -40,7 +49,7 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
     lines = [line for line in sample if line.strip()][:SAMPLE_LINES]
     if not lines:
         raise BadInputError(
-            f"could not tell the format of {source}: it has no text lines; {_ADVICE}"
+            f"could not tell the format of {source}: it has no text lines; {_advice()}"
         )
     # a stack trace's lines belong to the record above them; they vote for no format
     starts = [line for line in lines if not is_continuation(line)]
@@ -65,7 +74,7 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
             f"the closest, {best}, reads {scores[best]:.0%} of the first {len(lines)} lines "
             f"({THRESHOLD:.0%} needed)"
         )
-    raise BadInputError(f"could not tell the format of {source}: {found}; {_ADVICE}")
+    raise BadInputError(f"could not tell the format of {source}: {found}; {_advice()}")
 
 
 def json_share(sample: list[str]) -> float:

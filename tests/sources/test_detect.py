@@ -63,7 +63,9 @@ def test_only_the_first_200_lines_count() -> None:
         detect_format(sample)
     assert str(info.value) == (
         "could not tell the format of the input: none of jsonl, logfmt, oslo, syslog reads any "
-        "of the first 200 lines; pass --format (jsonl, logfmt, oslo, syslog) or --pattern"
+        "of the first 200 lines; pass --format (jsonl, logfmt, oslo, syslog for logs; "
+        "nats-monitor, otlp-json, openmetrics, prometheus, prometheus-api for metrics and "
+        "traces), --kind for a table, or --pattern"
     )
 
 
@@ -81,7 +83,8 @@ def test_real_apache_error_log_is_not_detected(
     message = str(info.value)
     assert message.startswith("could not tell the format of Apache_2k.log")
     assert "none of jsonl, logfmt, oslo, syslog reads any of the first 200 lines" in message
-    assert message.endswith("; pass --format (jsonl, logfmt, oslo, syslog) or --pattern")
+    assert message.endswith("), --kind for a table, or --pattern")
+    assert "--format (jsonl, logfmt, oslo, syslog for logs; nats-monitor, otlp-json" in message
 
 
 def test_a_mixed_sample_is_not_detected() -> None:
