@@ -51,7 +51,7 @@ import duckdb
 import pyarrow as pa
 import xxhash
 
-from dvlab.errors import BadInputError, SourceReadError
+from dvlab.errors import BadInputError, DvlabError, SourceReadError
 from dvlab.lab import dberrors, schema
 from dvlab.lab.store import (
     NO_AUTOLOAD,
@@ -238,6 +238,8 @@ class _State:
     watermark_line: int
     options: str | None = None
     start_hash: str | None = None
+    #: where a live source was left; for a telemetry file, its modification time
+    position: str | None = None
     #: a task or transition table whose rows the lab no longer holds (another source's
     #: rows of the same ids replaced them, and that source was forgotten)
     rows_gone: bool = False
@@ -250,10 +252,12 @@ def _load_states(lab_path: Path) -> list[_State]:
     try:
         if schema.current_version(con, _catalog(con)) == 0:
             return []
+        version = schema.current_version(con, _catalog(con))
+        position = "position" if version >= 4 else "NULL AS position"
         rows = con.execute(
-            """
+            f"""
             SELECT generation, source, format, head_hash, head_len, consumed_bytes, consumed_lines,
-                   fingerprint, watermark_offset, watermark_line, options, start_hash
+                   fingerprint, watermark_offset, watermark_line, options, start_hash, {position}
             FROM ingests
             WHERE status IN ('loaded', 'grown', 'rewritten') AND generation IS NOT NULL
             QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
@@ -294,6 +298,7 @@ def _load_states(lab_path: Path) -> list[_State]:
             watermark_line=r[9],
             options=r[10],
             start_hash=r[11],
+            position=r[12],
             rows_gone=r[0] in gone,
         )
         for r in rows
@@ -1118,6 +1123,12 @@ def ingest(
     paths = expand_inputs(inputs, lab=lab_path)
     if not paths:
         raise BadInputError("nothing to ingest: no files found in " + ", ".join(inputs))
+    if options.at is not None and len(paths) > 1:
+        raise BadInputError(
+            f"--at gives every file the same time, and {len(paths)} files were named: "
+            "ingest one scrape with --at, or leave it out and each file takes its "
+            "modification time"
+        )
     if options.pattern:
         from dvlab.sources.textformats import get_parser
 
@@ -1202,10 +1213,16 @@ def _stage_one(
             entry = {**base, "status": "empty"}
             return report, entry
         state, unchanged = _match_state(path, head, states)
-        if state is not None and state.source != name and telemetry.by_format(state.format):
+        if (
+            state is not None
+            and state.source != name
+            and telemetry.by_format(state.format)
+            and not (unchanged and state.position == _file_time(path))
+        ):
             # a scrape or an export request is one measurement: another file with the same
-            # bytes (a target that did not change between scrapes) is another measurement,
-            # not a copy of the first or its continuation
+            # bytes is the same one renamed only if it was written at the same moment; else
+            # it is another measurement (a target that did not change between scrapes), and
+            # never the continuation of an earlier file
             state, unchanged = None, False
         if state is not None and unchanged and state.rows_gone:
             unchanged = False  # read again: its rows were replaced by another source's
@@ -1327,6 +1344,8 @@ def _stage_one(
     }
     if read.tables:
         entry["tables"] = list(read.tables)
+    if read.format and telemetry.by_format(read.format):
+        entry["position"] = _file_time(path)
     elif read.whole_rows is not None:
         entry["whole"] = (whole_table(src), options)
     if replaced_from is not None:
@@ -1453,6 +1472,11 @@ def _nats_endpoint(
     return natsmon.sniff(path, source=name)
 
 
+def _file_time(path: Path) -> str:
+    """A file's modification time as the ledger keeps it (nanoseconds since the epoch)."""
+    return f"mtime:{path.stat().st_mtime_ns}"
+
+
 def _telemetry_reader(
     path: Path, head: bytes, options: IngestOptions, state: _State | None
 ) -> telemetry.Reader | None:
@@ -1487,7 +1511,16 @@ def _read_telemetry(
         site=options.site,
         service=options.service,
     )
-    made = reader.stage(staging.con, source)
+    try:
+        made = reader.stage(staging.con, source)
+    except DvlabError:
+        raise  # said already, naming the file
+    except (ValueError, ArithmeticError, RecursionError, pa.ArrowException) as exc:
+        # what a reader did not foresee in a file fails that file, naming it, rather than
+        # the whole run
+        raise SourceReadError(
+            str(path), f"could not read it as {reader.format}: {type(exc).__name__}: {exc}"
+        ) from None
     return _whole_read(
         path,
         head,
@@ -1525,6 +1558,7 @@ def _with_state_of(entry: dict[str, Any], states: list[_State]) -> list[_State]:
         tail_hash=entry["fingerprint"].rsplit(":", 1)[-1],
         watermark_offset=entry["watermark_offset"],
         watermark_line=entry["watermark_line"],
+        position=entry.get("position"),
     )
     return [s for s in states if s.generation != state.generation] + [state]
 
@@ -1660,11 +1694,14 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
     if "replace_generation" in entry:
         old = entry["replace_generation"]
         replaced = sum(
-            con.execute(
-                f"""DELETE FROM lab.{table} WHERE ingest_id IN
-                    (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
-                [old],
-            ).fetchall()[0][0]
+            _counted(
+                table,
+                con.execute(
+                    f"""DELETE FROM lab.{table} WHERE ingest_id IN
+                        (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+                    [old],
+                ).fetchall()[0][0],
+            )
             for table in schema.FILE_TABLES
         )
         con.execute(
@@ -1682,11 +1719,14 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
         return 0
     generation, from_line = entry["generation"], entry["replace_from"]
     replaced = sum(
-        con.execute(
-            f"""DELETE FROM lab.{table} WHERE line >= ? AND ingest_id IN
-                (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
-            [from_line, generation],
-        ).fetchall()[0][0]
+        _counted(
+            table,
+            con.execute(
+                f"""DELETE FROM lab.{table} WHERE line >= ? AND ingest_id IN
+                    (SELECT ingest_id FROM lab.ingests WHERE generation = ?)""",
+                [from_line, generation],
+            ).fetchall()[0][0],
+        )
         for table in schema.FILE_TABLES
     )
     con.execute(
@@ -1695,6 +1735,11 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
         [from_line, generation],
     )
     return int(replaced)
+
+
+def _counted(table: str, deleted: int) -> int:
+    """``deleted`` rows of ``table`` as replaced rows: a family's declaration is no row."""
+    return 0 if table == "metric_families" else int(deleted)
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:

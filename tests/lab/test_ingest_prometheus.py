@@ -216,7 +216,8 @@ def test_a_scrape_without_timestamps_takes_at_else_its_modification_time(
     stamped = write(tmp_path / "a.prom", scrape(1), mtime=1_700_000_000.25)
     unstamped = write(tmp_path / "b.prom", scrape(2), mtime=1_700_000_100.5)
     own = write(tmp_path / "c.prom", "# TYPE up gauge\nup 3 1600000000123\n", mtime=1_700_000_200)
-    ingest(lab_path, [str(stamped), str(own)], IngestOptions(at=AT))
+    ingest(lab_path, [str(stamped)], IngestOptions(at=AT))
+    ingest(lab_path, [str(own)], IngestOptions(at=AT))
     ingest(lab_path, [str(unstamped)])
     got = query(lab_path, "SELECT source, min(ts), max(ts) FROM metrics GROUP BY 1 ORDER BY 1")
     assert got == [
@@ -244,6 +245,50 @@ def test_a_folder_of_scrapes_is_a_series(
     )
     assert got == [(1_700_000_000.0, 10.0), (1_700_000_015.0, 11.0), (1_700_000_030.0, 12.0)]
     assert query(lab_path, "SELECT DISTINCT format FROM ingests") == [("prometheus",)]
+
+
+def test_at_is_refused_for_more_than_one_file(lab_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "scrapes"
+    folder.mkdir()
+    for i in range(2):
+        write(folder / f"s{i}.prom", scrape(i), mtime=1_700_000_000 + 15 * i)
+
+    with pytest.raises(BadInputError, match="--at gives every file the same time, and 2 files"):
+        ingest(lab_path, [str(folder)], IngestOptions(at=AT))
+    assert not lab_path.exists()
+
+
+def test_a_renamed_scrape_is_the_same_scrape_but_a_copy_written_later_is_another(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    first = write(tmp_path / "a.prom", scrape(5), mtime=1_700_000_000)
+    ingest(lab_path, [str(first)])
+    renamed = first.rename(tmp_path / "b.prom")  # a rename keeps the modification time
+    copied = write(tmp_path / "c.prom", scrape(5), mtime=1_700_000_060)
+
+    summary = ingest(lab_path, [str(renamed), str(copied)])
+
+    assert [(s.status, s.rows_loaded) for s in summary.sources] == [
+        ("unchanged", 0),
+        ("loaded", 2),
+    ]
+    got = query(lab_path, "SELECT epoch(ts), count(*) FROM metrics GROUP BY 1 ORDER BY 1")
+    assert got == [(1_700_000_000.0, 2), (1_700_000_060.0, 2)]
+
+
+def test_a_rewritten_scrape_replaces_its_samples_and_counts_only_them(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "a.prom", scrape(5), mtime=1_700_000_000)
+    ingest(lab_path, [str(path)])
+    write(path, scrape(6) + 'up{job="c"} 1\n', mtime=1_700_000_015)
+
+    summary = ingest(lab_path, [str(path)])
+
+    # the two samples stored before are replaced; the family declared is no row
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in summary.sources] == [
+        ("rewritten", 3, 2)
+    ]
 
 
 def test_identical_scrapes_in_other_files_are_each_a_point_of_the_series(

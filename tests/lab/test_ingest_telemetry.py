@@ -1,0 +1,49 @@
+"""What every telemetry reader's file gets from the ingest, whatever its format: a file the
+reader cannot make sense of fails alone, named, and the run's other files still load."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dvlab.lab.ingest import ingest
+
+from .ingest_support import query
+
+
+def nested_attribute(depth: int) -> str:
+    """An OTLP attribute value of ``depth`` kvlistValues, one inside the other, as JSON text
+    (written out by hand: Python's encoder stops at its recursion limit too)."""
+    opening = '{"kvlistValue": {"values": [{"key": "k", "value": ' * depth
+    return opening + '{"stringValue": "bottom"}' + "}]}}" * depth
+
+
+def span_request(span_id: str, attribute: str) -> str:
+    """One export request of one span whose attribute ``a`` is ``attribute`` (JSON text)."""
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": span_id,
+        "name": "op",
+        "startTimeUnixNano": "1544712660000000000",
+        "endTimeUnixNano": "1544712661000000000",
+        "attributes": [{"key": "a", "value": "ATTRIBUTE"}],
+    }
+    text = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+    return text.replace('"ATTRIBUTE"', attribute)
+
+
+def test_a_file_too_deep_to_read_fails_alone_and_named(lab_path: Path, tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(span_request("eee19b7ec3c1b174", '{"stringValue": "x"}'), encoding="utf-8")
+    deep = tmp_path / "deep.json"
+    # deeper than Python's JSON decoder goes (its recursion limit is 1,000)
+    deep.write_text(span_request("eee19b7ec3c1b175", nested_attribute(3000)), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(good), str(deep)])
+
+    assert [s.status for s in summary.sources] == ["loaded", "failed"]
+    message = summary.sources[1].message or ""
+    assert message.startswith(f"{deep}: could not read it as otlp-json: RecursionError")
+    assert query(lab_path, "SELECT span_id, source FROM spans") == [
+        ("eee19b7ec3c1b174", str(good))
+    ]
