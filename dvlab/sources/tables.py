@@ -22,6 +22,7 @@ below and are staged by :mod:`dvlab.sources.csvtelemetry`.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ import duckdb
 from dvlab.errors import BadInputError, SourceReadError
 from dvlab.lab.dberrors import first_line
 from dvlab.lab.schema import LOG_COLUMNS, SPAN_COLUMNS, quote_ident, quote_literal
+from dvlab.sources import files
 from dvlab.sources.records import REJECT_EXCERPT
 
 KINDS = ("tasks", "transitions", "events")
@@ -498,6 +500,8 @@ def _read_raw(
     computed where asked for); ``drop_raw`` removes it. A CSV whose dialect and columns
     are known (``csv_columns``: a database's own COPY) is read without sniffing it."""
     name = str(path)
+    if shape.layout == "csv" and csv_columns is None:
+        _refuse_repeated_header(path)
     if shape.layout == "csv" and csv_columns is not None:
         spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(csv_columns)))
         reader = (
@@ -568,6 +572,27 @@ def _read_raw(
         # blank lines are skipped by the reader: number records by the lines they are on
         _renumber_json_lines(con, raw, path)
     return columnar
+
+
+def _refuse_repeated_header(path: Path) -> None:
+    """Fail a CSV whose header names a column twice: which of the two a name means cannot be
+    told (DuckDB would read the second under another name, and a mapping take the first)."""
+    head = files.peek_head(path).removeprefix(b"\xef\xbb\xbf")
+    first, newline, _ = head.partition(b"\n")
+    if not newline:
+        return  # a header longer than the head: left to the reader
+    names = next(csv.reader([first.decode("utf-8", "replace").rstrip("\r")]), [])
+    seen: dict[str, int] = {}
+    for number, column in enumerate(names, start=1):
+        key = column.strip().lower()
+        if key in seen:
+            raise BadInputError(
+                f"the header names column {column.strip()!r} twice (columns {seen[key]} and "
+                f"{number}); rename one, as which holds what cannot be told",
+                source=str(path),
+                line=1,
+            )
+        seen[key] = number
 
 
 def drop_raw(con: duckdb.DuckDBPyConnection, raw: str) -> None:

@@ -1329,3 +1329,30 @@ def test_a_table_loaded_again_counts_the_stored_rows_it_replaced(
         "t2": "failed",
         "t3": "running",
     }
+
+
+@pytest.mark.parametrize(
+    ("header", "kind", "twice"),
+    [
+        (["task_id", "state", "state"], None, "'state' twice (columns 2 and 3)"),
+        (["ts", "cpu", "CPU", "cpu"], "metrics", "'CPU' twice (columns 2 and 3)"),
+    ],
+)
+def test_a_header_naming_a_column_twice_fails_the_file(
+    tmp_path: Path, filled_lab: Path, header: list[str], kind: str | None, twice: str
+) -> None:
+    """Which of two columns of one name a value belongs to cannot be told: read anyway, the
+    second was stored under another name, or every cell of the first stored three times."""
+    row = ["t1", "running", "done"] if kind is None else ["2026-01-01T00:00:00Z", "1", "2", "3"]
+    path = write_csv(tmp_path / "twice.csv", header, [row])
+    before = snapshot(filled_lab)
+
+    summary = ingest(filled_lab, [str(path)], IngestOptions(kind=kind))
+
+    [report] = summary.sources
+    assert report.status == "failed"
+    assert report.message == (
+        f"{path}:1: the header names column {twice}; rename one, as which holds what cannot "
+        "be told"
+    )
+    assert kept_apart_from(filled_lab, path) == before
