@@ -60,6 +60,7 @@ class CuratedQuery:
         for param in self.params:
             if param.name in given:
                 values[param.name] = given[param.name]
+                _check_time(self.name, param.name, given[param.name])
             elif param.required:
                 raise BadInputError(
                     f"query {self.name!r} needs --param {param.name}=VALUE ({param.doc or 'required'})"
@@ -68,6 +69,24 @@ class CuratedQuery:
                 values[param.name] = None if param.default in (None, "null") else param.default
         used = set(_PARAM_USE.findall(self.sql))
         return {k: v for k, v in values.items() if k in used}
+
+
+#: parameters that are times wherever a curated query takes them
+TIME_PARAMS = ("from", "to", "at")
+
+
+def _check_time(query: str, name: str, value: Any) -> None:
+    """Refuse a time parameter that is not a time, rather than let the query read it as no
+    bound (each query reads an unparsable time as NULL, which means "no bound")."""
+    if name not in TIME_PARAMS or value is None or not isinstance(value, str):
+        return
+    from dvlab.lab.timeconv import parse_utc
+
+    if parse_utc(value) is None:
+        raise BadInputError(
+            f"query {query!r}: --param {name}={value!r} is not a time; give RFC 3339, as "
+            "2026-11-30T09:00:00Z"
+        )
 
 
 def parse(path: Path) -> CuratedQuery:

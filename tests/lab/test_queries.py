@@ -40,6 +40,18 @@ def test_missing_and_unknown_parameters_are_named(tmp_path: Path) -> None:
         query.bind({"id": "1", "bogus": "2"})
 
 
+@pytest.mark.parametrize("name", ["from", "to", "at"])
+def test_a_time_parameter_that_is_not_a_time_is_refused(tmp_path: Path, name: str) -> None:
+    """Read as no bound it would answer for the whole lab, as if the user had asked that."""
+    query = queries.parse(
+        write(tmp_path, "q", f"-- d\n-- @param {name}=null x\nSELECT dvlab_ts(${name})\n")
+    )
+    with pytest.raises(BadInputError, match=f"--param {name}='yesterday-ish' is not a time"):
+        query.bind({name: "yesterday-ish"})
+    assert query.bind({name: "2026-11-30T09:00Z"}) == {name: "2026-11-30T09:00Z"}
+    assert query.bind({}) == {name: None}
+
+
 def test_undeclared_parameter_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "bad", "-- d\nSELECT $oops\n")
     with pytest.raises(BadInputError, match=r"bad\.sql.*\$oops"):
