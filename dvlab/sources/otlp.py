@@ -25,9 +25,10 @@ named), ``host`` (log records) from ``host.name``; ``--site`` and
 ``--service`` fill what the resource does not name. Other resource
 attributes are not kept.
 
-Spans go to ``spans``: ids in lower-case hex (an empty parent is NULL), kind
-and status without their enum prefixes, times truncated to the microsecond
-(``duration_ms`` from the nanoseconds), attributes as a JSON object (an
+Spans go to ``spans``: ids in lower-case hex (a trace, span or link id of all
+zeros, which OTLP calls invalid, is a reject; an empty or all-zero parent is
+NULL), kind and status without their enum prefixes, times truncated to the
+microsecond (``duration_ms`` from the nanoseconds), attributes as a JSON object (an
 ``AnyValue`` becomes the JSON value it holds; ``bytesValue`` stays base64
 text, a ``doubleValue`` that JSON cannot hold stays ``"NaN"`` or
 ``"Infinity"``), with the scope as ``otel.scope.name``,
@@ -44,7 +45,8 @@ as JSON text). ``attributes`` holds the record's attributes with
 ``otel.scope.version``, ``otel.scope.attributes``); those names win over a
 record attribute of the same name. A correlation, causation or task id
 among the record attributes (named as the other log formats name them)
-fills its column.
+fills its column. A record's trace or span id of all zeros is no id (NULL), as
+OTLP counts it the same as an empty one.
 
 Metric data points go to ``metrics``, one ``metric_families`` row per
 distinct metric (family = the metric's name, as written, dots kept; help =
@@ -62,6 +64,15 @@ its description). Labels are the point's attributes as text. Types:
   bounds written as ``le``), and the zero bucket's is ``zeroThreshold``;
 * summary -> ``summary`` rows ``<name>`` with a ``quantile`` label, plus
   ``_sum`` and ``_count``.
+
+A value of NaN or ±Inf (a gauge's or sum's ``asDouble``, a histogram's or
+summary's ``sum``, a summary's quantile) is a reject naming its path, as in a
+Prometheus scrape: a rate or average over it means nothing. A summary's
+quantile of NaN is kept, as a row whose ``value`` is NULL: it is how a client
+says its window holds no observations. A point is a reject too when a
+histogram's ``explicitBounds`` are not finite and strictly rising, an
+exponential one's ``zeroThreshold`` is not finite, or a summary's quantile is
+not between 0 and 1.
 
 A sum or histogram whose temporality is not cumulative keeps its type and
 gets a label ``temporality`` (``delta``, or ``unspecified`` when the field is
@@ -188,6 +199,33 @@ def _double(value: object, at: JsonPath) -> float:
     raise _Bad(at, f"{_shown(value)} is not a number")
 
 
+def _written(value: object) -> str:
+    """A double as the request wrote it: text as it is, a number as JSON writes it."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _measured(value: object, at: JsonPath) -> float:
+    """A data point's value: a finite double. NaN or ±Inf is a reject, as in a Prometheus
+    scrape: stored, it would make every sum, average or rate over it NaN or infinite."""
+    number = _double(value, at)
+    if not math.isfinite(number):
+        raise _Bad(
+            at,
+            f"value {_written(value)} is not a measurement: a rate or average over it means "
+            "nothing",
+        )
+    return number
+
+
+def _bound(value: object, at: JsonPath) -> float:
+    """A bucket's bound or zero threshold: a finite double (``+Inf`` is the last bucket's
+    own bound, never written among the others)."""
+    number = _double(value, at)
+    if not math.isfinite(number):
+        raise _Bad(at, f"{_written(value)} is not a bound: a bucket's bound is a finite number")
+    return number
+
+
 def _text(obj: dict[str, Any], at: JsonPath, key: str) -> str | None:
     """A string field; None when absent or empty."""
     value = obj.get(key)
@@ -227,13 +265,22 @@ def _objects(obj: dict[str, Any], at: JsonPath, key: str) -> Iterator[tuple[Json
         yield where, item
 
 
-def _hex_id(obj: dict[str, Any], at: JsonPath, key: str, size: int) -> str | None:
-    """A trace id (``size`` 16 bytes) or span id (8 bytes) as lower-case hex; None when empty."""
+def _hex_id(
+    obj: dict[str, Any], at: JsonPath, key: str, size: int, *, zeros_are_none: bool = False
+) -> str | None:
+    """A trace id (``size`` 16 bytes) or span id (8 bytes) as lower-case hex; None when empty.
+
+    OTLP calls an id of all zeros invalid: it is a bad value, unless ``zeros_are_none`` (an
+    optional id, where OTLP counts it the same as an empty one)."""
     value = _text(obj, at, key)
     if value is None:
         return None
     if len(value) != 2 * size or not _HEX.fullmatch(value):
         raise _Bad((*at, key), f"{_shown(value)} is not {2 * size} hex digits")
+    if not value.strip("0"):
+        if zeros_are_none:
+            return None
+        raise _Bad((*at, key), f"{_shown(value)} is all zeros, an id OTLP calls invalid")
     return value.lower()
 
 
@@ -546,7 +593,7 @@ class _Rows:
                 "line": self.line(at),
                 "trace_id": trace_id,
                 "span_id": span_id,
-                "parent_span_id": _hex_id(span, at, "parentSpanId", 8),
+                "parent_span_id": _hex_id(span, at, "parentSpanId", 8, zeros_are_none=True),
                 "name": _text(span, at, "name"),
                 "kind": SPAN_KINDS[_enum(span, at, "kind", SPAN_KINDS, "SPAN_KIND_")],
                 "service": res.service,
@@ -575,7 +622,8 @@ class _Rows:
         body = any_value(record["body"], (*at, "body")) if "body" in record else None
         attrs = attributes(record, at)
         ids = {column: _take_id(attrs, column) for column in _LOG_ID_COLUMNS}
-        span_id, event_name = _hex_id(record, at, "spanId", 8), _text(record, at, "eventName")
+        span_id = _hex_id(record, at, "spanId", 8, zeros_are_none=True)
+        event_name = _text(record, at, "eventName")
         if span_id is not None:
             attrs["span_id"] = span_id
         if event_name is not None:
@@ -592,7 +640,7 @@ class _Rows:
                 "level_raw": text if text is not None else (str(number) if number else None),
                 "message": body if body is None or isinstance(body, str) else _json(body),
                 **ids,
-                "trace_id": _hex_id(record, at, "traceId", 16),
+                "trace_id": _hex_id(record, at, "traceId", 16, zeros_are_none=True),
                 "attributes": _json(attrs),
             }
         )
@@ -714,14 +762,15 @@ def _link(link: dict[str, Any], at: JsonPath) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- data points
 
-#: (name suffix, extra labels, value) of each row a data point gives
-_PointRows = list[tuple[str, dict[str, str], float]]
+#: (name suffix, extra labels, value) of each row a data point gives; a value of None is a
+#: summary's quantile of NaN
+_PointRows = list[tuple[str, dict[str, str], float | None]]
 _PointReader = Callable[[dict[str, Any], JsonPath], _PointRows]
 
 
 def _number_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
     if "asDouble" in point:
-        return [("", {}, _double(point["asDouble"], (*at, "asDouble")))]
+        return [("", {}, _measured(point["asDouble"], (*at, "asDouble")))]
     if "asInt" in point:
         return [
             (
@@ -742,7 +791,7 @@ def _totals(point: dict[str, Any], at: JsonPath, cumulative: int) -> _PointRows:
         raise _Bad((*at, "count"), f"{count}, but the buckets hold {cumulative}")
     rows: _PointRows = []
     if point.get("sum") is not None:
-        rows.append(("_sum", {}, _double(point["sum"], (*at, "sum"))))
+        rows.append(("_sum", {}, _measured(point["sum"], (*at, "sum"))))
     rows.append(("_count", {}, float(count)))
     return rows
 
@@ -757,9 +806,16 @@ def _counts(obj: dict[str, Any], at: JsonPath, key: str = "bucketCounts") -> lis
 def _histogram_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
     counts = _counts(point, at)
     bounds = [
-        _double(b, (*at, "explicitBounds", i))
+        _bound(b, (*at, "explicitBounds", i))
         for i, b in enumerate(_array(point, at, "explicitBounds"))
     ]
+    for i in range(1, len(bounds)):
+        if bounds[i] <= bounds[i - 1]:
+            raise _Bad(
+                (*at, "explicitBounds", i),
+                f"{number_text(bounds[i])} is not above the bound before it, "
+                f"{number_text(bounds[i - 1])}: explicitBounds rise strictly",
+            )
     if counts and len(counts) != len(bounds) + 1:
         raise _Bad(
             (*at, "bucketCounts"),
@@ -796,7 +852,7 @@ def exponential_bound(scale: int, index: int) -> float:
 
 def _exponential_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
     scale = _whole(point.get("scale", 0), (*at, "scale"), "a scale", low=-10, high=21)
-    zero_threshold = _double(point.get("zeroThreshold", 0), (*at, "zeroThreshold"))
+    zero_threshold = _bound(point.get("zeroThreshold", 0), (*at, "zeroThreshold"))
     zero_count = _count(point, at, "zeroCount")
     negative_offset, negative = _exponential_buckets(point, at, "negative")
     positive_offset, positive = _exponential_buckets(point, at, "positive")
@@ -829,9 +885,13 @@ def _summary_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
     rows: _PointRows = []
     for where, quantile in _objects(point, at, "quantileValues"):
         q = _double(quantile.get("quantile", 0), (*where, "quantile"))
-        value = _double(quantile.get("value", 0), (*where, "value"))
+        if not 0 <= q <= 1:
+            raise _Bad((*where, "quantile"), f"{number_text(q)} is not a quantile (0 to 1)")
+        value_at, written = (*where, "value"), quantile.get("value", 0)
+        # a quantile of NaN: its window held no observations, which is no fault of the request
+        value = None if math.isnan(_double(written, value_at)) else _measured(written, value_at)
         rows.append(("", {"quantile": number_text(q)}, value))
-    rows.append(("_sum", {}, _double(point.get("sum", 0), (*at, "sum"))))
+    rows.append(("_sum", {}, _measured(point.get("sum", 0), (*at, "sum"))))
     rows.append(("_count", {}, float(_count(point, at, "count"))))
     return rows
 

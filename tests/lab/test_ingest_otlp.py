@@ -227,3 +227,64 @@ def test_format_otlp_json_on_other_json_fails_the_file(
     assert f"{source}:1: no line is an OTLP export request on its own" in err
     assert query(lab_path, "SELECT status FROM ingests") == [("failed",)]
     assert query(lab_path, "SELECT count(*) FROM logs") == [(0,)]
+
+
+def test_nan_and_infinite_values_are_rejects_so_averages_hold(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    def point(n: int, value: Any) -> dict[str, Any]:
+        return {"timeUnixNano": str(T0 + n * 10**9), "asDouble": value}
+
+    no_observations = {
+        "timeUnixNano": str(T0),
+        "count": "0",
+        "sum": 0,
+        "quantileValues": [{"quantile": 0.5, "value": "NaN"}],
+    }
+    request = {
+        "resourceMetrics": [
+            {
+                "scopeMetrics": [
+                    {
+                        "metrics": [
+                            {
+                                "name": "load",
+                                "gauge": {
+                                    "dataPoints": [
+                                        point(1, 1.5),
+                                        point(2, "NaN"),
+                                        point(3, 2.5),
+                                        point(4, "-Infinity"),
+                                    ]
+                                },
+                            },
+                            {"name": "latency", "summary": {"dataPoints": [no_observations]}},
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    source = tmp_path / "metrics.json"
+    source.write_text(json.dumps(request, indent=2), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(source)])
+
+    # rows: the gauge's two measurements and the summary's quantile, _sum and _count
+    assert [(s.rows_loaded, s.rows_rejected) for s in summary.sources] == [(5, 2)]
+    # 1.5 and 2.5: their sum 4, their average 2
+    assert query(
+        lab_path, "SELECT count(*), sum(value), avg(value) FROM metrics WHERE name = 'load'"
+    ) == [(2, 4.0, 2.0)]
+    # the summary's quantile over no observations is a row without a value
+    assert query(
+        lab_path, "SELECT name, labels['quantile'], value FROM metrics WHERE name = 'latency'"
+    ) == [("latency", "0.5", None)]
+    reasons = [r for (r,) in query(lab_path, "SELECT reason FROM rejects ORDER BY line")]
+    points = "resourceMetrics[0].scopeMetrics[0].metrics[0].gauge.dataPoints"
+    assert reasons == [
+        f"{points}[1].asDouble: value NaN is not a measurement: a rate or average over it "
+        "means nothing",
+        f"{points}[3].asDouble: value -Infinity is not a measurement: a rate or average over "
+        "it means nothing",
+    ]

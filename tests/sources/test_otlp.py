@@ -869,3 +869,258 @@ def test_not_utf8_fails_whole_naming_the_line(
     with pytest.raises(BadInputError, match="not UTF-8") as caught:
         stage_path(con, path)
     assert caught.value.line == 2
+
+
+# --------------------------------------------------------------------------- no measurement
+
+#: the reason a value of NaN or ±Inf is a reject, as the Prometheus reader words it
+NOT_A_MEASUREMENT = "is not a measurement: a rate or average over it means nothing"
+
+
+def test_nan_and_infinite_values_are_rejects_but_a_nan_quantile_is_null(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    def point(**fields: Any) -> dict[str, Any]:
+        return {"timeUnixNano": str(T0), **fields}
+
+    request = metrics(
+        {"name": "g", "gauge": {"dataPoints": [point(asDouble=1.5), point(asDouble="NaN")]}},
+        {
+            "name": "c",
+            "sum": {
+                "isMonotonic": True,
+                "aggregationTemporality": 2,
+                "dataPoints": [
+                    point(asDouble="-Infinity"),
+                    point(asDouble="Infinity"),
+                    point(asDouble="1e400"),
+                    point(asDouble="@BEYOND@"),
+                ],
+            },
+        },
+        {
+            "name": "h",
+            "histogram": {
+                "aggregationTemporality": 2,
+                "dataPoints": [point(count=1, sum="NaN", bucketCounts=[1, 0], explicitBounds=[1])],
+            },
+        },
+        {
+            "name": "e",
+            "exponentialHistogram": {
+                "aggregationTemporality": 2,
+                "dataPoints": [point(count=1, sum="Infinity", zeroCount=1)],
+            },
+        },
+        {
+            "name": "s",
+            "summary": {
+                "dataPoints": [
+                    point(count=2, sum="-Infinity"),
+                    point(
+                        count=2,
+                        sum=3,
+                        quantileValues=[
+                            {"quantile": 0.5, "value": "NaN"},
+                            {"quantile": 0.9, "value": 2},
+                        ],
+                    ),
+                    point(
+                        count=1, sum=1, quantileValues=[{"quantile": 0.99, "value": "Infinity"}]
+                    ),
+                ]
+            },
+        },
+    )
+    # a JSON number beyond a double: Python's json (as the reader's) reads it as Infinity
+    text = pretty(request).replace('"@BEYOND@"', "1e400")
+    found, rejects = stage_text(con, tmp_path, text)
+
+    # kept: the gauge's 1.5 and the second summary point, its NaN quantile without a value
+    assert [(r["name"], r["labels"], r["value"]) for r in found["metrics"]] == [
+        ("g", {}, 1.5),
+        ("s", {"quantile": "0.5"}, None),
+        ("s", {"quantile": "0.9"}, 2.0),
+        ("s_sum", {}, 3.0),
+        ("s_count", {}, 2.0),
+    ]
+    metric = "resourceMetrics[0].scopeMetrics[0].metrics"
+    assert rejects == sorted(
+        [
+            (
+                line_of(text, '"asDouble": "NaN"'),
+                f"{metric}[0].gauge.dataPoints[1].asDouble: value NaN {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"asDouble": "-Infinity"'),
+                f"{metric}[1].sum.dataPoints[0].asDouble: value -Infinity {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"asDouble": "Infinity"'),
+                f"{metric}[1].sum.dataPoints[1].asDouble: value Infinity {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"asDouble": "1e400"'),
+                f"{metric}[1].sum.dataPoints[2].asDouble: value 1e400 {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"asDouble": 1e400'),
+                f"{metric}[1].sum.dataPoints[3].asDouble: value Infinity {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"sum": "NaN"'),
+                f"{metric}[2].histogram.dataPoints[0].sum: value NaN {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"sum": "Infinity"'),
+                f"{metric}[3].exponentialHistogram.dataPoints[0].sum: "
+                f"value Infinity {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"sum": "-Infinity"'),
+                f"{metric}[4].summary.dataPoints[0].sum: value -Infinity {NOT_A_MEASUREMENT}",
+            ),
+            (
+                line_of(text, '"value": "Infinity"'),
+                f"{metric}[4].summary.dataPoints[2].quantileValues[0].value: "
+                f"value Infinity {NOT_A_MEASUREMENT}",
+            ),
+        ]
+    )
+
+
+def test_bounds_that_do_not_rise_or_are_not_finite_are_rejects(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    def histogram(bounds: list[Any]) -> dict[str, Any]:
+        return {
+            "timeUnixNano": str(T0),
+            "count": len(bounds) + 1,
+            "bucketCounts": [1] * (len(bounds) + 1),
+            "explicitBounds": bounds,
+        }
+
+    request = metrics(
+        {
+            "name": "h",
+            "histogram": {
+                "aggregationTemporality": 2,
+                "dataPoints": [
+                    histogram([5, 1]),
+                    histogram([1, 1]),
+                    histogram([1, "Infinity"]),
+                    histogram([0.5, 2]),
+                ],
+            },
+        },
+        {
+            "name": "e",
+            "exponentialHistogram": {
+                "aggregationTemporality": 2,
+                "dataPoints": [{"timeUnixNano": str(T0), "zeroThreshold": "NaN"}],
+            },
+        },
+        {
+            "name": "s",
+            "summary": {
+                "dataPoints": [
+                    {"timeUnixNano": str(T0), "quantileValues": [{"quantile": 1.5, "value": 1}]}
+                ]
+            },
+        },
+    )
+    text = pretty(request)
+    found, rejects = stage_text(con, tmp_path, text)
+
+    # the fourth point alone is kept: one observation in each of its three buckets
+    assert [(r["name"], r["labels"].get("le"), r["value"]) for r in found["metrics"]] == [
+        ("h_bucket", "0.5", 1.0),
+        ("h_bucket", "2", 2.0),
+        ("h_bucket", "+Inf", 3.0),
+        ("h_count", None, 3.0),
+    ]
+    points = "resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints"
+    # pretty-printed, a list's elements are one a line below its key: the second bound is
+    # two lines below the point's "explicitBounds": [
+    assert rejects == sorted(
+        [
+            (
+                _line_of_key(text, '"explicitBounds": [', 1) + 2,
+                f"{points}[0].explicitBounds[1]: 1 is not above the bound before it, 5: "
+                "explicitBounds rise strictly",
+            ),
+            (
+                _line_of_key(text, '"explicitBounds": [', 2) + 2,
+                f"{points}[1].explicitBounds[1]: 1 is not above the bound before it, 1: "
+                "explicitBounds rise strictly",
+            ),
+            (
+                line_of(text, '"Infinity"'),
+                f"{points}[2].explicitBounds[1]: Infinity is not a bound: a bucket's bound is "
+                "a finite number",
+            ),
+            (
+                line_of(text, '"zeroThreshold": "NaN"'),
+                "resourceMetrics[0].scopeMetrics[0].metrics[1].exponentialHistogram"
+                ".dataPoints[0].zeroThreshold: NaN is not a bound: a bucket's bound is a finite "
+                "number",
+            ),
+            (
+                line_of(text, '"quantile": 1.5'),
+                "resourceMetrics[0].scopeMetrics[0].metrics[2].summary.dataPoints[0]"
+                ".quantileValues[0].quantile: 1.5 is not a quantile (0 to 1)",
+            ),
+        ]
+    )
+
+
+# --------------------------------------------------------------------------- ids of all zeros
+
+
+def test_an_all_zero_trace_or_span_id_is_a_reject_and_an_all_zero_parent_none(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    zero_trace, zero_span = "0" * 32, "0" * 16
+    request = {
+        **traces(
+            span(1, traceId=zero_trace),
+            span(2, spanId=zero_span),
+            span(3, parentSpanId=zero_span),
+            span(4, links=[{"traceId": zero_trace, "spanId": f"{4:016x}"}]),
+            span(5, parentSpanId=f"{3:016x}"),
+        ),
+        **logs(
+            {
+                "timeUnixNano": str(T0),
+                "traceId": zero_trace,
+                "spanId": zero_span,
+                "body": {"stringValue": "outside any trace"},
+            }
+        ),
+    }
+    text = pretty(request)
+    found, rejects = stage_text(con, tmp_path, text)
+
+    assert [(r["name"], r["parent_span_id"]) for r in found["spans"]] == [
+        ("op3", None),
+        ("op5", f"{3:016x}"),
+    ]
+    # OTLP counts a log record's id of all zeros as no id, the same as an empty one
+    [record] = found["logs"]
+    assert (record["message"], record["trace_id"]) == ("outside any trace", None)
+    assert "span_id" not in json.loads(record["attributes"])
+    spans = "resourceSpans[0].scopeSpans[0].spans"
+    assert rejects == [
+        (
+            _line_of_key(text, f'"traceId": "{zero_trace}"', 1),
+            f'{spans}[0].traceId: "{zero_trace}" is all zeros, an id OTLP calls invalid',
+        ),
+        (
+            _line_of_key(text, f'"spanId": "{zero_span}"', 1),
+            f'{spans}[1].spanId: "{zero_span}" is all zeros, an id OTLP calls invalid',
+        ),
+        (
+            _line_of_key(text, f'"traceId": "{zero_trace}"', 2),
+            f'{spans}[3].links[0].traceId: "{zero_trace}" is all zeros, an id OTLP calls invalid',
+        ),
+    ]
