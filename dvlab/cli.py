@@ -260,7 +260,7 @@ def _visible(text: str, *, newline: str = "\n") -> str:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from dvlab.lab.ingest import IngestOptions, ingest
 
-    tz = args.tz or "UTC"
+    tz = "UTC" if args.tz is None else args.tz
     options = IngestOptions(
         format=args.format,
         pattern=args.pattern,

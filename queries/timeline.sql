@@ -9,10 +9,12 @@
 -- @param limit=100000  at most this many rows
 WITH
 id_traces AS (
-    -- the traces the logs of the id carry: their spans and logs belong to its story
-    SELECT DISTINCT trace_id FROM logs
+    -- the traces the logs of the id carry: their spans and logs belong to its story (a
+    -- trace id is hex, written in either case)
+    SELECT DISTINCT lower(trace_id) AS trace_id FROM logs
     WHERE $id IS NOT NULL AND trace_id IS NOT NULL
-      AND $id::VARCHAR IN (correlation_id, causation_id, task_id, trace_id)
+      AND ($id::VARCHAR IN (correlation_id, causation_id, task_id)
+           OR lower(trace_id) = lower($id::VARCHAR))
 ),
 chosen_spans AS (
     SELECT * FROM spans AS s
@@ -88,8 +90,8 @@ WHERE ($from IS NULL OR ts >= dvlab_ts($from::VARCHAR))
        OR correlation_id = $id::VARCHAR
        OR causation_id = $id::VARCHAR
        OR task_id = $id::VARCHAR
-       OR trace_id = $id::VARCHAR
-       OR trace_id IN (SELECT trace_id FROM id_traces)
+       OR lower(trace_id) = lower($id::VARCHAR)
+       OR lower(trace_id) IN (SELECT trace_id FROM id_traces)
        OR event_id = $id::VARCHAR
        OR workflow_id = $id::VARCHAR
        OR contains(other, '"' || $id::VARCHAR || '"'))

@@ -103,3 +103,18 @@ def test_help_describes_the_command(
     assert phrase in help_text
     assert "%%%%" not in help_text
     assert "--db PATH" in help_text
+
+
+@pytest.mark.parametrize("zone", ["", "UTC+5", "Mars/Olympus"])
+def test_ingest_refuses_a_zone_that_is_not_one(
+    zone: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty --tz is no zone either (it was read as UTC, as if --tz had not been given)."""
+    source = tmp_path / "app.jsonl"
+    source.write_text('{"time": "2026-12-01 10:00:00", "msg": "hello"}\n', encoding="utf-8")
+
+    code = main(["--db", str(tmp_path / "lab.duckdb"), "ingest", str(source), "--tz", zone])
+
+    assert code == 2
+    assert f"unknown time zone {zone!r} for --tz" in capsys.readouterr().err
+    assert not (tmp_path / "lab.duckdb").exists()

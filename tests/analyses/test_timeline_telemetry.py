@@ -143,6 +143,8 @@ def test_an_unknown_span_choice_is_refused(lab: Path) -> None:
 def test_a_trace_id_shows_every_span_of_the_trace_and_its_logs(lab: Path) -> None:
     # all of ab01 (02 too, though not a key span) and both logs carrying ab01; no metrics
     assert entries(lab, id="ab01") == [SPAN_01, LOG_1, SPAN_02, SPAN_03, LOG_2]
+    # a trace id is hex: written in capitals (as OTLP's own examples write them) it is the same
+    assert entries(lab, id="AB01") == [SPAN_01, LOG_1, SPAN_02, SPAN_03, LOG_2]
 
 
 def test_a_correlation_id_brings_the_traces_its_logs_carry(lab: Path) -> None:
