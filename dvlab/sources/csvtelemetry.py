@@ -18,6 +18,8 @@ What each kind makes of its columns:
   the start plus the duration. Kind and status are read when mapped (OTLP's
   words, with or without their ``SPAN_KIND_``/``STATUS_CODE_`` prefix, or its
   numbers), else ``unspecified`` and ``unset``. Other columns are attributes.
+  A span whose trace and span ids an earlier row of the file holds already is
+  a reject naming that row's line.
 * **metrics**: a *long* table (a ``name`` and a ``value`` column) is one sample
   a row, its other columns labels. A *wide* table (one row a time, one column a
   KPI) makes a sample of every cell of every column that holds a number, named
@@ -25,8 +27,9 @@ What each kind makes of its columns:
   number in any row are not metrics and are left out (logged), unless named as
   labels (``--map labels=PodName,Node``, keys as written). An empty or ``NaN``
   cell is no sample and no reject: it is counted as skipped. Text in a column
-  of numbers is a reject naming the line and the column; the row's other cells
-  still load. The type is ``gauge`` unless a ``type`` column says otherwise.
+  of numbers is a reject naming the line and the column, and so is ±Inf (or a
+  number beyond a double, as ``1e400``), over which no rate or average means
+  anything; the row's other cells still load. The type is ``gauge`` unless a ``type`` column says otherwise.
 * **logs** (CSV and Parquet only; other files given ``--kind logs`` are read as
   log text): a message that is a Docker json-file line (``{"log": ...,
   "stream": ..., "time": ...}``) is unwrapped to its ``log`` text less the
@@ -261,6 +264,15 @@ def _spans_select(
         for c in ids
     )
     text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
+    # a span again in one file: every row after the first of its ids is a reject. The ids
+    # seen more than once are found by grouping, as task tables find a repeated task id
+    both = quote_literal(f"columns {chosen['trace_id']}/{chosen['span_id']}: ")
+    repeated = f"""
+        LEFT JOIN (
+            SELECT lower({texts["trace_id"]}) AS k_trace_id,
+                   lower({texts["span_id"]}) AS k_span_id, min(line) AS first_line
+            FROM {raw} GROUP BY ALL HAVING count(*) > 1) AS repeated
+        ON trace_id = k_trace_id AND span_id = k_span_id"""
     return f"""
         SELECT line, trace_id, span_id, parent_span_id, t_name AS name,
                coalesce({kinds}, 'unspecified') AS kind, service,
@@ -287,6 +299,9 @@ def _spans_select(
                 WHEN t_status IS NOT NULL AND {statuses} IS NULL THEN {_quoted(chosen, "status")}
                     || 'unknown status ' || to_json(t_status)::VARCHAR
                     || '; known: {", ".join(SPAN_STATUSES)}'
+                WHEN line > first_line THEN {both} || 'span ' || to_json(t_span_id)::VARCHAR
+                    || ' of trace ' || to_json(t_trace_id)::VARCHAR || ' again (first on line '
+                    || first_line || ')'
             END AS reject
             FROM (
                 SELECT *, {end} AS end_time, {duration} AS duration_ms
@@ -299,7 +314,8 @@ def _spans_select(
                         {_time("t_end_time", origin)} AS end_given,
                         {_pod_service()} AS service,
                         {_with_pod("other_columns")}::JSON AS attributes
-                    FROM (SELECT line, {text_columns}, {attributes} AS other_columns FROM {raw}))))"""
+                    FROM (SELECT line, {text_columns}, {attributes} AS other_columns FROM {raw})))
+                {repeated})"""
 
 
 # --------------------------------------------------------------------------- logs
@@ -414,6 +430,8 @@ def _metrics_select(
             SELECT line, ts, name, labels, value, type, site, service,
                 CASE WHEN v IS NOT NULL AND value IS NULL
                        THEN {said} || to_json(v)::VARCHAR || ' is not a number'
+                     WHEN isinf(value) THEN {said} || 'value ' || v
+                       || ' is not a measurement: a rate or average over it means nothing'
                      WHEN NOT list_contains({types}, type) THEN {_quoted(chosen, "type")}
                        || 'unknown metric type ' || to_json(t_type)::VARCHAR
                        || '; known: {", ".join(METRIC_TYPES)}'

@@ -416,6 +416,79 @@ def test_wide_metrics_strict_writes_nothing(tmp_path: Path, lab_path: Path) -> N
     assert snapshot(lab_path) == before
 
 
+#: the reason for a value of ±Inf, as the Prometheus reader words it for its own
+NOT_A_MEASUREMENT = "is not a measurement: a rate or average over it means nothing"
+
+
+def test_infinite_metric_cells_are_rejects_naming_line_and_column(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    # lines 2-5 hold cpu values that are infinite, as written or (1e400) beyond a double;
+    # line 6's NaN and empty cell are no samples; every mem cell but line 6's is a sample
+    path = write(
+        tmp_path / "pod.csv",
+        "ts,cpu,mem\n"
+        "1674981669,inf,1\n"
+        "1674981729,-Infinity,2\n"
+        "1674981789,+inf,3\n"
+        "1674981849,1e400,4\n"
+        "1674981909,NaN,\n"
+        "1674981969,0.5,5\n",
+    )
+
+    summary = load(lab_path, [path], "metrics", "ts=ts")
+
+    assert query(lab_path, "SELECT line, name, value FROM metrics ORDER BY line, name") == [
+        (2, "mem", 1.0),
+        (3, "mem", 2.0),
+        (4, "mem", 3.0),
+        (5, "mem", 4.0),
+        (7, "cpu", 0.5),
+        (7, "mem", 5.0),
+    ]
+    assert rejects(lab_path) == [
+        (2, f"metrics: column cpu: value inf {NOT_A_MEASUREMENT}"),
+        (3, f"metrics: column cpu: value -Infinity {NOT_A_MEASUREMENT}"),
+        (4, f"metrics: column cpu: value +inf {NOT_A_MEASUREMENT}"),
+        (5, f"metrics: column cpu: value 1e400 {NOT_A_MEASUREMENT}"),
+    ]
+    [report] = summary.sources
+    assert (report.rows_loaded, report.rows_rejected, report.rows_skipped) == (6, 4, 2)
+
+
+def test_infinite_values_in_parquet_and_a_long_table_are_rejects(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    wide = tmp_path / "wide.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "ts": [1674981669, 1674981729, 1674981789, 1674981849],
+                "load": [1.0, math.inf, -math.inf, math.nan],
+            }
+        ),
+        wide,
+    )
+    long = write(
+        tmp_path / "long.csv",
+        "ts,name,value\n2026-05-01T12:00:00Z,depth,Infinity\n2026-05-01T12:00:10Z,depth,7\n",
+    )
+
+    summary = load(lab_path, [wide, long], "metrics")
+
+    # a Parquet file's lines are its rows from 1; DuckDB writes a double's infinity as inf
+    assert query(lab_path, "SELECT name, line, value FROM metrics ORDER BY ALL") == [
+        ("depth", 3, 7.0),
+        ("load", 1, 1.0),
+    ]
+    assert query(lab_path, "SELECT source, line, reason FROM rejects ORDER BY ALL") == [
+        (str(long), 2, f"metrics: column value: value Infinity {NOT_A_MEASUREMENT}"),
+        (str(wide), 2, f"metrics: column load: value inf {NOT_A_MEASUREMENT}"),
+        (str(wide), 3, f"metrics: column load: value -inf {NOT_A_MEASUREMENT}"),
+    ]
+    assert [r.rows_skipped for r in summary.sources] == [1, 0]
+
+
 def test_long_metrics_keep_other_columns_as_labels(tmp_path: Path, lab_path: Path) -> None:
     path = write(
         tmp_path / "long.csv",
@@ -523,6 +596,35 @@ def test_spans_parents_kinds_statuses_and_bad_rows(tmp_path: Path, lab_path: Pat
         (8, 'spans: column span: "zz" is not a hexadecimal id'),
     ]
     assert summary.total("rows_loaded") == 3
+
+
+def test_a_span_again_in_one_file_is_a_reject_naming_the_first_line(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    path = write(
+        tmp_path / "spans.csv",
+        "trace,span,start\n"
+        "ab01,c1,2026-05-01T12:00:00Z\n"  # 2
+        "ab01,c2,2026-05-01T12:00:01Z\n"  # 3
+        "AB01,C1,2026-05-01T12:00:02Z\n"  # 4: line 2's ids in upper case
+        "ab02,c1,2026-05-01T12:00:03Z\n"  # 5: line 2's span id in another trace
+        "ab01,c2,2026-05-01T12:00:04Z\n"  # 6: line 3's
+        "ab01,c2,noon\n",  # 7: line 3's, and no time: the bad time is said first
+    )
+
+    summary = load(lab_path, [path], "spans", "trace_id=trace", "span_id=span", "start_time=start")
+
+    assert query(lab_path, "SELECT line, trace_id, span_id FROM spans ORDER BY line") == [
+        (2, "ab01", "c1"),
+        (3, "ab01", "c2"),
+        (5, "ab02", "c1"),
+    ]
+    assert rejects(lab_path) == [
+        (4, 'spans: columns trace/span: span "C1" of trace "AB01" again (first on line 2)'),
+        (6, 'spans: columns trace/span: span "c2" of trace "ab01" again (first on line 3)'),
+        (7, 'spans: column start: "noon" is not a time'),
+    ]
+    assert summary.total("rows_rejected") == 3
 
 
 def test_span_end_from_a_duration_in_nanoseconds(tmp_path: Path, lab_path: Path) -> None:
