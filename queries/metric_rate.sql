@@ -7,11 +7,12 @@
 -- Only the samples inside a window (or step) count, and a series needs two there to get a
 -- row. A value lower than the one before is a counter reset: the counter restarted from 0,
 -- so the increase across it is the new value. observed_increase is what the samples show
--- (last - first + the value before each reset); increase extrapolates it as Prometheus
--- does: towards each edge of the window by the distance to that edge when that is under
--- 1.1 average sample intervals, else by half an interval, and never back past the moment
--- the counter would have been 0. rate is increase divided by the window's length in
--- seconds. An increase across a step boundary belongs to neither step, as in Prometheus.
+-- (last - first + the value before each reset); increase extrapolates it as Prometheus's
+-- rate() does now: towards each edge of the window by the distance to that edge when that
+-- is under 1.1 average sample intervals, else by half an interval; then, at the start,
+-- never back past the moment the counter would have been 0. rate is increase divided by
+-- the window's length in seconds. An increase across a step boundary belongs to neither
+-- step, as in Prometheus.
 -- The window is [from, to) like every window in the lab; Prometheus's range is
 -- (start, end], which differs only for a sample exactly on a bound. A series sampled twice
 -- at one moment (one scrape loaded from two files) counts once; NaN samples are skipped.
@@ -54,24 +55,28 @@ windows AS (
     GROUP BY ALL
     HAVING count(*) >= 2
 ),
-edges AS (
+spacing AS (
     SELECT *,
            epoch(last_ts - first_ts) AS sampled,
-           epoch(last_ts - first_ts) / (samples - 1) AS gap,
-           CASE WHEN observed_increase > 0 AND first_value >= 0
-                THEN least(epoch(first_ts - window_start),
-                           epoch(last_ts - first_ts) * first_value / observed_increase)
-                ELSE epoch(first_ts - window_start) END AS to_start,
-           epoch(window_end - last_ts) AS to_end
+           epoch(last_ts - first_ts) / (samples - 1) AS gap
     FROM windows
 ),
-extrapolated AS (
+edges AS (
+    -- how far to extrapolate at each edge: the whole way when the edge is under 1.1 gaps
+    -- away, else half a gap; then, at the start, never back past the counter's zero point
     SELECT *,
-           observed_increase
-           * (sampled
-              + CASE WHEN to_start < 1.1 * gap THEN to_start ELSE gap / 2 END
-              + CASE WHEN to_end < 1.1 * gap THEN to_end ELSE gap / 2 END)
-           / sampled AS increase
+           CASE WHEN observed_increase > 0 AND first_value >= 0
+                THEN least(start_reach, sampled * first_value / observed_increase)
+                ELSE start_reach END AS to_start,
+           CASE WHEN epoch(window_end - last_ts) < 1.1 * gap THEN epoch(window_end - last_ts)
+                ELSE gap / 2 END AS to_end
+    FROM (SELECT *,
+                 CASE WHEN epoch(first_ts - window_start) < 1.1 * gap
+                      THEN epoch(first_ts - window_start) ELSE gap / 2 END AS start_reach
+          FROM spacing)
+),
+extrapolated AS (
+    SELECT *, observed_increase * (sampled + to_start + to_end) / sampled AS increase
     FROM edges
 )
 SELECT $metric::VARCHAR AS name, site, service, labels, window_start, window_end, samples,

@@ -149,6 +149,22 @@ def test_metric_rate_one_window_handles_the_reset_and_extrapolates_as_prometheus
     assert {r["name"] for r in found} == {"http_requests_total"}
 
 
+def test_metric_rate_takes_half_a_gap_before_the_zero_point(lab: Path) -> None:
+    """The order of Prometheus's two rules at the start: a far edge gives half a gap first,
+    and only then is the reach cut at the counter's zero point."""
+    add_metrics(
+        lab, [(100, "c_total", {}, 10), (110, "c_total", {}, 20), (120, "c_total", {}, 30)]
+    )
+    (found,) = rows(lab, "metric_rate", metric="c_total", **window(0, 130))
+    # 20 observed over 20 s, gap 10 s (threshold 11 s). The start is 100 s away, over 11 s:
+    # half a gap, 5 s; the zero point, 20 * 10/20 = 10 s back, is further: 5 s stays. (Cut
+    # at the zero point first, 10 s would be under 11 s and taken whole: 40.) The end is
+    # 10 s away, under 11 s: 10 s. 20 * (20 + 5 + 10)/20 = 35, rate 35/130.
+    assert found["observed_increase"] == 20.0
+    assert found["increase"] == pytest.approx(35.0)
+    assert found["rate"] == pytest.approx(35 / 130)
+
+
 def test_metric_rate_per_step(lab: Path) -> None:
     add_metrics(lab, COUNTERS)
     found = rows(lab, "metric_rate", metric=COUNTER, step="30 seconds", **window(0, 60))
