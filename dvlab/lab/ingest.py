@@ -1213,17 +1213,15 @@ def _stage_one(
             entry = {**base, "status": "empty"}
             return report, entry
         state, unchanged = _match_state(path, head, states)
-        if (
-            state is not None
-            and state.source != name
-            and telemetry.by_format(state.format)
-            and not (unchanged and state.position == _file_time(path))
-        ):
-            # a scrape or an export request is one measurement: another file with the same
-            # bytes is the same one renamed only if it was written at the same moment; else
-            # it is another measurement (a target that did not change between scrapes), and
-            # never the continuation of an earlier file
-            state, unchanged = None, False
+        reader = telemetry.by_format(state.format) if state is not None else None
+        if state is not None and reader is not None and reader.timed_by_file:
+            # a scrape timed by its file is one measurement: the same bytes are the same
+            # scrape only if written at the same moment (renamed); else another scrape (a
+            # target that did not change between scrapes), or at the same path one saved
+            # over it, which replaces it; and never the continuation of an earlier file
+            same_moment = state.position == _file_time(path)
+            if not (unchanged and same_moment):
+                state, unchanged = None, False
         if state is not None and unchanged and state.rows_gone:
             unchanged = False  # read again: its rows were replaced by another source's
         if state is not None:
@@ -1344,10 +1342,10 @@ def _stage_one(
     }
     if read.tables:
         entry["tables"] = list(read.tables)
-    if read.format and telemetry.by_format(read.format):
-        entry["position"] = _file_time(path)
     elif read.whole_rows is not None:
         entry["whole"] = (whole_table(src), options)
+    if telemetry.by_format(read.format) is not None:
+        entry["position"] = _file_time(path)
     if replaced_from is not None:
         entry["replace_from"] = replaced_from
     if rewritten is not None:

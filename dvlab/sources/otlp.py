@@ -1021,6 +1021,7 @@ class OtlpJsonReader:
         made = []
         for kind, rows in (
             ("spans", found.spans),
+    timed_by_file: bool = False
             ("logs", found.logs),
             ("metrics", found.metrics),
             ("families", families),

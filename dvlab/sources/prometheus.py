@@ -785,6 +785,7 @@ def _stage_families(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {registered}",
         registered,
         rows,
+    timed_by_file: bool = True  # a scrape's samples seldom carry their own time
     )
     return telemetry.Staged("families", table, rows.num_rows, 0)
 
@@ -1000,6 +1001,7 @@ def read_api(text: str, source: str) -> _Points:
             source=source,
             line=lines.get(("data", "resultType")),
         )
+    timed_by_file: bool = False
     points = _Points(lines=lines, text=text.split("\n"))
     assert isinstance(data, dict)
     result = data.get("result")

@@ -4,6 +4,7 @@ reader cannot make sense of fails alone, named, and the run's other files still 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from dvlab.lab.ingest import ingest
@@ -47,3 +48,38 @@ def test_a_file_too_deep_to_read_fails_alone_and_named(lab_path: Path, tmp_path:
     assert query(lab_path, "SELECT span_id, source FROM spans") == [
         ("eee19b7ec3c1b174", str(good))
     ]
+
+
+def test_a_copied_export_is_the_same_content_not_new_spans(lab_path: Path, tmp_path: Path) -> None:
+    """OTLP rows carry their own times: a copy (written later, under another name) holds the
+    same spans, so it loads nothing, as a copied log does."""
+    first = tmp_path / "a.json"
+    first.write_text(span_request("eee19b7ec3c1b174", '{"stringValue": "x"}'), encoding="utf-8")
+    ingest(lab_path, [str(first)])
+    copy = tmp_path / "b.json"
+    copy.write_bytes(first.read_bytes())
+    os.utime(copy, (first.stat().st_mtime + 60, first.stat().st_mtime + 60))
+
+    summary = ingest(lab_path, [str(copy)])
+
+    assert [s.status for s in summary.sources] == ["unchanged"]
+    assert query(lab_path, "SELECT count(*) FROM spans") == [(1,)]
+
+
+def test_a_scrape_saved_again_over_itself_moves_to_its_new_time(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    """The same bytes at the same path with a later modification time: the target was
+    scraped again and saved over the file, which replaces its rows at the new time."""
+    path = tmp_path / "latest.prom"
+    path.write_text('# TYPE up gauge\nup{job="a"} 1\n', encoding="utf-8")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    ingest(lab_path, [str(path)])
+    os.utime(path, (1_700_000_015, 1_700_000_015))
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in summary.sources] == [
+        ("rewritten", 1, 1)
+    ]
+    assert query(lab_path, "SELECT epoch(ts) FROM metrics") == [(1_700_000_015.0,)]
