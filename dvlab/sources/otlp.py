@@ -997,6 +997,7 @@ class OtlpJsonReader:
     """The ``otlp-json`` reader (see the module's account)."""
 
     format: str = FORMAT
+    timed_by_file: bool = False
 
     def sniff(self, head: bytes) -> bool:
         """Whether a line of ``head`` starts an object whose first key is an OTLP request's."""
@@ -1021,7 +1022,6 @@ class OtlpJsonReader:
         made = []
         for kind, rows in (
             ("spans", found.spans),
-    timed_by_file: bool = False
             ("logs", found.logs),
             ("metrics", found.metrics),
             ("families", families),

@@ -223,7 +223,15 @@ def _micros_of_seconds(text: str) -> int:
     """Epoch seconds (OpenMetrics: a fraction or an exponent allowed) in whole microseconds."""
     if not _DECIMAL.fullmatch(text):
         raise ValueError(f"timestamp {text!r} is not a number of seconds since the epoch")
-    return int(Decimal(text) * 1_000_000)
+    return _micros(Decimal(text))
+
+
+def _micros(seconds: Decimal) -> int:
+    """``seconds`` in whole microseconds; ValueError, before any arithmetic, for a number too
+    large to be a time at all (``1e999999`` would take seconds to multiply out)."""
+    if seconds.adjusted() > 15:
+        raise ValueError(_OUT_OF_RANGE)
+    return int(seconds * 1_000_000)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -518,6 +526,8 @@ class _Parser:
                 f"timestamp {text!r} is not whole milliseconds since the epoch (the 0.0.4 "
                 "format); an OpenMetrics file counts seconds: --format openmetrics"
             )
+        if len(text.lstrip("-")) > 18:  # far beyond any time, and past int()'s own limit
+            raise ValueError(_OUT_OF_RANGE)
         return int(text) * 1000
 
     def family_of(self, name: str) -> Family | None:
@@ -785,7 +795,6 @@ def _stage_families(
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {registered}",
         registered,
         rows,
-    timed_by_file: bool = True  # a scrape's samples seldom carry their own time
     )
     return telemetry.Staged("families", table, rows.num_rows, 0)
 
@@ -818,6 +827,7 @@ class ExpositionReader:
     """The reader of scrapes in the 0.0.4 text format or in OpenMetrics text."""
 
     format: str
+    timed_by_file: bool = True  # a scrape's samples seldom carry their own time
 
     def sniff(self, head: bytes) -> bool:
         return exposition_format(head) == self.format
@@ -911,7 +921,7 @@ class _Points:
             )
             return
         try:
-            micros = _in_range(int(Decimal(ts) * 1_000_000))
+            micros = _in_range(_micros(Decimal(ts)))
         except ValueError as exc:
             self.reject(path, str(exc))
             return
@@ -1001,7 +1011,6 @@ def read_api(text: str, source: str) -> _Points:
             source=source,
             line=lines.get(("data", "resultType")),
         )
-    timed_by_file: bool = False
     points = _Points(lines=lines, text=text.split("\n"))
     assert isinstance(data, dict)
     result = data.get("result")
@@ -1034,6 +1043,7 @@ class ApiReader:
     """The reader of JSON saved from Prometheus's ``/api/v1/query`` and ``query_range``."""
 
     format: str = PROMETHEUS_API
+    timed_by_file: bool = False
 
     def sniff(self, head: bytes) -> bool:
         return looks_like_api(head)

@@ -61,13 +61,13 @@ class Reader(Protocol):
     """A telemetry format ``dvlab ingest`` can read whole."""
 
     format: str
-
-    def sniff(self, head: bytes) -> bool:
-        """Whether a file starting with ``head`` (its first 4 KiB or more) is this format."""
     #: whether the file's rows take their time from the file (its modification time): such a
     #: file is one measurement, and the same bytes under another path, or written at another
     #: moment, are another one; else another path with the same bytes is the same content
     timed_by_file: bool
+
+    def sniff(self, head: bytes) -> bool:
+        """Whether a file starting with ``head`` (its first 4 KiB or more) is this format."""
         ...
 
     def stage(self, con: duckdb.DuckDBPyConnection, source: Source) -> list[Staged]:

@@ -132,6 +132,9 @@ def test_a_0_0_4_timestamp_is_milliseconds() -> None:
     assert out.times == [1_700_000_000_123_000, 253_402_300_799_999_000]
 
 
+OUT_OF_RANGE = "timestamp out of range (a time from 1970 to 9999)"
+
+
 @pytest.mark.parametrize(
     "stamp",
     ["-5", "253402300800000", "99999999999999999", "99999999999999999999999"],
@@ -141,6 +144,27 @@ def test_a_timestamp_before_1970_or_after_9999_is_a_reject(stamp: str) -> None:
     assert out.rows == 1
     assert out.rejects == [
         (2, "timestamp out of range (a time from 1970 to 9999)", f'up{{a="b"}} 2 {stamp}')
+    ]
+
+
+def test_a_timestamp_too_large_to_be_a_time_is_a_reject_at_once() -> None:
+    """Multiplied out, 1e999990 seconds alone took half a minute; 5,000 digits of
+    milliseconds are past what int() reads."""
+    text = f'up 1\nup{{a="b"}} 2 1e999990\nup{{a="c"}} 3 {"9" * 5000}\n# EOF\n'
+    out = parse(text, openmetrics=True)
+    assert out.values == [1.0]
+    reasons = [(line, reason) for line, reason, _ in out.rejects]
+    assert reasons == [(2, OUT_OF_RANGE), (3, OUT_OF_RANGE)]
+    out = parse(f'up 1\nup{{a="c"}} 3 {"9" * 5000}\n', openmetrics=False)
+    assert [(line, reason) for line, reason, _ in out.rejects] == [(2, OUT_OF_RANGE)]
+    api = prometheus.read_api(
+        '{"status":"success","data":{"resultType":"vector","result":'
+        '[{"metric":{},"value":[1e999990,"1"]}]}}',
+        "v.json",
+    )
+    assert api.rows == []
+    assert [(line, reason) for line, reason, _ in api.rejects] == [
+        (1, f"data.result[0].value: {OUT_OF_RANGE}")
     ]
 
 
