@@ -45,7 +45,9 @@ SELECT labels['instance'] AS instance, labels['device'] AS device,
        size_bytes, avail_bytes, used_bytes, fill,
        growth AS growth_bytes_per_second,
        CASE WHEN growth > 0 THEN last_avail / growth END AS seconds_to_full,
-       CASE WHEN growth > 0 THEN last_ts + to_microseconds((last_avail / growth * 1e6)::BIGINT)
+       -- a disk that would take centuries to fill has no date to be full at
+       CASE WHEN growth > 0 AND last_avail / growth < 1e10
+            THEN last_ts + to_microseconds((last_avail / growth * 1e6)::BIGINT)
        END AS full_at
 FROM trend
 ORDER BY instance NULLS FIRST, mountpoint, device, site NULLS FIRST, ts

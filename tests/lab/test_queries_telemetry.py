@@ -562,6 +562,25 @@ def test_filesystem_fill_and_time_to_full(lab: Path) -> None:
     assert {r["mountpoint"] for r in rows(lab, "filesystem_fill", mountpoint="/data")} == {"/data"}
 
 
+def test_a_disk_that_would_take_centuries_to_fill_has_no_full_date(lab: Path) -> None:
+    """1 TB, half free, 2 KiB more used in 12 hours: full in 5e11 / (2048 / 43200) seconds,
+    about 3.3e5 years, past what a time holds (the query failed on it)."""
+    disk = {"instance": "n1:9100", "device": "/dev/sdc1", "fstype": "ext4", "mountpoint": "/srv"}
+    samples: list[Sample] = []
+    for s, avail in [(0, 500_000_000_000), (43_200, 500_000_000_000 - 2048)]:
+        samples += [(s, "node_filesystem_size_bytes", disk, 1_000_000_000_000),
+                    (s, "node_filesystem_avail_bytes", disk, avail)]  # fmt: skip
+    add_metrics(lab, samples)
+
+    found = rows(lab, "filesystem_fill")
+
+    assert [r["growth_bytes_per_second"] for r in found] == pytest.approx([2048 / 43_200] * 2)
+    assert [r["seconds_to_full"] for r in found] == pytest.approx(
+        [(500_000_000_000 - 2048) / (2048 / 43_200)] * 2
+    )
+    assert [r["full_at"] for r in found] == [None, None]
+
+
 def test_a_telemetry_query_runs_from_the_command_line(
     lab: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
