@@ -74,11 +74,24 @@ histogram's ``explicitBounds`` are not finite and strictly rising, an
 exponential one's ``zeroThreshold`` is not finite, or a summary's quantile is
 not between 0 and 1.
 
-A sum or histogram whose temporality is not cumulative keeps its type and
-gets a label ``temporality`` (``delta``, or ``unspecified`` when the field is
-missing): its values are counts since the previous point, not since a start,
-and a query must add them up rather than take differences. A point flagged
-"no recorded value" gives no row; histogram ``min`` and ``max`` are not
+A delta counter or histogram (``aggregationTemporality`` 1: each point counts
+what happened since the series' previous point) is stored as a cumulative
+one, as Prometheus turns delta into cumulative: once the whole file is read,
+each series (name, labels, site, service; a histogram's ``_bucket`` per
+``le``, its ``_sum`` and its ``_count`` each a series) is added up in time
+order, ties in the order of the file, so each stored value is the total so
+far and the lab's rate queries read it as any counter. Its rows carry no
+``temporality`` label. The total runs within one file: a series that goes on
+in a later file starts again from that file's first point, which a rate
+reads as a counter reset: that rate is the true one, unless the first point
+is not below the total before it, when the one rate at the seam is too low. An
+exponential histogram's buckets add up per ``le`` too, which is exact while
+its scale and bucket range stay the same; a bucket's series misses the counts
+of a point that lacks that bucket. A delta sum that is not monotonic is a gauge and is kept as it
+is, with a label ``temporality="delta"``; a sum or histogram whose
+temporality is missing (``unspecified``) is kept as it is too, with a label
+``temporality="unspecified"``, as nothing says how to read it. A point
+flagged "no recorded value" gives no row; histogram ``min`` and ``max`` are not
 kept. A bound is written as the shortest text that reads back as the same
 double (``1``, ``0.25``, ``1.4142135623730951``).
 """
@@ -102,7 +115,7 @@ from dvlab.lab import levels
 from dvlab.sources import fields, files
 from dvlab.sources.natsmon import JsonPath, path_text, value_lines
 from dvlab.sources.records import REJECT_EXCERPT
-from dvlab.sources.telemetry import Source, Staged, table_name
+from dvlab.sources.telemetry import Source, Staged, stage_rejects, table_name
 
 FORMAT = "otlp-json"
 
@@ -517,6 +530,8 @@ class _Rows:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     families: dict[tuple[str, str, str | None, str | None], int] = field(default_factory=dict)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    #: the indexes in ``metrics`` of rows of a delta counter or histogram
+    deltas: list[int] = field(default_factory=list)
 
     def line(self, path: JsonPath) -> int:
         assert self.request is not None
@@ -659,24 +674,26 @@ class _Rows:
         data_at = (*at, kind)
         data = _object(metric, at, kind)
         read_points, family_type = _POINT_READERS[kind]
-        extra: dict[str, str] = {}
+        temporality = "cumulative"
         if kind in ("sum", "histogram", "exponentialHistogram"):
-            temporality = _enum(
+            number = _enum(
                 data, data_at, "aggregationTemporality", TEMPORALITIES, "AGGREGATION_TEMPORALITY_"
             )
-            if TEMPORALITIES[temporality] != "cumulative":
-                extra["temporality"] = TEMPORALITIES[temporality]
+            temporality = TEMPORALITIES[number]
         if kind == "sum":
             monotonic = data.get("isMonotonic", False)
             if not isinstance(monotonic, bool):
                 raise _Bad((*data_at, "isMonotonic"), f"{_shown(monotonic)} is not true or false")
             family_type = "counter" if monotonic else "gauge"
+        # a delta counter or histogram is added up into a cumulative one (accumulate_deltas)
+        delta = temporality == "delta" and family_type != "gauge"
+        extra = {} if delta or temporality == "cumulative" else {"temporality": temporality}
 
         family = (name, family_type, _text(metric, at, "description"), _text(metric, at, "unit"))
         self.families.setdefault(family, self.line(at))
         for where, point in self.each(data, data_at, "dataPoints"):
             with self.guarded(point):
-                self._point(name, family_type, read_points, point, where, res, extra)
+                self._point(name, family_type, read_points, point, where, res, extra, delta)
 
     def _point(
         self,
@@ -687,6 +704,7 @@ class _Rows:
         at: JsonPath,
         res: _Resource,
         extra: dict[str, str],
+        delta: bool,
     ) -> None:
         flags = _whole(point.get("flags", 0), (*at, "flags"), "flags", low=0, high=2**32)
         if flags & NO_RECORDED_VALUE:
@@ -698,6 +716,8 @@ class _Rows:
         labels.update(extra)
         rows = read_points(point, at)
         line = self.line(at)
+        if delta:
+            self.deltas.extend(range(len(self.metrics), len(self.metrics) + len(rows)))
         for suffix, more, value in rows:
             self.metrics.append(
                 {
@@ -712,6 +732,23 @@ class _Rows:
                     "family": name,
                 }
             )
+
+    def accumulate_deltas(self) -> None:
+        """Turn each delta series' values (counts since its previous point) into running
+        totals, in time order (ties in the order of the file): a counter or histogram the
+        lab's rate queries read as any other. A series is its name, labels (a bucket's
+        ``le`` among them), site and service."""
+        series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for index in self.deltas:
+            row = self.metrics[index]
+            key = (row["name"], tuple(sorted(row["labels"])), row["site"], row["service"])
+            series.setdefault(key, []).append(row)
+        for rows in series.values():
+            rows.sort(key=lambda row: (row["ts"], row["line"]))  # stable: ties keep file order
+            total = 0.0
+            for row in rows:
+                total += row["value"]
+                row["value"] = total
 
 
 #: severityNumber's names without their prefix: 0 unspecified, 1 trace, 2 trace2, ... 24 fatal4
@@ -1014,6 +1051,7 @@ class OtlpJsonReader:
             else:
                 found.walk(item)
 
+        found.accumulate_deltas()
         levels.install(con)
         families = [
             {"line": line, "family": f, "type": t, "help": h, "unit": u}
@@ -1029,12 +1067,8 @@ class OtlpJsonReader:
             table = table_name(source.src, kind)
             _create(con, table, kind, rows)
             made.append(Staged(kind, table, len(rows), 0))
-        if found.rejects:
-            con.executemany(
-                "INSERT INTO stage_rejects (src, source, line, reason, raw) VALUES (?, ?, ?, ?, ?)",
-                [[source.src, source.name, *reject] for reject in found.rejects],
-            )
-            made[0] = Staged("spans", made[0].table, made[0].rows, len(found.rejects))
+        stage_rejects(con, source, found.rejects)
+        made[0] = Staged("spans", made[0].table, made[0].rows, len(found.rejects))
         return made
 
 

@@ -758,15 +758,6 @@ _FAMILIES = pa.schema(
         ("unit", pa.string()),
     ]
 )
-_REJECTS = pa.schema(
-    [
-        ("src", pa.int64()),
-        ("source", pa.string()),
-        ("line", pa.int64()),
-        ("reason", pa.string()),
-        ("raw", pa.string()),
-    ]
-)
 
 
 def _stage_arrow(con: duckdb.DuckDBPyConnection, sql: str, name: str, rows: pa.Table) -> None:
@@ -799,29 +790,6 @@ def _stage_families(
     return telemetry.Staged("families", table, rows.num_rows, 0)
 
 
-def _stage_rejects(
-    con: duckdb.DuckDBPyConnection, source: telemetry.Source, rejects: list[tuple[int, str, str]]
-) -> None:
-    """Write (line, reason, raw) rejects into ``stage_rejects``, all in one statement."""
-    if not rejects:
-        return
-    rows = pa.Table.from_pylist(
-        [
-            {"src": source.src, "source": source.name, "line": line, "reason": reason, "raw": raw}
-            for line, reason, raw in rejects
-        ],
-        schema=_REJECTS,
-    )
-    registered = f"{telemetry.table_prefix(source.src)}rejects_arrow"
-    _stage_arrow(
-        con,
-        f"INSERT INTO stage_rejects (src, source, line, reason, raw) "
-        f"SELECT src, source, line, reason, raw FROM {registered}",
-        registered,
-        rows,
-    )
-
-
 @dataclass(frozen=True)
 class ExpositionReader:
     """The reader of scrapes in the 0.0.4 text format or in OpenMetrics text."""
@@ -839,7 +807,7 @@ class ExpositionReader:
         out = parse(text, openmetrics=self.format == OPENMETRICS, source=source.name)
         metrics = _stage_samples(con, source, _samples_table(out))
         families = _stage_families(con, source, out.declared)
-        _stage_rejects(con, source, out.rejects)
+        telemetry.stage_rejects(con, source, out.rejects)
         return [
             telemetry.Staged(metrics.kind, metrics.table, metrics.rows, len(out.rejects)),
             families,
@@ -1056,7 +1024,7 @@ class ApiReader:
         rows = pa.Table.from_pylist(points.rows, schema=_API_ROWS)
         rows = rows.set_column(1, "ts", rows.column("ts").cast(_TS))
         metrics = _stage_samples(con, source, rows)
-        _stage_rejects(con, source, points.rejects)
+        telemetry.stage_rejects(con, source, points.rejects)
         return [telemetry.Staged(metrics.kind, metrics.table, metrics.rows, len(points.rejects))]
 
 

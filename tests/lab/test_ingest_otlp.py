@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from dvlab.analyses.metrics import metric_points
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, ingest
 
@@ -287,4 +288,57 @@ def test_nan_and_infinite_values_are_rejects_so_averages_hold(
         "means nothing",
         f"{points}[3].asDouble: value -Infinity is not a measurement: a rate or average over "
         "it means nothing",
+    ]
+
+
+def delta_requests(*values: float, first: int = 0) -> str:
+    """A file exporter's lines: one request a point of the delta counter ``sent``, the n-th
+    ``values[n]`` at ``first + 10 n`` seconds after T0."""
+    lines = []
+    for n, value in enumerate(values):
+        point = {"timeUnixNano": str(T0 + (first + 10 * n) * 10**9), "asDouble": value}
+        total = {"isMonotonic": True, "aggregationTemporality": 1, "dataPoints": [point]}
+        metric = {"name": "sent", "sum": total}
+        lines.append(json.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}))
+    return "\n".join(lines) + "\n"
+
+
+def test_a_delta_counter_loads_as_a_counter_its_rates_true(lab_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "export.jsonl"
+    source.write_text(delta_requests(5, 3, 7), encoding="utf-8")
+    ingest(lab_path, [str(source)])
+
+    # 5, then 5 + 3, then 5 + 3 + 7
+    assert query(lab_path, "SELECT value, type, labels FROM metrics ORDER BY ts") == [
+        (5.0, "counter", {}),
+        (8.0, "counter", {}),
+        (15.0, "counter", {}),
+    ]
+    # per second over each 10 s: 3 / 10 and 7 / 10; read as deltas they would be
+    # (3 - 5 taken for a reset) 3 / 10, then (7 - 3) / 10
+    rates = metric_points(lab_path, "sent", rate=True).fetchall()
+    assert [row[-1] for row in rates] == [None, pytest.approx(0.3), pytest.approx(0.7)]
+
+
+def test_a_delta_counter_in_a_later_file_starts_again(lab_path: Path, tmp_path: Path) -> None:
+    first, later = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text(delta_requests(5, 3), encoding="utf-8")
+    later.write_text(delta_requests(4, 2, first=20), encoding="utf-8")
+    ingest(lab_path, [str(first), str(later)])
+
+    # each file adds up its own points: 5, 8 at 0 and 10 s; 4, 6 at 20 and 30 s
+    assert query(lab_path, "SELECT value FROM metrics ORDER BY ts") == [
+        (5.0,),
+        (8.0,),
+        (4.0,),
+        (6.0,),
+    ]
+    # the drop from 8 to 4 is read as a restart from zero, which here gives the true
+    # rates: 4 / 10, then 2 / 10
+    rates = metric_points(lab_path, "sent", rate=True).fetchall()
+    assert [row[-1] for row in rates] == [
+        None,
+        pytest.approx(0.3),
+        pytest.approx(0.4),
+        pytest.approx(0.2),
     ]

@@ -278,12 +278,27 @@ def test_real_metrics_every_data_point_and_its_buckets(
         (m["name"], m["description"], m["unit"]) for m in described
     ]
 
+    # the sums and histograms are DELTA (aggregationTemporality 1): each is stored as the
+    # running total of its series, which with one point a series is that point's own count
+    delta = [
+        m["name"]
+        for m in described
+        if any(
+            k.get("aggregationTemporality") == 1
+            for k in (m.get("sum"), m.get("histogram"), m.get("exponentialHistogram"))
+            if k
+        )
+    ]
+    assert delta == ["my.counter", "my.histogram", "my.exponential.histogram"]
+    assert all(len(points[name]) == 1 for name in delta)
+    # so no row carries a temporality label: the stored series are plain counters and histograms
+    assert [r for r in rows if "temporality" in r["labels"]] == []
+
     counter = next(r for r in rows if r["name"] == "my.counter")
     assert counter["value"] == points["my.counter"][0]["asDouble"]
     assert counter["ts"] == utc_of_nanos(int(points["my.counter"][0]["timeUnixNano"]))
     assert counter["type"] == "counter"
-    # aggregationTemporality 1 is DELTA
-    assert counter["labels"] == {"my.counter.attr": "some value", "temporality": "delta"}
+    assert counter["labels"] == {"my.counter.attr": "some value"}
 
     point = points["my.histogram"][0]
     bounds = [str(b) for b in point["explicitBounds"]] + ["+Inf"]
@@ -292,6 +307,7 @@ def test_real_metrics_every_data_point_and_its_buckets(
     totals = {r["name"]: r["value"] for r in rows if r["family"] == "my.histogram"}
     assert totals["my.histogram_count"] == int(point["count"])
     assert totals["my.histogram_sum"] == point["sum"]
+    assert {r["type"] for r in rows if r["family"] == "my.histogram"} == {"histogram"}
 
     point = points["my.exponential.histogram"][0]
     base = 2**2 ** -point["scale"]
@@ -499,22 +515,137 @@ def test_sums_by_monotonicity_and_temporality(
         },
         {"name": "u", "sum": {"dataPoints": points}},
         {"name": "g", "gauge": {"dataPoints": [gauge_point(1.5), gauge_point(2, flags=1)]}},
+        {"name": "n", "sum": {"aggregationTemporality": 1, "dataPoints": points + points}},
+        {"name": "m", "sum": {"isMonotonic": True, "dataPoints": points + points}},
     )
     found, rejects = stage_text(con, tmp_path, pretty(request))
     assert rejects == []
     assert [(r["name"], r["type"], r["labels"], r["value"]) for r in found["metrics"]] == [
         ("c", "counter", {"code": "200"}, 7.0),
-        ("d", "counter", {"code": "200", "temporality": "delta"}, 7.0),
+        # a delta counter is stored as its running total, a plain counter (one point: 7)
+        ("d", "counter", {"code": "200"}, 7.0),
         # neither monotonic nor cumulative said: a gauge, its temporality unspecified
         ("u", "gauge", {"code": "200", "temporality": "unspecified"}, 7.0),
         ("g", "gauge", {}, 1.5),  # the point flagged "no recorded value" gives no row
+        # a delta sum that is not monotonic is a gauge: its points are kept as they are
+        ("n", "gauge", {"code": "200", "temporality": "delta"}, 7.0),
+        ("n", "gauge", {"code": "200", "temporality": "delta"}, 7.0),
+        # a monotonic sum of unspecified temporality: kept as it is, and labelled so
+        ("m", "counter", {"code": "200", "temporality": "unspecified"}, 7.0),
+        ("m", "counter", {"code": "200", "temporality": "unspecified"}, 7.0),
     ]
     assert [(f["family"], f["type"]) for f in found["families"]] == [
         ("c", "counter"),
         ("d", "counter"),
         ("u", "gauge"),
         ("g", "gauge"),
+        ("n", "gauge"),
+        ("m", "counter"),
     ]
+
+
+def delta_point(second: int, value: float, **attrs: str) -> dict[str, Any]:
+    return {
+        "timeUnixNano": str(T0 + second * 10**9),
+        "asDouble": value,
+        "attributes": [attr(k, {"stringValue": v}) for k, v in attrs.items()],
+    }
+
+
+def delta_sum(name: str, *points: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "sum": {"isMonotonic": True, "aggregationTemporality": 1, "dataPoints": list(points)},
+    }
+
+
+def test_a_delta_counter_is_stored_as_its_running_total(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # series code=200: 5 at 10 s, 3 at 20 s, 7 at 30 s, written out of time order;
+    # series code=500 (1 at 20 s, 2 at 30 s) and the same series in another service are
+    # series of their own
+    first = metrics(
+        delta_sum(
+            "req",
+            delta_point(30, 7, code="200"),
+            delta_point(10, 5, code="200"),
+            delta_point(20, 1, code="500"),
+            delta_point(20, 3, code="200"),
+            delta_point(30, 2, code="500"),
+        )
+    )
+    other = metrics(
+        delta_sum("req", delta_point(10, 100, code="200")), res=resource(**{"service.name": "web"})
+    )
+    text = json.dumps(first) + "\n" + json.dumps(other) + "\n"
+    found, rejects = stage_text(con, tmp_path, text, name="export.jsonl")
+    assert rejects == []
+    rows = sorted(
+        (r["service"], r["labels"]["code"], r["ts"], r["value"], r["type"])
+        for r in found["metrics"]
+    )
+    assert rows == [
+        ("api", "200", utc_of_nanos(T0 + 10 * 10**9), 5.0, "counter"),  # 5
+        ("api", "200", utc_of_nanos(T0 + 20 * 10**9), 8.0, "counter"),  # 5 + 3
+        ("api", "200", utc_of_nanos(T0 + 30 * 10**9), 15.0, "counter"),  # 5 + 3 + 7
+        ("api", "500", utc_of_nanos(T0 + 20 * 10**9), 1.0, "counter"),
+        ("api", "500", utc_of_nanos(T0 + 30 * 10**9), 3.0, "counter"),  # 1 + 2
+        ("web", "200", utc_of_nanos(T0 + 10 * 10**9), 100.0, "counter"),
+    ]
+    assert all(set(r["labels"]) == {"code"} for r in found["metrics"])
+
+
+def test_delta_points_at_one_time_add_up_in_file_order(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    # two requests a line, each with a point of the series at the same time: line 1's
+    # point comes first (4), line 2's after it (4 + 6)
+    lines = [json.dumps(metrics(delta_sum("req", delta_point(10, v)))) for v in (4, 6)]
+    found, _ = stage_text(con, tmp_path, "\n".join(lines) + "\n", name="export.jsonl")
+    assert [(r["line"], r["value"]) for r in found["metrics"]] == [(1, 4.0), (2, 10.0)]
+
+
+def test_a_delta_histogram_adds_up_each_bucket(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    def point(second: int, counts: list[int], total: float) -> dict[str, Any]:
+        return {
+            "timeUnixNano": str(T0 + second * 10**9),
+            "count": str(sum(counts)),
+            "sum": total,
+            "bucketCounts": [str(c) for c in counts],
+            "explicitBounds": [1, 5],
+        }
+
+    request = metrics(
+        {
+            "name": "lat",
+            "histogram": {
+                "aggregationTemporality": "AGGREGATION_TEMPORALITY_DELTA",
+                "dataPoints": [point(10, [1, 2, 0], 2.5), point(20, [0, 1, 3], 9.5)],
+            },
+        }
+    )
+    found, rejects = stage_text(con, tmp_path, pretty(request))
+    assert rejects == []
+    rows = found["metrics"]
+    # at 10 s: up to 1: 1, up to 5: 1+2, all: 3; at 20 s those plus 0, 0+1, 0+1+3
+    assert by_le(rows, "lat_bucket") == [
+        ("1", 1.0),
+        ("5", 3.0),
+        ("+Inf", 3.0),
+        ("1", 1.0),
+        ("5", 4.0),
+        ("+Inf", 7.0),
+    ]
+    assert [(r["name"], r["value"]) for r in rows if r["name"] != "lat_bucket"] == [
+        ("lat_sum", 2.5),
+        ("lat_count", 3.0),
+        ("lat_sum", 12.0),  # 2.5 + 9.5
+        ("lat_count", 7.0),  # 3 + 4
+    ]
+    assert {(r["type"], "temporality" in r["labels"]) for r in rows} == {("histogram", False)}
 
 
 def test_exponential_histogram_bounds_worked_out_by_hand(
@@ -632,6 +763,12 @@ def test_file_exporter_lines_load_as_the_requests_do(
     # every row's line is its request's line: metrics on 1 and 5, the span on 2, logs on 3, 4
     assert {r["line"] for r in found["metrics"]} == {1, 5}
     assert len(found["metrics"]) == 2 * len(once)
+    # all but the gauge are delta series: line 5's points add to line 1's, at the same time
+    first = {(r["name"], repr(r["labels"])): r["value"] for r in once}
+    again = [r for r in found["metrics"] if r["line"] == 5]
+    assert {(r["name"], repr(r["labels"])): r["value"] for r in again} == {
+        key: value if key[0] == "my.gauge" else 2 * value for key, value in first.items()
+    }
     assert {r["line"] for r in found["families"]} == {1}
     assert [r["line"] for r in found["spans"]] == [2]
     assert [r["line"] for r in found["logs"]] == [3, 4]
@@ -655,6 +792,23 @@ def test_file_exporter_line_that_is_not_json_is_a_reject(
     assert rejects[1][1].startswith(
         "not an OTLP export request: a JSON object with keys msg, time"
     )
+
+
+def test_a_thousand_bad_lines_are_a_thousand_rejects_with_their_lines(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    bad = [f'{{"resourceSpans": [ "broken {n}' for n in range(1000)]
+    text = json.dumps(traces(span(1))) + "\n" + "\n".join(bad) + "\n"
+    found, rejects = stage_text(con, tmp_path, text, name="export.jsonl", src=7)
+    assert [r["line"] for r in found["spans"]] == [1]
+    assert len(rejects) == 1000
+    stored = con.execute(
+        "SELECT src, source, line, raw FROM stage_rejects WHERE src = 7 ORDER BY line"
+    ).fetchall()
+    # the bad lines are lines 2 to 1001 of the file, each kept as it was written
+    assert stored == [
+        (7, str(tmp_path / "export.jsonl"), n + 2, line) for n, line in enumerate(bad)
+    ]
 
 
 # --------------------------------------------------------------------------- bad input
