@@ -53,8 +53,10 @@ DEFAULT_WATERMARK = "updated_at"
 _TIMESTAMP = 1114
 _TIMESTAMPTZ = 1184
 
-#: rows written at once while copying (and between checks for Ctrl-C)
+#: rows, or bytes, written at once while copying (and between checks for Ctrl-C): whichever
+#: comes first, so wide rows do not pile up in memory
 _COPY_BATCH = 8192
+_COPY_BATCH_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -241,11 +243,14 @@ def _pull(
         # cost of taking them in
         batch: list[bytes | bytearray | memoryview] = []
         keep = batch.append
+        held = 0
         for block in stream:
             keep(block)
-            if len(batch) >= _COPY_BATCH:
+            held += len(block)
+            if len(batch) >= _COPY_BATCH or held >= _COPY_BATCH_BYTES:
                 out.write(b"".join(batch))
                 batch.clear()
+                held = 0
                 lab_ingest._interrupts.check()
         out.write(b"".join(batch))
     rows = cur.rowcount if cur.rowcount >= 0 else -1

@@ -445,3 +445,43 @@ def test_sigterm_mid_pull_writes_nothing_and_leaves_no_spill(
     assert child.returncode == 130, err
     assert not list(tmp_path.glob(".dvlab-staging-*")), list(tmp_path.iterdir())
     assert not lab.exists() or rows(lab, "SELECT count(*) FROM tasks") == [(0,)]
+
+
+def test_wide_rows_are_written_a_few_megabytes_at_a_time(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows are written (and Ctrl-C looked for) every 8,192 rows or every 8 MiB, whichever
+    comes first. With the byte bound at 3 KiB, the header and ten rows of a 1 KiB note are
+    written in batches ending at rows 3, 6 and 9 (each past 3 KiB), then the last row: three
+    more checks than with the bound out of reach."""
+    from dvlab.lab import ingest as lab_ingest
+    from dvlab.live import pgingest
+
+    table = f"{scratch_schema}.wide"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    pg.execute(
+        f"INSERT INTO {table} SELECT 'w' || i, 'running', repeat('x', 1024) "
+        "FROM generate_series(1, 10) AS i"
+    )
+    checks: list[int] = []
+    real_check = lab_ingest._interrupts.check
+
+    def counted() -> None:
+        checks.append(1)
+        real_check()
+
+    monkeypatch.setattr(lab_ingest._interrupts, "check", counted)
+    counts = []
+    for bound in (1 << 40, 3 * 1024):
+        monkeypatch.setattr(pgingest, "_COPY_BATCH_BYTES", bound)
+        checks.clear()
+        lab = tmp_path / f"lab-{bound}.duckdb"
+        assert ingest(lab, pg_dsn, "--table", table) == 0
+        assert rows(lab, "SELECT count(*) FROM tasks") == [(10,)]
+        counts.append(len(checks))
+
+    assert counts[1] - counts[0] == 3
