@@ -115,7 +115,7 @@ from dvlab.lab import levels
 from dvlab.sources import fields, files
 from dvlab.sources.natsmon import JsonPath, path_text, value_lines
 from dvlab.sources.records import REJECT_EXCERPT
-from dvlab.sources.telemetry import Source, Staged, stage_rejects, table_name
+from dvlab.sources.telemetry import Source, Staged, over_rows, stage_rejects, table_name
 
 FORMAT = "otlp-json"
 
@@ -1021,12 +1021,13 @@ def _create(
 ) -> None:
     schema = _SCHEMAS[kind]
     registered = f"{table}_rows"
-    con.register(registered, pa.Table.from_pylist(rows, schema=schema))
     select = ", ".join(f"{_CASTS.get(n, n)} AS {n}" for n in schema.names)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {registered}")
-    finally:
-        con.unregister(registered)
+    over_rows(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {registered}",
+        registered,
+        pa.Table.from_pylist(rows, schema=schema),
+    )
 
 
 @dataclass(frozen=True)

@@ -729,17 +729,16 @@ def _stage_samples(
         scrape, params["mtime"] = "make_timestamptz($mtime)", _mtime_micros(source.path)
     table = telemetry.table_name(source.src, "metrics")
     registered = f"{table}_arrow"
-    con.register(registered, samples)
-    try:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                SELECT line, coalesce(ts, {scrape}) AS ts, name, labels, value, type,
-                       $site::VARCHAR AS site, $service::VARCHAR AS service, family
-                FROM {registered}""",
-            params,
-        )
-    finally:
-        con.unregister(registered)
+    telemetry.over_rows(
+        con,
+        f"""CREATE OR REPLACE TEMP TABLE {table} AS
+            SELECT line, coalesce(ts, {scrape}) AS ts, name, labels, value, type,
+                   $site::VARCHAR AS site, $service::VARCHAR AS service, family
+            FROM {registered}""",
+        registered,
+        samples,
+        params,
+    )
     return telemetry.Staged("metrics", table, samples.num_rows, 0)
 
 
@@ -760,15 +759,6 @@ _FAMILIES = pa.schema(
 )
 
 
-def _stage_arrow(con: duckdb.DuckDBPyConnection, sql: str, name: str, rows: pa.Table) -> None:
-    """Run ``sql`` (which reads the table ``name``) with ``rows`` registered as ``name``."""
-    con.register(name, rows)
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister(name)
-
-
 def _stage_families(
     con: duckdb.DuckDBPyConnection, source: telemetry.Source, declared: dict[str, Family]
 ) -> telemetry.Staged:
@@ -781,7 +771,7 @@ def _stage_families(
         schema=_FAMILIES,
     )
     registered = f"{table}_arrow"
-    _stage_arrow(
+    telemetry.over_rows(
         con,
         f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {registered}",
         registered,

@@ -121,14 +121,29 @@ def stage_rejects(
         schema=_REJECTS,
     )
     registered = f"{table_prefix(source.src)}rejects_arrow"
-    con.register(registered, rows)
+    over_rows(
+        con,
+        "INSERT INTO stage_rejects (src, source, line, reason, raw) "
+        f"SELECT src, source, line, reason, raw FROM {registered}",
+        registered,
+        rows,
+    )
+
+
+def over_rows(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    name: str,
+    rows: pa.Table,
+    params: dict[str, object] | None = None,
+) -> None:
+    """Run ``sql``, which reads ``name``, with the Arrow table ``rows`` registered under
+    that name for the one statement."""
+    con.register(name, rows)
     try:
-        con.execute(
-            "INSERT INTO stage_rejects (src, source, line, reason, raw) "
-            f"SELECT src, source, line, reason, raw FROM {registered}"
-        )
+        con.execute(sql, params or {})
     finally:
-        con.unregister(registered)
+        con.unregister(name)
 
 
 def readers() -> list[Reader]:
