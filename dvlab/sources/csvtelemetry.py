@@ -15,11 +15,15 @@ What each kind makes of its columns:
   column when one is mapped, its unit said by the name it is mapped to
   (``--map duration_us=Duration``; ``duration_ns``, ``duration_ms``,
   ``duration_s``), else from the start and end times; an end time missing is
-  the start plus the duration. Kind and status are read when mapped (OTLP's
-  words, with or without their ``SPAN_KIND_``/``STATUS_CODE_`` prefix, or its
-  numbers), else ``unspecified`` and ``unset``. Other columns are attributes.
-  A span whose trace and span ids an earlier row of the file holds already is
-  a reject naming that row's line.
+  the start plus the duration. A duration that is not a finite number of 0 or
+  more (``NaN``, ``inf``, ``-2``), or that would end its span after the last
+  time the lab holds (``1e300``), is a reject naming its line and column. Kind
+  and status are read when mapped (OTLP's words, with or without their
+  ``SPAN_KIND_``/``STATUS_CODE_`` prefix, or its numbers, written as digits),
+  else ``unspecified`` and ``unset``. Other columns are attributes. A span
+  whose trace and span ids an earlier kept row of the file holds already is a
+  reject naming that row's line; a row rejected for another reason (a time
+  that is not one) makes no later row of its ids a repeat.
 * **metrics**: a *long* table (a ``name`` and a ``value`` column) is one sample
   a row, its other columns labels. A *wide* table (one row a time, one column a
   KPI) makes a sample of every cell of every column that holds a number, named
@@ -46,8 +50,10 @@ and is kept itself as the ``pod`` attribute (a label of metrics). A service
 column wins over the pod's; ``--map service=PodName`` keeps the pod name whole
 as the service.
 
-A row that cannot be stored (no id, a time that is not one, an end before its
-start, a word that is not a span kind) is a reject naming its line and column.
+A row that cannot be stored (no id, a time that is not one, a number of
+seconds after ``--time-origin`` beyond any time, an end before its start, a
+word that is not a span kind) is a reject naming its line and column; no cell
+fails the file or the run.
 """
 
 from __future__ import annotations
@@ -183,9 +189,14 @@ def stage(
 
 def _time(text: str, origin: str | None) -> str:
     """SQL for the time in ``text``: the lab's one time path, and Go's ``time.Time``
-    text (offset, zone name, monotonic reading) when that path reads nothing."""
+    text (offset, zone name, monotonic reading) when that path reads nothing. Only Go's
+    text is read the second way: a number too big for seconds after ``origin`` is no
+    time, not an epoch in milliseconds."""
     go = f"regexp_replace({text}, {quote_literal(GO_TIME)}, '\\1\\3')"
-    return f"coalesce({tables._time(text, origin)}, dvlab_ts({go}))"
+    return (
+        f"coalesce({tables._time(text, origin)}, CASE WHEN regexp_matches({text}, "
+        f"{quote_literal(GO_TIME)}) THEN dvlab_ts({go}) END)"
+    )
 
 
 def _quoted(chosen: dict[str, str], column: str) -> str:
@@ -221,12 +232,14 @@ def _with_pod(attributes: str) -> str:
 
 def _word(text: str, words: tuple[str, ...], prefix: str) -> str:
     """SQL for the one of ``words`` that ``text`` names: the word itself in any case, with
-    or without ``prefix``, or its position counted from 0 (OTLP's enum numbers)."""
+    or without ``prefix``, or its position counted from 0 (OTLP's enum numbers, written
+    as digits alone: ``2.5`` is no position, where a cast would round it to 3)."""
     bare = f"regexp_replace(lower({text}), '^{prefix}', '')"
     listed = "[" + ", ".join(quote_literal(w) for w in words) + "]"
     return (
         f"CASE WHEN list_contains({listed}, {bare}) THEN {bare} "
-        f"WHEN TRY_CAST({bare} AS INTEGER) BETWEEN 0 AND {len(words) - 1} "
+        f"WHEN regexp_full_match({bare}, '\\d+') "
+        f"AND TRY_CAST({bare} AS INTEGER) BETWEEN 0 AND {len(words) - 1} "
         f"THEN {listed}[TRY_CAST({bare} AS INTEGER) + 1] END"
     )
 
@@ -244,17 +257,24 @@ def _spans_select(
     durations = [c for c in DURATION_UNITS if c in chosen]
     if durations:
         unit = durations[0]
+        said = _quoted(chosen, unit)
         duration = f"TRY_CAST(t_{unit} AS DOUBLE) {DURATION_UNITS[unit]}"
-        bad_duration = (
-            f"WHEN t_{unit} IS NOT NULL AND {duration} IS NULL THEN {_quoted(chosen, unit)} "
-            f"|| to_json(t_{unit})::VARCHAR || ' is not a number'"
-        )
+        # try(): a duration too long for the times after its start makes no end (a reject
+        # below), not an error
+        after = f"try(start_time + to_microseconds(TRY_CAST({duration} * 1000 AS BIGINT)))"
+        bad_duration = f"""
+            WHEN t_{unit} IS NOT NULL AND duration_ms IS NULL THEN {said}
+                || to_json(t_{unit})::VARCHAR || ' is not a number'
+            WHEN NOT isfinite(duration_ms) OR duration_ms < 0 THEN {said}
+                || to_json(t_{unit})::VARCHAR || ' is not a duration (a finite number, 0 or more)'
+            WHEN duration_ms IS NOT NULL AND duration_end IS NULL THEN {said}
+                || to_json(t_{unit})::VARCHAR
+                || ' is out of range: the span would end after the last time the lab holds'"""
     else:
-        duration = "(epoch_us(end_time) - epoch_us(start_time)) / 1000.0"
+        # HUGEINT: two times far apart (a start thousands of centuries BC) do not overflow
+        duration = "(epoch_us(end_time)::HUGEINT - epoch_us(start_time)) / 1000.0"
+        after = "NULL"
         bad_duration = ""
-    end = "end_given"
-    if durations:
-        end = f"coalesce(end_given, start_time + to_microseconds(({duration} * 1000)::BIGINT))"
     kinds = _word("t_kind", SPAN_KINDS, "span_kind_")
     statuses = _word("t_status", SPAN_STATUSES, "status_code_")
     ids = ("trace_id", "span_id", "parent_span_id")
@@ -264,15 +284,9 @@ def _spans_select(
         for c in ids
     )
     text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
-    # a span again in one file: every row after the first of its ids is a reject. The ids
-    # seen more than once are found by grouping, as task tables find a repeated task id
+    # a span again in one file: a row after the first kept row of its ids is a reject (a row
+    # rejected for another reason does not make a later one a repeat)
     both = quote_literal(f"columns {chosen['trace_id']}/{chosen['span_id']}: ")
-    repeated = f"""
-        LEFT JOIN (
-            SELECT lower({texts["trace_id"]}) AS k_trace_id,
-                   lower({texts["span_id"]}) AS k_span_id, min(line) AS first_line
-            FROM {raw} GROUP BY ALL HAVING count(*) > 1) AS repeated
-        ON trace_id = k_trace_id AND span_id = k_span_id"""
     return f"""
         SELECT line, trace_id, span_id, parent_span_id, t_name AS name,
                coalesce({kinds}, 'unspecified') AS kind, service,
@@ -280,42 +294,48 @@ def _spans_select(
                start_time, end_time, duration_ms,
                coalesce({statuses}, 'unset') AS status, t_status_message AS status_message,
                attributes, NULL::JSON AS events, NULL::JSON AS links,
-               reject, false AS skip, NULL::VARCHAR AS record
+               coalesce(reject, CASE WHEN line > first_line THEN {both} || 'span '
+                   || to_json(t_span_id)::VARCHAR || ' of trace '
+                   || to_json(t_trace_id)::VARCHAR || ' again (first on line '
+                   || first_line || ')' END) AS reject,
+               false AS skip, NULL::VARCHAR AS record
         FROM (
-            SELECT *, CASE
-                WHEN t_trace_id IS NULL THEN {_quoted(chosen, "trace_id")} || 'no trace id'
-                WHEN t_span_id IS NULL THEN {_quoted(chosen, "span_id")} || 'no span id'
-                {not_hex}
-                {_not_time(chosen, "start_time", required="start time")}
-                {_not_time(chosen, "end_time")}
-                {bad_duration}
-                WHEN end_time < start_time THEN {_quoted(chosen, "end_time")}
-                    || 'ends ' || strftime(timezone('UTC', end_time), '%Y-%m-%dT%H:%M:%S.%fZ')
-                    || ' before it starts '
-                    || strftime(timezone('UTC', start_time), '%Y-%m-%dT%H:%M:%S.%fZ')
-                WHEN t_kind IS NOT NULL AND {kinds} IS NULL THEN {_quoted(chosen, "kind")}
-                    || 'unknown span kind ' || to_json(t_kind)::VARCHAR
-                    || '; known: {", ".join(SPAN_KINDS)}'
-                WHEN t_status IS NOT NULL AND {statuses} IS NULL THEN {_quoted(chosen, "status")}
-                    || 'unknown status ' || to_json(t_status)::VARCHAR
-                    || '; known: {", ".join(SPAN_STATUSES)}'
-                WHEN line > first_line THEN {both} || 'span ' || to_json(t_span_id)::VARCHAR
-                    || ' of trace ' || to_json(t_trace_id)::VARCHAR || ' again (first on line '
-                    || first_line || ')'
-            END AS reject
+            SELECT *, min(line) FILTER (WHERE reject IS NULL)
+                OVER (PARTITION BY trace_id, span_id) AS first_line
             FROM (
-                SELECT *, {end} AS end_time, {duration} AS duration_ms
+                SELECT *, CASE
+                    WHEN t_trace_id IS NULL THEN {_quoted(chosen, "trace_id")} || 'no trace id'
+                    WHEN t_span_id IS NULL THEN {_quoted(chosen, "span_id")} || 'no span id'
+                    {not_hex}
+                    {_not_time(chosen, "start_time", required="start time")}
+                    {_not_time(chosen, "end_time")}
+                    {bad_duration}
+                    WHEN end_time < start_time THEN {_quoted(chosen, "end_time")}
+                        || 'ends ' || strftime(timezone('UTC', end_time), '%Y-%m-%dT%H:%M:%S.%fZ')
+                        || ' before it starts '
+                        || strftime(timezone('UTC', start_time), '%Y-%m-%dT%H:%M:%S.%fZ')
+                    WHEN t_kind IS NOT NULL AND {kinds} IS NULL THEN {_quoted(chosen, "kind")}
+                        || 'unknown span kind ' || to_json(t_kind)::VARCHAR
+                        || '; known: {", ".join(SPAN_KINDS)}'
+                    WHEN t_status IS NOT NULL AND {statuses} IS NULL
+                        THEN {_quoted(chosen, "status")}
+                        || 'unknown status ' || to_json(t_status)::VARCHAR
+                        || '; known: {", ".join(SPAN_STATUSES)}'
+                END AS reject
                 FROM (
-                    SELECT *, lower(t_trace_id) AS trace_id, lower(t_span_id) AS span_id,
-                        CASE WHEN lower(t_parent_span_id) = 'root'
-                                  OR regexp_full_match(t_parent_span_id, '0+') THEN NULL
-                             ELSE lower(t_parent_span_id) END AS parent_span_id,
-                        {_time("t_start_time", origin)} AS start_time,
-                        {_time("t_end_time", origin)} AS end_given,
-                        {_pod_service()} AS service,
-                        {_with_pod("other_columns")}::JSON AS attributes
-                    FROM (SELECT line, {text_columns}, {attributes} AS other_columns FROM {raw})))
-                {repeated})"""
+                    SELECT *, {after} AS duration_end,
+                        coalesce(end_given, duration_end) AS end_time, {duration} AS duration_ms
+                    FROM (
+                        SELECT *, lower(t_trace_id) AS trace_id, lower(t_span_id) AS span_id,
+                            CASE WHEN lower(t_parent_span_id) = 'root'
+                                      OR regexp_full_match(t_parent_span_id, '0+') THEN NULL
+                                 ELSE lower(t_parent_span_id) END AS parent_span_id,
+                            {_time("t_start_time", origin)} AS start_time,
+                            {_time("t_end_time", origin)} AS end_given,
+                            {_pod_service()} AS service,
+                            {_with_pod("other_columns")}::JSON AS attributes
+                        FROM (SELECT line, {text_columns}, {attributes} AS other_columns
+                              FROM {raw})))))"""
 
 
 # --------------------------------------------------------------------------- logs

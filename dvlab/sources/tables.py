@@ -658,11 +658,12 @@ def _value(column: str | None, *, layout: str) -> str:
 def _time(expression: str, origin: str | None) -> str:
     if origin is None:
         return f"dvlab_ts({expression})"
-    # numbers are seconds after the origin (traces that start their clock at zero)
+    # numbers are seconds after the origin (traces that start their clock at zero); try():
+    # a number too big for a time is no time (a reject), not an error
     return (
         f"CASE WHEN regexp_full_match({expression}, '-?\\d+(\\.\\d+)?') "
-        f"THEN dvlab_ts({quote_literal(origin)}) "
-        f"+ to_microseconds((({expression})::DECIMAL(38, 6) * 1000000)::BIGINT) "
+        f"THEN try(dvlab_ts({quote_literal(origin)}) "
+        f"+ to_microseconds((({expression})::DECIMAL(38, 6) * 1000000)::BIGINT)) "
         f"ELSE dvlab_ts({expression}) END"
     )
 

@@ -641,6 +641,151 @@ def test_span_end_from_a_duration_in_nanoseconds(tmp_path: Path, lab_path: Path)
     ]
 
 
+def test_a_span_after_a_rejected_row_of_its_ids_is_kept(tmp_path: Path, lab_path: Path) -> None:
+    # only a kept row makes a later row of its ids a repeat
+    path = write(
+        tmp_path / "spans.csv",
+        "trace,span,start,end\n"
+        "ab01,0001,not-a-time,\n"  # 2: no time: a reject
+        "ab01,0001,2026-05-01T12:00:00Z,\n"  # 3: the first kept row of ab01/0001
+        "ab01,0001,2026-05-01T12:00:01Z,\n"  # 4: line 3's again
+        "ab01,0002,2026-05-01T12:00:02Z,2026-05-01T12:00:01Z\n"  # 5: ends before it starts
+        "ab01,0002,2026-05-01T12:00:02Z,2026-05-01T12:00:03Z\n",  # 6: kept
+    )
+
+    summary = load(
+        lab_path,
+        [path],
+        "spans",
+        "trace_id=trace",
+        "span_id=span",
+        "start_time=start",
+        "end_time=end",
+    )
+
+    assert query(lab_path, "SELECT line, span_id FROM spans ORDER BY line") == [
+        (3, "0001"),
+        (6, "0002"),
+    ]
+    assert rejects(lab_path) == [
+        (2, 'spans: column start: "not-a-time" is not a time'),
+        (4, 'spans: columns trace/span: span "0001" of trace "ab01" again (first on line 3)'),
+        (
+            5,
+            "spans: column end: ends 2026-05-01T12:00:01.000000Z before it starts "
+            "2026-05-01T12:00:02.000000Z",
+        ),
+    ]
+    assert summary.total("rows_loaded") == 2
+
+
+#: the reason for a duration that is a number but no span's length
+NOT_A_DURATION = "is not a duration (a finite number, 0 or more)"
+#: the reason for a duration that would end its span beyond the times the lab holds
+OUT_OF_RANGE = "is out of range: the span would end after the last time the lab holds"
+
+
+def test_a_bad_duration_is_a_reject_and_the_rest_of_the_run_loads(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    # durations in milliseconds; the end is the start plus the duration
+    bad = write(
+        tmp_path / "bad.csv",
+        "trace,span,start,dur\n"
+        "ab,01,2026-05-01T12:00:00Z,1.5\n"  # 2: ends 1500 us later
+        "ab,02,2026-05-01T12:00:00Z,inf\n"  # 3
+        "ab,03,2026-05-01T12:00:00Z,-inf\n"  # 4
+        "ab,04,2026-05-01T12:00:00Z,NaN\n"  # 5
+        "ab,05,2026-05-01T12:00:00Z,-2\n"  # 6: a span does not end before it starts
+        "ab,06,2026-05-01T12:00:00Z,1e300\n"  # 7: beyond any microsecond count
+        # 8: 1e15 ms is about 31,700 years, past the year 294247 where times end
+        "ab,07,290000-01-01T00:00:00Z,1e15\n"
+        "ab,08,2026-05-01T12:00:00Z,\n"  # 9: no duration, no end: kept
+        "ab,09,2026-05-01T12:00:00Z,soon\n",  # 10
+    )
+    good = write(tmp_path / "good.csv", "trace,span,start,dur\ncd,01,2026-05-01T12:00:01Z,2\n")
+    mapping = ("trace_id=trace", "span_id=span", "start_time=start", "duration_ms=dur")
+
+    summary = load(lab_path, [bad, good], "spans", *mapping)
+
+    assert [r.status for r in summary.sources] == ["loaded", "loaded"]
+    start = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert query(
+        lab_path,
+        "SELECT source, line, span_id, end_time, duration_ms FROM spans ORDER BY source, line",
+    ) == [
+        (str(bad), 2, "01", start + timedelta(microseconds=1500), 1.5),
+        (str(bad), 9, "08", None, None),
+        (str(good), 2, "01", start + timedelta(seconds=1, milliseconds=2), 2.0),
+    ]
+    assert rejects(lab_path) == [
+        (3, f'spans: column dur: "inf" {NOT_A_DURATION}'),
+        (4, f'spans: column dur: "-inf" {NOT_A_DURATION}'),
+        (5, f'spans: column dur: "NaN" {NOT_A_DURATION}'),
+        (6, f'spans: column dur: "-2" {NOT_A_DURATION}'),
+        (7, f'spans: column dur: "1e300" {OUT_OF_RANGE}'),
+        (8, f'spans: column dur: "1e15" {OUT_OF_RANGE}'),
+        (10, 'spans: column dur: "soon" is not a number'),
+    ]
+    assert [(r.rows_loaded, r.rows_rejected) for r in summary.sources] == [(2, 7), (1, 0)]
+
+
+def test_seconds_after_an_origin_beyond_any_time_are_rejects(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    path = write(
+        tmp_path / "spans.csv",
+        "trace,span,start,end\n"
+        "ab,01,0,1.5\n"  # 2: the origin, and 1.5 s after it
+        # 3: 9,999,999,999,999 s (about 317,000 years) is past the last time; it is not
+        # read as an epoch in milliseconds either
+        "ab,02,9999999999999,\n"
+        f"ab,03,1{'0' * 40},\n"  # 4: more digits than a decimal holds
+        # 5: 9e12 s either side of the origin: 1.8e13 s, a span of 1.8e16 ms
+        "ab,04,-9000000000000,9000000000000\n",
+    )
+
+    summary = ingest(
+        lab_path,
+        [str(path)],
+        IngestOptions(
+            kind="spans",
+            mapping=("trace_id=trace", "span_id=span", "start_time=start", "end_time=end"),
+            time_origin="2026-05-01T00:00:00Z",
+        ),
+    )
+
+    origin = int(datetime(2026, 5, 1, tzinfo=UTC).timestamp()) * 1_000_000
+    assert query(
+        lab_path, "SELECT line, epoch_us(start_time), duration_ms FROM spans ORDER BY line"
+    ) == [(2, origin, 1500.0), (5, origin - 9_000_000_000_000 * 1_000_000, 1.8e16)]
+    assert rejects(lab_path) == [
+        (3, 'spans: column start: "9999999999999" is not a time'),
+        (4, f'spans: column start: "1{"0" * 40}" is not a time'),
+    ]
+    assert summary.total("rows_rejected") == 2
+
+
+def test_a_span_kind_number_is_digits_alone(tmp_path: Path, lab_path: Path) -> None:
+    # OTLP numbers kinds from 0: 2 is server; 2.5 is no kind (not 3, client, rounded)
+    path = write(
+        tmp_path / "spans.csv",
+        "trace,span,start,kind\n"
+        "ab,01,2026-05-01T12:00:00Z,2\n"
+        "ab,02,2026-05-01T12:00:00Z,2.5\n"
+        "ab,03,2026-05-01T12:00:00Z,1e300\n",
+    )
+
+    load(lab_path, [path], "spans", "trace_id=trace", "span_id=span", "start_time=start")
+
+    assert query(lab_path, "SELECT line, kind FROM spans") == [(2, "server")]
+    known = "known: unspecified, internal, server, client, producer, consumer"
+    assert rejects(lab_path) == [
+        (3, f'spans: column kind: unknown span kind "2.5"; {known}'),
+        (4, f'spans: column kind: unknown span kind "1e300"; {known}'),
+    ]
+
+
 def test_spans_from_parquet(tmp_path: Path, lab_path: Path) -> None:
     path = tmp_path / "spans.parquet"
     pq.write_table(
