@@ -9,7 +9,8 @@ correlations AS (
     WHERE $id::VARCHAR IN (event_id, correlation_id, causation_id, task_id, workflow_id)
     UNION
     SELECT correlation_id FROM logs
-    WHERE correlation_id = $id::VARCHAR OR task_id = $id::VARCHAR OR trace_id = $id::VARCHAR
+    WHERE correlation_id = $id::VARCHAR OR task_id = $id::VARCHAR
+       OR lower(trace_id) = lower($id::VARCHAR)
        OR contains(attributes::VARCHAR, '"' || $id::VARCHAR || '"')
 ),
 t AS (

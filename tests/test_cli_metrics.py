@@ -147,3 +147,28 @@ def test_chart_is_written_with_one_line_per_series(
         text = chart.read_text(encoding="utf-8")
         assert text.startswith("<svg")
         assert 'requests_total{code="200"} [osl1 gateway]' in text.replace("&quot;", '"')
+
+
+def test_a_counters_created_time_is_no_count_to_take_a_rate_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """OpenMetrics gives a counter a _created series, of the counter's type: a time, which a
+    restart moves, not a count; its rate would be read as a spike of the counter."""
+    scrape = tmp_path / "a.txt"
+    scrape.write_text(
+        "# TYPE req counter\n"
+        "req_total 10 1700000000\nreq_created 1699990000 1700000000\n"
+        "req_total 20 1700000060\nreq_created 1699999999 1700000060\n# EOF\n",
+        encoding="utf-8",
+    )
+    lab = tmp_path / "lab.duckdb"
+    assert main(["--db", str(lab), "ingest", str(scrape), "--format", "openmetrics"]) == 0
+    capsys.readouterr()
+
+    code, _, err = run(lab, capsys, "req_created", "--rate")
+    assert code == 2
+    assert "'req_created' is a counter's creation time, not a count" in err
+    # 10 then 20, 60 s apart: 1/6 a second
+    code, out, _ = run(lab, capsys, "req_total", "--rate", "--format", "csv")
+    assert code == 0
+    assert out.splitlines()[-1].endswith(",0.16666666666666666")

@@ -64,8 +64,13 @@ def metric_points(
         gauges = points.filter("NOT cumulative").select("type").distinct().fetchall()
         if gauges:
             kinds = ", ".join(sorted(str(row[0]) for row in gauges))
+            what = (
+                "a counter's creation time, not a count"
+                if name.endswith("_created")
+                else f"a {kinds}"
+            )
             raise BadInputError(
-                f"--rate is for counters, and {name!r} is a {kinds}; show its values without --rate"
+                f"--rate is for counters, and {name!r} is {what}; show its values without --rate"
             )
     return points.select(f"ts, labels, site, service, {'rate' if rate else 'value'}")
 

@@ -732,7 +732,7 @@ class _Read:
     start_line: int
     skipped: int
     #: (rows, rejects) when the file was read whole into ``whole_<src>`` (see whole_table),
-    #: or, for a table, into ``table``
+    #: or, for a table or a telemetry file, into ``tables``
     whole_rows: tuple[int, int] | None = None
     #: (kind, staging table) of each table the source was staged into (tasks,
     #: transitions, events, or a telemetry reader's metrics, spans and log records)
@@ -1429,8 +1429,8 @@ def _whole_read(
     loaded: int,
     rejected: int,
 ) -> _Read:
-    """The ledger's view of a source staged whole into ``table``: read again whole when it
-    changes (its watermark stays at the start)."""
+    """The ledger's view of a source staged whole into ``staged`` (kind, table pairs): read
+    again whole when it changes (its watermark stays at the start)."""
     size, tail, _ = _scan_end(path)
     return _Read(
         format=fmt,

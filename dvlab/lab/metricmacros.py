@@ -5,8 +5,9 @@
     ``{code="500",method="GET"}`` (quotes and backslashes escaped), ``''`` for
     none. One text per series, so points group and print by it.
 ``dvlab_cumulative(type, name)``
-    Whether a series only grows until its process restarts: a counter, and a
-    histogram's or summary's ``_bucket``, ``_count`` and ``_sum`` series.
+    Whether a series only grows until its process restarts: a counter (but its
+    ``_created`` series, a time), and a histogram's or summary's ``_bucket``,
+    ``_count`` and ``_sum`` series.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ MACROS = (
                       ',') || '}'
              ELSE '' END)""",
     """CREATE OR REPLACE TEMP MACRO dvlab_cumulative(type, name) AS (
-        type = 'counter' OR (type IN ('histogram', 'summary')
-                             AND regexp_matches(name, '_(bucket|count|sum)$')))""",
+        (type = 'counter' AND NOT suffix(name, '_created'))
+        OR (type IN ('histogram', 'summary') AND regexp_matches(name, '_(bucket|count|sum)$')))""",
 )
 
 

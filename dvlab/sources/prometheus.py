@@ -551,8 +551,10 @@ class _Parser:
             return False
         try:
             bound = parse_value(le)
+            if bound != bound:
+                raise ValueError("NaN")
         except ValueError:
-            self.reject(number, f'le="{le}" is not {_GO_FLOATS}', self.text[number - 1])
+            self.reject(number, f'le="{le}" is not a bucket bound', self.text[number - 1])
             return False
         key = (family, tuple(sorted(p for p in pairs if p[0] != "le")))
         series = self.buckets.get(key)

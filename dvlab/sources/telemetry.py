@@ -2,7 +2,7 @@
 
 Each such format has a *reader*: an object with a ``format`` name (what
 ``--format`` takes and the ledger records), a ``sniff(head)`` that tells the
-format from a file's first bytes, and a ``stage(con, at)`` that reads the
+format from a file's first bytes, and a ``stage(con, source)`` that reads the
 whole file into temporary tables of the staging connection and says what it
 made. ``dvlab ingest`` asks the readers in :data:`MODULES` before it tries
 the task/event tables and the log formats, and commits what a reader staged
@@ -87,7 +87,8 @@ def table_prefix(src: int) -> str:
 
 
 def table_name(src: int, kind: str) -> str:
-    """The staged table of source ``src``'s rows of ``kind`` (metrics, spans, logs)."""
+    """The staged table of source ``src``'s rows of ``kind`` (metrics, families, spans,
+    logs)."""
     return f"{table_prefix(src)}{kind}"
 
 

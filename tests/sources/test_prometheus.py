@@ -331,6 +331,13 @@ def test_a_histogram_series_without_an_inf_bucket_loses_its_buckets() -> None:
     assert [r[0] for r in rows(out)] == [3, 5, 6, 7]
 
 
+def test_a_bucket_bound_of_nan_is_no_bound() -> None:
+    text = '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="NaN"} 2\nh_bucket{le="+Inf"} 3\n'
+    out = parse(text, openmetrics=False)
+    assert rejects(out) == [(3, 'le="NaN" is not a bucket bound')]
+    assert [r[0] for r in rows(out)] == [2, 4]
+
+
 def test_a_repeated_or_late_declaration_is_rejected() -> None:
     text = "\n".join(
         [
