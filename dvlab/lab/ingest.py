@@ -1213,8 +1213,7 @@ def _stage_one(
             entry = {**base, "status": "empty"}
             return report, entry
         state, unchanged = _match_state(path, head, states)
-        reader = telemetry.by_format(state.format) if state is not None else None
-        if state is not None and reader is not None and reader.timed_by_file:
+        if state is not None and _timed_by_file(state.format):
             # a scrape timed by its file is one measurement: the same bytes are the same
             # scrape only if written at the same moment (renamed); else another scrape (a
             # target that did not change between scrapes), or at the same path one saved
@@ -1304,6 +1303,14 @@ def _stage_one(
     generation = state.generation if state is not None else ingest_id
     replaced_from = state.watermark_line if state is not None else None
     rewritten = _rewritten(path, head, states) if state is None else None
+    if state is None and rewritten is None and _timed_by_file(fmt):
+        # a scrape saved over an earlier one replaces it however differently it starts (a
+        # scrape without HELP lines starts with a sample, whose value changes each time)
+        rewritten = max(
+            (s for s in states if s.source == name and _timed_by_file(s.format)),
+            key=lambda s: s.generation,
+            default=None,
+        )
     status = "grown" if state is not None else "rewritten" if rewritten else "loaded"
     if state is not None:
         message = _option_change(state, given)
@@ -1468,6 +1475,12 @@ def _nats_endpoint(
     if not natsmon.looks_like(head):
         return None
     return natsmon.sniff(path, source=name)
+
+
+def _timed_by_file(fmt: str | None) -> bool:
+    """Whether format ``fmt`` is read by a telemetry reader whose rows take the file's time."""
+    reader = telemetry.by_format(fmt)
+    return reader is not None and reader.timed_by_file
 
 
 def _file_time(path: Path) -> str:

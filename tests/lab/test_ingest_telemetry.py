@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from dvlab.lab.ingest import ingest
+from dvlab.lab.ingest import IngestOptions, ingest
 
 from .ingest_support import query
 
@@ -83,3 +83,26 @@ def test_a_scrape_saved_again_over_itself_moves_to_its_new_time(
         ("rewritten", 1, 1)
     ]
     assert query(lab_path, "SELECT epoch(ts) FROM metrics") == [(1_700_000_015.0,)]
+
+
+def test_a_scrape_saved_over_itself_replaces_it_however_it_starts(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    """A scrape without HELP or TYPE lines starts with a sample, whose value changes from one
+    scrape to the next: saved over the file, it still replaces the earlier scrape's rows."""
+    path = tmp_path / "latest.prom"
+    path.write_text('up{job="a"} 1\nreqs_total 100\n', encoding="utf-8")
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+    ingest(lab_path, [str(path)], IngestOptions(format="prometheus"))
+    path.write_text('up{job="a"} 0\nreqs_total 150\n', encoding="utf-8")
+    os.utime(path, (1_700_000_300, 1_700_000_300))
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in summary.sources] == [
+        ("rewritten", 2, 2)
+    ]
+    assert query(lab_path, "SELECT epoch(ts), name, value FROM metrics ORDER BY name") == [
+        (1_700_000_300.0, "reqs_total", 150.0),
+        (1_700_000_300.0, "up", 0.0),
+    ]
