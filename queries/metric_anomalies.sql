@@ -11,7 +11,7 @@ points AS (
     SELECT ts, name,
            dvlab_labels_text(labels) AS labels,
            site, service, value, source, line,
-           dvlab_cumulative(type, name) AS cumulative
+           dvlab_cumulative(type, name, labels) AS cumulative
     FROM metrics
     WHERE isfinite(value)
       AND ($to IS NULL OR ts < dvlab_ts($to::VARCHAR))

@@ -10,7 +10,7 @@ points AS (
     SELECT ts, name,
            dvlab_labels_text(labels) AS labels,
            site, service, type, value, source, line,
-           dvlab_cumulative(type, name) AS cumulative
+           dvlab_cumulative(type, name, labels) AS cumulative
     FROM metrics
     WHERE ($metric IS NULL OR name = $metric::VARCHAR)
       AND ($labels IS NULL

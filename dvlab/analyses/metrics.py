@@ -64,11 +64,13 @@ def metric_points(
         gauges = points.filter("NOT cumulative").select("type").distinct().fetchall()
         if gauges:
             kinds = ", ".join(sorted(str(row[0]) for row in gauges))
-            what = (
-                "a counter's creation time, not a count"
-                if name.endswith("_created")
-                else f"a {kinds}"
-            )
+            delta = points.filter("NOT cumulative AND contains(labels, 'temporality=\"delta\"')")
+            if name.endswith("_created"):
+                what = "a counter's creation time, not a count"
+            elif delta.limit(1).fetchall():
+                what = "a delta series, each point counting since the one before: its values are the rates' counts"
+            else:
+                what = f"a {kinds}"
             raise BadInputError(
                 f"--rate is for counters, and {name!r} is {what}; show its values without --rate"
             )

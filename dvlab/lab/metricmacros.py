@@ -4,10 +4,11 @@
     A series' labels as Prometheus writes them, sorted by name:
     ``{code="500",method="GET"}`` (quotes and backslashes escaped), ``''`` for
     none. One text per series, so points group and print by it.
-``dvlab_cumulative(type, name)``
+``dvlab_cumulative(type, name, labels)``
     Whether a series only grows until its process restarts: a counter (but its
     ``_created`` series, a time), and a histogram's or summary's ``_bucket``,
-    ``_count`` and ``_sum`` series.
+    ``_count`` and ``_sum`` series; not one labelled ``temporality="delta"``,
+    whose points each count since the one before.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ MACROS = (
                                 || replace(replace(e.value, '\', '\\'), '"', '\"') || '"'),
                       ',') || '}'
              ELSE '' END)""",
-    """CREATE OR REPLACE TEMP MACRO dvlab_cumulative(type, name) AS (
-        (type = 'counter' AND NOT suffix(name, '_created'))
-        OR (type IN ('histogram', 'summary') AND regexp_matches(name, '_(bucket|count|sum)$')))""",
+    """CREATE OR REPLACE TEMP MACRO dvlab_cumulative(type, name, labels) AS (
+        coalesce(labels['temporality'], '') <> 'delta'
+        AND ((type = 'counter' AND NOT suffix(name, '_created'))
+             OR (type IN ('histogram', 'summary')
+                 AND regexp_matches(name, '_(bucket|count|sum)$'))))""",
 )
 
 

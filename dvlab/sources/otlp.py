@@ -84,11 +84,13 @@ far and the lab's rate queries read it as any counter. Its rows carry no
 ``temporality`` label. The total runs within one file: a series that goes on
 in a later file starts again from that file's first point, which a rate
 reads as a counter reset: that rate is the true one, unless the first point
-is not below the total before it, when the one rate at the seam is too low. An
-exponential histogram's buckets add up per ``le`` too, which is exact while
-its scale and bucket range stay the same; a bucket's series misses the counts
-of a point that lacks that bucket. A delta sum that is not monotonic is a gauge and is kept as it
-is, with a label ``temporality="delta"``; a sum or histogram whose
+is not below the total before it, when the one rate at the seam is too low. A
+delta exponential histogram is kept as it is, with a label
+``temporality="delta"``: its buckets move with its offset and scale from point
+to point, so no bound's count can be added up; each point's quantile is right,
+a rate over it is not taken (the rate queries leave delta series alone). A
+delta sum that is not monotonic is a gauge and is kept as it is, with a label
+``temporality="delta"``; a sum or histogram whose
 temporality is missing (``unspecified``) is kept as it is too, with a label
 ``temporality="unspecified"``, as nothing says how to read it. A point
 flagged "no recorded value" gives no row; histogram ``min`` and ``max`` are not
@@ -685,8 +687,12 @@ class _Rows:
             if not isinstance(monotonic, bool):
                 raise _Bad((*data_at, "isMonotonic"), f"{_shown(monotonic)} is not true or false")
             family_type = "counter" if monotonic else "gauge"
-        # a delta counter or histogram is added up into a cumulative one (accumulate_deltas)
-        delta = temporality == "delta" and family_type != "gauge"
+        # a delta counter or histogram is added up into a cumulative one (accumulate_deltas);
+        # not an exponential one, whose buckets move from point to point with its offset
+        # and scale, so that no bound's count can be added up over its points
+        delta = (
+            temporality == "delta" and family_type != "gauge" and kind != "exponentialHistogram"
+        )
         extra = {} if delta or temporality == "cumulative" else {"temporality": temporality}
 
         family = (name, family_type, _text(metric, at, "description"), _text(metric, at, "unit"))

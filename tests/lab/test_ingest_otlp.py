@@ -342,3 +342,52 @@ def test_a_delta_counter_in_a_later_file_starts_again(lab_path: Path, tmp_path: 
         pytest.approx(0.4),
         pytest.approx(0.2),
     ]
+
+
+def test_a_delta_exponential_histogram_is_kept_point_by_point(
+    lab_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Scale 0: bucket i holds (2^i, 2^(i+1)]. The first point has 10 observations in (1, 2]
+    (offset 0), the second 10 in (8, 16] (offset 3): a bound of one point is not a bound of
+    the other, so neither is added to the other; each point keeps its own buckets."""
+
+    def point(seconds: int, offset: int) -> dict[str, object]:
+        return {
+            "timeUnixNano": str((1_700_000_000 + seconds) * 10**9),
+            "count": "10",
+            "scale": 0,
+            "zeroCount": "0",
+            "positive": {"offset": offset, "bucketCounts": ["10"]},
+        }
+
+    metric = {
+        "name": "lat",
+        "exponentialHistogram": {
+            "aggregationTemporality": 1,
+            "dataPoints": [point(10, 0), point(20, 3)],
+        },
+    }
+    path = tmp_path / "exp.json"
+    path.write_text(
+        json.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}),
+        encoding="utf-8",
+    )
+    assert run_cli(capsys, "--db", str(lab_path), "ingest", str(path))[0] == 0
+
+    got = query(
+        lab_path,
+        "SELECT epoch(ts), labels['le'], value, labels['temporality'] FROM metrics "
+        "WHERE name = 'lat_bucket' ORDER BY ts, value, labels['le']",
+    )
+    # each point: its zero bucket (le 0), its one bucket, and +Inf, counted on their own
+    assert got == [
+        (1_700_000_010.0, "0", 0.0, "delta"),
+        (1_700_000_010.0, "+Inf", 10.0, "delta"),
+        (1_700_000_010.0, "2", 10.0, "delta"),
+        (1_700_000_020.0, "0", 0.0, "delta"),
+        (1_700_000_020.0, "+Inf", 10.0, "delta"),
+        (1_700_000_020.0, "16", 10.0, "delta"),
+    ]
+    code, _, err = run_cli(capsys, "--db", str(lab_path), "metrics", "lat_count", "--rate")
+    assert code == 2
+    assert "'lat_count' is a delta series" in err

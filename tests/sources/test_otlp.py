@@ -291,8 +291,12 @@ def test_real_metrics_every_data_point_and_its_buckets(
     ]
     assert delta == ["my.counter", "my.histogram", "my.exponential.histogram"]
     assert all(len(points[name]) == 1 for name in delta)
-    # so no row carries a temporality label: the stored series are plain counters and histograms
-    assert [r for r in rows if "temporality" in r["labels"]] == []
+    # so the counter's and the classic histogram's rows carry no temporality label: plain
+    # counters and histograms. The exponential histogram is kept as it is, labelled delta
+    # (its buckets move with its offset and scale, so none can be added up over points)
+    labelled = {r["name"] for r in rows if "temporality" in r["labels"]}
+    assert labelled == {f"my.exponential.histogram_{s}" for s in ("bucket", "sum", "count")}
+    assert {r["labels"]["temporality"] for r in rows if r["name"] in labelled} == {"delta"}
 
     counter = next(r for r in rows if r["name"] == "my.counter")
     assert counter["value"] == points["my.counter"][0]["asDouble"]
@@ -763,11 +767,14 @@ def test_file_exporter_lines_load_as_the_requests_do(
     # every row's line is its request's line: metrics on 1 and 5, the span on 2, logs on 3, 4
     assert {r["line"] for r in found["metrics"]} == {1, 5}
     assert len(found["metrics"]) == 2 * len(once)
-    # all but the gauge are delta series: line 5's points add to line 1's, at the same time
+    # the counter and the classic histogram are delta series added up: line 5's points add
+    # to line 1's, at the same time; the gauge and the (delta, kept as it is) exponential
+    # histogram repeat line 1's values
     first = {(r["name"], repr(r["labels"])): r["value"] for r in once}
     again = [r for r in found["metrics"] if r["line"] == 5]
+    kept = ("my.gauge", "my.exponential.histogram")
     assert {(r["name"], repr(r["labels"])): r["value"] for r in again} == {
-        key: value if key[0] == "my.gauge" else 2 * value for key, value in first.items()
+        key: value if key[0].startswith(kept) else 2 * value for key, value in first.items()
     }
     assert {r["line"] for r in found["families"]} == {1}
     assert [r["line"] for r in found["spans"]] == [2]
