@@ -13,6 +13,7 @@ required. Values are always bound, never pasted into the SQL.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -60,13 +61,14 @@ class CuratedQuery:
         for param in self.params:
             if param.name in given:
                 values[param.name] = given[param.name]
-                _check_time(self.name, param.name, given[param.name])
+                _check_value(self.name, param.name, given[param.name])
             elif param.required:
                 raise BadInputError(
                     f"query {self.name!r} needs --param {param.name}=VALUE ({param.doc or 'required'})"
                 )
             else:
                 values[param.name] = None if param.default in (None, "null") else param.default
+        _check_window(self.name, values.get("from"), values.get("to"))
         used = set(_PARAM_USE.findall(self.sql))
         return {k: v for k, v in values.items() if k in used}
 
@@ -75,17 +77,62 @@ class CuratedQuery:
 TIME_PARAMS = ("from", "to", "at")
 
 
-def _check_time(query: str, name: str, value: Any) -> None:
-    """Refuse a time parameter that is not a time, rather than let the query read it as no
-    bound (each query reads an unparsable time as NULL, which means "no bound")."""
-    if name not in TIME_PARAMS or value is None or not isinstance(value, str):
+def _check_value(query: str, name: str, value: Any) -> None:
+    """Refuse a value a query would misread or fail on with DuckDB's own words: a time that
+    is not one (read as no bound: NULL), a step that is not a length of time, a quantile
+    that is not a number."""
+    if value is None or not isinstance(value, str):
+        return
+    if name in TIME_PARAMS:
+        from dvlab.lab.timeconv import parse_utc
+
+        if parse_utc(value) is None:
+            raise BadInputError(
+                f"query {query!r}: --param {name}={value!r} is not a time; give RFC 3339, "
+                "as 2026-11-30T09:00:00Z"
+            )
+    elif name == "step" and not _positive_interval(value):
+        raise BadInputError(
+            f"query {query!r}: --param step={value!r} is not a length of time above zero "
+            "and under a century; "
+            "give one as DuckDB reads them, such as '5 minutes' or '1 hour'"
+        )
+    elif name == "q":
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isnan(number):
+            raise BadInputError(f"query {query!r}: --param q={value!r} is not a number")
+
+
+def _positive_interval(text: str) -> bool:
+    """Whether ``text`` is a DuckDB interval longer than zero (and shorter than a century)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return bool(
+            con.execute(
+                "SELECT TRY_CAST(? AS INTERVAL) > INTERVAL 0 SECONDS "
+                "AND TRY_CAST(? AS INTERVAL) < INTERVAL 100 YEARS",
+                [text, text],
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.close()
+
+
+def _check_window(query: str, start: Any, end: Any) -> None:
+    """Refuse a window that ends before it starts (it would answer nothing, silently)."""
+    if not (isinstance(start, str) and isinstance(end, str)):
         return
     from dvlab.lab.timeconv import parse_utc
 
-    if parse_utc(value) is None:
+    first, last = parse_utc(start), parse_utc(end)
+    if first is not None and last is not None and first >= last:
         raise BadInputError(
-            f"query {query!r}: --param {name}={value!r} is not a time; give RFC 3339, as "
-            "2026-11-30T09:00:00Z"
+            f"query {query!r}: --param from={start!r} is not before --param to={end!r}"
         )
 
 

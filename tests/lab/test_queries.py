@@ -52,6 +52,40 @@ def test_a_time_parameter_that_is_not_a_time_is_refused(tmp_path: Path, name: st
     assert query.bind({}) == {name: None}
 
 
+@pytest.mark.parametrize("step", ["0s", "-10 seconds", "abc", "1000000 years"])
+def test_a_step_that_is_no_length_of_time_is_refused(tmp_path: Path, step: str) -> None:
+    query = queries.parse(
+        write(tmp_path, "q", "-- d\n-- @param step=null x\nSELECT $step::INTERVAL\n")
+    )
+    with pytest.raises(BadInputError, match=f"--param step='{step}' is not a length of time"):
+        query.bind({"step": step})
+    assert query.bind({"step": "5 minutes"}) == {"step": "5 minutes"}
+
+
+@pytest.mark.parametrize("q", ["abc", "NaN", ""])
+def test_a_quantile_that_is_not_a_number_is_refused(tmp_path: Path, q: str) -> None:
+    query = queries.parse(write(tmp_path, "q", "-- d\n-- @param q=0.5 x\nSELECT $q::DOUBLE\n"))
+    with pytest.raises(BadInputError, match=f"--param q='{q}' is not a number"):
+        query.bind({"q": q})
+    # beyond 0 and 1 is a number still: Prometheus answers -Inf and +Inf there
+    assert query.bind({"q": "1.5"}) == {"q": "1.5"}
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(tmp_path: Path) -> None:
+    query = queries.parse(
+        write(
+            tmp_path,
+            "q",
+            "-- d\n-- @param from=null x\n-- @param to=null y\nSELECT $from, $to\n",
+        )
+    )
+    with pytest.raises(BadInputError, match="from='2026-12-02T00:00Z' is not before"):
+        query.bind({"from": "2026-12-02T00:00Z", "to": "2026-12-01T00:00Z"})
+    with pytest.raises(BadInputError, match="is not before"):
+        query.bind({"from": "2026-12-01T00:00Z", "to": "2026-12-01T00:00Z"})
+    assert query.bind({"to": "2026-12-01T00:00Z"}) == {"from": None, "to": "2026-12-01T00:00Z"}
+
+
 def test_undeclared_parameter_is_an_error_naming_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "bad", "-- d\nSELECT $oops\n")
     with pytest.raises(BadInputError, match=r"bad\.sql.*\$oops"):
