@@ -842,6 +842,8 @@ class _Points:
     text: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (name, sorted labels, time) -> the line of that point's first appearance
+    seen: dict[tuple[str, tuple[tuple[str, str], ...], int], int] = field(default_factory=dict)
 
     def line(self, path: natsmon.JsonPath) -> int:
         while path and path not in self.lines:
@@ -885,9 +887,20 @@ class _Points:
         except ValueError as exc:
             self.reject(path, str(exc))
             return
+        line = self.line(path)
+        key = (name, tuple(sorted(labels.items())), micros)
+        if key in self.seen:
+            # a series has one value at one time: a result that names it twice is a fault
+            self.reject(
+                path,
+                f"the series {name}{_shown_labels(list(key[1]))} again at this time "
+                f"(first on line {self.seen[key]})",
+            )
+            return
+        self.seen[key] = line
         self.rows.append(
             {
-                "line": self.line(path),
+                "line": line,
                 "ts": micros,
                 "name": name,
                 "labels": list(labels.items()),

@@ -541,6 +541,26 @@ def test_a_query_vector_and_scalar() -> None:
     ]
 
 
+def test_an_api_series_twice_at_one_time_is_a_reject_naming_the_first() -> None:
+    """Labels in another order are the same series: its second value at 1700000000 is a
+    fault (a scrape rejects the same); at another time it is the series' next point."""
+    text = (
+        '{"status":"success","data":{"resultType":"matrix","result":[\n'
+        '{"metric":{"__name__":"up","job":"a"},"values":[[1700000000,"1"],[1700000015,"1"]]},\n'
+        '{"metric":{"job":"a","__name__":"up"},"values":[[1700000000,"5"],[1700000030,"2"]]}]}}'
+    )
+    points = prometheus.read_api(text, "m.json")
+    assert [(r["ts"], r["value"]) for r in points.rows] == [
+        (1_700_000_000_000_000, 1.0),
+        (1_700_000_015_000_000, 1.0),
+        (1_700_000_030_000_000, 2.0),
+    ]
+    assert [(line, reason) for line, reason, _ in points.rejects] == [
+        (3, 'data.result[1].values[0]: the series up{job="a"} again at this time (first on '
+         "line 2)")
+    ]  # fmt: skip
+
+
 def test_an_api_point_before_1970_or_after_9999_is_a_reject() -> None:
     text = (
         '{"status":"success","data":{"resultType":"matrix","result":[\n'
