@@ -38,6 +38,14 @@ def real_data() -> Path:
     return root
 
 
+def real_sample(real_data: Path, name: str | Path) -> Path:
+    """``name`` (a file or folder) under the real samples; missing, it is unavailable."""
+    path = real_data / name
+    if not path.exists():
+        unavailable(f"real sample {path} is missing")
+    return path
+
+
 @pytest.fixture
 def lab_path(tmp_path: Path) -> Path:
     """Where a test's own lab goes (created by the first ingest)."""

@@ -24,6 +24,7 @@ import pytest
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, IngestSummary, ingest
 from dvlab.lab.store import open_lab
+from tests.conftest import real_sample
 
 from .ingest_support import query, run_cli
 
@@ -52,10 +53,7 @@ TABLES = ("logs", "spans", "metrics", "rejects", "ingests")
 
 
 def nezha(real_data: Path) -> Path:
-    folder = real_data / NEZHA
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is not there")
-    return folder
+    return real_sample(real_data, NEZHA)
 
 
 def raw_rows(path: Path) -> list[tuple[int, dict[str, str]]]:

@@ -16,6 +16,7 @@ import pytest
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, ingest
 from dvlab.lab.store import open_lab
+from tests.conftest import real_sample
 
 from .ingest_support import query, run_cli
 
@@ -23,13 +24,6 @@ NODE = Path("prometheus-node-exporter") / "e2e-output.txt"
 DEMO = Path("prometheus-demo-scrape") / "alltypes.237mfs.prom.txt"
 AT = "2026-05-01T12:00:00Z"
 AT_TS = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-
-
-def real_file(real_data: Path, name: Path) -> Path:
-    path = real_data / name
-    if not path.is_file():
-        pytest.skip(f"{path} is missing")
-    return path
 
 
 def exposition_lines(path: Path) -> list[str]:
@@ -64,7 +58,7 @@ def counts(lab: Path) -> tuple[int, int, int]:
 def test_a_real_scrape_loads_every_family_and_sample(
     real_data: Path, lab_path: Path, name: Path
 ) -> None:
-    path = real_file(real_data, name)
+    path = real_sample(real_data, name)
     lines = exposition_lines(path)
     samples = [line for line in lines if line.strip() and not line.startswith("#")]
     # '# TYPE name type': 0.0.4's untyped is the lab's unknown
@@ -98,7 +92,7 @@ def test_a_real_scrape_loads_every_family_and_sample(
 def test_the_node_exporters_families_without_samples_are_known(
     real_data: Path, lab_path: Path
 ) -> None:
-    path = real_file(real_data, NODE)
+    path = real_sample(real_data, NODE)
     lines = exposition_lines(path)
     go_types = {
         line.split()[2]: line.split()[3] for line in lines if line.startswith("# TYPE go_")
@@ -113,7 +107,7 @@ def test_the_node_exporters_families_without_samples_are_known(
 
 
 def test_the_demo_scrapes_empty_quantiles_are_null(real_data: Path, lab_path: Path) -> None:
-    path = real_file(real_data, DEMO)
+    path = real_sample(real_data, DEMO)
     nan_lines = [
         n
         for n, line in enumerate(exposition_lines(path), start=1)
@@ -159,7 +153,7 @@ def test_a_histogram_quantile_over_the_loaded_buckets(real_data: Path, lab_path:
     quantile is 8.192e-05 + (0.000917504 - 8.192e-05) * (343677.6 - 208425) / (376121 -
     208425), about 0.000756.
     """
-    path = real_file(real_data, DEMO)
+    path = real_sample(real_data, DEMO)
     buckets = []
     for line in exposition_lines(path):
         if line.startswith('go_gc_pauses_seconds_bucket{le="'):

@@ -23,6 +23,7 @@ import pytest
 
 from dvlab.errors import BadInputError
 from dvlab.sources import otlp, telemetry
+from tests.conftest import real_sample
 
 EXAMPLES = Path("otlp-proto-examples")
 T0 = 1_700_000_000_000_000_000  # 2023-11-14T22:13:20Z in nanoseconds
@@ -170,7 +171,7 @@ def test_the_reader_is_registered_by_its_format() -> None:
 
 
 def real(real_data: Path, name: str) -> Path:
-    return real_data / EXAMPLES / name
+    return real_sample(real_data, Path(EXAMPLES) / name)
 
 
 def stage_real(

@@ -17,6 +17,7 @@ import pytest
 from dvlab.errors import BadInputError
 from dvlab.sources import files, prometheus, telemetry
 from dvlab.sources.prometheus import Exposition, exposition_format, parse
+from tests.conftest import real_sample
 
 NODE = "prometheus-node-exporter/e2e-output.txt"
 DEMO = "prometheus-demo-scrape/alltypes.237mfs.prom.txt"
@@ -33,13 +34,6 @@ def rows(out: Exposition) -> list[tuple[int, str, dict[str, str], float | None, 
 
 def rejects(out: Exposition) -> list[tuple[int, str]]:
     return [(line, reason) for line, reason, _ in out.rejects]
-
-
-def real_file(real_data: Path, name: str) -> Path:
-    path = real_data / name
-    if not path.is_file():
-        pytest.skip(f"{path} is missing")
-    return path
 
 
 # --------------------------------------------------------------------------- good input
@@ -450,12 +444,12 @@ def test_no_real_log_sample_sniffs_as_a_scrape(real_data: Path) -> None:
 
 @pytest.mark.parametrize("name", [NODE, DEMO])
 def test_the_real_scrapes_sniff_as_0_0_4(real_data: Path, name: str) -> None:
-    assert exposition_format(files.peek_head(real_file(real_data, name))) == "prometheus"
+    assert exposition_format(files.peek_head(real_sample(real_data, name))) == "prometheus"
 
 
 @pytest.mark.parametrize("name", [NODE, DEMO])
 def test_a_real_scrape_parses_whole(real_data: Path, name: str) -> None:
-    text = real_file(real_data, name).read_text(encoding="utf-8")
+    text = real_sample(real_data, name).read_text(encoding="utf-8")
     lines = text.split("\n")  # as an exposition ends lines: not splitlines()
     samples = [n for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#")]
     types = {
