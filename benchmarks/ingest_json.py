@@ -102,6 +102,13 @@ def vs_ceiling(result: Result, ceiling: Result) -> float:
     return result.rows_per_s / ceiling.rows_per_s
 
 
+def require_at_least(**flags: tuple[int, int]) -> None:
+    """Stop with a message for the first option (``name=(value, least)``) below its least."""
+    for name, (value, least) in flags.items():
+        if value < least:
+            raise SystemExit(f"--{name.replace('_', '-')} must be at least {least}, got {value}")
+
+
 @contextlib.contextmanager
 def scratch_folder(prefix: str, *, keep: bool) -> Iterator[Path]:
     """A temporary folder for the contenders' databases: removed at the end, or, with
@@ -275,10 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.records < 1:
-        raise SystemExit(f"--records must be at least 1, got {args.records}")
-    if args.repeat < 1:
-        raise SystemExit(f"--repeat must be at least 1, got {args.repeat}")
+    require_at_least(records=(args.records, 1), repeat=(args.repeat, 1))
 
     started = time.perf_counter()
     data, written = gen_logs.ensure_logs(records=args.records, seed=args.seed)

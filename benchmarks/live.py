@@ -61,6 +61,7 @@ from benchmarks.ingest_json import (
     _version,
     format_table,
     log,
+    require_at_least,
     scratch_folder,
     vs_ceiling,
 )
@@ -750,13 +751,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for flag, value in (
-        ("--pg-rows", args.pg_rows),
-        ("--nats-messages", args.nats_messages),
-        ("--repeat", args.repeat),
-    ):
-        if value < 1:
-            raise SystemExit(f"{flag} must be at least 1, got {value}")
+    require_at_least(
+        pg_rows=(args.pg_rows, 1), nats_messages=(args.nats_messages, 1), repeat=(args.repeat, 1)
+    )
 
     tag = uuid.uuid4().hex[:12]
     try:

@@ -41,6 +41,7 @@ from benchmarks.ingest_json import (
     _version,
     format_table,
     log,
+    require_at_least,
     scratch_folder,
     vs_ceiling,
 )
@@ -184,10 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.scrapes < 2:
-        raise SystemExit(f"--scrapes must be at least 2, got {args.scrapes}")
-    if args.repeat < 1:
-        raise SystemExit(f"--repeat must be at least 1, got {args.repeat}")
+    require_at_least(scrapes=(args.scrapes, 2), repeat=(args.repeat, 1))
     began = time.perf_counter()
     folder, parquet, samples, written = ensure_data(args.scrapes, args.seed)
     log(f"{'generated' if written else 'reusing'} {folder} ({time.perf_counter() - began:.1f} s)")
