@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import zlib
 from collections.abc import Iterator
@@ -149,17 +150,22 @@ def read_block(stream: BinaryIO, size: int, source: str) -> bytes:
         raise
 
 
+def read_bytes(path: Path, source: str) -> bytes:
+    """A whole file (plain, .gz or .zst), decompressed."""
+    chunks = []
+    with open_stream(path) as stream:
+        while block := read_block(stream, CHUNK_BYTES, source):
+            chunks.append(block)
+    return b"".join(chunks)
+
+
 def read_text(path: Path, source: str, *, what: str) -> str:
     """A whole file (plain, .gz or .zst) as UTF-8 text, for a reader that takes files whole.
 
     A byte that is not UTF-8 raises BadInputError naming its line and saying
     that ``what`` (such as "a Prometheus scrape") is UTF-8.
     """
-    chunks = []
-    with open_stream(path) as stream:
-        while block := read_block(stream, CHUNK_BYTES, source):
-            chunks.append(block)
-    data = b"".join(chunks)
+    data = read_bytes(path, source)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -168,6 +174,20 @@ def read_text(path: Path, source: str, *, what: str) -> str:
             source=source,
             line=data.count(b"\n", 0, exc.start) + 1,
         ) from None
+
+
+def one_json_document(head: bytes) -> bool:
+    """Whether a file starting with ``head`` (a JSON object's start) may hold one JSON
+    document rather than JSON lines: its first line is not a whole JSON value with more
+    after it."""
+    first, newline, rest = head.lstrip().partition(b"\n")
+    if newline and rest.strip():
+        try:
+            json.loads(first)
+        except ValueError:
+            return True  # the object goes on past its first line
+        return False  # a whole object a line: JSON lines
+    return True
 
 
 def looks_binary(head: bytes) -> bool:

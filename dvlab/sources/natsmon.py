@@ -115,14 +115,7 @@ def looks_like(head: bytes) -> bool:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not text.startswith(b"{") or not any(marker in text for marker in _MARKERS):
         return False
-    first, newline, rest = text.partition(b"\n")
-    if newline and rest.strip():
-        try:
-            json.loads(first)
-        except ValueError:
-            return True  # the object goes on past its first line
-        return False  # a whole object per line: JSON lines
-    return True
+    return files.one_json_document(text)
 
 
 def sniff(path: Path, *, source: str) -> str | None:
@@ -132,7 +125,7 @@ def sniff(path: Path, *, source: str) -> str | None:
     responses) that breaks off or is damaged raises BadInputError naming
     the line: no other reader takes such a file.
     """
-    data = _read_bytes(path, source)
+    data = files.read_bytes(path, source)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -226,14 +219,6 @@ def _one_value(text: str, source: str) -> Any:
     return value
 
 
-def _read_bytes(path: Path, source: str) -> bytes:
-    chunks = []
-    with files.open_stream(path) as stream:
-        while block := files.read_block(stream, files.CHUNK_BYTES, source):
-            chunks.append(block)
-    return b"".join(chunks)
-
-
 @dataclass(frozen=True)
 class Response:
     """One saved monitoring response: its endpoint, its parsed body and its text."""
@@ -249,7 +234,7 @@ def read_response(path: Path, *, source: str) -> Response:
     Raises BadInputError when it is not UTF-8 JSON (naming the line), not one
     JSON object, or an object no monitoring endpoint returns.
     """
-    data = _read_bytes(path, source)
+    data = files.read_bytes(path, source)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

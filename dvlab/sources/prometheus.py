@@ -824,14 +824,7 @@ def looks_like_api(head: bytes) -> bool:
         return False
     if b'"resultType"' not in text and b'"errorType"' not in text:
         return False
-    first, newline, rest = text.lstrip().partition(b"\n")
-    if newline and rest.strip():
-        try:
-            json.loads(first)
-        except ValueError:
-            return True  # the object goes on past its first line
-        return False  # a whole object a line: JSON lines
-    return True
+    return files.one_json_document(text)
 
 
 @dataclass
