@@ -61,20 +61,25 @@ def metric_points(
     if not points.limit(1).fetchall():
         _explain_nothing(store, name, labels or {}, start=start, end=end)
     if rate:
-        gauges = points.filter("NOT cumulative").select("type").distinct().fetchall()
-        if gauges:
-            kinds = ", ".join(sorted(str(row[0]) for row in gauges))
-            delta = points.filter("NOT cumulative AND contains(labels, 'temporality=\"delta\"')")
-            if name.endswith("_created"):
-                what = "a counter's creation time, not a count"
-            elif delta.limit(1).fetchall():
-                what = "a delta series, each point counting since the one before: its values are the rates' counts"
-            else:
-                what = f"a {kinds}"
+        what = _not_a_count(points, name)
+        if what is not None:
             raise BadInputError(
                 f"--rate is for counters, and {name!r} is {what}; show its values without --rate"
             )
     return points.select(f"ts, labels, site, service, {'rate' if rate else 'value'}")
+
+
+def _not_a_count(points: duckdb.DuckDBPyRelation, name: str) -> str | None:
+    """What metric ``name`` is, when some of its series are no count to take a rate of."""
+    others = points.filter("NOT cumulative")
+    kinds = sorted(str(row[0]) for row in others.select("type").distinct().fetchall())
+    if not kinds:
+        return None
+    if name.endswith("_created"):
+        return "a counter's creation time, not a count"
+    if others.filter("contains(labels, 'temporality=\"delta\"')").limit(1).fetchall():
+        return "a delta series (each point counts since the one before)"
+    return f"a {', '.join(kinds)}"
 
 
 def _explain_nothing(
