@@ -54,18 +54,25 @@ def macros_sql() -> list[str]:
         # key k with JSON text v as members of an attributes object: "k":v, or, when v is
         # a non-empty object, one level of it as "k.inner":value members (deeper objects,
         # and objects a MAP will not hold, such as one with a repeated key, are left to
-        # flatten_sql)
-        """CREATE OR REPLACE TEMP MACRO dvlab_json_members(k, v) AS (
+        # flatten_sql). m is v as a MAP, NULL when v is no object a MAP holds: the caller
+        # computes it once, as a column, because a macro argument is evaluated at each use.
+        # (A macro's lambda must not name its parameter as a caller's lambda does: the
+        # caller's expression pasted in for k would then read the wrong one.)
+        """CREATE OR REPLACE TEMP MACRO dvlab_json_map_members(k, v, m) AS (
             CASE
-              WHEN starts_with(v, '{')
-                   AND cardinality(try(v::JSON::MAP(VARCHAR, JSON))) > 0
+              WHEN cardinality(m) > 0
                 -- NULL when only empty keys were inside: the member goes, as empty keys do
                 THEN nullif(array_to_string(list_transform(
-                  list_filter(map_entries(v::JSON::MAP(VARCHAR, JSON)), lambda m: m.key <> ''),
-                  lambda m: to_json(k || '.' || m.key)::VARCHAR || ':'
-                            || coalesce(m.value::VARCHAR, 'null')), ','), '')
+                  list_filter(map_entries(m), lambda member: member.key <> ''),
+                  lambda member: to_json(k || '.' || member.key)::VARCHAR || ':'
+                            || coalesce(member.value::VARCHAR, 'null')), ','), '')
               ELSE to_json(k)::VARCHAR || ':' || v
             END)""",
+        # v as the MAP dvlab_json_map_members takes
+        """CREATE OR REPLACE TEMP MACRO dvlab_json_map(v) AS (
+            CASE WHEN starts_with(v::VARCHAR, '{') THEN try_cast(v::JSON AS MAP(VARCHAR, JSON)) END)""",
+        """CREATE OR REPLACE TEMP MACRO dvlab_json_members(k, v) AS (
+            dvlab_json_map_members(k, v, dvlab_json_map(v)))""",
         # one more level of an attributes object flattened: each nested object's members
         # become "key.inner" members (NULL when the object is not one a MAP holds)
         """CREATE OR REPLACE TEMP MACRO dvlab_json_flatten_once(a) AS (
@@ -152,9 +159,11 @@ def record_select(
             value = f"CASE WHEN {chosen} THEN json_remove({value}, {_sql_literal(path)}) ELSE {value} END"
         if value != f"v{i}":
             condition += f" AND ({value})::VARCHAR <> '{{}}'"
-        parts.append(
-            f"CASE WHEN {condition} THEN dvlab_json_members({_sql_literal(key)}, ({value})::VARCHAR) END"
-        )
+            member = f"dvlab_json_members({_sql_literal(key)}, ({value})::VARCHAR)"
+        else:
+            scalars.append(f"dvlab_json_map(v{i}) AS m{i}")
+            member = f"dvlab_json_map_members({_sql_literal(key)}, v{i}::VARCHAR, m{i})"
+        parts.append(f"CASE WHEN {condition} THEN {member} END")
     if rest:
         parts.append("nullif(rest, '')")
     attributes = "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'" if parts else "'{}'"
