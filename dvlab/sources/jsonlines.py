@@ -160,6 +160,10 @@ def record_select(
         if value != f"v{i}":
             condition += f" AND ({value})::VARCHAR <> '{{}}'"
             member = f"dvlab_json_members({_sql_literal(key)}, ({value})::VARCHAR)"
+        elif key in used_by:
+            # a key a column takes is an attribute only in the few records where its value
+            # is no usable scalar: a MAP made for every record would mostly go unused
+            member = f"dvlab_json_members({_sql_literal(key)}, v{i}::VARCHAR)"
         else:
             scalars.append(f"dvlab_json_map(v{i}) AS m{i}")
             member = f"dvlab_json_map_members({_sql_literal(key)}, v{i}::VARCHAR, m{i})"
