@@ -548,6 +548,47 @@ class _Staging:
         finally:
             self.con.unregister("chunk")
 
+    def add_json_lines(self, path: Path, lines: int) -> bool:
+        """Every line of ``path`` into ``raw`` at once, through the line reader's SQL.
+
+        DuckDB reads the file as lines in parallel, in order, so a line's rowid is its
+        number less one. False, with nothing added, when DuckDB cannot split or decode it
+        as lines (a stray carriage return, bytes that are not UTF-8, a line longer than
+        read_json takes), or splits it into other than ``lines`` lines.
+        """
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE json_lines AS SELECT l AS text "
+                f"FROM {jsonlines.lines_reader(path)}"
+            )
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            log.info(
+                "%s: DuckDB will not read it as lines (%s); reading it in chunks",
+                path,
+                dberrors.first_line(exc),
+            )
+            self.con.execute("DROP TABLE IF EXISTS json_lines")
+            return False
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+        try:
+            read = self.con.execute("SELECT count(*) FROM json_lines").fetchall()[0][0]
+            if read != lines:
+                log.info("%s: DuckDB read %d lines of %d; reading it in chunks", path, read, lines)
+                return False
+            numbered = "(SELECT rowid + 1 AS line, text FROM json_lines)"
+            present = {r[0] for r in self.con.execute(jsonlines.census_sql(numbered)).fetchall()}
+            self.con.execute(
+                f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) "
+                f"{jsonlines.extract_sql(numbered, present)}"
+            )
+            return True
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS json_lines")
+
     def flatten_json(self) -> None:
         jsonlines.flatten_in_place(self.con, "raw", "line")
 
@@ -826,6 +867,8 @@ def _read_source(
 
     if fmt == "jsonl" and start_offset == 0 and options.pattern is None:
         planned = _read_whole_json(path, src, staging, head, options, progress)
+        if planned is None:
+            planned = _read_json_lines(path, src, staging, head, progress)
         if planned is not None:
             return planned
     with files.open_stream(path) as stream:
@@ -910,32 +953,103 @@ def _read_whole_json(
         return None
     keys, records = plan
     size, tail, last_start = _scan_end(path)
-    read = _Read(
-        format="jsonl",
-        head_hash=_hash(head[: min(len(head), size)]),
-        head_len=min(len(head), size),
-        consumed_bytes=size,
-        consumed_lines=records,
-        tail_hash=_hash(tail),
-        watermark_offset=last_start,
-        watermark_line=records if records else 1,
-        start_line=1,
-        skipped=0,
-    )
     if progress is not None:
         progress(name, 0, size)  # planned; reading
     rows = staging.add_whole_json(src, path, keys, records, options)
     if rows is None:
         return None
-    if not _still_as_read(path, read):
-        # rotated or rewritten between the plan and the read: the rows read may not be
-        # the ones the ledger would describe
-        staging.drop_source(src)
-        raise SourceReadError(name, "changed while it was being ingested; ingest it again")
+    read = _read_whole_file(path, src, staging, head, (size, tail, last_start, records), 0)
     if progress is not None:
         progress(name, size, size)
     read.whole_rows = rows
     return read
+
+
+def _read_whole_file(
+    path: Path,
+    src: int,
+    staging: _Staging,
+    head: bytes,
+    scanned: tuple[int, bytes, int, int],
+    skipped: int,
+) -> _Read:
+    """What reading all of ``path`` at once yielded, for the ledger: ``scanned`` is its
+    (size, last TAIL_BYTES, offset of its last line, lines). Raises, dropping what was
+    staged, when the file is no longer what was read (rotated or rewritten meanwhile:
+    the rows read may not be the ones the ledger would describe)."""
+    size, tail, last_start, lines = scanned
+    read = _Read(
+        format="jsonl",
+        head_hash=_hash(head[: min(len(head), size)]),
+        head_len=min(len(head), size),
+        consumed_bytes=size,
+        consumed_lines=lines,
+        tail_hash=_hash(tail),
+        watermark_offset=last_start,
+        watermark_line=max(lines, 1),
+        start_line=1,
+        skipped=skipped,
+    )
+    if not _still_as_read(path, read):
+        staging.drop_source(src)
+        raise SourceReadError(str(path), "changed while it was being ingested; ingest it again")
+    return read
+
+
+def _read_json_lines(
+    path: Path, src: int, staging: _Staging, head: bytes, progress: ProgressFn | None
+) -> _Read | None:
+    """The middle path, for JSON lines the whole-file reader cannot number (a line that is
+    no JSON object, a blank line): the file read as lines in parallel, and the line
+    reader's SQL run over all of them in one statement. Same rows and rejects as the
+    chunk reader, which remains for what DuckDB cannot split into lines.
+
+    None: the file is for the chunk reader (nothing was staged).
+    """
+    name = str(path)
+    size, tail, last_start, lines = _scan_lines(path)
+    if not lines:
+        return None
+    if progress is not None:
+        progress(name, 0, size)
+    if not staging.add_json_lines(path, lines):
+        return None
+    staging.flatten_json()
+    scanned = (size, tail, last_start, lines)
+    read = _read_whole_file(
+        path, src, staging, head, scanned, _count_blank_json(staging, 1, lines)
+    )
+    if progress is not None:
+        progress(name, size, size)
+    return read
+
+
+def _scan_lines(path: Path) -> tuple[int, bytes, int, int]:
+    """(decompressed size, its last TAIL_BYTES, offset where its last line starts, lines)."""
+    name = str(path)
+    size = lines = 0
+    tail_buf = bytearray()
+    last_start = 0
+    ends_line = True
+    with files.open_stream(path) as stream:
+        while True:
+            block = files.read_block(stream, files.CHUNK_BYTES, name)
+            if not block:
+                break
+            # the last line starts after the last newline that is not the final byte
+            cut = block.rfind(b"\n", 0, len(block) - 1)
+            if cut >= 0:
+                last_start = size + cut + 1
+            elif ends_line and size:
+                last_start = size
+            lines += block.count(b"\n")
+            ends_line = block.endswith(b"\n")
+            size += len(block)
+            tail_buf.extend(block[-TAIL_BYTES:])
+            del tail_buf[:-TAIL_BYTES]
+    if size and not ends_line:
+        lines += 1  # a last line without its newline
+    return size, bytes(tail_buf), last_start, lines
 
 
 def _scan_end(path: Path) -> tuple[int, bytes, int]:

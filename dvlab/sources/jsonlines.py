@@ -294,6 +294,14 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
 # --------------------------------------------------------------------------- whole-file reader
 
 
+def lines_reader(path: Path) -> str:
+    """A table function reading ``path`` as lines, one VARCHAR column ``l``: every line a
+    row, a blank one as NULL, its ending dropped; a byte-order mark at the start skipped."""
+    return f"""read_csv({_sql_literal(str(path))}, columns = {{'l': 'VARCHAR'}}, delim = '\\x01',
+                       quote = '', escape = '', header = false, auto_detect = false,
+                       max_line_size = {MAX_LINE_BYTES})"""
+
+
 def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int] | None:
     """(top-level keys, records) when the whole-file reader can number the records exactly.
 
@@ -301,16 +309,11 @@ def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[st
     line, a blank line, keys equal but for case, a line longer than
     MAX_LINE_BYTES, or anything DuckDB's reader refuses).
     """
-    name = _sql_literal(str(path))
     try:
         # one pass over the lines as text: every line is a row (a blank one too, as NULL),
         # so the records counted are the lines; json_keys refuses a line that is not JSON
         groups = con.execute(
-            f"""SELECT json_keys(l) AS keys, count(*) AS n
-                FROM read_csv({name}, columns = {{'l': 'VARCHAR'}}, delim = '\\x01', quote = '',
-                              escape = '', header = false, auto_detect = false,
-                              max_line_size = {MAX_LINE_BYTES})
-                GROUP BY keys"""
+            f"SELECT json_keys(l) AS keys, count(*) AS n FROM {lines_reader(path)} GROUP BY keys"
         ).fetchall()
     except duckdb.Error:
         return None

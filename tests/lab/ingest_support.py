@@ -113,9 +113,27 @@ def content_rows(lab: Path) -> list[tuple[Any, ...]]:
     ]
 
 
-def force_chunk_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the ingest use the chunk reader for every JSON-lines file (the documented seam)."""
+def force_lines_reader(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Keep every JSON-lines file from the whole-file reader (the documented seam), and
+    record, per file, whether the lines reader took it."""
     monkeypatch.setattr(jsonlines, "whole_file_plan", lambda con, path: None)
+    taken: list[bool] = []
+    real = ingest_module._Staging.add_json_lines
+
+    def watched(self: ingest_module._Staging, *args: Any, **kwargs: Any) -> bool:
+        done = real(self, *args, **kwargs)
+        taken.append(done)
+        return done
+
+    monkeypatch.setattr(ingest_module._Staging, "add_json_lines", watched)
+    return taken
+
+
+def force_chunk_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the ingest use the chunk reader for every JSON-lines file: neither the
+    whole-file reader nor the lines reader takes one."""
+    monkeypatch.setattr(jsonlines, "whole_file_plan", lambda con, path: None)
+    monkeypatch.setattr(ingest_module._Staging, "add_json_lines", lambda self, path, lines: False)
 
 
 def watch_whole_file_reader(monkeypatch: pytest.MonkeyPatch) -> list[bool]:

@@ -1,9 +1,13 @@
-"""The two JSON-lines readers give the same rows, and both give the right ones.
+"""The three JSON-lines readers give the same rows, and all give the right ones.
 
 The whole-file reader (read_json, written into the lab at commit) takes a
-file when every line is a JSON object; the chunk reader takes everything
-else and every resumed read. ``jsonlines.whole_file_plan`` returning None is
-the seam that sends a file to the chunk reader.
+file when every line is a JSON object. The lines reader takes a file with
+other lines too (blank, not JSON, not an object): DuckDB reads it as lines
+and the line reader's SQL runs over all of them at once. The chunk reader
+takes what DuckDB cannot split into lines, and every resumed read.
+``jsonlines.whole_file_plan`` returning None is the seam that sends a file
+past the whole-file reader; ``_Staging.add_json_lines`` returning False
+sends it past the lines reader.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from dvlab.lab import ingest as ingest_module
 from dvlab.lab.ingest import IngestOptions, ingest
 from dvlab.sources import jsonlines
 from dvlab.sources.fields import VARIANTS
@@ -25,12 +30,13 @@ from .ingest_support import (
     CONTENT_COLUMNS,
     content_rows,
     force_chunk_reader,
+    force_lines_reader,
     jsonl,
     query,
     watch_whole_file_reader,
 )
 
-READERS = ["whole-file", "chunk"]
+READERS = ["whole-file", "lines", "chunk"]
 T0 = "2026-05-01T12:00:00Z"
 
 
@@ -185,14 +191,16 @@ def ingest_with(
     monkeypatch: pytest.MonkeyPatch,
     options: IngestOptions,
 ) -> None:
+    taken = None
     if reader == "chunk":
         force_chunk_reader(monkeypatch)
-        taken = None
+    elif reader == "lines":
+        taken = force_lines_reader(monkeypatch)
     else:
         taken = watch_whole_file_reader(monkeypatch)
     ingest(lab, [str(source)], options)
     if taken is not None:
-        assert taken == [True], "the whole-file reader did not take the file"
+        assert taken == [True], f"the {reader} reader did not take the file"
     monkeypatch.undo()
 
 
@@ -271,9 +279,10 @@ def corpus() -> list[dict[str, Any]]:
     return records
 
 
-def both_readers(
+def every_reader(
     tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch, options: IngestOptions
-) -> tuple[Any, Any]:
+) -> list[Any]:
+    """(content rows, rejects) of the same text read by each reader in turn."""
     results = []
     for reader in READERS:
         folder = tmp_path / reader
@@ -284,32 +293,34 @@ def both_readers(
         ingest_with(reader, lab, source, monkeypatch, options)
         rejects = query(lab, "SELECT line, reason, raw FROM rejects ORDER BY line")
         results.append((content_rows(lab), rejects))
-    return results[0], results[1]
+    return results
 
 
-def test_both_readers_give_identical_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_reader_gives_identical_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     records = corpus()
-    whole, chunk = both_readers(
+    whole, lines, chunk = every_reader(
         tmp_path, jsonl(records), monkeypatch, IngestOptions(format="jsonl", tz="Europe/Oslo")
     )
 
     assert len(whole[0]) == len(records) - len(REJECTED_TIMES)
     assert len(whole[1]) == len(REJECTED_TIMES)
-    assert whole == chunk
+    assert whole == lines == chunk
 
 
-def test_both_readers_skip_a_byte_order_mark(
+def test_every_reader_skips_a_byte_order_mark(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = "\ufeff" + jsonl([{"time": T0, "msg": "first"}, {"time": T0, "msg": "second"}])
-    whole, chunk = both_readers(tmp_path, text, monkeypatch, IngestOptions(format="jsonl"))
+    whole, lines, chunk = every_reader(tmp_path, text, monkeypatch, IngestOptions(format="jsonl"))
 
     assert [(row[-1], row[6]) for row in whole[0]] == [(1, "first"), (2, "second")]
-    assert whole == chunk
+    assert whole == lines == chunk
 
 
 @pytest.mark.slow
-def test_both_readers_agree_on_a_large_shuffled_corpus(
+def test_every_reader_agrees_on_a_large_shuffled_corpus(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Big enough for read_json to split the file between threads; line numbers must hold."""
@@ -320,13 +331,13 @@ def test_both_readers_agree_on_a_large_shuffled_corpus(
         rec = dict(rng.choice(shapes))
         rec["seq"] = i + 1  # the line number, for an independent check of the numbering
         records.append(rec)
-    whole, chunk = both_readers(
+    whole, lines, chunk = every_reader(
         tmp_path, jsonl(records), monkeypatch, IngestOptions(format="jsonl", tz="Europe/Oslo")
     )
 
     assert all(row[-2]["seq"] == row[-1] for row in whole[0])
     assert len(whole[0]) + len(whole[1]) == len(records)
-    assert whole == chunk
+    assert whole == lines == chunk
 
 
 @pytest.mark.parametrize("reader", READERS)
@@ -475,3 +486,162 @@ def test_records_whose_keys_differ_line_to_line(
         assert got["message"] == f"m{n}"
         assert got["level"] == ("warn" if n % 2 else "info")
         assert got["attributes"] == {f"k{n}": n, "nested.a.b": n}, n
+
+
+# --------------------------------------------------------------------------- lines reader
+
+#: a file the whole-file reader will not number: (bytes, the (line, message) rows it holds,
+#: the (line, reason) rejects, the blank lines skipped), all counted by hand
+MIXED = (
+    b'{"ts":"2026-05-01T12:00:01Z","msg":"one"}\r\n'
+    b"\r\n"
+    b"not json at all\r\n"
+    b'{"ts":"2026-05-01T12:00:04Z","msg":"four","http":{"status":503}}\r\n'
+    b"   \r\n"
+    b"[1, 2]\r\n"
+    b'{"ts":"later","msg":"seven"}\r\n'
+    b'{"ts":"2026-05-01T12:00:08Z","msg":"eight"}'
+)
+MIXED_ROWS = [(1, "one"), (4, "four"), (8, "eight")]
+MIXED_REJECTS = [
+    (3, "not valid JSON"),
+    (6, "a JSON line must be an object, not an array"),
+    (7, 'unparseable time "later"'),
+]
+MIXED_SKIPPED = 2
+
+
+@pytest.mark.parametrize("reader", ["lines", "chunk"])
+def test_a_file_with_lines_that_are_no_records_loads_the_same_either_way(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(MIXED)
+
+    # (so mixed a start needs the format said: detection wants 4 records in the first 5 lines)
+    ingest_with(reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl"))
+
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == MIXED_ROWS
+    assert query(lab_path, "SELECT line, reason FROM rejects ORDER BY line") == MIXED_REJECTS
+    assert query(lab_path, "SELECT raw FROM rejects ORDER BY line")[0] == ("not json at all",)
+    assert query(lab_path, "SELECT rows_skipped FROM ingests") == [(MIXED_SKIPPED,)]
+    attributes = query(lab_path, "SELECT attributes::VARCHAR FROM logs WHERE line = 4")[0][0]
+    assert json.loads(attributes) == {"http.status": 503}
+
+
+def test_the_lines_reader_takes_a_file_with_bad_lines_by_default(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(MIXED)
+    taken: list[bool] = []
+    real = ingest_module._Staging.add_json_lines
+
+    def watched(self: ingest_module._Staging, *args: Any) -> bool:
+        taken.append(real(self, *args))
+        return taken[-1]
+
+    monkeypatch.setattr(ingest_module._Staging, "add_json_lines", watched)
+    summary = ingest(lab_path, [str(source)], IngestOptions(format="jsonl"))
+
+    assert taken == [True]
+    assert (summary.total("rows_loaded"), summary.total("rows_rejected")) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("content", "rows", "rejects"),
+    [
+        # a carriage return inside a line: DuckDB would end the line there (raw in a
+        # string it is no JSON either: line 1 is a reject)
+        (
+            b'{"ts":"2026-05-01T12:00:01Z","msg":"a\rb"}\n\n{"ts":"2026-05-01T12:00:03Z"}\n',
+            [3],
+            [1],
+        ),
+        # bytes that are not UTF-8: the chunk reader replaces them, and the line loads
+        (
+            b'{"ts":"2026-05-01T12:00:01Z","msg":"caf\xe9"}\nbad\n{"ts":"2026-05-01T12:00:03Z"}\n',
+            [1, 3],
+            [2],
+        ),
+    ],
+    ids=["carriage-return", "not-utf-8"],
+)
+def test_what_duckdb_cannot_split_into_lines_goes_to_the_chunk_reader(
+    tmp_path: Path,
+    lab_path: Path,
+    content: bytes,
+    rows: list[int],
+    rejects: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "odd.jsonl"
+    source.write_bytes(content)
+    taken = force_lines_reader(monkeypatch)
+
+    summary = ingest(lab_path, [str(source)], IngestOptions(format="jsonl"))
+
+    assert taken == [False]
+    assert summary.failed == []
+    # each line once: nothing of the refused attempt is left behind
+    assert [r[0] for r in query(lab_path, "SELECT line FROM logs ORDER BY line")] == rows
+    assert [r[0] for r in query(lab_path, "SELECT line FROM rejects ORDER BY line")] == rejects
+
+
+@pytest.mark.parametrize("reader", ["lines", "chunk"])
+def test_a_control_byte_in_a_line_is_that_lines_reject_either_way(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lines reader splits on nothing but line ends (its column separator, byte 1,
+    included): raw in a string, such a byte makes the line no JSON."""
+    source = tmp_path / "odd.jsonl"
+    source.write_bytes(
+        b'{"ts":"2026-05-01T12:00:01Z","msg":"a\x01b"}\n\x01\n{"ts":"2026-05-01T12:00:03Z"}\n'
+    )
+
+    ingest_with(reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl"))
+
+    assert [r[0] for r in query(lab_path, "SELECT line FROM logs")] == [3]
+    assert query(lab_path, "SELECT line, raw FROM rejects ORDER BY line") == [
+        (1, '{"ts":"2026-05-01T12:00:01Z","msg":"a\x01b"}'),
+        (2, "\x01"),
+    ]
+
+
+@pytest.mark.slow
+def test_the_lines_reader_numbers_lines_across_many_row_groups(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line n says n; bad and blank lines among 300,000 must not shift the numbering."""
+    count = 300_000
+    bad = {n for n in range(1, count + 1) if n % 9_973 == 0}
+    blank = {n for n in range(1, count + 1) if n % 7_919 == 0} - bad
+    with (tmp_path / "many.jsonl").open("w", encoding="utf-8") as fh:
+        for n in range(1, count + 1):
+            if n in bad:
+                fh.write(f"garbage {n}\n")
+            elif n in blank:
+                fh.write("\n")
+            else:
+                nested = f', "http": {{"n": {n}}}' if n % 4 == 0 else ""
+                fh.write(f'{{"ts": "2026-05-01T12:00:00Z", "msg": "m{n}", "n": {n}{nested}}}\n')
+    taken = force_lines_reader(monkeypatch)
+
+    ingest(lab_path, [str(tmp_path / "many.jsonl")])
+
+    assert taken == [True]
+    con = duckdb.connect(str(lab_path), read_only=True)
+    try:
+        rows, wrong = con.execute(
+            """SELECT count(*), count(*) FILTER (WHERE message <> 'm' || line
+                   OR (attributes->>'n')::BIGINT <> line
+                   OR (line % 4 = 0) <> (attributes->>'$."http.n"' IS NOT NULL))
+               FROM logs"""
+        ).fetchall()[0]
+        rejected = con.execute("SELECT line, raw FROM rejects ORDER BY line").fetchall()
+        skipped = con.execute("SELECT rows_skipped FROM ingests").fetchall()[0][0]
+    finally:
+        con.close()
+    assert (rows, wrong) == (count - len(bad) - len(blank), 0)
+    assert rejected == [(n, f"garbage {n}") for n in sorted(bad)]
+    assert skipped == len(blank)
