@@ -10,6 +10,9 @@ file in a temporary folder:
 
 - ``ceiling``: ``read_json`` with every column declared, straight into a table;
 - ``dvlab``: ``dvlab.lab.ingest.ingest`` with default options;
+- ``dvlab-bad-line``: the same, on a copy of the file with one line that is not
+  JSON in its middle (what real logs often hold): the whole-file reader cannot
+  number such a file, and the lines reader takes it;
 - ``pandas``: ``pandas.read_json(lines=True)``, then a DuckDB table from the frame.
 
 With ``--repeat K`` the contenders take turns K times; the table shows each
@@ -42,7 +45,9 @@ from typing import Any
 from benchmarks import gen_logs
 
 REPO = Path(__file__).resolve().parent.parent
-ORDER = ("ceiling", "dvlab", "pandas")
+ORDER = ("ceiling", "dvlab", "dvlab-bad-line", "pandas")
+#: the line the ``dvlab-bad-line`` contender's copy holds in its middle
+BAD_LINE = b"this line is not JSON\n"
 TARGET_CONTENDER = "dvlab"
 TARGET_VS_CEILING = 0.7
 
@@ -160,17 +165,41 @@ def run_once(name: str, *, data: Path, db: Path, records: int) -> dict[str, Any]
     return figures
 
 
+def with_bad_line(data: Path, out: Path) -> Path:
+    """A copy of ``data`` with :data:`BAD_LINE` after its middle line."""
+    with data.open("rb") as fh:
+        lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(16 << 20), b""))
+    with data.open("rb") as src, out.open("wb") as dst:
+        for number, line in enumerate(src, start=1):
+            dst.write(line)
+            if number == lines // 2:
+                dst.write(BAD_LINE)
+    return out
+
+
 def run_all(
-    *, data: Path, records: int, repeat: int, names: Sequence[str], workdir: Path, keep: bool
+    *,
+    data: Path,
+    records: int,
+    repeat: int,
+    names: Sequence[str],
+    workdir: Path,
+    keep: bool,
+    inputs: dict[str, Path] | None = None,
 ) -> dict[str, Result]:
-    """Every named contender ``repeat`` times, taking turns, each into its own new database."""
-    size = data.stat().st_size
-    results = {name: Result(contender=name, file_bytes=size, rows=records) for name in names}
+    """Every named contender ``repeat`` times, taking turns, each into its own new database.
+
+    Each reads ``data``, or the file ``inputs`` gives for it."""
+    files = {name: (inputs or {}).get(name, data) for name in names}
+    results = {
+        name: Result(contender=name, file_bytes=files[name].stat().st_size, rows=records)
+        for name in names
+    }
     for round_no in range(1, repeat + 1):
         for name in names:
             db = workdir / f"{name}-{round_no}.duckdb"
             log(f"running {name} ({round_no}/{repeat}) ...")
-            figures = run_once(name, data=data, db=db, records=records)
+            figures = run_once(name, data=files[name], db=db, records=records)
             result = results[name]
             result.run_seconds.append(float(figures["seconds"]))
             result.peak_rss_kib = max(result.peak_rss_kib, int(figures["peak_rss_kib"]))
@@ -296,6 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("note: pandas skipped (--skip-pandas)")
     try:
         with scratch_folder("dvlab-bench-", keep=args.keep) as workdir:
+            bad = with_bad_line(data, workdir / f"{data.stem}-bad-line.jsonl")
+            warm_page_cache(bad)
             results = run_all(
                 data=data,
                 records=args.records,
@@ -303,6 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 names=names,
                 workdir=workdir,
                 keep=args.keep,
+                inputs={"dvlab-bad-line": bad},
             )
     except BenchmarkError as exc:
         log(f"benchmark failed: {exc}")

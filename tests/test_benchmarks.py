@@ -103,6 +103,17 @@ def test_ceiling_declares_a_column_for_every_generated_key() -> None:
     assert tuple(contenders.CEILING_COLUMNS) == gen_logs.KEYS + gen_logs.OPTIONAL_KEYS
 
 
+def test_the_bad_line_copy_holds_one_more_line_in_its_middle(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    lines = [f'{{"n": {n}}}\n'.encode() for n in range(1, 8)]
+    data.write_bytes(b"".join(lines))
+
+    out = ingest_json.with_bad_line(data, tmp_path / "out.jsonl")
+
+    # seven lines: the bad one goes after the third
+    assert out.read_bytes() == b"".join([*lines[:3], ingest_json.BAD_LINE, *lines[3:]])
+
+
 @pytest.mark.slow
 def test_benchmark_runs_end_to_end_on_a_small_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -116,9 +127,11 @@ def test_benchmark_runs_end_to_end_on_a_small_file(
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["records"] == 2000
     assert report["file"] == str(tmp_path / "data" / "logs-2000.jsonl")
-    assert set(report["contenders"]) == {"ceiling", "dvlab", "pandas"}
+    assert set(report["contenders"]) == {"ceiling", "dvlab", "dvlab-bad-line", "pandas"}
     assert report["contenders"]["ceiling"]["rows"] == 2000
     assert report["contenders"]["dvlab"]["rows"] == 2000
+    # its file holds one line more, which is rejected: the rows loaded are the records
+    assert report["contenders"]["dvlab-bad-line"]["rows"] == 2000
     assert report["contenders"]["pandas"] == {"skipped": True, "reason": "--skip-pandas"}
     assert report["target"]["met"] == (report["target"]["vs_ceiling"] >= 0.7)
     printed = capsys.readouterr().out

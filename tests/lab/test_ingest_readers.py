@@ -645,3 +645,28 @@ def test_the_lines_reader_numbers_lines_across_many_row_groups(
     assert (rows, wrong) == (count - len(bad) - len(blank), 0)
     assert rejected == [(n, f"garbage {n}") for n in sorted(bad)]
     assert skipped == len(blank)
+
+
+@pytest.mark.parametrize("space", [b"\f", b"\v"])
+def test_a_form_feed_or_vertical_tab_around_an_object_makes_the_line_a_reject(
+    tmp_path: Path, lab_path: Path, space: bytes
+) -> None:
+    """JSON has no such whitespace; the line is a reject however the file is read (DuckDB's
+    whole-file reader would skip the byte, the line readers refuse the line)."""
+    source = tmp_path / "spaces.jsonl"
+    source.write_bytes(
+        b'{"ts":"2026-05-01T12:00:01Z","msg":"one"}\n'
+        + space
+        + b'{"ts":"2026-05-01T12:00:02Z","msg":"two"}\n'
+        + b'{"ts":"2026-05-01T12:00:03Z","msg":"three"}'
+        + space
+        + b"\n"
+    )
+
+    ingest(lab_path, [str(source)], IngestOptions(format="jsonl"))
+
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == [(1, "one")]
+    assert query(lab_path, "SELECT line, reason FROM rejects ORDER BY line") == [
+        (2, "not valid JSON"),
+        (3, "not valid JSON"),
+    ]
