@@ -215,13 +215,15 @@ def wide_keys(keys: set[str] | list[str]) -> list[str]:
 
 
 def _without_bom(lines_table: str) -> str:
-    """``lines_table`` with a leading byte-order mark dropped from each line.
+    """``lines_table`` with a byte-order mark at the start of the file (line 1) dropped.
 
-    read_json skips the mark at the start of a file; the chunk reader must
-    read that first line the same way.
+    Readers skip the mark there; anywhere else it is a character JSON does not allow
+    before a value, and its line a reject.
     """
-    return f"""(SELECT line, CASE WHEN starts_with(text, chr(65279)) THEN text[2:] ELSE text END
-                AS text FROM {lines_table})"""
+    return f"""(SELECT line,
+                       CASE WHEN line = 1 AND starts_with(text, chr(65279)) THEN text[2:]
+                            ELSE text END AS text
+                FROM {lines_table})"""
 
 
 def census_sql(lines_table: str) -> str:
@@ -278,7 +280,8 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
                               ELSE 'a number' END
                    END AS reject
             FROM {_without_bom(lines_table)}
-            WHERE NOT regexp_full_match(text, '\\s*')
+            -- blank: nothing but JSON's own whitespace (a form feed or vertical tab is none)
+            WHERE NOT regexp_full_match(text, '[ \\t\\r\\n]*')
         ),
         good AS (
             SELECT line, text FROM checked WHERE reject IS NULL

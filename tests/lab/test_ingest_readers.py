@@ -670,3 +670,38 @@ def test_a_form_feed_or_vertical_tab_around_an_object_makes_the_line_a_reject(
         (2, "not valid JSON"),
         (3, "not valid JSON"),
     ]
+
+
+@pytest.mark.parametrize("reader", ["lines", "chunk"])
+def test_only_json_whitespace_makes_a_line_blank_and_a_mark_only_starts_the_file(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines 2 (spaces and a tab) and 6 (empty) are skipped; a form feed or vertical tab
+    alone is no JSON whitespace (lines 3, 4), and a byte-order mark is allowed only where
+    the file starts (line 1 loads, line 5 is a reject)."""
+    bom = "\ufeff".encode()
+    source = tmp_path / "blank.jsonl"
+    source.write_bytes(
+        bom
+        + b'{"ts":"2026-05-01T12:00:01Z","msg":"one"}\n'
+        + b" \t \n"
+        + b"\f\n"
+        + b" \v \n"
+        + bom
+        + b'{"ts":"2026-05-01T12:00:05Z","msg":"five"}\n'
+        + b"\n"
+        + b'{"ts":"2026-05-01T12:00:07Z","msg":"seven"}\n'
+    )
+
+    ingest_with(reader, lab_path, source, monkeypatch, IngestOptions(format="jsonl"))
+
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == [
+        (1, "one"),
+        (7, "seven"),
+    ]
+    assert query(lab_path, "SELECT line, reason FROM rejects ORDER BY line") == [
+        (3, "not valid JSON"),
+        (4, "not valid JSON"),
+        (5, "not valid JSON"),
+    ]
+    assert query(lab_path, "SELECT rows_skipped FROM ingests") == [(2,)]
