@@ -227,10 +227,14 @@ def _without_bom(lines_table: str) -> str:
 
 
 def census_sql(lines_table: str) -> str:
-    """The distinct top-level keys of the chunk's object lines."""
+    """The distinct top-level keys of the chunk's object lines.
+
+    One parse a line: json_keys gives a JSON value that is no object no keys, and
+    ``try`` makes a line that is not JSON give none (DuckDB retries only the rows of a
+    vector that failed, so the other lines keep theirs).
+    """
     return f"""
-        SELECT DISTINCT unnest(json_keys(text)) AS key FROM {_without_bom(lines_table)}
-        WHERE json_valid(text) AND json_type(text) = 'OBJECT'
+        SELECT DISTINCT unnest(try(json_keys(text))) AS key FROM {_without_bom(lines_table)}
     """
 
 

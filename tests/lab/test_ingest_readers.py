@@ -705,3 +705,32 @@ def test_only_json_whitespace_makes_a_line_blank_and_a_mark_only_starts_the_file
         (5, "not valid JSON"),
     ]
     assert query(lab_path, "SELECT rows_skipped FROM ingests") == [(2,)]
+
+
+@pytest.mark.parametrize("reader", ["lines", "chunk"])
+def test_keys_found_only_beside_bad_lines_are_kept(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Good lines alternate with lines that are not JSON. The first 150 good lines each
+    have a key of their own (few enough keys for a column each), the rest share one: no
+    key may be lost with its neighbours in the block of rows DuckDB works on."""
+    count = 6_000
+
+    def own(n: int) -> str:
+        return f"own{n}" if n < 300 else "other"
+
+    with (tmp_path / "mixed.jsonl").open("w", encoding="utf-8") as fh:
+        for n in range(1, count + 1):
+            if n % 2:
+                fh.write(f'{{"ts": "2026-05-01T12:00:00Z", "msg": "m{n}", "{own(n)}": {n}}}\n')
+            else:
+                fh.write("garbage\n" if n % 4 else "[1]\n")
+
+    options = IngestOptions(format="jsonl")
+    ingest_with(reader, lab_path, tmp_path / "mixed.jsonl", monkeypatch, options)
+
+    rows = query(lab_path, "SELECT line, attributes::VARCHAR FROM logs ORDER BY line")
+    assert [(line, json.loads(a)) for line, a in rows] == [
+        (n, {own(n): n}) for n in range(1, count + 1, 2)
+    ]
+    assert query(lab_path, "SELECT count(*) FROM rejects") == [(count // 2,)]
