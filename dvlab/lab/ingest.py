@@ -250,9 +250,9 @@ def _load_states(lab_path: Path) -> list[_State]:
         return []
     con = connect_file(lab_path, read_only=True)
     try:
-        if schema.current_version(con, _catalog(con)) == 0:
-            return []
         version = schema.current_version(con, _catalog(con))
+        if version == 0:
+            return []
         position = "position" if version >= 4 else "NULL AS position"
         rows = con.execute(
             f"""
@@ -1054,7 +1054,6 @@ def _scan_lines(path: Path) -> tuple[int, bytes, int, int]:
 
 def _scan_end(path: Path) -> tuple[int, bytes, int]:
     """(decompressed size, its last TAIL_BYTES, offset where its last line starts)."""
-    name = str(path)
     if files.compression_of(path) == "none":
         size = path.stat().st_size
         with open(path, "rb") as fh:
@@ -1075,27 +1074,9 @@ def _scan_end(path: Path) -> tuple[int, bytes, int]:
             fh.seek(max(0, size - TAIL_BYTES))
             tail = fh.read()
         return size, tail, last_start
-    size = 0
-    tail_buf = bytearray()
-    last_start = 0
-    pending_newline_at: int | None = None
-    with files.open_stream(path) as stream:
-        while True:
-            block = files.read_block(stream, files.CHUNK_BYTES, name)
-            if not block:
-                break
-            if pending_newline_at is not None:
-                last_start = pending_newline_at
-                pending_newline_at = None
-            cut = block.rfind(b"\n", 0, len(block) - 1)
-            if cut >= 0:
-                last_start = size + cut + 1
-            if block.endswith(b"\n"):
-                pending_newline_at = size + len(block)
-            size += len(block)
-            tail_buf.extend(block[-TAIL_BYTES:])
-            del tail_buf[:-TAIL_BYTES]
-    return size, bytes(tail_buf), last_start
+    # compressed: read through to the end, as counting its lines does
+    size, tail, last_start, _ = _scan_lines(path)
+    return size, tail, last_start
 
 
 def _line_texts(

@@ -734,3 +734,40 @@ def test_keys_found_only_beside_bad_lines_are_kept(
         (n, {own(n): n}) for n in range(1, count + 1, 2)
     ]
     assert query(lab_path, "SELECT count(*) FROM rejects") == [(count // 2,)]
+
+
+@pytest.mark.parametrize(
+    ("data", "last_start", "lines"),
+    [
+        (b"", 0, 0),
+        (b"a", 0, 1),
+        (b"a\n", 0, 1),
+        (b"ab\ncd\n", 3, 2),
+        (b"ab\ncd", 3, 2),
+        (b"ab\n\n", 3, 2),
+        (b"\n\n\n", 2, 3),
+        (b"abc\nde\nfgh\n", 7, 3),
+    ],
+)
+@pytest.mark.parametrize("compressed", [False, True])
+def test_the_end_of_a_file_is_found_whatever_the_block_size(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    last_start: int,
+    lines: int,
+    compressed: bool,
+) -> None:
+    """Size, tail, where the last line starts and how many lines there are, read through
+    blocks of 1 to 3 bytes so that newlines fall at every place in a block."""
+    import gzip
+
+    from dvlab.sources import files
+
+    path = tmp_path / ("f.jsonl.gz" if compressed else "f.jsonl")
+    path.write_bytes(gzip.compress(data) if compressed else data)
+    for block in (1, 2, 3):
+        monkeypatch.setattr(files, "CHUNK_BYTES", block)
+        assert ingest_module._scan_lines(path) == (len(data), data, last_start, lines)
+        if data or compressed:
+            assert ingest_module._scan_end(path) == (len(data), data, last_start)
