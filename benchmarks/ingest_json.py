@@ -11,8 +11,8 @@ file in a temporary folder:
 - ``ceiling``: ``read_json`` with every column declared, straight into a table;
 - ``dvlab``: ``dvlab.lab.ingest.ingest`` with default options;
 - ``dvlab-bad-line``: the same, on a copy of the file with one line that is not
-  JSON in its middle (what real logs often hold): the whole-file reader cannot
-  number such a file, and the lines reader takes it;
+  JSON in its middle (what real logs often hold): the whole-file reader locates
+  that line first, rejects it, and reads the rest whole;
 - ``pandas``: ``pandas.read_json(lines=True)``, then a DuckDB table from the frame.
 
 With ``--repeat K`` the contenders take turns K times; the table shows each

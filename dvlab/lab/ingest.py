@@ -28,6 +28,7 @@ interleaving; readers never take it.
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import glob
 import json
@@ -662,17 +663,27 @@ class _Staging:
         return int(loaded), int(rejected)
 
     def add_whole_json(
-        self, src: int, path: Path, keys: list[str], records: int, options: IngestOptions
+        self,
+        src: int,
+        path: Path,
+        keys: list[str],
+        rows: int,
+        options: IngestOptions,
+        *,
+        rowless: Sequence[int] = (),
+        dropped: Sequence[int] = (),
     ) -> tuple[int, int] | None:
         """Read a planned JSON-lines file whole into ``whole_<src>``; (rows, rejects).
 
-        The read runs in parallel with insertion order kept, so the row with
-        rowid ``n - 1`` is line ``n``: :func:`jsonlines.whole_file_plan` has
-        checked that every line is one record. Order is kept only through plans
-        that do not join, so the table holds the raw columns as read, and every
-        later step names a row by its rowid, never by its place in a result.
-        None when DuckDB's reader refuses the file or reads fewer records than
-        planned: the caller reads it line by line instead.
+        The read runs in parallel with insertion order kept, so rows come in file
+        order: ``rows`` of them for the lines planned, one per line but for the
+        sorted lines ``rowless`` (which DuckDB's reader gives no row), so that
+        :func:`jsonlines.row_line_sql` turns a rowid into its line. The rows at
+        the rowids ``dropped`` (lines that hold no record) are deleted. Order is
+        kept only through plans that do not join, so the table holds the raw
+        columns as read, and every later step names a row by its rowid, never by
+        its place in a result. None when DuckDB's reader refuses the file or reads
+        fewer rows than planned: the caller reads it line by line instead.
         """
         table = whole_table(src)
         _use_zone(self.con, options.tz)
@@ -695,30 +706,132 @@ class _Staging:
         finally:
             self.con.execute("SET preserve_insertion_order = false")
         read = self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        if read < records:
+        if read < rows:
             log.info(
-                "%s: DuckDB's reader read %d of %d records; reading it line by line",
+                "%s: DuckDB's reader read %d of %d rows; reading it line by line",
                 path,
                 read,
-                records,
+                rows,
             )
             self.con.execute(f"DROP TABLE {table}")
             return None
         # appended since the plan: the next ingest reads these
-        self.con.execute(f"DELETE FROM {table} WHERE rowid >= ?", [records])
+        self.con.execute(f"DELETE FROM {table} WHERE rowid >= ?", [rows])
+        if dropped:
+            self.con.execute(
+                f"DELETE FROM {table} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [list(dropped)]
+            )
         # flatten what is nested deeper than the read's one level
         jsonlines.flatten_in_place(self.con, table, "rowid")
-        self.con.execute(
+        rejected = self.con.execute(
             f"""INSERT INTO stage_rejects
-                SELECT $src, $source, rowid + 1, {REJECT_REASON}, NULL
+                SELECT $src, $source, {jsonlines.row_line_sql(list(rowless))},
+                       {REJECT_REASON}, NULL
                 FROM (SELECT rowid, NULL AS reject, ts_raw FROM {table})
                 WHERE dvlab_ts(ts_raw) IS NULL""",
             {"src": src, "source": str(path)},
-        )
-        rejected = self.con.execute(
-            "SELECT count(*) FROM stage_rejects WHERE src = ?", [src]
         ).fetchall()[0][0]
-        return int(records - rejected), int(rejected)
+        return int(rows - len(dropped) - rejected), int(rejected)
+
+    def locate_odd_lines(self, path: Path, plan: jsonlines.WholePlan) -> list[tuple[int, str]]:
+        """The lines the census of ``path`` found holding no record with keys, as (line,
+        text) in file order; [] when they are not the ones it counted (the file changed,
+        or DuckDB would not read it again)."""
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE odd_lines AS {jsonlines.odd_lines_sql(path)}"
+            )
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            log.info("%s: could not locate its odd lines (%s)", path, dberrors.first_line(exc))
+            return []
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+        try:
+            lines = self.con.execute("SELECT count(*) FROM odd_lines").fetchall()[0][0]
+            odd = self.con.execute(
+                """SELECT rowid + 1, odd FROM odd_lines WHERE odd IS NOT NULL AND rowid < ?
+                   ORDER BY rowid""",
+                [plan.lines],
+            ).fetchall()
+        finally:
+            self.con.execute("DROP TABLE IF EXISTS odd_lines")
+        if lines < plan.lines or len(odd) != plan.odd:
+            return []
+        return [(int(line), str(text)) for line, text in odd]
+
+    def rows_given(self, odd: list[tuple[int, str]], keys: list[str]) -> list[int] | None:
+        """How many rows DuckDB's reader gives each of the ``odd`` lines (0 or 1), learnt by
+        reading them alone, each after a line that marks it; None if one gives more."""
+        marker = "dvlab.odd-line"
+        while marker in keys:
+            marker += "_"
+        probe = self.spill / "odd-lines.jsonl"
+        with probe.open("w", encoding="utf-8", newline="") as fh:
+            for i, (_, text) in enumerate(odd):
+                fh.write(json.dumps({marker: i}) + "\n" + text + "\n")
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            marks = self.con.execute(
+                f'SELECT "{jsonlines.key_quoted(marker)}"::BIGINT '
+                f"FROM {jsonlines.read_json_sql(probe, [*keys, marker])}"
+            ).fetchall()
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+            probe.unlink(missing_ok=True)
+        counts: list[int] = []
+        for (mark,) in marks:
+            if mark is not None:
+                if mark != len(counts):
+                    return None
+                counts.append(0)
+            elif not counts:
+                return None
+            else:
+                counts[-1] += 1
+        if len(counts) != len(odd) or any(n > 1 for n in counts):
+            return None
+        return counts
+
+    def reject_odd_lines(
+        self, src: int, source: str, odd: list[tuple[int, str]], tz: str
+    ) -> tuple[int, int] | None:
+        """The ``odd`` lines through the line reader's SQL into ``stage_rejects``: (rejects,
+        blank lines skipped). None, with nothing added, if one of them would load."""
+        _use_zone(self.con, tz)
+        table = pa.table(
+            {
+                "line": pa.array([line for line, _ in odd], type=pa.int64()),
+                "text": pa.array([text for _, text in odd], type=pa.string()),
+            }
+        )
+        self.con.register("odd_text", table)
+        try:
+            present = {r[0] for r in self.con.execute(jsonlines.census_sql("odd_text")).fetchall()}
+            self.con.execute(
+                f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) "
+                f"{jsonlines.extract_sql('odd_text', present)}"
+            )
+        finally:
+            self.con.unregister("odd_text")
+        try:
+            kept, loadable = self.con.execute(
+                """SELECT count(*), count(*) FILTER (WHERE reject IS NULL
+                                                     AND dvlab_ts(ts_raw) IS NOT NULL)
+                   FROM raw"""
+            ).fetchall()[0]
+            if loadable:
+                return None
+            self.con.execute(
+                f"""INSERT INTO stage_rejects
+                    SELECT $src, $source, line, {REJECT_REASON}, left(raw, $excerpt) FROM raw""",
+                {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
+            )
+        finally:
+            self.con.execute("DELETE FROM raw")
+        return int(kept), len(odd) - int(kept)
 
     def last_unit_line(self) -> int | None:
         rows = self.con.execute("SELECT max(line) FROM raw").fetchall()
@@ -775,6 +888,8 @@ class _Read:
     #: (rows, rejects) when the file was read whole into ``whole_<src>`` (see whole_table),
     #: or, for a table or a telemetry file, into ``tables``
     whole_rows: tuple[int, int] | None = None
+    #: the lines of a file read whole that gave no row (see jsonlines.row_line_sql)
+    whole_rowless: tuple[int, ...] = ()
     #: (kind, staging table) of each table the source was staged into (tasks,
     #: transitions, events, or a telemetry reader's metrics, spans and log records)
     tables: tuple[tuple[str, str], ...] = ()
@@ -943,7 +1058,8 @@ def _read_whole_json(
 ) -> _Read | None:
     """The fast path: the whole file through read_json, then only its end read here.
 
-    None: the file is for the line reader (see :func:`jsonlines.whole_file_plan`).
+    None, with nothing staged: the file is for the line reader (see
+    :func:`jsonlines.whole_file_plan`).
     """
     name = str(path)
     if progress is not None:
@@ -951,17 +1067,49 @@ def _read_whole_json(
     plan = jsonlines.whole_file_plan(staging.con, path)
     if plan is None:
         return None
-    keys, records = plan
+    rowless: list[int] = []
+    dropped: list[int] = []
+    odd_rejects = skipped = 0
+    if plan.odd:
+        odd = staging.locate_odd_lines(path, plan)
+        given = staging.rows_given(odd, plan.keys) if odd else None
+        if given is None:
+            return None
+        rowless = [line for (line, _), n in zip(odd, given, strict=True) if not n]
+        if len(rowless) > jsonlines.ROWLESS_LINES_MAX:
+            return None
+        # the rowid of a line that gives a row: its line less the rowless lines before it
+        dropped = [
+            line - 1 - bisect.bisect_left(rowless, line)
+            for (line, _), n in zip(odd, given, strict=True)
+            if n
+        ]
+        rejected = staging.reject_odd_lines(src, name, odd, options.tz)
+        if rejected is None:
+            return None
+        odd_rejects, skipped = rejected
     size, tail, last_start = _scan_end(path)
     if progress is not None:
         progress(name, 0, size)  # planned; reading
-    rows = staging.add_whole_json(src, path, keys, records, options)
+    rows = staging.add_whole_json(
+        src,
+        path,
+        plan.keys,
+        plan.lines - len(rowless),
+        options,
+        rowless=rowless,
+        dropped=dropped,
+    )
     if rows is None:
+        staging.drop_source(src)
         return None
-    read = _read_whole_file(path, src, staging, head, (size, tail, last_start, records), 0)
+    read = _read_whole_file(
+        path, src, staging, head, (size, tail, last_start, plan.lines), skipped
+    )
     if progress is not None:
         progress(name, size, size)
-    read.whole_rows = rows
+    read.whole_rows = (rows[0], rows[1] + odd_rejects)
+    read.whole_rowless = tuple(rowless)
     return read
 
 
@@ -999,9 +1147,10 @@ def _read_whole_file(
 def _read_json_lines(
     path: Path, src: int, staging: _Staging, head: bytes, progress: ProgressFn | None
 ) -> _Read | None:
-    """The middle path, for JSON lines the whole-file reader cannot number (a line that is
-    no JSON object, a blank line): the file read as lines in parallel, and the line
-    reader's SQL run over all of them in one statement. Same rows and rejects as the
+    """The middle path, for JSON lines the whole-file reader will not take (more blank lines,
+    or lines that are no JSON object, than it locates; see jsonlines.ODD_LINES_MAX): the
+    file read as lines in parallel, and the line reader's SQL run over all of them in one
+    statement. Same rows and rejects as the
     chunk reader, which remains for what DuckDB cannot split into lines.
 
     None: the file is for the chunk reader (nothing was staged).
@@ -1445,7 +1594,7 @@ def _stage_one(
     if read.tables:
         entry["tables"] = list(read.tables)
     elif read.whole_rows is not None:
-        entry["whole"] = (whole_table(src), options)
+        entry["whole"] = (whole_table(src), options, read.whole_rowless)
     if telemetry.by_format(read.format) is not None:
         entry["position"] = _file_time(path)
     if replaced_from is not None:
@@ -1872,13 +2021,14 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                     # stored rows of the same ids, replaced by the new ones
                     entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
     elif "whole" in entry:
-        # read whole: a row's rowid is its line less one
-        table, options = entry["whole"]
+        # read whole: a row's rowid tells its line
+        table, options, rowless = entry["whole"]
         _use_zone(con, options.tz)
         con.execute(
             f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
                 SELECT *, $ingest_id FROM (
-                    SELECT {NORMALISED} FROM (SELECT rowid + 1 AS line, * FROM {table}))
+                    SELECT {NORMALISED} FROM (
+                        SELECT {jsonlines.row_line_sql(list(rowless))} AS line, * FROM {table}))
                 WHERE ts IS NOT NULL""",
             {
                 "ingest_id": entry["ingest_id"],

@@ -8,22 +8,28 @@ and top-level nulls dropped. Rejected lines: not JSON; JSON that is not an
 object. (A missing or unparseable time is rejected later, by the lab, for
 every format alike.)
 
-Two readers share the SQL that does the mapping (:func:`record_columns`):
+Three readers share the SQL that does the mapping (:func:`record_columns`):
 
 * the *whole-file* reader hands the file to DuckDB's ``read_json`` with one
   column per key found by a census of the file, reading in parallel while
-  keeping file order, so that a record's row number is its line. It is used
-  only when that numbering is exact: every line a JSON object, no blank lines
-  (checked by counting lines), no two keys equal but for case. It is the fast
-  one.
+  keeping file order, so that a record's row number tells its line. A census
+  that meets lines holding no record (blank, not JSON, not an object, an
+  object without keys) locates them first, up to ``ODD_LINES_MAX`` of them:
+  it learns from DuckDB's own reader which of them give a row and which none,
+  numbers the rows around them, and rejects them through the line reader's
+  SQL. It is used only when that numbering is exact: the lines counted and
+  the rows read agree, no two keys equal but for case. It is the fast one.
+* the *lines* reader takes every line of the file as text, numbered by
+  DuckDB, and extracts keys with JSON functions, all lines in one statement.
 * the *chunk* reader takes numbered lines from ``files.iter_line_chunks``
-  (resuming mid-file, any line content) and extracts each chunk's keys with
-  JSON functions. It rejects bad lines one by one.
+  (resuming mid-file, any line content, any line ending) and extracts each
+  chunk's keys the same way. It rejects bad lines one by one.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -309,29 +315,88 @@ def lines_reader(path: Path) -> str:
                        max_line_size = {MAX_LINE_BYTES})"""
 
 
-def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[str], int] | None:
-    """(top-level keys, records) when the whole-file reader can number the records exactly.
+#: lines holding no record (blank, not JSON, not an object) the whole-file reader
+#: locates and works around; a file with more goes to the lines reader
+ODD_LINES_MAX = 10_000
+#: of those, lines DuckDB's reader gives no row for (a blank one): each is a step in
+#: the expression that numbers the rows (:func:`row_line_sql`)
+ROWLESS_LINES_MAX = 1_024
 
-    None means: use the chunk reader (no record at all, a bad or non-object
-    line, a blank line, keys equal but for case, a line longer than
-    MAX_LINE_BYTES, or anything DuckDB's reader refuses).
+
+@dataclass(frozen=True)
+class WholePlan:
+    """What the census of a file found: its top-level keys, its lines, and how many of
+    them hold no record that has keys (:data:`ODD_LINES_MAX` at most)."""
+
+    keys: list[str]
+    lines: int
+    odd: int
+
+
+def whole_file_plan(con: duckdb.DuckDBPyConnection, path: Path) -> WholePlan | None:
+    """The census the whole-file reader needs, or None when it cannot take the file.
+
+    None means: use the lines reader (no record at all, too many lines that are
+    not records, keys equal but for case, an empty key, too many keys beside
+    such lines), or the chunk reader (what DuckDB refuses to split into lines).
     """
     try:
         # one pass over the lines as text: every line is a row (a blank one too, as NULL),
-        # so the records counted are the lines; json_keys refuses a line that is not JSON
+        # so the lines counted are the file's; a line that is not JSON has no keys
         groups = con.execute(
-            f"SELECT json_keys(l) AS keys, count(*) AS n FROM {lines_reader(path)} GROUP BY keys"
+            f"SELECT try(json_keys(l)) AS keys, count(*) AS n FROM {lines_reader(path)} "
+            "GROUP BY keys"
         ).fetchall()
     except duckdb.Error:
         return None
-    records = sum(n for _, n in groups)
-    # a blank line, a line that is no object, an empty object: the line reader's work
-    if not records or any(not keys for keys, _ in groups):
+    lines = sum(n for _, n in groups)
+    odd = sum(n for keys, n in groups if not keys)
+    if odd == lines or odd > ODD_LINES_MAX:
         return None
-    keys = sorted({key for group, _ in groups for key in group})
+    keys = sorted({key for group, _ in groups if group for key in group})
     if "" in keys or len({k.lower() for k in keys}) != len(keys):
         return None
-    return keys, int(records)
+    if odd and len(keys) > WIDE_KEYS:
+        return None
+    return WholePlan(keys, int(lines), int(odd))
+
+
+def odd_lines_sql(path: Path) -> str:
+    """SELECT of one row per line of ``path``, in file order: NULL for a line holding an
+    object with keys, else the line's text ('' for an empty line)."""
+    return f"""SELECT CASE WHEN k IS NULL OR len(k) = 0 THEN coalesce(l, '') END AS odd
+               FROM (SELECT l, try(json_keys(l)) AS k FROM {lines_reader(path)})"""
+
+
+def row_line_sql(rowless: list[int]) -> str:
+    """The line of the whole-file table's row ``rowid``, when the sorted lines
+    ``rowless`` gave no row: each such line moves the rows after it one line on.
+
+    A balanced CASE over the row numbers at which the count steps, so each row
+    takes about log2(len(rowless)) comparisons.
+    """
+    # the row number from which each step applies: rows before line b (of the j-th
+    # rowless line, counting from 1) number b - j
+    steps: list[int] = []
+    counts: list[int] = []
+    for j, line in enumerate(rowless, start=1):
+        start = line - j
+        if steps and steps[-1] == start:
+            counts[-1] = j
+        else:
+            steps.append(start)
+            counts.append(j)
+
+    def shift(lo: int, hi: int, below: int) -> str:
+        if lo == hi:
+            return str(below)
+        mid = (lo + hi) // 2
+        return (
+            f"CASE WHEN rowid < {steps[mid]} THEN {shift(lo, mid, below)} "
+            f"ELSE {shift(mid + 1, hi, counts[mid])} END"
+        )
+
+    return f"rowid + 1 + {shift(0, len(steps), 0)}" if steps else "rowid + 1"
 
 
 def whole_file_sql(path: Path, keys: list[str]) -> str:
@@ -357,13 +422,18 @@ def whole_file_sql(path: Path, keys: list[str]) -> str:
                                        maximum_object_size = {MAX_LINE_BYTES},
                                        ignore_errors = true)"""
         return record_select(mapped, values_sql, [], rest=True)
-    spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
     renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
-    values_sql = f"""SELECT {renamed}
-              FROM read_json({_sql_literal(str(path))}, format = 'newline_delimited',
-                             columns = {spec}, maximum_object_size = {MAX_LINE_BYTES},
-                             ignore_errors = true)"""
+    values_sql = f"SELECT {renamed} FROM {read_json_sql(path, keys)}"
     return record_select(keys, values_sql, [])
+
+
+def read_json_sql(path: Path, keys: list[str]) -> str:
+    """DuckDB's reader over ``path`` with a JSON column per key, as the whole-file reader
+    calls it: a line that is no record gives a row of NULLs or none."""
+    spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
+    return f"""read_json({_sql_literal(str(path))}, format = 'newline_delimited',
+                             records = true, columns = {spec},
+                             maximum_object_size = {MAX_LINE_BYTES}, ignore_errors = true)"""
 
 
 def key_quoted(key: str) -> str:

@@ -1,8 +1,9 @@
 """The three JSON-lines readers give the same rows, and all give the right ones.
 
 The whole-file reader (read_json, written into the lab at commit) takes a
-file when every line is a JSON object. The lines reader takes a file with
-other lines too (blank, not JSON, not an object): DuckDB reads it as lines
+file whose lines are JSON objects but for a few (blank, not JSON, not an
+object), which it locates first and rejects through the line reader's SQL.
+The lines reader takes a file with more such lines: DuckDB reads it as lines
 and the line reader's SQL runs over all of them at once. The chunk reader
 takes what DuckDB cannot split into lines, and every resumed read.
 ``jsonlines.whole_file_plan`` returning None is the seam that sends a file
@@ -488,9 +489,9 @@ def test_records_whose_keys_differ_line_to_line(
         assert got["attributes"] == {f"k{n}": n, "nested.a.b": n}, n
 
 
-# --------------------------------------------------------------------------- lines reader
+# --------------------------------------------------------------------------- lines that hold no record
 
-#: a file the whole-file reader will not number: (bytes, the (line, message) rows it holds,
+#: a file with lines that are no records: (bytes, the (line, message) rows it holds,
 #: the (line, reason) rejects, the blank lines skipped), all counted by hand
 MIXED = (
     b'{"ts":"2026-05-01T12:00:01Z","msg":"one"}\r\n'
@@ -511,7 +512,7 @@ MIXED_REJECTS = [
 MIXED_SKIPPED = 2
 
 
-@pytest.mark.parametrize("reader", ["lines", "chunk"])
+@pytest.mark.parametrize("reader", READERS)
 def test_a_file_with_lines_that_are_no_records_loads_the_same_either_way(
     tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -529,23 +530,87 @@ def test_a_file_with_lines_that_are_no_records_loads_the_same_either_way(
     assert json.loads(attributes) == {"http.status": 503}
 
 
-def test_the_lines_reader_takes_a_file_with_bad_lines_by_default(
+def test_the_whole_file_reader_takes_a_file_with_a_few_bad_lines_by_default(
     tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = tmp_path / "mixed.jsonl"
     source.write_bytes(MIXED)
-    taken: list[bool] = []
-    real = ingest_module._Staging.add_json_lines
-
-    def watched(self: ingest_module._Staging, *args: Any) -> bool:
-        taken.append(real(self, *args))
-        return taken[-1]
-
-    monkeypatch.setattr(ingest_module._Staging, "add_json_lines", watched)
+    taken = watch_whole_file_reader(monkeypatch)
     summary = ingest(lab_path, [str(source)], IngestOptions(format="jsonl"))
 
     assert taken == [True]
     assert (summary.total("rows_loaded"), summary.total("rows_rejected")) == (3, 3)
+    assert summary.total("rows_skipped") == MIXED_SKIPPED
+
+
+@pytest.mark.parametrize("limit", ["odd", "rowless"])
+def test_more_odd_lines_than_the_whole_file_reader_locates_go_to_the_lines_reader(
+    tmp_path: Path, lab_path: Path, limit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MIXED has 4 lines that hold no record, 2 of them blank (no row from DuckDB's
+    reader): one fewer than either allows sends the file on, with the same result."""
+    if limit == "odd":
+        monkeypatch.setattr(jsonlines, "ODD_LINES_MAX", 3)
+    else:
+        monkeypatch.setattr(jsonlines, "ROWLESS_LINES_MAX", 1)
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(MIXED)
+    whole = watch_whole_file_reader(monkeypatch)
+    lines: list[bool] = []
+    real = ingest_module._Staging.add_json_lines
+
+    def watched(self: ingest_module._Staging, *args: Any) -> bool:
+        lines.append(real(self, *args))
+        return lines[-1]
+
+    monkeypatch.setattr(ingest_module._Staging, "add_json_lines", watched)
+    ingest(lab_path, [str(source)], IngestOptions(format="jsonl"))
+
+    assert (whole, lines) == ([], [True])
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == MIXED_ROWS
+    assert query(lab_path, "SELECT line, reason FROM rejects ORDER BY line") == MIXED_REJECTS
+    assert query(lab_path, "SELECT rows_skipped FROM ingests") == [(MIXED_SKIPPED,)]
+
+
+@pytest.mark.parametrize(
+    ("rowless", "lines"),
+    [
+        ([], [1, 2, 3, 4, 5, 6]),
+        ([1], [2, 3, 4, 5, 6, 7]),
+        ([2, 3, 7], [1, 4, 5, 6, 8, 9]),
+        ([4, 5, 6], [1, 2, 3, 7, 8, 9]),
+        ([1, 3, 5, 7, 9], [2, 4, 6, 8, 10, 11]),
+    ],
+)
+def test_rows_are_numbered_around_lines_that_gave_none(
+    rowless: list[int], lines: list[int]
+) -> None:
+    """Six rows, read in order from a file whose lines ``rowless`` gave no row: their lines
+    are the other lines in turn (written out by hand)."""
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE t AS SELECT range AS n FROM range(6)")
+        got = con.execute(f"SELECT {jsonlines.row_line_sql(rowless)} FROM t ORDER BY n").fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in got] == lines
+
+
+def test_numbering_around_a_thousand_rowless_lines_matches_a_count(tmp_path: Path) -> None:
+    """The balanced CASE against counting, for every row of 20,000, with 1,000 rowless
+    lines in runs and alone."""
+    rng = random.Random(7)
+    total = 21_000
+    rowless = sorted(rng.sample(range(1, total + 1), 1_000))
+    skipped = set(rowless)
+    expected = [n for n in range(1, total + 1) if n not in skipped]
+    con = duckdb.connect()
+    try:
+        con.execute(f"CREATE TABLE t AS SELECT range AS n FROM range({len(expected)})")
+        got = con.execute(f"SELECT {jsonlines.row_line_sql(rowless)} FROM t ORDER BY n").fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in got] == expected
 
 
 @pytest.mark.parametrize(
@@ -588,7 +653,7 @@ def test_what_duckdb_cannot_split_into_lines_goes_to_the_chunk_reader(
     assert [r[0] for r in query(lab_path, "SELECT line FROM rejects ORDER BY line")] == rejects
 
 
-@pytest.mark.parametrize("reader", ["lines", "chunk"])
+@pytest.mark.parametrize("reader", READERS)
 def test_a_control_byte_in_a_line_is_that_lines_reject_either_way(
     tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -609,8 +674,9 @@ def test_a_control_byte_in_a_line_is_that_lines_reject_either_way(
 
 
 @pytest.mark.slow
-def test_the_lines_reader_numbers_lines_across_many_row_groups(
-    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("reader", ["whole-file", "lines"])
+def test_bad_and_blank_lines_do_not_shift_numbering_across_many_row_groups(
+    tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Line n says n; bad and blank lines among 300,000 must not shift the numbering."""
     count = 300_000
@@ -625,11 +691,8 @@ def test_the_lines_reader_numbers_lines_across_many_row_groups(
             else:
                 nested = f', "http": {{"n": {n}}}' if n % 4 == 0 else ""
                 fh.write(f'{{"ts": "2026-05-01T12:00:00Z", "msg": "m{n}", "n": {n}{nested}}}\n')
-    taken = force_lines_reader(monkeypatch)
+    ingest_with(reader, lab_path, tmp_path / "many.jsonl", monkeypatch, IngestOptions())
 
-    ingest(lab_path, [str(tmp_path / "many.jsonl")])
-
-    assert taken == [True]
     con = duckdb.connect(str(lab_path), read_only=True)
     try:
         rows, wrong = con.execute(
@@ -672,7 +735,7 @@ def test_a_form_feed_or_vertical_tab_around_an_object_makes_the_line_a_reject(
     ]
 
 
-@pytest.mark.parametrize("reader", ["lines", "chunk"])
+@pytest.mark.parametrize("reader", READERS)
 def test_only_json_whitespace_makes_a_line_blank_and_a_mark_only_starts_the_file(
     tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -707,7 +770,7 @@ def test_only_json_whitespace_makes_a_line_blank_and_a_mark_only_starts_the_file
     assert query(lab_path, "SELECT rows_skipped FROM ingests") == [(2,)]
 
 
-@pytest.mark.parametrize("reader", ["lines", "chunk"])
+@pytest.mark.parametrize("reader", READERS)
 def test_keys_found_only_beside_bad_lines_are_kept(
     tmp_path: Path, lab_path: Path, reader: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
