@@ -672,6 +672,7 @@ class _Staging:
         *,
         rowless: Sequence[int] = (),
         dropped: Sequence[int] = (),
+        planned_bytes: int | None = None,
     ) -> tuple[int, int] | None:
         """Read a planned JSON-lines file whole into ``whole_<src>``; (rows, rejects).
 
@@ -682,8 +683,9 @@ class _Staging:
         the rowids ``dropped`` (lines that hold no record) are deleted. Order is
         kept only through plans that do not join, so the table holds the raw
         columns as read, and every later step names a row by its rowid, never by
-        its place in a result. None when DuckDB's reader refuses the file or reads
-        fewer rows than planned: the caller reads it line by line instead.
+        its place in a result. None when DuckDB's reader refuses the file, reads
+        fewer rows than planned, or more while the file kept the size it had when
+        planned (``planned_bytes``): the caller reads it line by line instead.
         """
         table = whole_table(src)
         _use_zone(self.con, options.tz)
@@ -706,6 +708,15 @@ class _Staging:
         finally:
             self.con.execute("SET preserve_insertion_order = false")
         read = self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        if read > rows and planned_bytes is not None and _size_now(path) == planned_bytes:
+            log.info(
+                "%s: DuckDB's reader read %d rows where %d were planned; reading it line by line",
+                path,
+                read,
+                rows,
+            )
+            self.con.execute(f"DROP TABLE {table}")
+            return None
         if read < rows:
             log.info(
                 "%s: DuckDB's reader read %d of %d rows; reading it line by line",
@@ -1064,6 +1075,7 @@ def _read_whole_json(
     name = str(path)
     if progress is not None:
         progress(name, 0, None)
+    planned_bytes = _size_now(path)
     plan = jsonlines.whole_file_plan(staging.con, path)
     if plan is None:
         return None
@@ -1099,6 +1111,7 @@ def _read_whole_json(
         options,
         rowless=rowless,
         dropped=dropped,
+        planned_bytes=planned_bytes,
     )
     if rows is None:
         staging.drop_source(src)
@@ -1111,6 +1124,14 @@ def _read_whole_json(
     read.whole_rows = (rows[0], rows[1] + odd_rejects)
     read.whole_rowless = tuple(rowless)
     return read
+
+
+def _size_now(path: Path) -> int | None:
+    """The size of ``path`` on disk (compressed, if it is), None if it cannot be had."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _read_whole_file(

@@ -9,6 +9,7 @@ duplicated.
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -415,3 +416,35 @@ def test_a_json_file_replaced_after_it_was_read(tmp_path: Path, lab_path: Path) 
     assert sorted(messages_by_line(lab_path, live)) == sorted(
         [(i, f"old {i}") for i in range(1, 101)] + [(i, f"new {i}") for i in range(1, 201)]
     )
+
+
+def test_lines_appended_after_the_plan_of_a_file_with_bad_lines_wait_for_the_next_ingest(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole-file reader locates a bad and a blank line, then reads more rows than it
+    planned because the file grew: those rows are the appended lines, left for later."""
+    live = tmp_path / "live.jsonl"
+    lines = [json.dumps(record(i)) for i in range(1, 51)]
+    lines[9] = "not json"  # line 10
+    lines[19] = ""  # line 20
+    live.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tail = jsonl([record(51), record(52)])
+
+    def append(path: Path) -> None:
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(tail)
+
+    taken = watch_whole_file_reader(monkeypatch)
+    first = ingest(lab_path, [str(live)], progress=_change_once_planned(live, append))
+    monkeypatch.undo()
+    expected = [(i, f"m{i}") for i in range(1, 51) if i not in (10, 20)]
+    assert taken == [True]
+    assert [(s.rows_loaded, s.rows_rejected, s.rows_skipped) for s in first.sources] == [
+        (48, 1, 1)
+    ]
+    assert messages_by_line(lab_path, live) == expected
+
+    ingest(lab_path, [str(live)])
+
+    assert messages_by_line(lab_path, live) == [*expected, (51, "m51"), (52, "m52")]
+    assert query(lab_path, "SELECT line, reason FROM rejects") == [(10, "not valid JSON")]

@@ -572,6 +572,25 @@ def test_more_odd_lines_than_the_whole_file_reader_locates_go_to_the_lines_reade
     assert query(lab_path, "SELECT rows_skipped FROM ingests") == [(MIXED_SKIPPED,)]
 
 
+def test_more_rows_than_planned_from_a_file_that_did_not_grow_go_to_the_lines_reader(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were DuckDB's reader to give a row for a line it gave none alone, the rows would
+    shift; told so here (every odd line said to give none), the reader must give way."""
+    monkeypatch.setattr(
+        ingest_module._Staging, "rows_given", lambda self, odd, keys: [0] * len(odd)
+    )
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(MIXED)
+    whole = watch_whole_file_reader(monkeypatch)
+
+    ingest(lab_path, [str(source)], IngestOptions(format="jsonl"))
+
+    assert whole == [False]
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == MIXED_ROWS
+    assert query(lab_path, "SELECT line, reason FROM rejects ORDER BY line") == MIXED_REJECTS
+
+
 @pytest.mark.parametrize(
     ("rowless", "lines"),
     [
