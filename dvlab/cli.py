@@ -187,9 +187,43 @@ class _StdoutClosed(Exception):
     """Whoever read stdout closed it early (``dvlab sql ... | head``)."""
 
 
+def _refuse_a_database(out: str) -> None:
+    """Stop before ``--out`` writes over a DuckDB database (the lab being read, say)."""
+    try:
+        with open(out, "rb") as fh:
+            header = fh.read(12)
+    except OSError:
+        return  # nothing there yet, or nothing readable: writing says what is wrong
+    if header[8:12] == b"DUCK":
+        raise BadInputError(
+            f"--out {out} is a DuckDB database (a lab?); it is not overwritten: "
+            "write the result to another file"
+        )
+
+
+#: the --format an --out file's suffix asks for, when --format is not given
+SUFFIX_FORMATS = {
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+}
+
+
+def _format_for(fmt: str | None, out: str | None, default: str) -> str:
+    """``--format`` as given, else the one ``--out``'s suffix names, else ``default``."""
+    if fmt is not None:
+        return fmt
+    if out:
+        return SUFFIX_FORMATS.get(Path(out).suffix.lower(), default)
+    return default
+
+
 def _deliver(written: Path, out: str | None) -> None:
     """Copy a finished output file to ``out``, or to stdout."""
     if out:
+        _refuse_a_database(out)
         shutil.copyfile(written, out)
         return
     try:
@@ -202,6 +236,7 @@ def _deliver(written: Path, out: str | None) -> None:
 
 def _write_text(text: str, out: str | None) -> None:
     if out:
+        _refuse_a_database(out)
         Path(out).write_text(text, encoding="utf-8")
         return
     try:
@@ -455,7 +490,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     else:
         curated = queries.load(text)
         relation = lab.sql(curated.sql, curated.bind(params))
-    _emit(relation, fmt=args.format, out=args.out)
+    _emit(relation, fmt=_format_for(args.format, args.out, "table"), out=args.out)
     return 0
 
 
@@ -485,8 +520,11 @@ def _looks_like_sql(text: str) -> bool:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    import duckdb
+
     from dvlab.analyses.timeline import timeline
 
+    # one record past the limit says whether the limit cut the view
     relation = timeline(
         _lab_path(args),
         start=args.start,
@@ -495,10 +533,13 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         service=args.service,
         level=args.level,
         id=args.id,
-        limit=args.limit,
+        limit=args.limit + 1,
         spans=args.spans,
         metrics=args.metrics,
     )
+    held = relation.to_arrow_table()
+    more = held.num_rows > args.limit
+    relation = duckdb.from_arrow(held.slice(0, args.limit))
     if args.format == "text":
         lines = _timeline_lines(relation)
         _write_text("".join(f"{line}\n" for line in lines), args.out)
@@ -507,6 +548,12 @@ def cmd_timeline(args: argparse.Namespace) -> int:
         rows = _emit(relation, fmt=args.format, out=args.out)
     if not rows and args.format == "text":
         print("dvlab: no records match", file=sys.stderr)
+    if more:
+        print(
+            f"dvlab: showing the first {args.limit:,} records; more match (narrow the view "
+            "with --from, --to, --site, --service, --level or --id, or raise --limit)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -937,7 +984,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("query", nargs="?", help="SQL text, a curated query name, or a .sql file")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="bind $KEY (repeatable)")
-    p.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
+    p.add_argument(
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default=None,
+        help="default: what --out's suffix names (.csv, .json, .jsonl, .parquet), else table",
+    )
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--list", action="store_true", help="list the curated queries")
     p.set_defaults(func=cmd_sql)
@@ -960,7 +1012,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service")
     p.add_argument("--level", help="this level or more severe")
     p.add_argument("--id", help="correlation, causation, task or trace id, or an id in attributes")
-    p.add_argument("--limit", type=int, default=100_000)
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=100_000,
+        help="show at most this many records, the earliest (default %(default)s; a notice "
+        "on stderr says when more match)",
+    )
     p.add_argument(
         "--spans",
         choices=SPAN_CHOICES,

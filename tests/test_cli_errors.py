@@ -233,3 +233,69 @@ def test_a_closed_pipe_ends_quietly(lab: Path) -> None:
         child.stderr.close()
 
     assert (code, err) == (141, b"")
+
+
+@pytest.mark.parametrize("command", ["sql", "timeline"])
+@pytest.mark.parametrize("target", ["the lab", "another lab"])
+def test_out_never_writes_over_a_duckdb_database(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, target: str
+) -> None:
+    other = tmp_path / "other.duckdb"
+    duckdb.connect(str(other)).close()
+    out = lab if target == "the lab" else other
+    before = out.read_bytes()
+    args = ["SELECT count(*) FROM logs", "--format", "csv"] if command == "sql" else []
+
+    code, printed, err = run(capsys, "--db", str(lab), command, *args, "--out", str(out))
+
+    assert (code, printed) == (2, "")
+    assert err.startswith(f"dvlab: --out {out} is a DuckDB database")
+    assert out.read_bytes() == before
+    code, printed, _ = run(capsys, "--db", str(lab), "sql", "SELECT count(*) FROM logs")
+    assert code == 0 and printed.splitlines()[-2].strip() == "6"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "opened"),
+    [(".parquet", "read_parquet"), (".csv", "read_csv"), (".jsonl", "read_json")],
+)
+def test_out_suffix_chooses_the_format_when_none_is_given(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str, opened: str
+) -> None:
+    out = tmp_path / f"levels{suffix}"
+
+    code, _, _ = run(
+        capsys, "--db", str(lab), "sql", "SELECT level FROM logs ORDER BY ts", "--out", str(out)
+    )
+
+    assert code == 0
+    read = duckdb.sql(f"SELECT level FROM {opened}('{out}')").fetchall()
+    assert [r[0] for r in read] == ["info", "warn", "error", "info", "fatal", "debug"]
+
+
+def test_an_explicit_format_wins_over_the_out_suffix(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "levels.parquet"
+
+    code, _, _ = run(
+        capsys, "--db", str(lab), "sql", "SELECT 1 AS one", "--format", "csv", "--out", str(out)
+    )
+
+    assert code == 0
+    assert out.read_text() == "one\n1\n"
+
+
+@pytest.mark.parametrize(("limit", "notice"), [(5, True), (6, False), (7, False)])
+def test_timeline_says_when_its_limit_leaves_records_out(
+    lab: Path, capsys: pytest.CaptureFixture[str], limit: int, notice: bool
+) -> None:
+    """The fixture holds 6 records: a limit of 5 leaves one out, 6 and 7 none."""
+    code, out, err = run(
+        capsys, "--db", str(lab), "timeline", "--limit", str(limit), "--format", "csv"
+    )
+
+    assert code == 0
+    assert len(out.splitlines()) == 1 + min(limit, 6)
+    assert ("showing the first 5 records; more match" in err) is notice
+    assert err == "" or notice

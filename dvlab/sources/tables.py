@@ -322,7 +322,9 @@ def sniff(
             columns = _parquet_columns(con, path)
             kind = kind_of(columns, mapping)
             return Shape(kind or "tasks", "parquet", columns)
-        if text.startswith(b"["):
+        if text.startswith(b"[") and text[1:].lstrip(b" \t\r\n").startswith(b"{"):
+            # an array of objects; "[" before anything else starts a log line
+            # ("[Sun Dec 04 04:47:44 2005] [notice] ...", "[2026-12-01 10:00:00,123] INFO")
             columns = _json_keys(con, path, "array")
             kind = kind_of(columns, mapping)
             return None if kind is None else Shape(kind, "json-array", columns)

@@ -23,6 +23,7 @@ import pytest
 from dvlab.analyses.timeline import timeline
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import IngestOptions, forget, ingest
+from tests.conftest import real_sample
 
 from .ingest_support import jsonl, query, run_cli
 
@@ -1356,3 +1357,40 @@ def test_a_header_naming_a_column_twice_fails_the_file(
         "be told"
     )
     assert kept_apart_from(filled_lab, path) == before
+
+
+@pytest.mark.realdata
+def test_a_log_whose_lines_start_with_a_bracket_is_no_json_array(
+    real_data: Path, lab_path: Path
+) -> None:
+    """Apache's error log starts "[Sun Dec 04 ...] [notice]": not a table, so the ingest
+    says it cannot tell the format (it used to pass on DuckDB's JSON error)."""
+    source = real_sample(real_data, "loghub-apache/Apache_2k.log")
+    assert source.read_bytes().startswith(b"[Sun Dec 04")
+
+    summary = ingest(lab_path, [str(source)])
+
+    assert [s.status for s in summary.sources] == ["failed"]
+    assert "could not tell the format" in summary.sources[0].message
+    assert "JSON" not in summary.sources[0].message
+
+
+def test_bracketed_log_lines_load_with_a_pattern(tmp_path: Path, lab_path: Path) -> None:
+    source = tmp_path / "kafka.log"
+    source.write_text(
+        "[2026-12-01 10:00:00,123] INFO starting (kafka.server)\n"
+        "[2026-12-01 10:00:01,456] WARN slow disk (kafka.log)\n",
+        encoding="utf-8",
+    )
+
+    summary = ingest(
+        lab_path,
+        [str(source)],
+        IngestOptions(pattern=r"^\[(?P<ts>[^\]]+)\] (?P<level>\w+) (?P<msg>.*)$"),
+    )
+
+    assert [(s.status, s.rows_loaded) for s in summary.sources] == [("loaded", 2)]
+    assert query(lab_path, "SELECT level, message FROM logs ORDER BY line") == [
+        ("info", "starting (kafka.server)"),
+        ("warn", "slow disk (kafka.log)"),
+    ]
