@@ -19,7 +19,8 @@ one by one. Accepted, in this order:
   fractions, truncated to the microsecond.
 
 Times without an offset are read in the connection's ``TimeZone``, which the
-ingest sets to ``--tz`` (default UTC). Unparseable text gives NULL, and the
+ingest sets to ``--tz`` (default UTC); a local time the zone shows twice (the
+hour repeated when summer time ends) is the first of its two instants. Unparseable text gives NULL, and the
 ingest turns a NULL time into a reject that quotes the text.
 """
 
@@ -74,10 +75,12 @@ def macros_sql() -> list[str]:
     return [
         # Text that DuckDB will not cast, rewritten into text it will (plain expressions,
         # no subquery, so DuckDB only evaluates them for the rows that need them).
+        # (a space before a numeric offset, as Go writes "12:00:00.5 +0000", is dropped)
         r"""CREATE OR REPLACE TEMP MACRO dvlab_ts_fix(s) AS (
-            regexp_replace(
+            regexp_replace(regexp_replace(
               regexp_replace(trim(s), '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
-              '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2'))""",
+              '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2'),
+              '(\d:\d\d(?:[.,]\d+)?)\s+([+-]\d\d:?\d\d)$', '\1\2'))""",
         f"""CREATE OR REPLACE TEMP MACRO dvlab_ts_rewrite(s) AS (
             CASE
               WHEN regexp_matches(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$')
@@ -92,6 +95,20 @@ def macros_sql() -> list[str]:
               WHEN abs(s::DOUBLE) < 1e17 THEN 1
               ELSE 0.001
             END)::BIGINT))""",
+        # A local time the zone's clock shows twice (the hour repeated when summer time
+        # ends) is the first of the two instants, as Python's fold=0 reads it: DuckDB's
+        # cast gives the second. Its instant an hour, or half an hour (Lord Howe), earlier
+        # shows the same wall time only then. (One evaluation of the cast, in a lambda:
+        # a macro argument would be evaluated at each use.)
+        """CREATE OR REPLACE TEMP MACRO dvlab_ts_local(cast_time) AS (
+            list_transform([cast_time], lambda local_t: CASE
+              WHEN local_t IS NULL THEN NULL
+              WHEN (local_t - INTERVAL 1 HOUR)::TIMESTAMP = local_t::TIMESTAMP
+                THEN local_t - INTERVAL 1 HOUR
+              WHEN (local_t - INTERVAL 30 MINUTE)::TIMESTAMP = local_t::TIMESTAMP
+                THEN local_t - INTERVAL 30 MINUTE
+              ELSE local_t
+            END)[1])""",
         rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
             CASE
               -- the common case first: ends in a digit or Z, and DuckDB casts it itself
@@ -100,10 +117,14 @@ def macros_sql() -> list[str]:
               -- an offset beyond +-23:59 (DuckDB would take +25:00 as a day and an hour)
               WHEN regexp_matches(s, '\d:\d\d(:\d\d([.,]\d*)?)?\s*[+-](2[4-9]|[3-9]\d)(:?\d\d)?$')
                 THEN NULL
-              WHEN contains('0123456789Z', right(s, 1)) THEN coalesce(
-                try_cast(s AS TIMESTAMPTZ),
+              -- Z or an offset written: the instant is said
+              WHEN right(s, 1) = 'Z' OR regexp_matches(s, '[+-]\d\d(:?\d\d)?$') THEN coalesce(
+                try_cast(s AS TIMESTAMPTZ), try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ))
+              -- a local time (or an epoch number)
+              WHEN contains('0123456789', right(s, 1)) THEN coalesce(
+                dvlab_ts_local(try_cast(s AS TIMESTAMPTZ)),
                 CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
-                     ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ) END)
+                     ELSE dvlab_ts_local(try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)) END)
               -- ends in a letter: a zone abbreviation, read as its fixed offset (not the
               -- zone DuckDB would guess from it)
               ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)

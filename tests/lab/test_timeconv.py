@@ -45,6 +45,9 @@ def utc(*parts: int) -> datetime:
         ("1669575482096892", utc(2022, 11, 27, 18, 58, 2, 96892)),
         ("1669575482096892999", utc(2022, 11, 27, 18, 58, 2, 96892)),
         ("100000000", utc(1973, 3, 3, 9, 46, 40)),
+        # Go writes a space before the offset
+        ("2026-06-01 12:00:00.5 +0000", utc(2026, 6, 1, 12, 0, 0, 500000)),
+        ("2026-06-01 12:00:00 -0230", utc(2026, 6, 1, 14, 30)),
     ],
 )
 def test_accepted_shapes_end_in_utc(
@@ -81,3 +84,35 @@ def test_naive_times_are_read_in_the_session_zone() -> None:
     assert con.execute("SELECT dvlab_ts('2026-01-01 12:00:00Z')").fetchall()[0][0] == utc(
         2026, 1, 1, 12
     )
+
+
+@pytest.mark.parametrize(
+    ("zone", "text", "expected"),
+    [
+        # New York falls back at 06:00Z on 2026-11-01: 01:00-01:59 local shows twice, first
+        # as EDT (-04:00), then as EST (-05:00); the first is meant
+        ("America/New_York", "2026-11-01 00:59:00", utc(2026, 11, 1, 4, 59)),
+        ("America/New_York", "2026-11-01 01:00:00", utc(2026, 11, 1, 5, 0)),
+        ("America/New_York", "2026-11-01 01:30:00", utc(2026, 11, 1, 5, 30)),
+        ("America/New_York", "2026-11-01 01:59:59", utc(2026, 11, 1, 5, 59, 59)),
+        ("America/New_York", "2026-11-01 02:00:00", utc(2026, 11, 1, 7, 0)),
+        # an offset written says which one
+        ("America/New_York", "2026-11-01 01:30:00-05:00", utc(2026, 11, 1, 6, 30)),
+        # Oslo falls back at 01:00Z on 2026-10-25: 02:00-02:59 local twice, +02:00 first
+        ("Europe/Oslo", "2026-10-25T02:30:00", utc(2026, 10, 25, 0, 30)),
+        ("Europe/Oslo", "2026-10-25 02:30:00,250", utc(2026, 10, 25, 0, 30, 0, 250000)),
+        # Lord Howe falls back half an hour at 15:00Z on 2026-04-04: 01:30-01:59 local
+        # twice, +11:00 first
+        ("Australia/Lord_Howe", "2026-04-05 01:45:00", utc(2026, 4, 4, 14, 45)),
+        ("Australia/Lord_Howe", "2026-04-05 02:00:00", utc(2026, 4, 4, 15, 30)),
+    ],
+)
+def test_a_local_time_shown_twice_is_the_first_of_the_two(
+    zone: str, text: str, expected: datetime
+) -> None:
+    con = duckdb.connect()
+    prepare(con, tz=zone)
+    # compared as microseconds since the epoch: Python holds two aware times in a repeated
+    # hour unequal whenever their zones differ (PEP 495)
+    got = con.execute("SELECT epoch_us(dvlab_ts(?))", [text]).fetchall()[0][0]
+    assert got == int(expected.timestamp()) * 1_000_000 + expected.microsecond
