@@ -184,6 +184,8 @@ _LAB_SUFFIXES = (".duckdb", ".duckdb.wal", ".ingest.lock")
 def expand_inputs(inputs: Sequence[str], *, lab: Path | None = None) -> list[Path]:
     """Files, globs and folders (recursively; hidden entries skipped), in a stable order.
 
+    A glob that matches nothing stays as it is, to fail as a source of its own.
+
     A folder or glob never yields a lab's own files (``*.duckdb``, its WAL,
     its ingest lock), so ``dvlab ingest .`` beside ``./lab.duckdb`` works;
     ``lab`` itself is refused even when named.
@@ -199,10 +201,12 @@ def expand_inputs(inputs: Sequence[str], *, lab: Path | None = None) -> list[Pat
                     for n in sorted(names)
                     if not n.startswith(".") and not n.endswith(_LAB_SUFFIXES)
                 )
-        elif any(ch in item for ch in "*?["):
+        elif any(ch in item for ch in "*?[") and not path.exists():
+            # (a file that exists is taken by its name, brackets and all)
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
-                raise BadInputError(f"the pattern {item!r} matches no file")
+                found.append(path)  # a source of its own, failed: the other sources still load
+                continue
             found.extend(
                 Path(m) for m in matches if Path(m).is_file() and not m.endswith(_LAB_SUFFIXES)
             )

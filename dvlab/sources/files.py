@@ -60,6 +60,8 @@ def open_stream(path: Path) -> BinaryIO:
     """The decompressed bytes of ``path``; errors name the file and what is wrong."""
     name = str(path)
     if not path.exists():
+        if any(ch in name for ch in "*?["):
+            raise SourceReadError(name, "no such file, and as a pattern it matches none")
         raise SourceReadError(name, "no such file")
     if path.is_dir():
         raise SourceReadError(name, "is a folder, not a file")

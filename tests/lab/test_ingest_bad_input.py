@@ -375,3 +375,38 @@ def test_a_staging_memory_that_is_no_amount_is_refused(
     assert not lab_path.exists()
     # and no spill folder is left beside the lab
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dvlab-staging-")]
+
+
+def test_a_file_named_with_glob_characters_loads_by_its_name(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    folder = tmp_path / "dir with space"
+    folder.mkdir()
+    literal = folder / "[x].log"
+    literal.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+    starred = folder / "a-star.log"
+    starred.write_text(jsonl([record(3)]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(literal), str(folder / "*star.log")], JSONL)
+
+    assert [(s.source, s.status, s.rows_loaded) for s in summary.sources] == [
+        (str(literal), "loaded", 2),
+        (str(starred), "loaded", 1),
+    ]
+
+
+def test_a_glob_that_matches_nothing_fails_alone(tmp_path: Path, lab_path: Path) -> None:
+    good = tmp_path / "ok.jsonl"
+    good.write_text(jsonl([record(1)]), encoding="utf-8")
+    pattern = str(tmp_path / "nomatch*.log")
+
+    summary = ingest(lab_path, [pattern, str(good)], JSONL)
+
+    assert [(s.source, s.status) for s in summary.sources] == [
+        (pattern, "failed"),
+        (str(good), "loaded"),
+    ]
+    assert (
+        summary.sources[0].message == f"{pattern}: no such file, and as a pattern it matches none"
+    )
+    assert table_counts(lab_path)["logs"] == 1
