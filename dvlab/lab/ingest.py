@@ -37,12 +37,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -521,6 +522,7 @@ class _Staging:
         except BaseException:
             shutil.rmtree(self.spill, ignore_errors=True)
             raise
+        _interrupts.watch(self.con)
         if limit is not None:
             self.con.execute(f"SET memory_limit = {schema.quote_literal(limit)}")
         self.con.execute("SET enable_progress_bar = false")
@@ -538,6 +540,7 @@ class _Staging:
         )
 
     def close(self) -> None:
+        _interrupts.unwatch(self.con)
         self.con.close()
         shutil.rmtree(self.spill, ignore_errors=True)
 
@@ -1315,18 +1318,30 @@ def _count_blank_json(staging: _Staging, first: int, last: int) -> int:
 
 
 class _Interrupts:
-    """Remembers a Ctrl-C (SIGINT) that arrived while DuckDB was busy.
+    """Ctrl-C (SIGINT) and SIGTERM during an ingest: the run stops, and nothing is kept.
 
-    DuckDB's client can swallow the interrupt when it lands during a long
-    statement, which would let the ingest commit as if nothing happened; the
-    commit checks this instead, and rolls back.
+    Python runs a signal handler only between bytecodes, so while DuckDB works
+    through a long statement the handler would wait for it to end. A thread
+    woken by the signal itself (``signal.set_wakeup_fd``) therefore interrupts
+    the DuckDB connections the ingest works on (:meth:`watch`) at once; the
+    handler then raises KeyboardInterrupt as the statement returns. DuckDB's
+    client can also swallow the interrupt, which would let the ingest commit
+    as if nothing happened: the commit checks :attr:`seen` instead, and rolls
+    back. Once the commit has begun (:meth:`start_commit`), a signal
+    interrupts nothing: the commit finishes and the run ends normally.
     """
 
     def __init__(self) -> None:
         self.seen = False
         self.committed = False  # after the commit, a Ctrl-C interrupts nothing
         self.committing = False  # nor while DuckDB writes the commit itself
+        self.defer = False  # see deferred()
         self._previous: dict[int, Any] | None = None
+        self._lock = threading.Lock()
+        self._watched: list[duckdb.DuckDBPyConnection] = []
+        self._wakeup: tuple[socket.socket, socket.socket] | None = None
+        self._previous_wakeup = -1
+        self._watcher: threading.Thread | None = None
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
@@ -1335,14 +1350,77 @@ class _Interrupts:
                 signum: signal.signal(signum, self._note)
                 for signum in (signal.SIGINT, signal.SIGTERM)
             }
+            reader, writer = socket.socketpair()
+            writer.setblocking(False)
+            self._previous_wakeup = signal.set_wakeup_fd(
+                writer.fileno(), warn_on_full_buffer=False
+            )
+            self._wakeup = (reader, writer)
+            self._watcher = threading.Thread(
+                target=self._wait_for_signals, args=(reader,), name="dvlab-interrupts", daemon=True
+            )
+            self._watcher.start()
         return self
+
+    def _wait_for_signals(self, reader: socket.socket) -> None:
+        stops = {int(signal.SIGINT), int(signal.SIGTERM)}
+        while True:
+            try:
+                arrived = reader.recv(64)
+            except OSError:
+                return
+            if not arrived:
+                return  # closed: the ingest is over
+            if stops.intersection(arrived):
+                self._interrupt_duckdb()
+
+    def _interrupt_duckdb(self) -> None:
+        with self._lock:
+            if self.committed or self.committing:
+                return
+            self.seen = True
+            for con in list(self._watched):
+                with suppress(duckdb.Error):  # closed meanwhile
+                    con.interrupt()
+
+    def watch(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Interrupt ``con``'s statement when a signal stops the ingest."""
+        with self._lock:
+            self._watched.append(con)
+
+    def unwatch(self, con: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            self._watched = [c for c in self._watched if c is not con]
+
+    def start_commit(self) -> None:
+        """From here on a signal interrupts nothing; raises if one came before."""
+        with self._lock:
+            self.check()
+            self.committing = True
 
     def _note(self, signum: int, frame: Any) -> None:
         if self.committed or self.committing:
             # the commit is under way (or done): it finishes, and the run ends normally
             return
         self.seen = True
-        raise KeyboardInterrupt
+        if not self.defer:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """A block of DuckDB work whose clean-up must not be cut short: a signal raises
+        nothing in Python inside it (it interrupts DuckDB's statement), and the block
+        ends in KeyboardInterrupt instead of the error the interrupted statement gave."""
+        self.defer = True
+        try:
+            yield
+        except (duckdb.Error, DvlabError):
+            if self.seen:
+                raise KeyboardInterrupt from None
+            raise
+        finally:
+            self.defer = False
+        self.check()
 
     def __exit__(self, *exc: object) -> None:
         if self._previous is not None:
@@ -1350,6 +1428,16 @@ class _Interrupts:
                 signal.signal(signum, previous)
             # forgotten, so that a later run on another thread does not restore it
             self._previous = None
+        if self._wakeup is not None:
+            signal.set_wakeup_fd(self._previous_wakeup)
+            reader, writer = self._wakeup
+            writer.close()
+            with suppress(OSError):
+                reader.shutdown(socket.SHUT_RDWR)
+            if self._watcher is not None:
+                self._watcher.join(timeout=5)
+            reader.close()
+            self._wakeup = self._watcher = None
 
     def check(self) -> None:
         if self.seen:
@@ -1946,7 +2034,7 @@ def _commit(
 ) -> None:
     con = staging.con
     finished = datetime.now(UTC)
-    with writing(con, lab_path):
+    with _interrupts.deferred(), writing(con, lab_path):
         if strict and (con.execute("SELECT count(*) FROM stage_rejects").fetchall()[0][0]):
             raise _strict_error(staging, summary)
         # source by source, ledger row included, so that a later source of this run that
@@ -1956,8 +2044,8 @@ def _commit(
             if "src" in entry:
                 _insert_staged(con, entry)
             _insert_ledger_row(con, entry, summary.run_id, finished)
-        _interrupts.check()  # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
-        _interrupts.committing = True
+        # a Ctrl-C DuckDB swallowed mid-statement still stops the commit
+        _interrupts.start_commit()
     _interrupts.committed = True
     for report, entry in zip(summary.sources, ledger, strict=True):
         report.status = entry["status"]

@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
+
+import dvlab.lab.ingest as ingest_module
 
 # Runs the real command, announcing on stderr the moment the commit starts writing the file's rows, so the
 # signal is sure to land inside DuckDB's statement (the case DuckDB used to swallow).
@@ -67,3 +70,101 @@ def test_sigint_inside_the_commit_write_leaves_the_lab_as_it_was(tmp_path: Path)
         assert con.execute("SELECT count(*) FROM ingests").fetchall() == [(1,)]
     finally:
         con.close()
+
+
+# Stands a statement DuckDB would take hours over where the whole-file reader plans its
+# file, and announces it: only an interrupt of DuckDB itself ends it.
+ENDLESS = textwrap.dedent(
+    """
+    import sys
+    import dvlab.sources.jsonlines as jsonlines
+    from dvlab.cli import main
+
+    def endless(con, path):
+        print("reading", file=sys.stderr, flush=True)
+        con.execute("SELECT sum(a.range * b.range) FROM range(100000000) a, range(1000000) b")
+        raise AssertionError("the endless statement ended")
+
+    jsonlines.whole_file_plan = endless
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_interrupts_duckdb_mid_statement(tmp_path: Path, signum: int) -> None:
+    """Python alone would run its handler only after the statement: the run must end
+    with 130 long before it, leaving no lab behind."""
+    lab = tmp_path / "lab.duckdb"
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
+    child = subprocess.Popen(
+        [sys.executable, "-c", ENDLESS, "--db", str(lab), "ingest", str(source)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        assert child.stderr.readline().strip() == "reading"
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130, (out, err)
+    assert err.strip().endswith("dvlab: interrupted")
+    assert not lab.exists() or duckdb.connect(str(lab), read_only=True).execute(
+        "SELECT count(*) FROM logs"
+    ).fetchall() == [(0,)]
+
+
+class _Recorder:
+    """Stands for a DuckDB connection: records interrupt() calls."""
+
+    def __init__(self) -> None:
+        self.interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        self.interrupted.set()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_reaches_the_watched_connections_without_waiting_for_python(
+    signum: int,
+) -> None:
+    """The signal's own wake-up, not Python's handler, interrupts DuckDB: the watcher thread
+    calls interrupt() on every watched connection, and on no other."""
+    interrupts = ingest_module._Interrupts()
+    watched, other = _Recorder(), _Recorder()
+    with interrupts:
+        interrupts.watch(watched)  # type: ignore[arg-type]
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signum)
+        # the watcher thread answers on its own; wait for it (generously)
+        assert watched.interrupted.wait(timeout=30)
+    assert not other.interrupted.is_set()
+    assert interrupts.seen
+
+
+def test_nothing_is_interrupted_once_the_commit_has_begun() -> None:
+    interrupts = ingest_module._Interrupts()
+    watched = _Recorder()
+    with interrupts:
+        interrupts.watch(watched)  # type: ignore[arg-type]
+        interrupts.start_commit()
+        signal.raise_signal(signal.SIGINT)  # no KeyboardInterrupt: the commit goes on
+        interrupts._interrupt_duckdb()  # what the watcher does on the signal
+    assert not watched.interrupted.is_set()
+    assert not interrupts.seen
+
+
+def test_inside_a_deferred_block_a_signal_raises_only_at_its_end() -> None:
+    """Clean-up inside the block (a rollback, a detach) is never cut short."""
+    interrupts = ingest_module._Interrupts()
+    reached = []
+    with interrupts, pytest.raises(KeyboardInterrupt), interrupts.deferred():
+        signal.raise_signal(signal.SIGINT)
+        reached.append("after the signal")
+    assert reached == ["after the signal"]
