@@ -5,9 +5,10 @@ consumer (``--durable``, default ``dvlab``), created on first use with
 explicit acknowledgement. Messages are staged in batches and committed to the
 lab, one transaction per batch, while the next batch is fetched; only then is
 each message of the batch acknowledged. A consumer that acknowledges in any
-other way (all earlier messages at once, or none) is refused: a killed run
-could lose what it fetched. So is a push consumer, and one that reads another
-subject than ``--subject``.
+other way (all earlier messages at once, or none), or that gives up on a
+message after a number of deliveries (``max_deliver``), is refused: a killed
+run could lose what it fetched. So is a push consumer, and one that reads
+another subject than ``--subject``.
 
 A run killed between commit and acknowledgement leaves messages stored but
 not acknowledged: the server delivers them again and they are recognised by
@@ -557,6 +558,14 @@ async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any
                 f"(ack policy {info.config.ack_policy}): a killed run could lose messages it "
                 "fetched and never stored; give a consumer with explicit acknowledgement (or "
                 "a new name, and dvlab makes one)"
+            )
+        limit = info.config.max_deliver
+        if limit is not None and limit > 0:
+            raise BadInputError(
+                f"--durable {source.consumer} gives up on a message after {limit} "
+                f"deliver{'y' if limit == 1 else 'ies'} (max_deliver {limit}): messages a "
+                "killed run fetched and never stored would not come again; give a consumer "
+                "without that limit (or a new name, and dvlab makes one)"
             )
         return stream, info
     except NotFoundError:

@@ -317,8 +317,20 @@ def test_a_durable_that_acknowledges_all_before_is_refused(
             "push consumer",
         ),
         (api.ConsumerConfig(durable_name="every", ack_policy=api.AckPolicy.EXPLICIT), "every"),
+        (
+            api.ConsumerConfig(
+                durable_name="once", ack_policy=api.AckPolicy.EXPLICIT, max_deliver=1
+            ),
+            "gives up on a message after 1 delivery (max_deliver 1)",
+        ),
+        (
+            api.ConsumerConfig(
+                durable_name="thrice", ack_policy=api.AckPolicy.EXPLICIT, max_deliver=3
+            ),
+            "after 3 deliveries",
+        ),
     ],
-    ids=["ack-none", "push", "other-subject"],
+    ids=["ack-none", "push", "other-subject", "max-deliver-1", "max-deliver-3"],
 )
 def test_a_durable_that_cannot_be_read_safely_is_refused(
     stream: Stream,
