@@ -15,7 +15,9 @@ What is measured (gauges, but for the ``_total`` counters):
   into), ``pg_max_connections``, ``pg_connections_used_ratio``;
 * ``pg_queries_long_running`` (active longer than ``long_query`` seconds,
   labelled ``threshold_seconds``), ``pg_query_longest_seconds``,
-  ``pg_transaction_longest_seconds``, ``pg_queries_waiting_lock``;
+  ``pg_transaction_longest_seconds``, ``pg_queries_waiting_lock`` (all left
+  out, as skipped, when the role cannot see into every session: zeros would
+  make a pile-up read as calm);
 * ``pg_locks`` by ``locktype``, ``mode`` and ``granted``; and
   ``pg_locks_contended`` by ``schema``, ``relation``, ``mode`` and
   ``granted`` for each relation of the connected database that some session
@@ -253,8 +255,22 @@ def _connections(snap: _Snapshot) -> None:
         snap.add("pg_connections_used_ratio", sum(counts.values()) / limit)
 
 
+#: why the query figures are left out for a role that cannot see every session
+HIDDEN_SESSIONS = "sessions of other roles are hidden (the role needs pg_read_all_stats)"
+
+
 def _queries(snap: _Snapshot, long_query: float) -> None:
     with snap.guarded("queries"):
+        # a session this role may not inspect shows no state, query or wait: counted as
+        # neither long-running nor waiting, it would make a pile-up read as calm
+        hidden = snap.all(
+            f"SELECT count(*) FROM pg_stat_activity WHERE {_CLIENTS} AND state IS NULL "
+            "AND pid <> pg_backend_pid()"
+        )[0][0]
+        if hidden:
+            log.info("snapshot of %s: queries skipped: %s", snap.server, HIDDEN_SESSIONS)
+            snap.add("pg_snapshot_skipped", 1, {"what": "queries", "reason": HIDDEN_SESSIONS})
+            return
         long_running, longest, oldest = snap.all(
             f"""SELECT
                   count(*) FILTER (WHERE state = 'active'

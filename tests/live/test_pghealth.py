@@ -335,7 +335,48 @@ def test_a_normal_role_gets_a_snapshot_with_what_it_may_not_read_skipped(
     assert one(rows, "pg_database_size_bytes", database=database) > 0
     assert one(rows, "pg_database_xid_age", database=forbidden) >= 0
     assert one(rows, "pg_up") == 1
-    assert [r["labels"]["what"] for r in find(rows, "pg_snapshot_skipped")] == ["database_size"]
+    # the test's own superuser session is one the role may not see into
+    assert sorted(r["labels"]["what"] for r in find(rows, "pg_snapshot_skipped")) == [
+        "database_size",
+        "queries",
+    ]
+
+
+def test_a_normal_role_does_not_report_a_lock_pile_up_as_calm(
+    pg_dsn: str, pg: psycopg.Connection, plain_role: tuple[str, str], scratch_schema: str
+) -> None:
+    """A superuser's session holds a lock another waits for; a role that may not see into
+    their sessions reports the query figures as skipped, never as zeros."""
+    role, _ = plain_role
+    table = ident(scratch_schema, "piled")
+    pg.execute(sql.SQL("CREATE TABLE {} (id int)").format(table))
+    with psycopg.connect(pg_dsn) as holder, psycopg.connect(pg_dsn, autocommit=True) as waiter:
+        holder.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(table))
+        waiting = threading.Thread(
+            target=waiter.execute, args=(sql.SQL("SELECT count(*) FROM {}").format(table),)
+        )
+        waiting.start()
+        try:
+            for _ in range(200):  # until the server shows the waiter waiting
+                shown = pg.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                ).fetchall()[0][0]
+                if shown:
+                    break
+                time.sleep(0.05)
+            assert shown
+            plain = rows_of(
+                pghealth.snapshot(psycopg.conninfo.make_conninfo(pg_dsn, user=role), site=None)
+            )
+            full = rows_of(pghealth.snapshot(pg_dsn, site=None))
+        finally:
+            holder.rollback()
+            waiting.join()
+    skipped = find(plain, "pg_snapshot_skipped", what="queries")
+    assert [r["labels"]["reason"] for r in skipped] == [pghealth.HIDDEN_SESSIONS]
+    for name in ("pg_queries_waiting_lock", "pg_queries_long_running", "pg_query_longest_seconds"):
+        assert not find(plain, name)
+    assert one(full, "pg_queries_waiting_lock") >= 1
 
 
 # --------------------------------------------------------------------------- into the lab
