@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -776,7 +777,9 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         raise BadInputError(f"--repeat takes a count of 1 or more, not {args.repeat}")
     if args.repeat > 1 and args.every is None:
         raise BadInputError(f"--repeat {args.repeat} needs --every SECONDS between snapshots")
-    if args.every is not None and (args.repeat == 1 or args.every < 0):
+    if args.every is not None and (
+        args.repeat == 1 or not math.isfinite(args.every) or args.every < 0
+    ):
         raise BadInputError("--every takes seconds, 0 or more, and goes with --repeat N")
     begun = time.monotonic()
     for number in range(args.repeat):

@@ -51,6 +51,7 @@ transaction is ``READ ONLY``: nothing is written to the server.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ def snapshot(
     :class:`~dvlab.errors.SourceConnectError` when the server cannot be
     reached or fails mid-way, with a message that never holds a password.
     """
-    if long_query < 0:
+    if not math.isfinite(long_query) or long_query < 0:
         raise BadInputError(f"--long-query takes seconds, 0 or more, not {long_query}")
     if top_tables < 0:
         raise BadInputError(f"--top-tables takes a count, 0 or more, not {top_tables}")

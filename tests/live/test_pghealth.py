@@ -590,6 +590,9 @@ def test_an_unreachable_server_is_one_line(
         (["postgresql://", "--every", "5"], "goes with --repeat"),
         (["postgresql://", "--repeat", "0"], "--repeat takes a count"),
         (["postgresql://", "--long-query", "-1"], "--long-query takes seconds"),
+        (["postgresql://", "--long-query", "nan"], "--long-query takes seconds"),
+        (["postgresql://", "--long-query", "inf"], "--long-query takes seconds"),
+        (["postgresql://", "--repeat", "2", "--every", "nan"], "--every takes seconds"),
         (["postgresql://", "--top-tables", "-1"], "--top-tables takes a count"),
     ],
 )
