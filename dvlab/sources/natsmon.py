@@ -488,6 +488,21 @@ _VARZ = {
     "subscriptions": ("nats_subscriptions", GAUGE),
     "mem": ("nats_mem_bytes", GAUGE),
     "cpu": ("nats_cpu_percent", GAUGE),
+    # the limits the figures above are read against
+    "max_connections": ("nats_max_connections", GAUGE),
+    "max_payload": ("nats_max_payload_bytes", GAUGE),
+    "max_pending": ("nats_max_pending_bytes", GAUGE),
+    "max_subscriptions": ("nats_max_subscriptions", GAUGE),
+    "cores": ("nats_cores", GAUGE),
+    "gomaxprocs": ("nats_gomaxprocs", GAUGE),
+}
+_JETSTREAM_LIMITS = {
+    "max_memory": ("nats_jetstream_max_memory_bytes", GAUGE),
+    "max_storage": ("nats_jetstream_max_storage_bytes", GAUGE),
+}
+_JETSTREAM_API = {
+    "total": ("nats_jetstream_api_requests_total", COUNTER),
+    "errors": ("nats_jetstream_api_errors_total", COUNTER),
 }
 _JETSTREAM_USAGE = {
     "memory": ("nats_jetstream_memory_bytes", GAUGE),
@@ -515,9 +530,17 @@ def _varz(snap: _Snapshot, body: dict[str, Any]) -> None:
                     {"kind": kind},
                 )
     jetstream = snap.child(body, (), "jetstream")
-    stats = snap.child(jetstream, ("jetstream",), "stats") if jetstream is not None else None
+    if jetstream is None:
+        return
+    config = snap.child(jetstream, ("jetstream",), "config")
+    if config is not None:
+        snap.numbers(config, ("jetstream", "config"), _JETSTREAM_LIMITS, {})
+    stats = snap.child(jetstream, ("jetstream",), "stats")
     if stats is not None:
         snap.numbers(stats, ("jetstream", "stats"), _JETSTREAM_USAGE, {})
+        api = snap.child(stats, ("jetstream", "stats"), "api")
+        if api is not None:
+            snap.numbers(api, ("jetstream", "stats", "api"), _JETSTREAM_API, {})
 
 
 _CONNECTION = {

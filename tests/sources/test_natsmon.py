@@ -456,7 +456,18 @@ def test_varz_uptime_cluster_site_and_jetstream_usage(
             "slow_consumers": None,
             "cluster": {"name": "east", "urls": ["a:6222"]},
             "gateway": {"name": "global"},
-            "jetstream": {"stats": {"memory": 5, "storage": 6, "reserved_memory": 7}},
+            "max_connections": 65536,
+            "max_payload": 1048576,
+            "cores": 4,
+            "jetstream": {
+                "config": {"max_memory": 1000, "max_storage": 2000, "store_dir": "/js"},
+                "stats": {
+                    "memory": 5,
+                    "storage": 6,
+                    "reserved_memory": 7,
+                    "api": {"total": 40, "errors": 3},
+                },
+            },
         },
         indent=2,
     )
@@ -471,6 +482,13 @@ def test_varz_uptime_cluster_site_and_jetstream_usage(
         "nats_jetstream_memory_bytes": 5.0,
         "nats_jetstream_storage_bytes": 6.0,
         "nats_jetstream_reserved_memory_bytes": 7.0,
+        "nats_max_connections": 65536.0,
+        "nats_max_payload_bytes": 1048576.0,
+        "nats_cores": 4.0,
+        "nats_jetstream_max_memory_bytes": 1000.0,
+        "nats_jetstream_max_storage_bytes": 2000.0,
+        "nats_jetstream_api_requests_total": 40.0,
+        "nats_jetstream_api_errors_total": 3.0,
     }
 
 
