@@ -69,6 +69,20 @@ def to_postgres(out: Path, dsn: str, schema: str = "public") -> dict[str, int]:
                         target, definition, sql.SQL(", ").join(map(sql.Identifier, keys))
                     )
                 )
+                present = {
+                    str(r[0])
+                    for r in conn.execute(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_schema = %s AND table_name = %s",
+                        [schema, table],
+                    ).fetchall()
+                }
+                missing = [c for c in columns if c not in present]
+                if missing:
+                    raise BadInputError(
+                        f"{schema}.{table} exists without the column(s) "
+                        f"{', '.join(missing)} a simulation writes; give another --pg-schema"
+                    )
                 if "updated_at" in columns:
                     conn.execute(
                         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (updated_at)").format(

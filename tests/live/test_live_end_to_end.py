@@ -7,9 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import psycopg
+import psycopg.sql
 import pytest
 
 from dvlab.cli import main
+from dvlab.errors import BadInputError
 from tests.live.natsfix import Stream
 
 PROVENANCE = "source, line, ingest_id"
@@ -139,3 +142,32 @@ def test_loading_the_same_run_again_changes_nothing(
     finally:
         con.close()
     assert statuses == [("loaded", first["tasks"]), ("unchanged", 0)]
+
+
+def test_a_schema_holding_another_tasks_table_is_refused(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, tmp_path: Path
+) -> None:
+    from dvlab.simulate.push import to_postgres
+    from dvlab.simulate.run import simulate
+
+    pg.execute(
+        psycopg.sql.SQL("CREATE TABLE {} (task_id text PRIMARY KEY, owner text)").format(
+            psycopg.sql.Identifier(scratch_schema, "tasks")
+        )
+    )
+    pg.execute(
+        psycopg.sql.SQL("INSERT INTO {} VALUES ('t-1', 'someone')").format(
+            psycopg.sql.Identifier(scratch_schema, "tasks")
+        )
+    )
+    out = tmp_path / "sim"
+    simulate(out, scenario="baseline", seed=2, duration=timedelta(minutes=20))
+
+    with pytest.raises(BadInputError, match=rf"{scratch_schema}\.tasks exists without the column"):
+        to_postgres(out, pg_dsn, scratch_schema)
+
+    assert pg.execute(
+        psycopg.sql.SQL("SELECT task_id, owner FROM {}").format(
+            psycopg.sql.Identifier(scratch_schema, "tasks")
+        )
+    ).fetchall() == [("t-1", "someone")]
