@@ -21,6 +21,7 @@ import shutil
 import sys
 import tempfile
 import textwrap
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -1300,7 +1301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _is_interrupt(exc):
             return _interrupted()
         if args.debug:
-            raise
+            # the traceback, then the same line and exit code as without --debug
+            traceback.print_exc(file=sys.stderr)
         code, message = _failure(exc)
         print(f"dvlab: {_visible(message)}", file=sys.stderr)
         return code

@@ -129,23 +129,20 @@ def test_db_without_permission(
     assert err == "dvlab: permission denied: /srv/labs/lab.duckdb\n"
 
 
-def test_debug_still_shows_the_traceback(lab: Path, tmp_path: Path) -> None:
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "missing" / "x.csv"
+    args = ["--db", str(lab), "sql", "SELECT 1", "--format", "csv", "--out", str(target)]
 
-    with pytest.raises(FileNotFoundError):
-        main(
-            [
-                "--debug",
-                "--db",
-                str(lab),
-                "sql",
-                "SELECT 1",
-                "--format",
-                "csv",
-                "--out",
-                str(target),
-            ]
-        )
+    plain = run(capsys, *args)
+    debug = run(capsys, "--debug", *args)
+
+    assert plain[0] == debug[0] == 2
+    assert "Traceback (most recent call last)" in debug[2]
+    assert "FileNotFoundError" in debug[2]
+    assert debug[2].endswith(plain[2])
+    assert "Traceback" not in plain[2]
 
 
 # Ctrl-C while DuckDB runs a query
