@@ -90,9 +90,8 @@ def _emit(relation: Any, *, fmt: str, out: str | None) -> int:
         with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
             written = Path(folder) / f"result.{fmt}"
             options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
-            result.con.execute(
-                f"COPY ({result.select()}) TO $path ({options})", {"path": str(written)}
-            )
+            select = result.select(finite=fmt == "json")
+            result.con.execute(f"COPY ({select}) TO $path ({options})", {"path": str(written)})
             _deliver(written, out)
         return result.rows
 
@@ -109,12 +108,19 @@ class _Shown:
     names: list[str]
     exprs: list[str]
     rows: int
+    #: which columns are floating point (NaN and infinities have no JSON spelling)
+    floats: list[bool]
 
-    def select(self) -> str:
-        """The result under its own column names, timestamps as text."""
+    def select(self, *, finite: bool = False) -> str:
+        """The result under its own column names, timestamps as text; with ``finite``,
+        a floating-point NaN or infinity as NULL."""
         from dvlab.lab.schema import quote_ident
 
-        items = [f"{e} AS {quote_ident(n)}" for e, n in zip(self.exprs, self.names, strict=True)]
+        exprs = [
+            f"CASE WHEN isfinite({e}) THEN {e} END" if finite and is_float else e
+            for e, is_float in zip(self.exprs, self.floats, strict=True)
+        ]
+        items = [f"{e} AS {quote_ident(n)}" for e, n in zip(exprs, self.names, strict=True)]
         return f"SELECT {', '.join(items) or '*'} FROM result"
 
     def text_rows(self) -> list[tuple[str | None, ...]]:
@@ -142,7 +148,8 @@ def _shown(relation: Any) -> Iterator[_Shown]:
             _times_as_text(column, kind) or column
             for column, kind in zip(columns, relation.types, strict=True)
         ]
-        yield _Shown(con, list(relation.columns), exprs, table.num_rows)
+        floats = [str(kind.id) in ("float", "double") for kind in relation.types]
+        yield _Shown(con, list(relation.columns), exprs, table.num_rows, floats)
     finally:
         con.close()
 

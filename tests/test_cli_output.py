@@ -92,6 +92,20 @@ def test_every_kind_as_json(lab: Path, capsys: pytest.CaptureFixture[str]) -> No
     ]
 
 
+def test_json_output_is_json_whatever_the_floats(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """JSON has no NaN or infinity: such a value is null there (and kept in CSV)."""
+    query = "SELECT 'nan'::DOUBLE AS d, 'inf'::FLOAT AS f, '-inf'::DOUBLE AS g, 2.5::DOUBLE AS x"
+    code, out, _ = run(capsys, "--db", str(lab), "sql", query, "--format", "json")
+    assert code == 0
+    # the strict parser refuses what JSON does not have
+    parsed = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in JSON output"))
+    assert parsed == {"d": None, "f": None, "g": None, "x": 2.5}
+    code, out, _ = run(capsys, "--db", str(lab), "sql", query, "--format", "csv")
+    assert out.splitlines()[1].lower().split(",")[:3] == ["nan", "inf", "-inf"]
+
+
 def test_every_kind_as_a_table(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "--db", str(lab), "sql", EVERY_KIND)
 
