@@ -778,7 +778,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
     if not pgconn.is_dsn(args.dsn):
         raise BadInputError(
-            f"dvlab snapshot takes a postgresql:// DSN, not {args.dsn!r} "
+            f"dvlab snapshot takes a postgresql:// DSN, not {pgconn.redact(args.dsn)!r} "
             "(postgresql:// alone uses the PG* variables and ~/.pgpass)"
         )
     if args.repeat < 1:

@@ -2210,9 +2210,11 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
             for source in sources:
                 name = source if source in known else str(Path(source))
                 if name not in known:
+                    from dvlab.live.pgconn import redact
+
                     raise BadInputError(
-                        f"{source} is not in the lab's ledger; `dvlab sql \"SELECT DISTINCT "
-                        'source FROM ingests"` lists what is'
+                        f"{redact(source)} is not in the lab's ledger; "
+                        '`dvlab sql "SELECT DISTINCT source FROM ingests"` lists what is'
                     )
                 wanted.append(name)
             con.execute("BEGIN TRANSACTION")

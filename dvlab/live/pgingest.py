@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,7 +36,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from dvlab.errors import BadInputError, SourceConnectError
+from dvlab.errors import BadInputError, SourceConnectError, SourceReadError
 from dvlab.lab import ingest as lab_ingest
 from dvlab.lab import schema
 from dvlab.lab.ingest import IngestOptions, IngestSummary, SourceReport
@@ -133,13 +134,119 @@ def table_name(text: str) -> list[str]:
 
 
 def _without_final_semicolon(query: str) -> str:
-    """``query`` without the ``;`` that ends it (before any trailing comment)."""
-    lines = query.rstrip().split("\n")
-    last = lines[-1]
-    code = last.split("--", 1)[0] if "--" in last and "'" not in last else last
-    if code.rstrip().endswith(";"):
-        lines[-1] = code.rstrip()[:-1] + (last[len(code) :] and " " + last[len(code) :])
-    return "\n".join(lines).strip()
+    """``query`` without the ``;`` that ends it and the comments after that ``;``, if it
+    ends in one (see :func:`_final_semicolon`); otherwise as it is."""
+    at = _final_semicolon(query)
+    return query if at is None else query[:at].rstrip()
+
+
+#: a dollar quote's opening (or closing) tag: ``$$`` or ``$name$``
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*)?\$")
+
+
+def _is_word_start(c: str) -> bool:
+    """A character a keyword or unquoted name may start with (any beyond ASCII included)."""
+    return c == "_" or c.isalpha() or not c.isascii()
+
+
+def _is_word_part(c: str) -> bool:
+    return _is_word_start(c) or c.isdigit() or c == "$"
+
+
+def _final_semicolon(query: str) -> int | None:
+    """Where the ``;`` is that ends ``query``: the last thing in it outside quotes and
+    comments. None when it ends in something else, or when a quote or comment is left open
+    (PostgreSQL then says what is wrong with it).
+
+    Read as PostgreSQL's lexer reads SQL: ``'...'`` strings (``''`` a quote), ``E'...'``
+    strings (a backslash escapes too), ``"..."`` identifiers, ``$tag$...$tag$`` dollar
+    quotes, ``--`` comments to the end of the line and ``/* */`` comments, which nest. A
+    ``'...'`` string is read as ``standard_conforming_strings`` (on since PostgreSQL 9.1)
+    has it: a backslash in it is just a backslash.
+
+        >>> _final_semicolon("SELECT ';' AS a; -- done")
+        15
+        >>> _final_semicolon("SELECT 1 /* ; */") is None
+        True
+    """
+    semicolon: int | None = None
+    i, n = 0, len(query)
+    while i < n:
+        c = query[i]
+        ahead = query[i : i + 2]
+        if c.isspace():
+            i += 1
+            continue
+        if ahead == "--":
+            newline = query.find("\n", i)
+            i = n if newline < 0 else newline + 1
+            continue
+        closed: int | None
+        if ahead == "/*":
+            closed = _comment_end(query, i)
+            if closed is None:
+                return None
+            i = closed
+            continue
+        semicolon = i if c == ";" else None
+        if _is_word_start(c):
+            start = i
+            while i < n and _is_word_part(query[i]):
+                i += 1
+            # E'...' (or e'...'): a word of its own, right before the quote
+            if query[start:i] in ("E", "e") and query[i : i + 1] == "'":
+                closed = _string_end(query, i, backslash=True)
+                if closed is None:
+                    return None
+                i = closed
+        elif c in "'\"":
+            closed = _string_end(query, i, backslash=False)
+            if closed is None:
+                return None
+            i = closed
+        elif c == "$" and (tag := _DOLLAR_TAG.match(query, i)):
+            close = query.find(tag.group(), tag.end())
+            if close < 0:
+                return None
+            i = close + len(tag.group())
+        else:  # $1 and the rest: one character at a time
+            i += 1
+    return semicolon
+
+
+def _string_end(query: str, start: int, *, backslash: bool) -> int | None:
+    """Just past the quote that closes the one at ``start`` (a doubled quote is one
+    inside); None when none does."""
+    quote = query[start]
+    i = start + 1
+    while i < len(query):
+        c = query[i]
+        if (backslash and c == "\\") or (c == quote and query[i + 1 : i + 2] == quote):
+            i += 2  # an escaped character, or a doubled quote
+        elif c == quote:
+            return i + 1
+        else:
+            i += 1
+    return None
+
+
+def _comment_end(query: str, start: int) -> int | None:
+    """Just past the ``*/`` that closes the ``/*`` at ``start``, comments inside it nested;
+    None when none does."""
+    depth, i = 0, start
+    while i < len(query):
+        ahead = query[i : i + 2]
+        if ahead == "/*":
+            depth += 1
+            i += 2
+        elif ahead == "*/":
+            depth -= 1
+            i += 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return None
 
 
 def _last_position(lab_path: Path, name: str) -> tuple[str | None, str | None, str | None]:
@@ -203,15 +310,10 @@ def _pull(
     where: sql.Composable = sql.SQL("TRUE")
     position = None
     if watermark is not None:
-        oid = dict(described)[watermark]
-        type_name = str(cur.execute("SELECT format_type(%s, NULL)", [oid]).fetchall()[0][0])
+        type_name = _type_name(cur, dict(described)[watermark])
         column = sql.SQL("b.{}").format(sql.Identifier(watermark))
         lower = (
-            sql.SQL("{} >= CAST({} AS {})").format(
-                column,
-                sql.Literal(since),
-                sql.SQL(type_name),  # type: ignore[arg-type]
-            )
+            sql.SQL("{} >= CAST({} AS {})").format(column, sql.Literal(since), type_name)
             if since is not None
             else sql.SQL("TRUE")
         )
@@ -228,11 +330,7 @@ def _pull(
         # a row without a watermark value cannot be placed: it is read every time (and
         # skipped when unchanged)
         where = sql.SQL("({} AND {} <= CAST({} AS {})) OR {} IS NULL").format(
-            lower,
-            column,
-            sql.Literal(position),
-            sql.SQL(type_name),  # type: ignore[arg-type]
-            column,
+            lower, column, sql.Literal(position), type_name, column
         )
     copy = sql.SQL(
         "COPY (SELECT {select} FROM ({rel}) AS b WHERE {where}) TO STDOUT "
@@ -256,6 +354,20 @@ def _pull(
     rows = cur.rowcount if cur.rowcount >= 0 else -1
     conn.execute("COMMIT")
     return _Pulled(into, tuple(names), rows, position, watermark)
+
+
+def _type_name(cur: psycopg.Cursor[Any], oid: int) -> sql.Composable:
+    """The type ``oid`` by its schema-qualified name, without a modifier: a watermark value
+    is cast to it whole. (``format_type(oid, NULL)`` would not do: it names ``bpchar`` as
+    ``character``, which is ``char(1)``, and a bound cast to it is cut to one letter.)"""
+    found = cur.execute(
+        "SELECT n.nspname, t.typname FROM pg_catalog.pg_type AS t "
+        "JOIN pg_catalog.pg_namespace AS n ON n.oid = t.typnamespace WHERE t.oid = %s",
+        [oid],
+    ).fetchall()
+    if not found:
+        raise BadInputError(f"the watermark column's type (oid {oid}) is not in pg_type")
+    return sql.Identifier(str(found[0][0]), str(found[0][1]))
 
 
 def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSummary:
@@ -350,17 +462,22 @@ def _stage(
         )
     lab_ingest._use_zone(staging.con, options.tz)
     shape = tables.Shape(kind=kind, layout="csv", columns=pulled.columns)
-    staged, loaded, rejected = tables.stage(
-        staging.con,
-        src=0,
-        path=pulled.path,
-        shape=shape,
-        mapping=mapping,
-        time_origin=options.time_origin,
-        source=name,
-        header_line=False,
-        csv_columns=pulled.columns,
-    )
+    try:
+        staged, loaded, rejected = tables.stage(
+            staging.con,
+            src=0,
+            path=pulled.path,
+            shape=shape,
+            mapping=mapping,
+            time_origin=options.time_origin,
+            source=name,
+            header_line=False,
+            csv_columns=pulled.columns,
+        )
+    except SourceReadError as exc:
+        # the staging file is ours, and gone when the run ends: name the source instead
+        reason = exc.reason.replace(str(pulled.path), "the pulled rows")
+        raise SourceReadError(name, f"the rows pulled from it cannot be read: {reason}") from None
     entry = {
         **base,
         "status": "loaded",

@@ -37,6 +37,10 @@ from dvlab.sources.records import REJECT_EXCERPT
 
 KINDS = ("tasks", "transitions", "events")
 
+#: the longest line read from a database's own COPY (``csv_columns``): PostgreSQL builds a
+#: row in one buffer that cannot pass 1 GiB. (read_csv's own limit, 2 MB, fails a wider row.)
+DATABASE_ROW_BYTES = 1 << 30
+
 #: normalised task state -> the words sources use for it (compared ignoring case)
 TASK_STATES: dict[str, tuple[str, ...]] = {
     "pending": (
@@ -509,6 +513,7 @@ def _read_raw(
         reader = (
             "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"', "
             f"escape = '\"', columns = {{{spec}}}, strict_mode = true, "
+            f"max_line_size = {DATABASE_ROW_BYTES}, "
             # the database writes NULL as nothing and an empty string as ""
             "allow_quoted_nulls = false)"
         )

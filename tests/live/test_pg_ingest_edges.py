@@ -1,0 +1,360 @@
+"""``dvlab ingest postgresql://…`` at its edges, against the real server: watermark columns
+of types with a modifier, a value of several megabytes, ``--query`` text ending in ``;``
+and comments, and passwords kept out of every message."""
+
+from __future__ import annotations
+
+import doctest
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from dvlab.cli import main
+from dvlab.live import pgconn, pgingest
+from tests.live.labrows import rows
+
+PASSWORD = "Zq9SecretPW"
+
+
+@pytest.fixture
+def h3_schema(pg: psycopg.Connection) -> Iterator[str]:
+    """A schema of the test's own (``h3_`` and a unique suffix), dropped when it ends."""
+    name = f"h3_{uuid.uuid4().hex[:16]}"
+    pg.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+    try:
+        yield name
+    finally:
+        pg.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def ingest(lab: Path, *args: str) -> int:
+    return main(["--db", str(lab), "ingest", *args])
+
+
+def with_password(pg: psycopg.Connection, password: str = PASSWORD) -> str:
+    """The test server's DSN with a password in it (trust authentication ignores it)."""
+    info = pg.info
+    return f"postgresql://{info.user}:{password}@{info.host}:{info.port}/{info.dbname}"
+
+
+# --------------------------------------------------------------------------- watermark types
+
+
+@pytest.mark.parametrize(
+    ("column_type", "values"),
+    [
+        # char(n) is bpchar: format_type(oid, NULL) names it `character`, which is char(1)
+        ("char(5)", ["aaaaa", "bbbbb", "ccccc", "ddddd"]),
+        ("{schema}.ver5", ["aaaaa", "bbbbb", "ccccc", "ddddd"]),  # a domain over char(5)
+        ("varchar(5)", ["aaaaa", "bbbbb", "ccccc", "ddddd"]),
+        ("numeric(6, 2)", ["1.50", "2.25", "10.00", "10.01"]),
+        (
+            "timestamp(3)",
+            [
+                "2026-01-01 00:00:00.001",
+                "2026-01-01 00:00:00.002",
+                "2026-01-01 00:00:00.003",
+                "2026-01-01 00:00:00.004",
+            ],
+        ),
+        ('{schema}."Ver sion"', ["one", "two", "three", "four"]),  # an enum, in this order
+    ],
+    ids=["char", "domain", "varchar", "numeric", "timestamp3", "enum"],
+)
+def test_a_watermark_of_a_type_with_a_modifier_takes_every_row(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    column_type: str,
+    values: list[str],
+) -> None:
+    pg.execute(f"CREATE DOMAIN {h3_schema}.ver5 AS char(5)")
+    pg.execute(f"""CREATE TYPE {h3_schema}."Ver sion" AS ENUM ('one', 'two', 'three', 'four')""")
+    table = f"{h3_schema}.chw"
+    pg.execute(
+        f"CREATE TABLE {table} (task_id text, state text, ver {column_type.format(schema=h3_schema)})"
+    )
+    insert = f"INSERT INTO {table} VALUES (%s, 'running', %s)"
+    for n, value in enumerate(values[:3], 1):
+        pg.execute(insert, [f"t{n}", value])
+    assert ingest(lab_path, pg_dsn, "--table", table, "--watermark", "ver") == 0
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("t1",), ("t2",), ("t3",)]
+
+    pg.execute(insert, ["t4", values[3]])
+    assert ingest(lab_path, pg_dsn, "--table", table, "--watermark", "ver") == 0
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [
+        ("t1",),
+        ("t2",),
+        ("t3",),
+        ("t4",),
+    ]
+    # the server's own text of each run's largest value; t3 sits at the first run's value:
+    # read again, unchanged, skipped
+    top = f"SELECT max(ver)::text FROM {table} WHERE task_id <= %s"
+    tops = [pg.execute(top, [last]).fetchall()[0][0] for last in ("t3", "t4")]
+    assert rows(
+        lab_path, "SELECT rows_loaded, rows_skipped, position FROM ingests ORDER BY ingest_id"
+    ) == [(3, 0, tops[0]), (1, 1, tops[1])]
+
+
+# --------------------------------------------------------------------------- wide values
+
+
+def test_a_value_of_three_million_characters_loads_whole(
+    pg_dsn: str, pg: psycopg.Connection, h3_schema: str, lab_path: Path
+) -> None:
+    table = f"{h3_schema}.wide"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    # 4 characters (5 bytes, one a quote the CSV doubles) 750,000 times: 3,000,000
+    # characters, one CSV line of 4.5 MB
+    pg.execute(
+        f"""INSERT INTO {table} VALUES ('w1', 'running', 'short'),
+            ('w2', 'running', repeat('é"' || E'\\n' || 'x', 750000)),
+            ('w3', 'running', 'after')"""
+    )
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+    (length, note), *_ = pg.execute(
+        f"SELECT length(note), note FROM {table} WHERE task_id = 'w2'"
+    ).fetchall()
+    assert length == 3_000_000
+    assert rows(
+        lab_path, "SELECT task_id, length(attributes ->> 'note') FROM tasks ORDER BY 1"
+    ) == [("w1", 5), ("w2", length), ("w3", 5)]
+    assert rows(lab_path, "SELECT attributes ->> 'note' FROM tasks WHERE task_id = 'w2'") == [
+        (note,)
+    ]
+
+
+def test_rows_that_cannot_be_read_are_blamed_on_the_source_not_the_staging_file(
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    table = f"{h3_schema}.tasks"
+    pg.execute(f"CREATE TABLE {table} AS SELECT 't1' AS task_id, 'running' AS state")
+    real_pull = pgingest._pull
+    spills: list[Path] = []
+
+    def pull_then_spoil(*args: object, **kwargs: object) -> object:
+        pulled = real_pull(*args, **kwargs)  # type: ignore[arg-type]
+        assert pulled is not None
+        spills.append(pulled.path)
+        with open(pulled.path, "ab") as out:
+            out.write(b't2,"a quote never closed\n')  # what no server sends: unreadable
+        return pulled
+
+    monkeypatch.setattr(pgingest, "_pull", pull_then_spoil)
+    dsn = with_password(pg)
+    assert ingest(lab_path, dsn, "--table", table) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    named = pgingest.PgSource(dsn=dsn, table=table).name()
+    assert err.startswith(f"dvlab: {named}: the rows pulled from it cannot be read: "), err
+    assert spills and spills[0].name not in err and str(spills[0].parent) not in err
+    assert PASSWORD not in err
+
+
+# --------------------------------------------------------------------------- --query's end
+
+
+@pytest.mark.parametrize(
+    ("query", "runs"),
+    [
+        ("SELECT 1;", "SELECT 1"),
+        ("SELECT 1 ; \n", "SELECT 1"),
+        ("SELECT 1", "SELECT 1"),
+        (
+            "SELECT a FROM t WHERE b LIKE 't1%' LIMIT 50; -- c",
+            "SELECT a FROM t WHERE b LIKE 't1%' LIMIT 50",
+        ),
+        ("SELECT a FROM t;\n-- c", "SELECT a FROM t"),
+        ("SELECT a FROM t; /* x /* nested; */ y; */ -- z", "SELECT a FROM t"),
+        ("SELECT a -- the ; here is said\nFROM t;", "SELECT a -- the ; here is said\nFROM t"),
+        # a ; inside a string, an identifier, a comment or a dollar quote stays
+        ("SELECT 'x;'", "SELECT 'x;'"),
+        ("SELECT 'it''s;'", "SELECT 'it''s;'"),
+        ("SELECT 'it''s;';", "SELECT 'it''s;'"),
+        ('SELECT 1 AS "a;"', 'SELECT 1 AS "a;"'),
+        ('SELECT 1 AS "a"";";', 'SELECT 1 AS "a"";"'),
+        ("SELECT 1 -- ;", "SELECT 1 -- ;"),
+        ("SELECT 1 /* ; */", "SELECT 1 /* ; */"),
+        ("SELECT 1 /* /* */ ; */", "SELECT 1 /* /* */ ; */"),
+        ("SELECT $$;$$", "SELECT $$;$$"),
+        ("SELECT $q$ it's; $$ $q$; -- end", "SELECT $q$ it's; $$ $q$"),
+        # a backslash escapes in E'...' only
+        ("SELECT E'\\';'", "SELECT E'\\';'"),
+        ("SELECT e'\\\\';", "SELECT e'\\\\'"),
+        ("SELECT '\\';", "SELECT '\\'"),
+        # E before a quote only as a word of its own; $ inside a name, or $1, is no quote
+        ("SELECT name'x;'", "SELECT name'x;'"),
+        ("SELECT a$b$ FROM t;", "SELECT a$b$ FROM t"),
+        ("SELECT $1;", "SELECT $1"),
+        # only the last ;
+        ("SELECT 1;;", "SELECT 1;"),
+        # left open: as given, for PostgreSQL to say what is wrong
+        ("SELECT 'open;", "SELECT 'open;"),
+        ("SELECT 1; /* open", "SELECT 1; /* open"),
+        ("SELECT $x$ open;", "SELECT $x$ open;"),
+    ],
+)
+def test_only_a_final_semicolon_outside_quotes_and_comments_is_taken_off(
+    query: str, runs: str
+) -> None:
+    assert pgingest._without_final_semicolon(query) == runs
+
+
+@pytest.mark.parametrize(
+    ("query", "loaded"),
+    [
+        (
+            "SELECT task_id, state, note FROM {t} WHERE task_id LIKE 't1%' "
+            "ORDER BY 1 DESC LIMIT 50; -- c",
+            [("t1", "a;b")],
+        ),
+        ("SELECT task_id, state, note FROM {t};\n-- c", [("t1", "a;b"), ("t2", "-- c")]),
+        (
+            "SELECT task_id, state, note || ';' AS note FROM {t} /* ; */ ; /* end; */",
+            [("t1", "a;b;"), ("t2", "-- c;")],
+        ),
+        (
+            "SELECT task_id, state, $n$it's;$n$ AS note FROM {t} WHERE note = E'a;b'; -- it's",
+            [("t1", "it's;")],
+        ),
+    ],
+    ids=["quote-on-last-line", "comment-on-own-line", "block-comments", "dollar-quote"],
+)
+def test_a_query_ending_in_a_semicolon_and_comments_runs(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    query: str,
+    loaded: list[tuple[str, str]],
+) -> None:
+    table = f"{h3_schema}.tasks"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    pg.execute(f"INSERT INTO {table} VALUES ('t1', 'running', 'a;b'), ('t2', 'done', '-- c')")
+    given = query.format(t=table)
+    assert ingest(lab_path, pg_dsn, "--query", given, "--kind", "tasks") == 0
+    assert rows(lab_path, "SELECT task_id, attributes ->> 'note' FROM tasks ORDER BY 1") == loaded
+    # the ledger keeps the query as it was given
+    assert rows(lab_path, "SELECT options ->> 'query' FROM ingests") == [(given,)]
+
+
+# --------------------------------------------------------------------------- passwords
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test?table=h3.x",
+            "postgresql://postgres:***@127.0.0.1:5432/test?table=h3.x",
+        ),
+        ("postgres://bob@db1/ctl?table=t", "postgres://bob@db1/ctl?table=t"),
+        (f"nats://user:{PASSWORD}@127.0.0.1:4222", "nats://user:***@127.0.0.1:4222"),
+        (f"nats://{PASSWORD}@nats1:4222/S?durable=d", "nats://***@nats1:4222/S?durable=d"),
+        ("nats://nats1:4222/S?durable=d", "nats://nats1:4222/S?durable=d"),
+        # an @, a / or a ? in a password not percent-encoded: hidden up to the last @
+        (f"postgresql://u:{PASSWORD}@x/y?@db1/ctl", "postgresql://u:***@db1/ctl"),
+        (
+            f"postgresql://u@db1/ctl?sslmode=require&password={PASSWORD}&x=1",
+            "postgresql://u@db1/ctl?sslmode=require&password=***&x=1",
+        ),
+        (
+            f"host=db1 password='{PASSWORD} \\' x' user=u sslpassword={PASSWORD}",
+            "host=db1 password=*** user=u sslpassword=***",
+        ),
+        (
+            f"a postgresql://u:{PASSWORD}@h1/d and nats://u:{PASSWORD}@h2 both",
+            "a postgresql://u:***@h1/d and nats://u:***@h2 both",
+        ),
+    ],
+)
+def test_redact_hides_every_password_and_keeps_the_rest(text: str, shown: str) -> None:
+    assert pgconn.redact(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("module", "function"), [(pgconn, "redact"), (pgingest, "_final_semicolon")]
+)
+def test_the_docstring_examples_hold(module: ModuleType, function: str) -> None:
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(getattr(module, function)):
+        runner.run(test)
+    assert runner.tries > 0 and runner.failures == 0
+
+
+@pytest.mark.parametrize(
+    ("dsn", "said"),
+    [
+        # libpq's message quotes the password itself: invalid percent-encoded token: "50%off"
+        (
+            "postgresql://postgres:50%off@127.0.0.1:5432/test",
+            "postgresql://postgres:***@127.0.0.1:5432/test: invalid percent-encoded token: "
+            '"***" (a % in a DSN starts a %XX escape: write % itself as %25)',
+        ),
+        # ... or the whole URI
+        (
+            f"postgresql://postgres:{PASSWORD}@[::1:5432/test",
+            "postgresql://postgres:***@[::1:5432/test: end of string reached when looking for "
+            'matching "]" in IPv6 host address in URI: "***"',
+        ),
+        # what holds no part of the password is kept
+        (
+            f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test?nosuchoption=1",
+            "postgresql://postgres:***@127.0.0.1:5432/test?nosuchoption=1: "
+            'invalid URI query parameter: "nosuchoption"',
+        ),
+    ],
+    ids=["percent", "ipv6", "option"],
+)
+def test_a_dsn_libpq_cannot_parse_is_shown_without_its_password(
+    lab_path: Path, capsys: pytest.CaptureFixture[str], dsn: str, said: str
+) -> None:
+    assert ingest(lab_path, dsn, "--table", "x") == 2
+    out, err = capsys.readouterr()
+    assert err == f"dvlab: not a PostgreSQL DSN: {said}\n"
+    password = dsn.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    assert password not in out + err
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        (
+            f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test?table=h3.x",
+            "postgresql://postgres:***@127.0.0.1:5432/test?table=h3.x",
+        ),
+        (
+            f"nats://user:{PASSWORD}@127.0.0.1:4222/S?durable=dvlab",
+            "nats://user:***@127.0.0.1:4222/S?durable=dvlab",
+        ),
+    ],
+    ids=["postgresql", "nats"],
+)
+def test_forgetting_an_unknown_source_names_it_without_its_password(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    given: str,
+    shown: str,
+) -> None:
+    table = f"{h3_schema}.tasks"
+    pg.execute(f"CREATE TABLE {table} AS SELECT 't1' AS task_id, 'running' AS state")
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+    capsys.readouterr()
+    assert main(["--db", str(lab_path), "forget", given]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"dvlab: {shown} is not in the lab's ledger"), err
+    assert PASSWORD not in out + err
