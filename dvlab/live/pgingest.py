@@ -19,7 +19,12 @@ every run reads the whole result and loads what changed.
 *Time.* The session runs in UTC, so ``timestamptz`` values arrive as UTC.
 A ``timestamp`` (without time zone) column holds wall-clock times; they are
 read in the zone given with ``--tz``, else in the server's own ``TimeZone``
-setting, the zone ``now()`` wrote them in.
+setting, the zone ``now()`` wrote them in. The ledger records that zone by name, and
+later runs of the source read in it whatever the server's setting has become.
+
+*Late commits.* For a time watermark the position recorded is held back to the
+start of the oldest transaction open when the run began: a row it commits later
+carries that start, and the next run reads from there again.
 """
 
 from __future__ import annotations
@@ -286,6 +291,19 @@ def _pull(
     server_zone = str(conn.execute("SHOW TimeZone").fetchall()[0][0])
     for setting in ("TimeZone = 'UTC'", "DateStyle = 'ISO, YMD'", "extra_float_digits = 3"):
         conn.execute(sql.SQL("SET " + setting))  # type: ignore[arg-type]
+    # Read before the snapshot: a row a transaction still in flight writes with now() will
+    # carry that transaction's start, and commit after this run has moved past it. The
+    # recorded position stays at the oldest such start (or at this moment), so the next run
+    # reads from there again. (Sessions of other roles are seen only with pg_read_all_stats.)
+    horizon = str(
+        conn.execute(
+            """SELECT least(min(xact_start) FILTER (WHERE pid <> pg_backend_pid()
+                                                    AND datname = current_database()
+                                                    AND backend_type = 'client backend'),
+                            clock_timestamp())::text
+               FROM pg_stat_activity"""
+        ).fetchall()[0][0]
+    )
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     cur = conn.cursor()
     cur.execute(sql.SQL("SELECT * FROM ({}) AS b LIMIT 0").format(relation))
@@ -310,7 +328,8 @@ def _pull(
     where: sql.Composable = sql.SQL("TRUE")
     position = None
     if watermark is not None:
-        type_name = _type_name(cur, dict(described)[watermark])
+        oid = dict(described)[watermark]
+        type_name = _type_name(cur, oid)
         column = sql.SQL("b.{}").format(sql.Identifier(watermark))
         lower = (
             sql.SQL("{} >= CAST({} AS {})").format(column, sql.Literal(since), type_name)
@@ -326,11 +345,12 @@ def _pull(
         if top is None and not unplaced:
             conn.execute("COMMIT")
             return None
-        position = since if top is None else str(top)
+        upper = since if top is None else str(top)
+        position = since if top is None else _held_back(cur, oid, str(top), horizon, zone)
         # a row without a watermark value cannot be placed: it is read every time (and
         # skipped when unchanged)
         where = sql.SQL("({} AND {} <= CAST({} AS {})) OR {} IS NULL").format(
-            lower, column, sql.Literal(position), type_name, column
+            lower, column, sql.Literal(upper), type_name, column
         )
     copy = sql.SQL(
         "COPY (SELECT {select} FROM ({rel}) AS b WHERE {where}) TO STDOUT "
@@ -354,6 +374,21 @@ def _pull(
     rows = cur.rowcount if cur.rowcount >= 0 else -1
     conn.execute("COMMIT")
     return _Pulled(into, tuple(names), rows, position, watermark)
+
+
+def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone: str) -> str:
+    """The position to record: ``top``, or for a time column the ``horizon`` (the oldest
+    start of a transaction in flight when the run began) if that is earlier."""
+    if oid == _TIMESTAMPTZ:
+        held = "SELECT least(%s::timestamptz, %s::timestamptz)::text"
+        params = [top, horizon]
+    elif oid == _TIMESTAMP:
+        # such a column holds wall-clock times in the zone it is read in
+        held = "SELECT least(%s::timestamp, %s::timestamptz AT TIME ZONE %s)::text"
+        params = [top, horizon, zone]
+    else:
+        return top
+    return str(cur.execute(held, params).fetchall()[0][0])
 
 
 def _type_name(cur: psycopg.Cursor[Any], oid: int) -> sql.Composable:
@@ -421,13 +456,16 @@ def _stage(
     options: IngestOptions,
 ) -> tuple[SourceReport, dict[str, Any]]:
     recorded: dict[str, Any] = json.loads(lab_ingest._options_json(options))
-    recorded["naive_tz"] = source.naive_tz or SERVER_ZONE
     if source.query is not None:
         recorded["query"] = source.query
     started = datetime.now(UTC)
     conn = pgconn.connect(source.dsn, purpose="dvlab ingest", autocommit=True)
     try:
-        pulled = _pull(conn, source, since, staging.spill / "pulled.csv")
+        # the zone timestamp columns are read in, by name: the server's setting may change,
+        # and the source keeps the zone it was first read in
+        zone = source.naive_tz or str(conn.execute("SHOW TimeZone").fetchall()[0][0])
+        recorded["naive_tz"] = zone
+        pulled = _pull(conn, replace(source, naive_tz=zone), since, staging.spill / "pulled.csv")
     except psycopg.errors.UndefinedTable as exc:
         raise pgconn.error(exc, source.dsn, "no such table") from None
     except psycopg.Error as exc:
