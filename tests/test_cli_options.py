@@ -9,7 +9,6 @@ import pytest
 
 import dvlab.reporting.notebooks as notebooks
 from dvlab.cli import build_parser, main
-from dvlab.errors import QueryError
 from tests.cli_fixture import write_fixture
 
 # the shortest valid command line of each command
@@ -63,9 +62,15 @@ def test_sql_with_db_after_the_query(lab: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out == "answer\n42\n"
 
 
-def test_debug_after_the_command_shows_the_traceback(lab: Path) -> None:
-    with pytest.raises(QueryError, match="Parser Error"):
-        main(["sql", "SELEC 1", "--db", str(lab), "--debug"])
+def test_debug_after_the_command_shows_the_traceback(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["sql", "SELEC 1", "--db", str(lab), "--debug"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "Traceback (most recent call last)" in err
+    assert "QueryError" in err and "Parser Error" in err
 
 
 def test_after_lab_db_is_dvlabs_and_debug_is_jupyterlabs(
