@@ -305,6 +305,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from dvlab.lab.ingest import IngestOptions, ingest
 
     tz = "UTC" if args.tz is None else args.tz
+    if args.pattern and args.format:
+        raise BadInputError(
+            f"--pattern reads every line with its regular expression; it cannot go with "
+            f"--format {args.format} (give one of them)"
+        )
     options = IngestOptions(
         format=args.format,
         pattern=args.pattern,

@@ -296,3 +296,26 @@ def test_timeline_says_when_its_limit_leaves_records_out(
     assert len(out.splitlines()) == 1 + min(limit, 6)
     assert ("showing the first 5 records; more match" in err) is notice
     assert err == "" or notice
+
+
+def test_pattern_and_format_together_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "x.log"
+    source.write_text("2026-12-01T10:00:00Z hello\n")
+
+    code, out, err = run(
+        capsys,
+        "--db",
+        str(tmp_path / "lab.duckdb"),
+        "ingest",
+        str(source),
+        "--format",
+        "jsonl",
+        "--pattern",
+        r"^(?P<ts>\S+) (?P<msg>.*)$",
+    )
+
+    assert (code, out) == (2, "")
+    assert err.startswith("dvlab: --pattern reads every line with its regular expression")
+    assert not (tmp_path / "lab.duckdb").exists()
