@@ -500,6 +500,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     lab = open_lab(_lab_path(args))
     text = args.query
     if _looks_like_sql(text):
+        _say_if_several_statements(text)
         relation = lab.sql(text, params or None)
     else:
         curated = queries.load(text)
@@ -531,6 +532,21 @@ def _looks_like_sql(text: str) -> bool:
         }
         or " " in text.strip()
     )
+
+
+def _say_if_several_statements(text: str) -> None:
+    """DuckDB runs every statement given and answers with the last one's result: say so."""
+    import duckdb
+
+    try:
+        count = len(duckdb.extract_statements(text))
+    except duckdb.Error:
+        return  # the query itself will say what is wrong
+    if count > 1:
+        print(
+            f"dvlab: {count} statements given; each runs, and the result shown is the last one's",
+            file=sys.stderr,
+        )
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:

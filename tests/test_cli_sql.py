@@ -157,3 +157,22 @@ def test_console_script_runs(lab: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["n", str(len(RECORDS))]
+
+
+def test_several_statements_say_that_only_the_last_result_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lab = tmp_path / "lab.duckdb"
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
+    assert main(["--db", str(lab), "ingest", str(source)]) == 0
+    capsys.readouterr()
+
+    code = main(["--db", str(lab), "sql", "SELECT 1 AS a; SELECT 2 AS b", "--format", "csv"])
+    out, err = capsys.readouterr()
+
+    assert (code, out) == (0, "b\n2\n")
+    assert err == "dvlab: 2 statements given; each runs, and the result shown is the last one's\n"
+    code = main(["--db", str(lab), "sql", "SELECT ';' AS c;", "--format", "csv"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (0, "c\n;\n", "")
