@@ -85,7 +85,7 @@ def _emit(relation: Any, *, fmt: str, out: str | None) -> int:
 
     with _shown(relation) as result:
         if fmt == "table":
-            _write_text(_table_text(result.names, result.text_rows()), out)
+            _write_lines(_table_lines(result), out)
             return result.rows
         with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
             written = Path(folder) / f"result.{fmt}"
@@ -125,10 +125,17 @@ class _Shown:
 
     def text_rows(self) -> list[tuple[str | None, ...]]:
         """Every row, each value as DuckDB writes it as text (None for NULL)."""
+        return [row for batch in self.text_batches() for row in batch]
+
+    def text_batches(self, size: int = 10_000) -> Iterator[list[tuple[str | None, ...]]]:
+        """The rows of :meth:`text_rows`, ``size`` at a time, so a large result is never
+        held as Python text all at once."""
         if not self.exprs:
-            return []
+            return
         as_text = ", ".join(f"CAST({e} AS VARCHAR)" for e in self.exprs)
-        return self.con.execute(f"SELECT {as_text} FROM result").fetchall()
+        cursor = self.con.execute(f"SELECT {as_text} FROM result")
+        while batch := cursor.fetchmany(size):
+            yield batch
 
 
 @contextmanager
@@ -257,20 +264,47 @@ def _write_text(text: str, out: str | None) -> None:
         raise _StdoutClosed from exc
 
 
-def _table_text(columns: Sequence[str], rows: Sequence[Sequence[str | None]]) -> str:
-    """A plain aligned table (every row; long cells cut at 120 characters)."""
-    header = [_cell(name) for name in columns]
-    cells = [[_cell(value) for value in row] for row in rows]
+#: rows whose cells set the table's column widths; a wider cell further down pushes
+#: its own line out rather than making the whole result wait in memory
+TABLE_SAMPLE_ROWS = 1_000
+
+
+def _table_lines(result: _Shown) -> Iterator[str]:
+    """A plain aligned table, line by line (every row; long cells cut at 120 characters):
+    columns as wide as the header and the first :data:`TABLE_SAMPLE_ROWS` rows need."""
+    header = [_cell(name) for name in result.names]
+    batches = result.text_batches(TABLE_SAMPLE_ROWS)
+    first = [[_cell(value) for value in row] for row in next(batches, [])]
     widths = [len(c) for c in header]
-    for row in cells:
+    for row in first:
         widths = [max(w, len(v)) for w, v in zip(widths, row, strict=True)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += [
-        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(lines) + "\n"
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip() + "\n"
+
+    yield line(header)
+    yield "  ".join("-" * w for w in widths) + "\n"
+    for row in first:
+        yield line(row)
+    for batch in batches:
+        for values in batch:
+            yield line([_cell(value) for value in values])
+    yield f"({result.rows} row{'s' if result.rows != 1 else ''})\n"
+
+
+def _write_lines(lines: Iterator[str], out: str | None) -> None:
+    """Write ``lines`` as they come, to ``out`` or to stdout."""
+    if out:
+        _refuse_a_database(out)
+        with open(out, "w", encoding="utf-8") as fh:
+            fh.writelines(lines)
+        return
+    try:
+        for text in lines:
+            sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError as exc:
+        raise _StdoutClosed from exc
 
 
 def _cell(value: str | None) -> str:

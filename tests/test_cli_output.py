@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import dvlab.cli as cli
 from dvlab.cli import main
 from tests.cli_fixture import write_fixture
 
@@ -238,3 +239,26 @@ def test_out_file_gets_what_stdout_would(
 
     assert (code, out) == (0, "")
     assert target.read_text(encoding="utf-8") == to_stdout
+
+
+def test_a_table_is_written_as_it_is_read_every_row_shown(
+    lab: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Column widths come from the first rows (3 here); a wider cell further down pushes its
+    own line out, and every row is still there."""
+    monkeypatch.setattr(cli, "TABLE_SAMPLE_ROWS", 3)
+    query = (
+        "SELECT n, CASE WHEN n = 8 THEN 'a much wider cell' ELSE 'v' || n END AS v "
+        "FROM range(1, 11) t(n) ORDER BY n"
+    )
+    code, out, _ = run(capsys, "--db", str(lab), "sql", query)
+
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "n  v"
+    assert lines[1] == "-  --"
+    assert lines[2:5] == ["1  v1", "2  v2", "3  v3"]
+    assert lines[9] == "8  a much wider cell"
+    assert lines[11] == "10  v10"
+    assert lines[12] == "(10 rows)"
+    assert [line.split()[0] for line in lines[2:12]] == [str(n) for n in range(1, 11)]
