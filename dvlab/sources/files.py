@@ -56,6 +56,13 @@ def compression_of(path: Path) -> str:
     return "none"
 
 
+def duckdb_path(path: Path | str) -> str:
+    """``path`` as DuckDB's file readers must be given it to open that file alone: they
+    take ``*``, ``?`` and ``[`` as a glob, so each is put in a class of its own
+    (``a[1].jsonl`` becomes ``a[[]1].jsonl``; a file ``a1.jsonl`` beside it is not read)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in str(path))
+
+
 def open_stream(path: Path) -> BinaryIO:
     """The decompressed bytes of ``path``; errors name the file and what is wrong."""
     name = str(path)

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import duckdb
 
+from dvlab.sources import files
 from dvlab.sources.fields import VARIANTS
 from dvlab.sources.records import RAW_FIELDS
 
@@ -310,7 +311,7 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
 def lines_reader(path: Path) -> str:
     """A table function reading ``path`` as lines, one VARCHAR column ``l``: every line a
     row, a blank one as NULL, its ending dropped; a byte-order mark at the start skipped."""
-    return f"""read_csv({_sql_literal(str(path))}, columns = {{'l': 'VARCHAR'}}, delim = '\\x01',
+    return f"""read_csv({_sql_literal(files.duckdb_path(path))}, columns = {{'l': 'VARCHAR'}}, delim = '\\x01',
                        quote = '', escape = '', header = false, auto_detect = false,
                        max_line_size = {MAX_LINE_BYTES})"""
 
@@ -418,7 +419,7 @@ def whole_file_sql(path: Path, keys: list[str]) -> str:
             for i, k in enumerate(mapped)
         )
         values_sql = f"""SELECT {paths}{", " if paths else ""}{wide_rest_sql("json")} AS rest
-              FROM read_ndjson_objects({_sql_literal(str(path))},
+              FROM read_ndjson_objects({_sql_literal(files.duckdb_path(path))},
                                        maximum_object_size = {MAX_LINE_BYTES},
                                        ignore_errors = true)"""
         return record_select(mapped, values_sql, [], rest=True)
@@ -431,7 +432,7 @@ def read_json_sql(path: Path, keys: list[str]) -> str:
     """DuckDB's reader over ``path`` with a JSON column per key, as the whole-file reader
     calls it: a line that is no record gives a row of NULLs or none."""
     spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
-    return f"""read_json({_sql_literal(str(path))}, format = 'newline_delimited',
+    return f"""read_json({_sql_literal(files.duckdb_path(path))}, format = 'newline_delimited',
                              records = true, columns = {spec},
                              maximum_object_size = {MAX_LINE_BYTES}, ignore_errors = true)"""
 

@@ -370,7 +370,9 @@ def shape_for(con: duckdb.DuckDBPyConnection, path: Path, head: bytes, kind: str
 
 
 def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, ...]:
-    described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+    described = con.execute(
+        "DESCRIBE SELECT * FROM read_parquet(?)", [files.duckdb_path(path)]
+    ).fetchall()
     return tuple(r[0] for r in described)
 
 
@@ -380,7 +382,7 @@ def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, layout: str) -> tuple
     rows = con.execute(
         f"""SELECT DISTINCT unnest(json_keys(json)) AS k
             FROM {reader}(?{extra}) WHERE json_type(json) = 'OBJECT'""",
-        [str(path)],
+        [files.duckdb_path(path)],
     ).fetchall()
     return tuple(sorted(r[0] for r in rows))
 
@@ -541,7 +543,10 @@ def _read_raw(
     con.execute("SET preserve_insertion_order = true")
     try:
         # kept in file order, so that a row's rowid is its place in the file
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {reader}", [name])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {reader}",
+            [files.duckdb_path(path)],
+        )
         if shape.layout in ("csv", "parquet"):
             described = con.execute(f"DESCRIBE {rows}").fetchall()
             if csv_columns is not None:

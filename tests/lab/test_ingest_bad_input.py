@@ -410,3 +410,51 @@ def test_a_glob_that_matches_nothing_fails_alone(tmp_path: Path, lab_path: Path)
         summary.sources[0].message == f"{pattern}: no such file, and as a pattern it matches none"
     )
     assert table_counts(lab_path)["logs"] == 1
+
+
+def test_names_with_glob_characters_are_read_as_named_not_as_globs(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """DuckDB's readers take *, ? and [ as a glob: `a[1].jsonl` would read `a1.jsonl`, and
+    `x*.jsonl` also `xy.jsonl`. Each file must give its own rows, once."""
+    import gzip
+
+    folder = tmp_path / "fold"
+    folder.mkdir()
+
+    def write(name: str, message: str) -> None:
+        text = jsonl([record(1, message)])
+        path = folder / name
+        if name.endswith(".gz"):
+            path.write_bytes(gzip.compress(text.encode()))
+        else:
+            path.write_text(text, encoding="utf-8")
+
+    named = {
+        "a[1].jsonl": "bracketed",
+        "a1.jsonl": "plain",
+        "x*.jsonl": "starred",
+        "xy.jsonl": "xy",
+        "q?.jsonl": "questioned",
+        "g[1].jsonl.gz": "bracketed gz",
+        "g1.jsonl.gz": "plain gz",
+    }
+    for name, message in named.items():
+        write(name, message)
+    (folder / "t[1].csv").write_text(
+        "task_id,state,updated_at\nbracketed-task,running,2026-12-01T10:00:00Z\n"
+    )
+    (folder / "t1.csv").write_text(
+        "task_id,state,updated_at\nplain-task,running,2026-12-01T10:00:00Z\n"
+    )
+
+    summary = ingest(lab_path, [str(folder)])
+
+    assert summary.failed == []
+    got = query(lab_path, "SELECT source, line, message FROM logs ORDER BY source")
+    assert got == sorted((str(folder / name), 1, message) for name, message in named.items())
+    tasks = query(lab_path, "SELECT source, task_id FROM tasks ORDER BY source")
+    assert tasks == [
+        (str(folder / "t1.csv"), "plain-task"),
+        (str(folder / "t[1].csv"), "bracketed-task"),
+    ]
