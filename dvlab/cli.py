@@ -108,18 +108,15 @@ class _Shown:
     names: list[str]
     exprs: list[str]
     rows: int
-    #: which columns are floating point (NaN and infinities have no JSON spelling)
-    floats: list[bool]
+    #: the same for JSON: every floating-point NaN or infinity NULL too, at any depth
+    json_exprs: list[str]
 
     def select(self, *, finite: bool = False) -> str:
         """The result under its own column names, timestamps as text; with ``finite``,
         a floating-point NaN or infinity as NULL."""
         from dvlab.lab.schema import quote_ident
 
-        exprs = [
-            f"CASE WHEN isfinite({e}) THEN {e} END" if finite and is_float else e
-            for e, is_float in zip(self.exprs, self.floats, strict=True)
-        ]
+        exprs = self.json_exprs if finite else self.exprs
         items = [f"{e} AS {quote_ident(n)}" for e, n in zip(exprs, self.names, strict=True)]
         return f"SELECT {', '.join(items) or '*'} FROM result"
 
@@ -155,34 +152,66 @@ def _shown(relation: Any) -> Iterator[_Shown]:
             _times_as_text(column, kind) or column
             for column, kind in zip(columns, relation.types, strict=True)
         ]
-        floats = [str(kind.id) in ("float", "double") for kind in relation.types]
-        yield _Shown(con, list(relation.columns), exprs, table.num_rows, floats)
+        json_exprs = [
+            _times_as_text_finite(column, kind) or column
+            for column, kind in zip(columns, relation.types, strict=True)
+        ]
+        yield _Shown(con, list(relation.columns), exprs, table.num_rows, json_exprs)
     finally:
         con.close()
 
 
 def _times_as_text(expr: str, kind: Any, depth: int = 0) -> str | None:
     """SQL for ``expr`` with every timestamp in it written as text; None if it holds none."""
+    return _rewritten(expr, kind, _time_as_text, depth)
+
+
+def _times_as_text_finite(expr: str, kind: Any, depth: int = 0) -> str | None:
+    """:func:`_times_as_text`, and every floating-point NaN or infinity in ``expr`` NULL
+    (at any depth: JSON has no spelling for them)."""
+
+    def leaf(value: str, type_id: str) -> str | None:
+        if type_id in ("float", "double"):
+            return f"CASE WHEN isfinite({value}) THEN {value} END"
+        return _time_as_text(value, type_id)
+
+    return _rewritten(expr, kind, leaf, depth)
+
+
+def _time_as_text(expr: str, type_id: str) -> str | None:
     from dvlab.lab.schema import quote_literal
 
-    type_id = str(kind.id)
     if type_id == "timestamp with time zone":
         return f"strftime(timezone('UTC', {expr}), {quote_literal(TIME_FORMAT)})"
     if type_id == "timestamp_ns":
         return f"strftime({expr}, {quote_literal(TIME_FORMAT_NS)})"
     if type_id in ("timestamp", "timestamp_s", "timestamp_ms"):
         return f"strftime({expr}, {quote_literal(TIME_FORMAT)})"
+    return None
+
+
+def _rewritten(
+    expr: str, kind: Any, leaf: Callable[[str, str], str | None], depth: int = 0
+) -> str | None:
+    """SQL for ``expr`` with ``leaf`` applied to every value inside it (through lists,
+    arrays, maps and structs); None where ``leaf`` changes nothing."""
+    from dvlab.lab.schema import quote_literal
+
+    type_id = str(kind.id)
+    changed = leaf(expr, type_id)
+    if changed is not None:
+        return changed
 
     item = f"x{depth}"
     if type_id in ("list", "array"):
-        inner = _times_as_text(item, dict(kind.children)["child"], depth + 1)
+        inner = _rewritten(item, dict(kind.children)["child"], leaf, depth + 1)
         return None if inner is None else f"list_transform({expr}, lambda {item}: {inner})"
     if type_id == "map":
         children = dict(kind.children)
         key = f"struct_extract({item}, 'key')"
         value = f"struct_extract({item}, 'value')"
-        new_key = _times_as_text(key, children["key"], depth + 1)
-        new_value = _times_as_text(value, children["value"], depth + 1)
+        new_key = _rewritten(key, children["key"], leaf, depth + 1)
+        new_value = _rewritten(value, children["value"], leaf, depth + 1)
         if new_key is None and new_value is None:
             return None
         entry = f"{{'key': {new_key or key}, 'value': {new_value or value}}}"
@@ -191,7 +220,7 @@ def _times_as_text(expr: str, kind: Any, depth: int = 0) -> str | None:
         fields = []
         for name, field_kind in kind.children:
             field = f"struct_extract({expr}, {quote_literal(name)})"
-            fields.append((name, field, _times_as_text(field, field_kind, depth + 1)))
+            fields.append((name, field, _rewritten(field, field_kind, leaf, depth + 1)))
         if all(text is None for _, _, text in fields):
             return None
         packed = ", ".join(f"{quote_literal(n)}: {text or field}" for n, field, text in fields)
@@ -203,16 +232,25 @@ class _StdoutClosed(Exception):
     """Whoever read stdout closed it early (``dvlab sql ... | head``)."""
 
 
-def _refuse_a_database(out: str) -> None:
-    """Stop before ``--out`` writes over a DuckDB database (the lab being read, say)."""
+def _is_duckdb_file(path: str) -> bool:
     try:
-        with open(out, "rb") as fh:
-            header = fh.read(12)
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == b"DUCK"
     except OSError:
-        return  # nothing there yet, or nothing readable: writing says what is wrong
-    if header[8:12] == b"DUCK":
+        return False  # nothing there, or nothing readable: writing says what is wrong
+
+
+def _refuse_a_database(out: str) -> None:
+    """Stop before ``--out`` writes over a DuckDB database (the lab being read, say), or
+    over its write-ahead log, which holds its latest commits (there or not yet)."""
+    if _is_duckdb_file(out):
         raise BadInputError(
             f"--out {out} is a DuckDB database (a lab?); it is not overwritten: "
+            "write the result to another file"
+        )
+    if out.endswith(".wal") and _is_duckdb_file(out[:-4]):
+        raise BadInputError(
+            f"--out {out} is the write-ahead log of the DuckDB database {out[:-4]}; "
             "write the result to another file"
         )
 

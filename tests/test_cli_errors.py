@@ -319,3 +319,19 @@ def test_pattern_and_format_together_are_refused(
     assert (code, out) == (2, "")
     assert err.startswith("dvlab: --pattern reads every line with its regular expression")
     assert not (tmp_path / "lab.duckdb").exists()
+
+
+@pytest.mark.parametrize("wal_exists", [True, False])
+def test_out_never_writes_a_labs_write_ahead_log(
+    lab: Path, capsys: pytest.CaptureFixture[str], wal_exists: bool
+) -> None:
+    wal = Path(str(lab) + ".wal")
+    if wal_exists:
+        wal.write_bytes(b"")  # stands for commits not yet checkpointed
+    before = wal.read_bytes() if wal_exists else None
+
+    code, printed, err = run(capsys, "--db", str(lab), "sql", "SELECT 1", "--out", str(wal))
+
+    assert (code, printed) == (2, "")
+    assert err.startswith(f"dvlab: --out {wal} is the write-ahead log of the DuckDB database")
+    assert (wal.read_bytes() if wal.exists() else None) == before

@@ -97,12 +97,25 @@ def test_json_output_is_json_whatever_the_floats(
     lab: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """JSON has no NaN or infinity: such a value is null there (and kept in CSV)."""
-    query = "SELECT 'nan'::DOUBLE AS d, 'inf'::FLOAT AS f, '-inf'::DOUBLE AS g, 2.5::DOUBLE AS x"
+    query = (
+        "SELECT 'nan'::DOUBLE AS d, 'inf'::FLOAT AS f, '-inf'::DOUBLE AS g, 2.5::DOUBLE AS x, "
+        "[1.0, 'nan'::DOUBLE] AS l, {'y': 'inf'::DOUBLE, 'z': 1.5::DOUBLE} AS s, "
+        "map(['k'], ['nan'::DOUBLE]) AS m, [[{'w': '-inf'::FLOAT}]] AS deep"
+    )
     code, out, _ = run(capsys, "--db", str(lab), "sql", query, "--format", "json")
     assert code == 0
     # the strict parser refuses what JSON does not have
     parsed = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in JSON output"))
-    assert parsed == {"d": None, "f": None, "g": None, "x": 2.5}
+    assert parsed == {
+        "d": None,
+        "f": None,
+        "g": None,
+        "x": 2.5,
+        "l": [1.0, None],
+        "s": {"y": None, "z": 1.5},
+        "m": {"k": None},
+        "deep": [[{"w": None}]],
+    }
     code, out, _ = run(capsys, "--db", str(lab), "sql", query, "--format", "csv")
     assert out.splitlines()[1].lower().split(",")[:3] == ["nan", "inf", "-inf"]
 
