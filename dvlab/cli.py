@@ -626,6 +626,9 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
     from dvlab.analyses.timeline import timeline
 
+    if args.limit < 1:
+        raise BadInputError(f"--limit must be at least 1, not {args.limit}")
+    fmt = _format_for(args.format, args.out, "text")
     # one record past the limit says whether the limit cut the view
     relation = timeline(
         _lab_path(args),
@@ -642,13 +645,13 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     held = relation.to_arrow_table()
     more = held.num_rows > args.limit
     relation = duckdb.from_arrow(held.slice(0, args.limit))
-    if args.format == "text":
+    if fmt == "text":
         lines = _timeline_lines(relation)
         _write_text("".join(f"{line}\n" for line in lines), args.out)
         rows = len(lines)
     else:
-        rows = _emit(relation, fmt=args.format, out=args.out)
-    if not rows and args.format == "text":
+        rows = _emit(relation, fmt=fmt, out=args.out)
+    if not rows and fmt == "text":
         print("dvlab: no records match", file=sys.stderr)
     if more:
         print(
@@ -1136,7 +1139,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="leave out metric changes (a series leaving its own recent baseline)",
     )
-    p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default="text")
+    p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default=None)
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_timeline)
 

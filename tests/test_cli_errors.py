@@ -335,3 +335,32 @@ def test_out_never_writes_a_labs_write_ahead_log(
     assert (code, printed) == (2, "")
     assert err.startswith(f"dvlab: --out {wal} is the write-ahead log of the DuckDB database")
     assert (wal.read_bytes() if wal.exists() else None) == before
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "-5"])
+def test_timeline_limit_below_one_is_refused_as_given(
+    lab: Path, capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "timeline", f"--limit={limit}")
+
+    assert (code, out) == (2, "")
+    assert err == f"dvlab: --limit must be at least 1, not {limit}\n"
+
+
+def test_timeline_out_suffix_chooses_the_format(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "view.parquet"
+
+    code, _, _ = run(capsys, "--db", str(lab), "timeline", "--out", str(out))
+
+    assert code == 0
+    messages = duckdb.sql(f"SELECT message FROM read_parquet('{out}') ORDER BY ts").fetchall()
+    assert [m[0] for m in messages] == [
+        "GET /v1/vms 200",
+        "retrying attach_port",
+        "attach_port gave up",
+        "port created",
+        "link down",
+        "cache warm",
+    ]

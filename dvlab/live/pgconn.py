@@ -45,9 +45,11 @@ def _parts(dsn: str) -> dict[str, Any]:
 #: a URL, up to the next blank
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 #: a password given in a URL's query
-_URL_PASSWORD = re.compile(r"(?<=[?&])(?:ssl)?password=([^&#]*)")
+_URL_PASSWORD = re.compile(r"(?<=[?&])(?:ssl)?password=([^&#]*)", re.IGNORECASE)
 #: a password given in a conninfo string: quoted (with \\ escapes) or up to the next blank
-_CONNINFO_PASSWORD = re.compile(r"(?<![\w])(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)")
+_CONNINFO_PASSWORD = re.compile(
+    r"(?<![\w])(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE
+)
 
 
 def _secret_spans(text: str) -> list[tuple[int, int]]:

@@ -358,3 +358,17 @@ def test_forgetting_an_unknown_source_names_it_without_its_password(
     out, err = capsys.readouterr()
     assert err.startswith(f"dvlab: {shown} is not in the lab's ledger"), err
     assert PASSWORD not in out + err
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("host=db PASSWORD=x user=u", "host=db PASSWORD=*** user=u"),
+        (
+            "postgresql://db/ctl?Password=x&sslmode=off",
+            "postgresql://db/ctl?Password=***&sslmode=off",
+        ),
+    ],
+)
+def test_redact_takes_the_password_keyword_in_any_case(text: str, shown: str) -> None:
+    assert pgconn.redact(text) == shown
