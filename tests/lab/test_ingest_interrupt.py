@@ -35,6 +35,27 @@ CHILD = textwrap.dedent(
 )
 
 
+def signalled(script: str, args: list[str], ready: str, signum: int) -> tuple[int, str, str]:
+    """Run ``script`` with ``args``, send ``signum`` once it prints ``ready`` on stderr; its
+    (exit code, stdout, stderr)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stderr is not None
+        assert child.stderr.readline().strip() == ready
+        child.send_signal(signum)
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    return child.returncode, out, err
+
+
 @pytest.mark.slow
 def test_sigint_inside_the_commit_write_leaves_the_lab_as_it_was(tmp_path: Path) -> None:
     lab = tmp_path / "lab.duckdb"
@@ -47,22 +68,10 @@ def test_sigint_inside_the_commit_write_leaves_the_lab_as_it_was(tmp_path: Path)
         for i in range(1_500_000):
             record = {"ts": "2026-12-01T10:00:00Z", "msg": f"m{i}", "http": {"status": 200}}
             fh.write(json.dumps(record) + "\n")
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, "--db", str(lab), "ingest", str(big)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, out, err = signalled(
+        CHILD, ["--db", str(lab), "ingest", str(big)], "writing", signal.SIGINT
     )
-    try:
-        assert child.stderr is not None
-        assert child.stderr.readline().strip() == "writing"
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 130, (out, err)
+    assert code == 130, (out, err)
     assert err.strip().endswith("dvlab: interrupted")
     con = duckdb.connect(str(lab), read_only=True)
     try:
@@ -98,22 +107,10 @@ def test_a_signal_interrupts_duckdb_mid_statement(tmp_path: Path, signum: int) -
     lab = tmp_path / "lab.duckdb"
     source = tmp_path / "one.jsonl"
     source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
-    child = subprocess.Popen(
-        [sys.executable, "-c", ENDLESS, "--db", str(lab), "ingest", str(source)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    code, out, err = signalled(
+        ENDLESS, ["--db", str(lab), "ingest", str(source)], "reading", signum
     )
-    try:
-        assert child.stderr is not None
-        assert child.stderr.readline().strip() == "reading"
-        child.send_signal(signum)
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 130, (out, err)
+    assert code == 130, (out, err)
     assert err.strip().endswith("dvlab: interrupted")
     assert not lab.exists() or duckdb.connect(str(lab), read_only=True).execute(
         "SELECT count(*) FROM logs"
