@@ -1937,9 +1937,11 @@ def _strict_error(staging: _Staging, summary: IngestSummary) -> BadInputError:
     ).fetchall()
     if first:
         source, line, reason = first[0]
+        sources = staging.con.execute("SELECT count(DISTINCT src) FROM stage_rejects").fetchall()
+        spread = f" in {sources[0][0]} sources" if sources[0][0] > 1 else ""
         return BadInputError(
-            f"--strict: {summary.total('rows_rejected')} line(s) rejected, nothing written; "
-            f"first: {reason}",
+            f"--strict: {summary.total('rows_rejected')} line(s) rejected{spread}, nothing "
+            f"written; first: {reason}",
             source=source,
             line=line,
         )

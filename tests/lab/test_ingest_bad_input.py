@@ -458,3 +458,19 @@ def test_names_with_glob_characters_are_read_as_named_not_as_globs(
         (str(folder / "t1.csv"), "plain-task"),
         (str(folder / "t[1].csv"), "bracketed-task"),
     ]
+
+
+def test_strict_says_how_many_sources_its_rejects_are_spread_over(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    first = tmp_path / "a.jsonl"
+    first.write_text(jsonl([record(1)]) + NOT_OBJECT + "\n", encoding="utf-8")
+    second = tmp_path / "b.jsonl"
+    second.write_text(NOT_OBJECT + "\n" + NOT_OBJECT + "\n" + jsonl([record(2)]), encoding="utf-8")
+
+    with pytest.raises(BadInputError) as caught:
+        ingest(lab_path, [str(first), str(second)], IngestOptions(format="jsonl", strict=True))
+
+    assert str(caught.value).startswith(
+        f"{first}:2: --strict: 3 line(s) rejected in 2 sources, nothing written; first: "
+    )
