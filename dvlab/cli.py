@@ -232,23 +232,17 @@ class _StdoutClosed(Exception):
     """Whoever read stdout closed it early (``dvlab sql ... | head``)."""
 
 
-def _is_duckdb_file(path: str) -> bool:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(12)[8:12] == b"DUCK"
-    except OSError:
-        return False  # nothing there, or nothing readable: writing says what is wrong
-
-
 def _refuse_a_database(out: str) -> None:
     """Stop before ``--out`` writes over a DuckDB database (the lab being read, say), or
     over its write-ahead log, which holds its latest commits (there or not yet)."""
-    if _is_duckdb_file(out):
+    from dvlab.lab.store import is_duckdb_file
+
+    if is_duckdb_file(out):
         raise BadInputError(
             f"--out {out} is a DuckDB database (a lab?); it is not overwritten: "
             "write the result to another file"
         )
-    if out.endswith(".wal") and _is_duckdb_file(out[:-4]):
+    if out.endswith(".wal") and is_duckdb_file(out[:-4]):
         raise BadInputError(
             f"--out {out} is the write-ahead log of the DuckDB database {out[:-4]}; "
             "write the result to another file"
@@ -289,17 +283,8 @@ def _deliver(written: Path, out: str | None) -> None:
 
 
 def _write_text(text: str, out: str | None) -> None:
-    if out:
-        _refuse_a_database(out)
-        Path(out).write_text(text, encoding="utf-8")
-        return
-    try:
-        sys.stdout.write(text)
-        if text and not text.endswith("\n"):
-            sys.stdout.write("\n")
-        sys.stdout.flush()
-    except BrokenPipeError as exc:
-        raise _StdoutClosed from exc
+    """Write ``text`` to ``out`` or to stdout, ending in a newline unless empty."""
+    _write_lines(iter([text if not text or text.endswith("\n") else text + "\n"]), out)
 
 
 #: rows whose cells set the table's column widths; a wider cell further down pushes

@@ -544,15 +544,18 @@ class _Staging:
         self.con.close()
         shutil.rmtree(self.spill, ignore_errors=True)
 
+    def _extract_into_raw(self, lines_table: str) -> None:
+        """``lines_table`` (line, text) through the line reader's SQL into ``raw``."""
+        present = {r[0] for r in self.con.execute(jsonlines.census_sql(lines_table)).fetchall()}
+        self.con.execute(
+            f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) "
+            f"{jsonlines.extract_sql(lines_table, present)}"
+        )
+
     def add_json_chunk(self, chunk: files.LineChunk) -> None:
-        table = _chunk_table(chunk)
-        self.con.register("chunk", table)
+        self.con.register("chunk", _chunk_table(chunk))
         try:
-            present = {r[0] for r in self.con.execute(jsonlines.census_sql("chunk")).fetchall()}
-            select = jsonlines.extract_sql("chunk", present)
-            self.con.execute(
-                f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) {select}"
-            )
+            self._extract_into_raw("chunk")
         finally:
             self.con.unregister("chunk")
 
@@ -587,12 +590,7 @@ class _Staging:
             if read != lines:
                 log.info("%s: DuckDB read %d lines of %d; reading it in chunks", path, read, lines)
                 return False
-            numbered = "(SELECT rowid + 1 AS line, text FROM json_lines)"
-            present = {r[0] for r in self.con.execute(jsonlines.census_sql(numbered)).fetchall()}
-            self.con.execute(
-                f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) "
-                f"{jsonlines.extract_sql(numbered, present)}"
-            )
+            self._extract_into_raw("(SELECT rowid + 1 AS line, text FROM json_lines)")
             return True
         finally:
             self.con.execute("DROP TABLE IF EXISTS json_lines")
@@ -814,11 +812,11 @@ class _Staging:
         return counts
 
     def reject_odd_lines(
-        self, src: int, source: str, odd: list[tuple[int, str]], tz: str
+        self, src: int, source: str, odd: list[tuple[int, str]], options: IngestOptions
     ) -> tuple[int, int] | None:
         """The ``odd`` lines through the line reader's SQL into ``stage_rejects``: (rejects,
         blank lines skipped). None, with nothing added, if one of them would load."""
-        _use_zone(self.con, tz)
+        _use_zone(self.con, options.tz)
         table = pa.table(
             {
                 "line": pa.array([line for line, _ in odd], type=pa.int64()),
@@ -827,29 +825,18 @@ class _Staging:
         )
         self.con.register("odd_text", table)
         try:
-            present = {r[0] for r in self.con.execute(jsonlines.census_sql("odd_text")).fetchall()}
-            self.con.execute(
-                f"INSERT INTO raw (line, reject, raw, {', '.join(RAW_FIELDS)}) "
-                f"{jsonlines.extract_sql('odd_text', present)}"
-            )
+            self._extract_into_raw("odd_text")
         finally:
             self.con.unregister("odd_text")
-        try:
-            kept, loadable = self.con.execute(
-                """SELECT count(*), count(*) FILTER (WHERE reject IS NULL
-                                                     AND dvlab_ts(ts_raw) IS NOT NULL)
-                   FROM raw"""
-            ).fetchall()[0]
-            if loadable:
-                return None
-            self.con.execute(
-                f"""INSERT INTO stage_rejects
-                    SELECT $src, $source, line, {REJECT_REASON}, left(raw, $excerpt) FROM raw""",
-                {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
-            )
-        finally:
+        kept, loadable = self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE reject IS NULL "
+            "AND dvlab_ts(ts_raw) IS NOT NULL) FROM raw"
+        ).fetchall()[0]
+        if loadable:
             self.con.execute("DELETE FROM raw")
-        return int(kept), len(odd) - int(kept)
+            return None
+        _, rejected = self.finish_source(src, source, options)
+        return rejected, len(odd) - int(kept)
 
     def last_unit_line(self) -> int | None:
         rows = self.con.execute("SELECT max(line) FROM raw").fetchall()
@@ -1103,7 +1090,7 @@ def _read_whole_json(
             for (line, _), n in zip(odd, given, strict=True)
             if n
         ]
-        rejected = staging.reject_odd_lines(src, name, odd, options.tz)
+        rejected = staging.reject_odd_lines(src, name, odd, options)
         if rejected is None:
             return None
         odd_rejects, skipped = rejected
@@ -1178,8 +1165,8 @@ def _read_json_lines(
     """The middle path, for JSON lines the whole-file reader will not take (more blank lines,
     or lines that are no JSON object, than it locates; see jsonlines.ODD_LINES_MAX): the
     file read as lines in parallel, and the line reader's SQL run over all of them in one
-    statement. Same rows and rejects as the
-    chunk reader, which remains for what DuckDB cannot split into lines.
+    statement. Same rows and rejects as the chunk reader, which remains for what DuckDB
+    cannot split into lines.
 
     None: the file is for the chunk reader (nothing was staged).
     """

@@ -48,15 +48,22 @@ NO_AUTOLOAD = {"autoload_known_extensions": False, "autoinstall_known_extensions
 _MAGIC = b"DUCK"
 
 
+def is_duckdb_file(path: Path | str) -> bool:
+    """Whether ``path`` is a DuckDB database file (False when it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(12)[8:12] == _MAGIC
+    except OSError:
+        return False
+
+
 def check_lab_file(path: Path) -> None:
     """Refuse, before DuckDB sees it, a lab path that is a folder or another kind of file."""
     if path.is_dir():
         raise BadInputError(f"{path} is a folder; the lab is one DuckDB file (--db PATH)")
     if not path.is_file() or path.stat().st_size == 0:
         return
-    with open(path, "rb") as fh:
-        header = fh.read(12)
-    if header[8:12] != _MAGIC:
+    if not is_duckdb_file(path):
         raise BadInputError(
             f"{path} is not a DuckDB database; point --db (or DVLAB_DB) at a lab file, "
             "or at a path that does not exist yet"

@@ -20,8 +20,9 @@ one by one. Accepted, in this order:
 
 Times without an offset are read in the connection's ``TimeZone``, which the
 ingest sets to ``--tz`` (default UTC); a local time the zone shows twice (the
-hour repeated when summer time ends) is the first of its two instants. Unparseable text gives NULL, and the
-ingest turns a NULL time into a reject that quotes the text.
+hour repeated when summer time ends) is the first of its two instants.
+Unparseable text gives NULL, and the ingest turns a NULL time into a reject
+that quotes the text.
 """
 
 from __future__ import annotations

@@ -284,11 +284,11 @@ class _Pulled:
 
 
 def _pull(
-    conn: psycopg.Connection, source: PgSource, since: str | None, into: Path
+    conn: psycopg.Connection, source: PgSource, since: str | None, into: Path, zone: str
 ) -> _Pulled | None:
-    """Copy the new rows into ``into`` as CSV; None when there are none."""
+    """Copy the new rows into ``into`` as CSV, ``timestamp`` columns read in ``zone``; None
+    when there are none."""
     relation = _relation(source)
-    server_zone = str(conn.execute("SHOW TimeZone").fetchall()[0][0])
     for setting in ("TimeZone = 'UTC'", "DateStyle = 'ISO, YMD'", "extra_float_digits = 3"):
         conn.execute(sql.SQL("SET " + setting))  # type: ignore[arg-type]
     # Read before the snapshot: a row a transaction still in flight writes with now() will
@@ -318,7 +318,6 @@ def _pull(
         raise BadInputError(
             f"--watermark {watermark}: the result has no such column (it has {', '.join(names)})"
         )
-    zone = source.naive_tz or server_zone
     select = sql.SQL(", ").join(
         sql.SQL("(b.{c} AT TIME ZONE {z}) AS {c}").format(c=sql.Identifier(n), z=sql.Literal(zone))
         if oid == _TIMESTAMP
@@ -465,7 +464,7 @@ def _stage(
         # and the source keeps the zone it was first read in
         zone = source.naive_tz or str(conn.execute("SHOW TimeZone").fetchall()[0][0])
         recorded["naive_tz"] = zone
-        pulled = _pull(conn, replace(source, naive_tz=zone), since, staging.spill / "pulled.csv")
+        pulled = _pull(conn, source, since, staging.spill / "pulled.csv", zone)
     except psycopg.errors.UndefinedTable as exc:
         raise pgconn.error(exc, source.dsn, "no such table") from None
     except psycopg.Error as exc:
