@@ -277,7 +277,8 @@ def _last_position(lab_path: Path, name: str) -> tuple[str | None, str | None, s
 @dataclass
 class _Pulled:
     path: Path
-    columns: tuple[str, ...]
+    #: the result's columns and the widest line, as the CSV holds them
+    copied: tables.CopiedRows
     rows: int
     position: str | None
     watermark: str | None
@@ -351,10 +352,12 @@ def _pull(
         where = sql.SQL("({} AND {} <= CAST({} AS {})) OR {} IS NULL").format(
             lower, column, sql.Literal(upper), type_name, column
         )
+    # each row numbered as it is sent, so that the CSV can be read in parallel in any order
     copy = sql.SQL(
-        "COPY (SELECT {select} FROM ({rel}) AS b WHERE {where}) TO STDOUT "
-        "WITH (FORMAT csv, HEADER true)"
+        "COPY (SELECT row_number() OVER () AS dvlab_row, {select} FROM ({rel}) AS b "
+        "WHERE {where}) TO STDOUT WITH (FORMAT csv, HEADER true)"
     ).format(select=select, rel=relation, where=where)
+    longest = 0
     with open(into, "wb") as out, cur.copy(copy) as stream:
         # the server sends a row at a time: written a batch at a time, which halves the
         # cost of taking them in
@@ -363,7 +366,10 @@ def _pull(
         held = 0
         for block in stream:
             keep(block)
-            held += len(block)
+            size = len(block)
+            held += size
+            if size > longest:
+                longest = size
             if len(batch) >= _COPY_BATCH or held >= _COPY_BATCH_BYTES:
                 out.write(b"".join(batch))
                 batch.clear()
@@ -372,7 +378,7 @@ def _pull(
         out.write(b"".join(batch))
     rows = cur.rowcount if cur.rowcount >= 0 else -1
     conn.execute("COMMIT")
-    return _Pulled(into, tuple(names), rows, position, watermark)
+    return _Pulled(into, tables.CopiedRows(tuple(names), longest), rows, position, watermark)
 
 
 def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone: str) -> str:
@@ -490,15 +496,16 @@ def _stage(
         return report, entry
     recorded["watermark"] = pulled.watermark
     mapping = tables.parse_map(list(options.mapping))
-    kind = options.kind or tables.kind_of(pulled.columns, mapping)
+    columns = pulled.copied.columns
+    kind = options.kind or tables.kind_of(columns, mapping)
     if kind not in ("tasks", "transitions", "events"):
         raise BadInputError(
             "cannot tell whether these rows are tasks, transitions or events "
-            f"(columns {', '.join(pulled.columns)}); say which with --kind",
+            f"(columns {', '.join(columns)}); say which with --kind",
             source=name,
         )
     lab_ingest._use_zone(staging.con, options.tz)
-    shape = tables.Shape(kind=kind, layout="csv", columns=pulled.columns)
+    shape = tables.Shape(kind=kind, layout="csv", columns=columns)
     try:
         staged, loaded, rejected = tables.stage(
             staging.con,
@@ -508,8 +515,7 @@ def _stage(
             mapping=mapping,
             time_origin=options.time_origin,
             source=name,
-            header_line=False,
-            csv_columns=pulled.columns,
+            copied=pulled.copied,
         )
     except SourceReadError as exc:
         # the staging file is ours, and gone when the run ends: name the source instead

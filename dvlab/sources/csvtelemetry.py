@@ -152,7 +152,7 @@ def stage(
     chosen = tables.checked_columns(shape, mapping, name)
     raw = f"tbl_raw_{int(src)}"
     staged = f"tbl_{int(src)}"
-    columnar = tables._read_raw(con, raw, path, shape, header_line=True)
+    columnar = tables._read_raw(con, raw, path, shape)
     try:
         texts, attributes = tables.row_texts(shape, chosen, columnar)
         if shape.kind == "spans":

@@ -37,9 +37,23 @@ from dvlab.sources.records import REJECT_EXCERPT
 
 KINDS = ("tasks", "transitions", "events")
 
-#: the longest line read from a database's own COPY (``csv_columns``): PostgreSQL builds a
-#: row in one buffer that cannot pass 1 GiB. (read_csv's own limit, 2 MB, fails a wider row.)
-DATABASE_ROW_BYTES = 1 << 30
+#: read_csv's own limit on a line's length: a database's copy with a wider row is read with
+#: a limit made for it (a larger limit than needed slows every read, by half at 1 GiB)
+CSV_LINE_BYTES = 2 << 20
+
+
+@dataclass(frozen=True)
+class CopiedRows:
+    """A CSV a database wrote of a result (PostgreSQL's ``COPY … TO STDOUT``): a header, then
+    a row per record whose first value is the row's number (from 1) and the rest ``columns``,
+    NULL written as nothing and an empty string as ``""``; ``longest`` is the widest line's
+    length in bytes."""
+
+    columns: tuple[str, ...]
+    longest: int
+
+    def line_bytes(self) -> int:
+        return max(CSV_LINE_BYTES, self.longest + 1024)
 
 #: normalised task state -> the words sources use for it (compared ignoring case)
 TASK_STATES: dict[str, tuple[str, ...]] = {
@@ -445,16 +459,15 @@ def stage(
     mapping: dict[str, str],
     time_origin: str | None,
     source: str | None = None,
-    header_line: bool = True,
-    csv_columns: tuple[str, ...] | None = None,
+    copied: CopiedRows | None = None,
 ) -> tuple[str, int, int]:
     """Read ``path`` into a staging table of the lab's columns for ``shape.kind``.
 
     Returns (staging table, rows, rejects); rejects go to ``stage_rejects``
     with their row and column. ``line`` is the file's line for CSV and JSON
     lines, the row (1-based) for Parquet, the element for a JSON array. A
-    CSV copied out of a database is named by ``source`` rather than its path,
-    and with ``header_line=False`` its rows count from 1 below the header.
+    CSV copied out of a database (``copied``) is named by ``source`` rather than
+    its path, and its rows are numbered by the numbers it holds.
     """
     name = source or str(path)
     if shape.kind == "events" and kind_of(shape.columns) != "events":
@@ -466,7 +479,7 @@ def stage(
         )
     raw = f"tbl_raw_{int(src)}"
     staged = f"tbl_{int(src)}"
-    columnar = _read_raw(con, raw, path, shape, header_line=header_line, csv_columns=csv_columns)
+    columnar = _read_raw(con, raw, path, shape, copied=copied)
     try:
         if shape.kind == "events":
             select = _events_select(raw)
@@ -497,80 +510,73 @@ def _read_raw(
     path: Path,
     shape: Shape,
     *,
-    header_line: bool,
-    csv_columns: tuple[str, ...] | None = None,
+    copied: CopiedRows | None = None,
 ) -> Columnar | None:
     """Read ``path`` into ``raw``: ``line``, the row as JSON text (``record``), and for CSV
     and Parquet each column under an alias ``c0``, ``c1``, ... (returned, by source name),
     so that values are taken from the columns rather than parsed out of the JSON again.
 
     For CSV and Parquet ``raw`` is a view over the rows read (``record`` is then only
-    computed where asked for); ``drop_raw`` removes it. A CSV whose dialect and columns
-    are known (``csv_columns``: a database's own COPY) is read without sniffing it."""
+    computed where asked for); ``drop_raw`` removes it. A database's copy (``copied``) is
+    read without sniffing it, and, as its rows carry their numbers, in any order."""
     name = str(path)
-    if shape.layout == "csv" and csv_columns is None:
+    if shape.layout == "csv" and copied is None:
         _refuse_repeated_header(path)
-    if shape.layout == "csv" and csv_columns is not None:
-        spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(csv_columns)))
+    line = "1"
+    if copied is not None:
+        spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(copied.columns)))
         reader = (
             "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"', "
-            f"escape = '\"', columns = {{{spec}}}, strict_mode = true, "
-            f"max_line_size = {DATABASE_ROW_BYTES}, "
+            f"escape = '\"', columns = {{'n': 'BIGINT', {spec}}}, strict_mode = true, "
+            f"max_line_size = {copied.line_bytes()}, "
             # the database writes NULL as nothing and an empty string as ""
             "allow_quoted_nulls = false)"
         )
-        line = "2" if header_line else "1"
-        body = "to_json(r)::VARCHAR"
     elif shape.layout == "csv":
         reader = (
             "read_csv(?, header = true, all_varchar = true, auto_detect = true, "
             "sample_size = -1, strict_mode = true)"
         )
         # header on line 1, one row per line (a quoted value holding a newline shifts this)
-        line = "2" if header_line else "1"
-        body = "to_json(r)::VARCHAR"
+        line = "2"
     elif shape.layout == "parquet":
         reader = "read_parquet(?)"
-        line = "1"
-        body = "to_json(r)::VARCHAR"
     else:
         fmt = "array" if shape.layout == "json-array" else "newline_delimited"
         reader = f"read_json_objects(?, format = '{fmt}')"
-        line = "1"
-        body = "r.json::VARCHAR"
     rows = f"{raw}_rows"
     columnar: Columnar | None = None
-    con.execute("SET preserve_insertion_order = true")
+    # kept in file order, so that a row's rowid is its place in the file
+    con.execute(f"SET preserve_insertion_order = {copied is None}")
     try:
-        # kept in file order, so that a row's rowid is its place in the file
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {reader}",
             [files.duckdb_path(path)],
         )
-        if shape.layout in ("csv", "parquet"):
-            described = con.execute(f"DESCRIBE {rows}").fetchall()
-            if csv_columns is not None:
-                columnar = {
-                    n: (str(d[0]), str(d[1])) for n, d in zip(csv_columns, described, strict=True)
-                }
-                record = ", ".join(
-                    f"{quote_literal(n)}, {alias}" for n, (alias, _) in columnar.items()
-                )
-                body = f"json_object({record})::VARCHAR"
-                aliases = "".join(f", r.{alias}" for alias, _ in columnar.values())
-            else:
-                columnar = {str(d[0]): (f"c{i}", str(d[1])) for i, d in enumerate(described)}
-                aliases = "".join(
-                    f", r.{quote_ident(n)} AS {alias}" for n, (alias, _) in columnar.items()
-                )
+        if copied is not None:
+            columnar = {n: (f"c{i}", "VARCHAR") for i, n in enumerate(copied.columns)}
+            record = ", ".join(f"{quote_literal(n)}, r.{a}" for n, (a, _) in columnar.items())
+            aliases = "".join(f", r.{alias}" for alias, _ in columnar.values())
             con.execute(
                 f"""CREATE OR REPLACE TEMP VIEW {raw} AS
-                    SELECT rowid + {line} AS line, {body} AS record{aliases} FROM {rows} AS r"""
+                    SELECT r.n AS line, json_object({record})::VARCHAR AS record{aliases}
+                    FROM {rows} AS r"""
+            )
+        elif shape.layout in ("csv", "parquet"):
+            described = con.execute(f"DESCRIBE {rows}").fetchall()
+            columnar = {str(d[0]): (f"c{i}", str(d[1])) for i, d in enumerate(described)}
+            aliases = "".join(
+                f", r.{quote_ident(n)} AS {alias}" for n, (alias, _) in columnar.items()
+            )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW {raw} AS
+                    SELECT rowid + {line} AS line, to_json(r)::VARCHAR AS record{aliases}
+                    FROM {rows} AS r"""
             )
         else:
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {raw} AS
-                    SELECT rowid + {line} AS line, {body} AS record FROM {rows} AS r"""
+                    SELECT rowid + 1 AS line, r.json::VARCHAR AS record FROM {rows} AS r"""
             )
             con.execute(f"DROP TABLE {rows}")
     except duckdb.Error as exc:
