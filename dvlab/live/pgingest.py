@@ -5,8 +5,9 @@
 where DuckDB's parallel CSV reader stages them through the same mapping,
 state words, time parsing and reject rules as a task file, then commits them
 in one transaction with a ledger row. Text CSV rather than binary COPY: a
-binary stream must be decoded value by value in Python, while DuckDB reads
-the CSV in parallel, with no Python per row.
+binary stream must be decoded value by value in Python, while DuckDB parses
+the CSV in parallel (Python only writes its rows out). The server numbers the
+rows as it sends them, so the reader need not keep the file's order.
 
 *Incremental.* A watermark column (``--watermark``; by default ``updated_at``
 when the table has one) makes a scheduled run take only what is new. Each run
