@@ -1368,6 +1368,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    return run(parse(argv))
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line read (argparse exits on a wrong one, or after ``--help``)."""
     parser = build_parser()
     # options after `dvlab lab` that dvlab does not know are JupyterLab's own
     args, unknown = parser.parse_known_args(argv)
@@ -1375,6 +1380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command != "lab":
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         args.jupyter_args = [*unknown, *args.jupyter_args]
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names: its exit code, an error as one line on stderr."""
     level = logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr

@@ -55,6 +55,7 @@ class CopiedRows:
     def line_bytes(self) -> int:
         return max(CSV_LINE_BYTES, self.longest + 1024)
 
+
 #: normalised task state -> the words sources use for it (compared ignoring case)
 TASK_STATES: dict[str, tuple[str, ...]] = {
     "pending": (

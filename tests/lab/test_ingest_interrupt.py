@@ -165,3 +165,57 @@ def test_inside_a_deferred_block_a_signal_raises_only_at_its_end() -> None:
         signal.raise_signal(signal.SIGINT)
         reached.append("after the signal")
     assert reached == ["after the signal"]
+
+
+# Holds the import of the lab's store (DuckDB comes with it) for long enough that a signal
+# lands while the command is still loading, and announces it.
+LOADING = textwrap.dedent(
+    """
+    import importlib.abc
+    import sys
+    import time
+
+    class Slow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "dvlab.lab.store":
+                print("loading", file=sys.stderr, flush=True)
+                time.sleep(60)
+            return None
+
+    sys.meta_path.insert(0, Slow())
+    from dvlab.launch import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_command_loads_is_an_interrupt(tmp_path: Path, signum: int) -> None:
+    lab = tmp_path / "lab.duckdb"
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
+    code, out, err = signalled(
+        LOADING, ["--db", str(lab), "ingest", str(source)], "loading", signum
+    )
+    assert (code, out, err) == (130, "", "dvlab: interrupted\n")
+    assert not lab.exists()
+
+
+def test_the_package_loads_without_duckdb() -> None:
+    """What the command imports before it can handle a signal stays light; the lab's API
+    is still there when asked for."""
+    probe = "import sys, dvlab.launch; print('duckdb' in sys.modules)"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert found.stdout.split() == ["False"], found.stderr
+    from dvlab import Lab, open_lab
+    from dvlab.lab import store
+
+    assert (Lab, open_lab) == (store.Lab, store.open_lab)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        dvlab_nothing()
+
+
+def dvlab_nothing() -> object:
+    import dvlab
+
+    return dvlab.nothing  # type: ignore[attr-defined]

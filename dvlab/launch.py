@@ -1,0 +1,39 @@
+"""The ``dvlab`` command's entry point.
+
+Importing the command's modules (DuckDB, pandas, Altair) takes the better part of a
+second. A Ctrl-C or SIGTERM in that time ends the command as one later would: the
+line ``dvlab: interrupted`` and exit code 130, not a traceback or a death by signal.
+Nothing has been opened yet, so there is nothing to undo.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+INTERRUPTED = 130
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        from dvlab import cli
+
+        args = cli.parse(argv)  # the parser imports what the commands' options need
+    except KeyboardInterrupt:
+        print("dvlab: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        # from here each command handles signals its own way
+        signal.signal(signal.SIGTERM, previous)
+    return cli.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
