@@ -1,13 +1,15 @@
 """Task history straight from the control plane's PostgreSQL.
 
 ``dvlab ingest postgresql://… --table tasks`` (or ``--query``) pulls rows with
-``COPY (SELECT …) TO STDOUT`` in CSV form into the ingest's spill folder,
-where DuckDB's parallel CSV reader stages them through the same mapping,
-state words, time parsing and reject rules as a task file, then commits them
-in one transaction with a ledger row. Text CSV rather than binary COPY: a
-binary stream must be decoded value by value in Python, while DuckDB parses
-the CSV in parallel (Python only writes its rows out). The server numbers the
-rows as it sends them, so the reader need not keep the file's order.
+``COPY (SELECT …) TO STDOUT`` in its text format into the ingest's spill
+folder, where DuckDB's parallel CSV reader stages them through the same
+mapping, state words, time parsing and reject rules as a task file, then
+commits them in one transaction with a ledger row. Text rather than binary
+COPY: a binary stream must be decoded value by value in Python, while DuckDB
+parses the text in parallel (Python only writes its rows out). Text rather
+than CSV: a line per row, so the file can be split anywhere (see
+``tables.CopiedRows``). The server numbers the rows as it sends them, so the
+reader need not keep the file's order.
 
 *Incremental.* A watermark column (``--watermark``; by default ``updated_at``
 when the table has one) makes a scheduled run take only what is new. Each run
@@ -353,10 +355,11 @@ def _pull(
         where = sql.SQL("({} AND {} <= CAST({} AS {})) OR {} IS NULL").format(
             lower, column, sql.Literal(upper), type_name, column
         )
-    # each row numbered as it is sent, so that the CSV can be read in parallel in any order
+    # COPY's text format: a line per row (see tables.CopiedRows), each numbered as it is
+    # sent, so that the file can be read in parallel in any order
     copy = sql.SQL(
         "COPY (SELECT row_number() OVER () AS dvlab_row, {select} FROM ({rel}) AS b "
-        "WHERE {where}) TO STDOUT WITH (FORMAT csv, HEADER true)"
+        "WHERE {where}) TO STDOUT"
     ).format(select=select, rel=relation, where=where)
     longest = 0
     with open(into, "wb") as out, cur.copy(copy) as stream:
@@ -471,7 +474,7 @@ def _stage(
         # and the source keeps the zone it was first read in
         zone = source.naive_tz or str(conn.execute("SHOW TimeZone").fetchall()[0][0])
         recorded["naive_tz"] = zone
-        pulled = _pull(conn, source, since, staging.spill / "pulled.csv", zone)
+        pulled = _pull(conn, source, since, staging.spill / "pulled.copy", zone)
     except psycopg.errors.UndefinedTable as exc:
         raise pgconn.error(exc, source.dsn, "no such table") from None
     except psycopg.Error as exc:

@@ -41,13 +41,28 @@ KINDS = ("tasks", "transitions", "events")
 #: a limit made for it (a larger limit than needed slows every read, by half at 1 GiB)
 CSV_LINE_BYTES = 2 << 20
 
+#: A value of a database's copy (PostgreSQL's text format) as it was: ``\\`` is a
+#: backslash, and ``\n``, ``\r``, ``\t``, ``\b``, ``\f``, ``\v`` the control characters
+#: (COPY TO writes no other escape). Split at the escaped backslashes, each piece holds only
+#: the others.
+_UNESCAPE_COPIED = r"""CREATE OR REPLACE TEMP MACRO dvlab_copied_text(v) AS (
+    CASE WHEN NOT contains(v, '\') THEN v
+         ELSE array_to_string(list_transform(string_split(v, '\\'), lambda p:
+                  replace(replace(replace(replace(replace(replace(p,
+                      '\n', chr(10)), '\r', chr(13)), '\t', chr(9)),
+                      '\b', chr(8)), '\f', chr(12)), '\v', chr(11))), '\')
+    END)"""
+
 
 @dataclass(frozen=True)
 class CopiedRows:
-    """A CSV a database wrote of a result (PostgreSQL's ``COPY … TO STDOUT``): a header, then
-    a row per record whose first value is the row's number (from 1) and the rest ``columns``,
-    NULL written as nothing and an empty string as ``""``; ``longest`` is the widest line's
-    length in bytes."""
+    r"""A result a database wrote in PostgreSQL's text format (``COPY … TO STDOUT``): a
+    line per row, values separated by tabs, a control character or backslash in a value
+    escaped with a backslash, NULL written ``\N``; the first value is the row's number
+    (from 1), the rest are ``columns``. ``longest`` is the widest line's length in bytes.
+
+    As no value holds a line break, DuckDB's reader can split the file anywhere in
+    parallel (a CSV's quoted line breaks can make it start a part mid-value)."""
 
     columns: tuple[str, ...]
     longest: int
@@ -524,14 +539,17 @@ def _read_raw(
     if shape.layout == "csv" and copied is None:
         _refuse_repeated_header(path)
     line = "1"
+    select = "*"
     if copied is not None:
+        con.execute(_UNESCAPE_COPIED)
         spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(copied.columns)))
         reader = (
-            "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"', "
-            f"escape = '\"', columns = {{'n': 'BIGINT', {spec}}}, strict_mode = true, "
-            f"max_line_size = {copied.line_bytes()}, "
-            # the database writes NULL as nothing and an empty string as ""
-            "allow_quoted_nulls = false)"
+            "read_csv(?, header = false, auto_detect = false, delim = '\t', quote = '', "
+            f"escape = '', nullstr = '\\N', columns = {{'n': 'BIGINT', {spec}}}, "
+            f"strict_mode = true, max_line_size = {copied.line_bytes()})"
+        )
+        select = "n, " + ", ".join(
+            f"dvlab_copied_text(c{i}) AS c{i}" for i in range(len(copied.columns))
         )
     elif shape.layout == "csv":
         reader = (
@@ -551,7 +569,7 @@ def _read_raw(
     con.execute(f"SET preserve_insertion_order = {copied is None}")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT * FROM {reader}",
+            f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT {select} FROM {reader}",
             [files.duckdb_path(path)],
         )
         if copied is not None:
@@ -582,9 +600,8 @@ def _read_raw(
             con.execute(f"DROP TABLE {rows}")
     except duckdb.Error as exc:
         drop_raw(con, raw)
-        raise SourceReadError(
-            name, f"could not read it as {shape.layout}: {first_line(exc)}"
-        ) from None
+        layout = "COPY's text format" if copied is not None else shape.layout
+        raise SourceReadError(name, f"could not read it as {layout}: {first_line(exc)}") from None
     finally:
         con.execute("SET preserve_insertion_order = false")
     if shape.layout == "jsonl":

@@ -131,6 +131,63 @@ def test_a_value_of_three_million_characters_loads_whole(
     ]
 
 
+# each written as PostgreSQL writes it: line breaks, tabs, backslashes and what looks like
+# an escape or a NULL, an empty string and NULL
+ODD_VALUES = [
+    "two\nlines",
+    "crlf\r\nend",
+    "tab\there",
+    "back\\slash",
+    "\\N",
+    "\\\\N",
+    "looks\\nescaped",
+    "ends in \\",
+    "\b\f\v controls",
+    "\\\n\\t mixed",
+    "",
+    None,
+]
+
+
+def test_line_breaks_tabs_and_backslashes_arrive_as_the_server_holds_them(
+    pg_dsn: str, pg: psycopg.Connection, h3_schema: str, lab_path: Path
+) -> None:
+    table = f"{h3_schema}.odd"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    with pg.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO {table} VALUES (%s, 'running', %s)",
+            [(f"o{i:02d}", value) for i, value in enumerate(ODD_VALUES)],
+        )
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+    held = pg.execute(f"SELECT task_id, note FROM {table} ORDER BY task_id").fetchall()
+    assert [note for _, note in held] == ODD_VALUES  # as written, read back by the server
+    assert rows(lab_path, "SELECT task_id, attributes ->> 'note' FROM tasks ORDER BY task_id") == [
+        tuple(row) for row in held
+    ]
+
+
+def test_values_holding_lines_that_look_like_rows_are_read_in_parallel_whole(
+    pg_dsn: str, pg: psycopg.Connection, h3_schema: str, lab_path: Path
+) -> None:
+    """About 15 MB of values with line breaks, each line after one shaped as a row: split
+    for a parallel read, a CSV of them could be cut inside a value and fail."""
+    table = f"{h3_schema}.lines"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    pg.execute(
+        f"""INSERT INTO {table}
+            SELECT 't' || i, 'running',
+                   repeat(E'\\n' || i || ',fake' || i || ',failed,hello' || E'\\t' || 'x', 5000)
+            FROM generate_series(1, 120) AS i"""
+    )
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+    held = pg.execute(f"SELECT task_id, md5(note) FROM {table} ORDER BY task_id").fetchall()
+    assert len(held) == 120
+    assert rows(
+        lab_path, "SELECT task_id, md5(attributes ->> 'note') FROM tasks ORDER BY task_id"
+    ) == [tuple(row) for row in held]
+
+
 def test_rows_that_cannot_be_read_are_blamed_on_the_source_not_the_staging_file(
     pg: psycopg.Connection,
     h3_schema: str,
