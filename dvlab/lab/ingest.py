@@ -168,14 +168,25 @@ class IngestSummary:
 # --------------------------------------------------------------------------- paths
 
 
-#: ``start_hash`` covers a source's first line, at most this many bytes of it
+#: ``start_hash`` covers a source's first two lines, at most this many bytes of each
 START_BYTES = 256
 
 
 def _start(head: bytes) -> bytes:
-    """A source's first line (with its newline), cut at START_BYTES."""
-    end = head.find(b"\n", 0, START_BYTES)
-    return head[: end + 1] if end >= 0 else head[:START_BYTES]
+    """A source's first two lines (with their newlines), each cut at START_BYTES.
+
+    Two, not one: a log that opens with a fixed banner (or a table with its header) starts
+    each file it is rotated into with that same line, and only its first record tells a
+    file rewritten in place from the next one."""
+    taken = b""
+    rest = head
+    for _ in range(2):
+        end = rest.find(b"\n", 0, START_BYTES)
+        if end < 0:
+            return taken + rest[:START_BYTES]
+        taken += rest[: end + 1]
+        rest = rest[end + 1 :]
+    return taken
 
 
 #: file names a folder or glob never yields: a lab and what it keeps beside it
@@ -352,13 +363,17 @@ def _match_state(path: Path, head: bytes, states: list[_State]) -> tuple[_State 
     return None, False
 
 
-def _rewritten(path: Path, head: bytes, states: list[_State]) -> _State | None:
+def _rewritten(
+    path: Path, head: bytes, states: list[_State], others: Sequence[Path] = ()
+) -> _State | None:
     """The generation this path held before it was changed in place, if it was.
 
     Same path, same first bytes, different content later on: an edit or a
     rewrite, whose new content replaces the old rows. A file that starts
     differently (truncated and written anew, as rotation by copy-and-truncate
-    does) is a new generation beside the old one, which stays.
+    does) is a new generation beside the old one, which stays. So is one whose
+    old content is in another of the files read in the same run (``others``):
+    the old file was renamed (rotated), and a new one started under its name.
     """
     name = str(path)
     same = [
@@ -366,7 +381,19 @@ def _rewritten(path: Path, head: bytes, states: list[_State]) -> _State | None:
         for s in states
         if s.source == name and s.start_hash is not None and _hash(_start(head)) == s.start_hash
     ]
-    return max(same, key=lambda s: s.generation) if same else None
+    if not same:
+        return None
+    latest = max(same, key=lambda s: s.generation)
+    for other in others:
+        if other == path:
+            continue
+        try:
+            found, _ = _match_state(other, files.peek_head(other), [latest])
+        except (OSError, SourceReadError):
+            continue  # that file fails in its own turn
+        if found is not None:
+            return None
+    return latest
 
 
 def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
@@ -1488,7 +1515,7 @@ def ingest(
             ledger: list[dict[str, Any]] = []
             for src, path in enumerate(paths):
                 report, entry = _stage_one(
-                    path, src, next_id + src, staging, states, options, progress
+                    path, src, next_id + src, staging, states, options, progress, paths
                 )
                 summary.sources.append(report)
                 ledger.append(entry)
@@ -1536,6 +1563,7 @@ def _stage_one(
     states: list[_State],
     options: IngestOptions,
     progress: ProgressFn | None,
+    run_paths: Sequence[Path] = (),
 ) -> tuple[SourceReport, dict[str, Any]]:
     name = str(path)
     started = datetime.now(UTC)
@@ -1646,7 +1674,7 @@ def _stage_one(
 
     generation = state.generation if state is not None else ingest_id
     replaced_from = state.watermark_line if state is not None else None
-    rewritten = _rewritten(path, head, states) if state is None else None
+    rewritten = _rewritten(path, head, states, run_paths) if state is None else None
     if state is None and rewritten is None and _timed_by_file(fmt):
         # a scrape saved over an earlier one replaces it however differently it starts (a
         # scrape without HELP lines starts with a sample, whose value changes each time)

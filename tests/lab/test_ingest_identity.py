@@ -80,6 +80,90 @@ def test_a_file_restarted_with_new_content_keeps_the_old_rows(tmp_path: Path) ->
     assert messages(lab) == ["l1", "l2", "l3", "after-rotation"]
 
 
+BANNER = "### app log, format 1 ###\n"
+
+
+def banner_log(hour: int, count: int) -> str:
+    """A log that opens with a fixed banner line (not a record) before ``count`` records."""
+    return BANNER + "".join(
+        f"ts=2026-12-01T{hour:02d}:00:{i:02d}Z msg=h{hour}-{i}\n" for i in range(count)
+    )
+
+
+def old_and_new(count_old: int, count_new: int) -> list[str]:
+    return [f"h10-{i}" for i in range(count_old)] + [f"h11-{i}" for i in range(count_new)]
+
+
+def test_a_rotated_log_with_a_banner_keeps_its_old_rows_read_from_its_folder(
+    tmp_path: Path,
+) -> None:
+    """Rotation by rename: the old file moves to app.log.1 and a new app.log opens with
+    the same banner. Both are read; the old rows stay, found under their new name."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lab = tmp_path / "lab.duckdb"
+    (logs / "app.log").write_text(banner_log(10, 20))
+    ingest(lab, [str(logs)])
+    (logs / "app.log").rename(logs / "app.log.1")
+    (logs / "app.log").write_text(banner_log(11, 5))
+    summary = ingest(lab, [str(logs)])
+    assert [(s.source, s.status, s.rows_loaded, s.rows_replaced) for s in summary.sources] == [
+        (str(logs / "app.log"), "loaded", 5, 0),
+        (str(logs / "app.log.1"), "unchanged", 0, 0),
+    ]
+    assert messages(lab) == old_and_new(20, 5)
+
+
+def test_a_log_renamed_away_is_not_taken_for_an_edit_of_the_file_now_at_its_path(
+    tmp_path: Path,
+) -> None:
+    """Two banner lines, so the new file starts exactly as the old one did: what tells
+    rotation from an edit is the old content, read in the same run under its new name."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lab = tmp_path / "lab.duckdb"
+    logfmt = IngestOptions(format="logfmt")
+    (logs / "app.log").write_text(BANNER + banner_log(10, 20))
+    ingest(lab, [str(logs)], logfmt)
+    (logs / "app.log").rename(logs / "app.log.1")
+    (logs / "app.log").write_text(BANNER + banner_log(11, 5))
+    summary = ingest(lab, [str(logs / "app.log"), str(logs / "app.log.1")], logfmt)
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in summary.sources] == [
+        ("loaded", 5, 0),
+        ("unchanged", 0, 0),
+    ]
+    assert messages(lab) == old_and_new(20, 5)
+
+
+@pytest.mark.parametrize("rotation", ["rename", "copy-and-truncate"])
+def test_a_rotated_log_with_a_banner_read_alone_keeps_its_old_rows(
+    tmp_path: Path, rotation: str
+) -> None:
+    """Only the new file is read: its first record, not its banner, tells it from the
+    file it replaced, so it is new content beside the old."""
+    source = tmp_path / "app.log"
+    lab = tmp_path / "lab.duckdb"
+    source.write_text(banner_log(10, 20))
+    ingest(lab, [str(source)])
+    if rotation == "rename":
+        source.rename(tmp_path / "app.log.1")
+    source.write_text(banner_log(11, 5))
+    (report,) = ingest(lab, [str(source)]).sources
+    assert (report.status, report.rows_loaded, report.rows_replaced) == ("loaded", 5, 0)
+    assert messages(lab) == old_and_new(20, 5)
+
+
+def test_a_log_with_a_banner_edited_in_place_replaces_its_rows(tmp_path: Path) -> None:
+    source = tmp_path / "app.log"
+    lab = tmp_path / "lab.duckdb"
+    source.write_text(banner_log(10, 4))
+    ingest(lab, [str(source)])
+    source.write_text(banner_log(10, 4).replace("msg=h10-2", "msg=edited"))
+    (report,) = ingest(lab, [str(source)]).sources
+    assert (report.status, report.rows_loaded, report.rows_replaced) == ("rewritten", 4, 4)
+    assert messages(lab) == ["h10-0", "h10-1", "edited", "h10-3"]
+
+
 def test_changed_options_are_reported_not_silently_dropped(tmp_path: Path) -> None:
     source = tmp_path / "n.log"
     source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
