@@ -201,6 +201,10 @@ def expand_inputs(inputs: Sequence[str], *, lab: Path | None = None) -> list[Pat
     A folder or glob never yields a lab's own files (``*.duckdb``, its WAL,
     its ingest lock), so ``dvlab ingest .`` beside ``./lab.duckdb`` works;
     ``lab`` itself is refused even when named.
+
+    Paths come back absolute (``..`` and ``.`` taken out, links kept): a source is
+    recorded by where it is, so two files read as ``app.jsonl`` from two folders
+    are two sources, and ``./x.log``, ``x.log`` and its full path are one.
     """
     found: list[Path] = []
     for item in inputs:
@@ -228,7 +232,7 @@ def expand_inputs(inputs: Sequence[str], *, lab: Path | None = None) -> list[Pat
     own = {str(lab.resolve()), str(lab.resolve()) + ".wal"} if lab is not None else set()
     for path in found:
         if str(path.resolve()) not in own:
-            unique.setdefault(str(path.resolve()), path)
+            unique.setdefault(str(path.resolve()), Path(os.path.abspath(path)))
     return list(unique.values())
 
 
@@ -2225,7 +2229,10 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
             known = {r[0] for r in con.execute("SELECT DISTINCT source FROM ingests").fetchall()}
             wanted = []
             for source in sources:
-                name = source if source in known else str(Path(source))
+                # as recorded: its full path (a name read before paths were made full
+                # is also taken as written)
+                spellings = (source, str(Path(source)), os.path.abspath(source))
+                name = next((n for n in spellings if n in known), source)
                 if name not in known:
                     from dvlab.live.pgconn import redact
 

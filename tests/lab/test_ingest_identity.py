@@ -164,6 +164,28 @@ def test_a_log_with_a_banner_edited_in_place_replaces_its_rows(tmp_path: Path) -
     assert messages(lab) == ["h10-0", "h10-1", "edited", "h10-3"]
 
 
+def test_files_read_under_the_same_relative_name_from_two_folders_are_two_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-host exports, each ingested from its own folder as ``app.log``: both stay, each
+    under its full path, and forgetting one (by its relative name) keeps the other."""
+    lab = tmp_path / "lab.duckdb"
+    for host in ("hostA", "hostB"):
+        folder = tmp_path / host
+        folder.mkdir()
+        # the same first two lines: the second host's file is not an edit of the first's
+        (folder / "app.log").write_text(THREE + f"ts=2026-12-01T10:00:09Z msg={host}\n")
+    for host in ("hostA", "hostB"):
+        monkeypatch.chdir(tmp_path / host)
+        (report,) = ingest(lab, ["app.log"]).sources
+        assert (report.source, report.status) == (str(tmp_path / host / "app.log"), "loaded")
+    assert sorted(messages(lab)) == sorted(["l1", "l2", "l3", "hostA", "l1", "l2", "l3", "hostB"])
+    monkeypatch.chdir(tmp_path / "hostA")
+    (gone,) = forget(lab, ["./app.log"])
+    assert (gone.source, gone.rows) == (str(tmp_path / "hostA" / "app.log"), 4)
+    assert messages(lab) == ["l1", "l2", "l3", "hostB"]
+
+
 def test_changed_options_are_reported_not_silently_dropped(tmp_path: Path) -> None:
     source = tmp_path / "n.log"
     source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
