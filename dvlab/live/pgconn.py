@@ -16,6 +16,7 @@ import getpass
 import os
 import re
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import conninfo
@@ -42,38 +43,55 @@ def _parts(dsn: str) -> dict[str, Any]:
         ) from None
 
 
-#: a URL, up to the next blank
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+#: a URL scheme
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+#: a URL in running text, up to the next blank
+_URL = re.compile(_SCHEME.pattern + r"\S*")
 #: a password given in a URL's query
 _URL_PASSWORD = re.compile(r"(?<=[?&])(?:ssl)?password=([^&#]*)", re.IGNORECASE)
-#: a password given in a conninfo string: quoted (with \\ escapes) or up to the next blank
+#: a password given in a conninfo string: quoted (with \\ escapes), or up to the next
+#: blank together with any words after it that are no ``key=value`` (``password=a b``:
+#: libpq cannot parse that, but the ``b`` is the password's as much as the ``a``)
 _CONNINFO_PASSWORD = re.compile(
-    r"(?<![\w])(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE
+    r"(?<![\w])(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'?|\S*(?:[^\S\n]+[^\s=']+(?=\s|$))*)",
+    re.IGNORECASE,
 )
+#: a token a message quotes: in double quotes (libpq), or in single quotes (psycopg's
+#: ``failed to resolve host 'x'``) that are not an apostrophe
+_QUOTED = re.compile(r""""([^"\n]*)"|(?<!\w)'([^'\n]*)'(?!\w)""")
+
+
+def _one_url(text: str) -> bool:
+    """Whether ``text`` is taken for one URL as a whole (a DSN as given, which may hold
+    blanks where libpq refuses them) rather than running text: it starts with a URL and
+    holds no other, on one line."""
+    return bool(_SCHEME.match(text)) and len(_SCHEME.findall(text)) == 1 and "\n" not in text
 
 
 def _secret_spans(text: str) -> list[tuple[int, int]]:
     """Where ``text`` holds a password: in a URL's user information or query, or given as
-    ``password=`` in a conninfo string."""
+    ``password=`` in a conninfo string. Found by the shape of the text alone, so that it
+    holds for a DSN that libpq cannot parse as well."""
+    urls = [(0, len(text))] if _one_url(text) else [m.span() for m in _URL.finditer(text)]
     spans = []
     end = 0
-    for url in _URL.finditer(text):
-        spans += [m.span(1) for m in _CONNINFO_PASSWORD.finditer(text, end, url.start())]
-        in_query = [m.span(1) for m in _URL_PASSWORD.finditer(text, url.start(), url.end())]
+    for url_start, url_end in urls:
+        spans += [m.span(1) for m in _CONNINFO_PASSWORD.finditer(text, end, url_start)]
+        in_query = [m.span(1) for m in _URL_PASSWORD.finditer(text, url_start, url_end)]
         spans += in_query
         # the user information ends at the last @ (before a password in the query): a
-        # password may hold an @, a / or a ? that was not percent-encoded, so this may take
-        # in more than the password, never less
-        start = url.start() + url.group().index("://") + 3
-        at = text.rfind("@", start, min([a for a, _ in in_query], default=url.end()))
+        # password may hold an @, a /, a ? or a blank that was not percent-encoded, so this
+        # may take in more than the password, never less
+        start = text.index("://", url_start) + 3
+        at = text.rfind("@", start, min([a for a, _ in in_query], default=url_end))
         if at > start:
             colon = text.find(":", start, at)
             if colon >= 0:
                 spans.append((colon + 1, at))
-            elif not text.startswith(SCHEMES, url.start()):
+            elif not text.startswith(SCHEMES, url_start):
                 # nats://TOKEN@host: a user part alone is a token
                 spans.append((start, at))
-        end = url.end()
+        end = url_end
     spans += [m.span(1) for m in _CONNINFO_PASSWORD.finditer(text, end)]
     return sorted((a, b) for a, b in spans if b > a)
 
@@ -82,8 +100,11 @@ def redact(text: str) -> str:
     """``text`` with every password in it replaced by ``***``: a URL's
     (``scheme://user:password@host``, or ``?password=``; for a scheme other than
     PostgreSQL's a user part alone, ``nats://TOKEN@host``, is taken for a token) and a
-    conninfo string's (``password=...``). The rest is left as written, so that a name given
-    on the command line can be shown back::
+    conninfo string's (``password=...``). The password is found by where it stands, never
+    by its text, and the rest is left as written, so that a name given on the command line
+    can be shown back. In running text a URL ends at a blank; a text that starts with a
+    URL and holds no other is taken for a DSN as given, all of it one URL, so a password
+    holding a blank is hidden too::
 
         >>> redact("postgresql://bob:pw@db1/ctl?table=t is not in the lab's ledger")
         "postgresql://bob:***@db1/ctl?table=t is not in the lab's ledger"
@@ -91,6 +112,8 @@ def redact(text: str) -> str:
         'nats://***@nats1:4222'
         >>> redact("host=db1 password='a b' user=bob")
         'host=db1 password=*** user=bob'
+        >>> redact("postgresql://bob:a b@c@db1/ctl")
+        'postgresql://bob:***@db1/ctl'
     """
     shown, end = [], 0
     for start, stop in _secret_spans(text):
@@ -103,26 +126,65 @@ def redact(text: str) -> str:
     return "".join(shown)
 
 
+def _in_secret(piece: str, dsn: str) -> bool:
+    """Whether ``piece`` stands in ``dsn`` (anywhere it does) where a password stands."""
+    spans = _secret_spans(dsn)
+    return bool(piece) and any(
+        p < stop and start < p + len(piece)
+        for p in (m.start() for m in re.finditer(re.escape(piece), dsn))
+        for start, stop in spans
+    )
+
+
+def _misread(dsn: str, parts: dict[str, Any]) -> bool:
+    """Whether libpq reads the password of a URL DSN other than where it stands: a / in
+    it ends the host part early (``u:a/b@db1``: no password, host ``u``, port ``a``), an
+    @ in it leaves the rest of it in the host (``u:a@b@db1``: host ``b@db1``)."""
+    if not _SCHEME.match(dsn):
+        return False
+    hosts = str(parts.get("host") or "").split(",")
+    return any("@" in h for h in hosts) or bool(_secret_spans(dsn) and not parts.get("password"))
+
+
+def _hide_quoted(message: str, dsn: str, *, echoes_dsn: bool = False) -> str:
+    """``message`` with each token it quotes replaced by ``***`` when it holds a password
+    of ``dsn`` (as written or percent-decoded), or when libpq misread the DSN and the token
+    is a piece of it from where its password stands (``failed to resolve host 'b@db1'``
+    for ``u:a@b@db1``). Nothing else in the message is touched, so a short password
+    leaves its words as they were. ``echoes_dsn`` is for a message about ``dsn`` itself
+    (libpq's parse errors quote pieces of it, ``missing "=" after "b"`` for
+    ``password=a b``): a token is then hidden when it stands in the DSN where the password
+    does, and one of two characters or more also when it is not found in the DSN as
+    written."""
+    secrets = _secrets(dsn)
+    try:
+        misread = echoes_dsn or _misread(dsn, conninfo.conninfo_to_dict(dsn))
+    except psycopg.ProgrammingError:
+        misread = True
+
+    def hidden(match: re.Match[str]) -> str:
+        token = match.group(1) if match.group(1) is not None else match.group(2)
+        quote = match.group()[0]
+        if any(s in t for s in secrets for t in (token, unquote(token))):
+            return f"{quote}***{quote}"
+        if (misread and _in_secret(token, dsn)) or (
+            # not as written: percent-decoded, say; a character it expected, such as "=",
+            # is no piece of the password
+            echoes_dsn and len(token) >= 2 and token not in dsn
+        ):
+            return f"{quote}***{quote}"
+        return match.group()
+
+    return _QUOTED.sub(hidden, message)
+
+
 def _parse_reason(exc: BaseException, dsn: str) -> str:
     """What libpq said about a DSN it could not parse, without the parts of the DSN it
     quotes when they may hold the password (its ``invalid percent-encoded token: "..."``
-    quotes the password itself)."""
+    and ``unexpected spaces found in "..."`` quote the password itself)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[0] if lines else "libpq cannot parse it"
-    spans = _secret_spans(dsn)
-
-    def hidden(match: re.Match[str]) -> str:
-        quoted = match.group(1)
-        if len(quoted) < 2:  # a character it expected or found, such as "="
-            return match.group()
-        places = [m.start() for m in re.finditer(re.escape(quoted), dsn)]
-        if not places or any(
-            p < stop and start < p + len(quoted) for p in places for start, stop in spans
-        ):
-            return '"***"'
-        return match.group()
-
-    reason = _scrub(re.sub(r'"([^"]*)"', hidden, reason), dsn)
+    reason = _scrub(_hide_quoted(reason, dsn, echoes_dsn=True), dsn)
     if "invalid percent-encoded" in reason:
         reason += " (a % in a DSN starts a %XX escape: write % itself as %25)"
     return reason
@@ -138,32 +200,47 @@ def describe(dsn: str) -> str:
     hosts = str(parts.get("host") or os.environ.get("PGHOST") or "").split(",")
     ports = str(parts.get("port") or os.environ.get("PGPORT") or "5432").split(",")
     dbname = parts.get("dbname") or os.environ.get("PGDATABASE") or user
+    # where libpq misreads the password (postgresql://u:a/b@db1 or u:a@b@db1), what it
+    # takes for the user, host, port or database may be a piece of it
+    misread = _misread(dsn, parts)
+
+    def shown(value: str) -> str:
+        return "***" if misread and _in_secret(value, dsn) else value
+
     places = []
     for i, host in enumerate(hosts):
         port = ports[i] if i < len(ports) else ports[-1]
+        host = shown(host)
         if not host or host.startswith("/"):
             host = "[local]"
         elif ":" in host:
             host = f"[{host}]"
-        places.append(f"{host}:{port}")
-    return f"postgresql://{user}@{','.join(places)}/{dbname}"
+        places.append(f"{host}:{shown(port)}")
+    return f"postgresql://{shown(user)}@{','.join(places)}/{shown(dbname)}"
 
 
 def _secrets(dsn: str) -> list[str]:
+    """Every text that may be the password of ``dsn``: as libpq reads it, as
+    ``PGPASSWORD`` gives it, and what stands where a password stands in the DSN (as
+    written, percent-decoded, and unquoted), for a DSN libpq cannot parse."""
     try:
         parts = conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
         parts = {}
-    found = [str(parts["password"])] if parts.get("password") else []
-    if os.environ.get("PGPASSWORD"):
-        found.append(os.environ["PGPASSWORD"])
-    return [s for s in found if s]
+    found = [str(parts.get("password") or ""), os.environ.get("PGPASSWORD", "")]
+    for start, stop in _secret_spans(dsn):
+        written = dsn[start:stop]
+        found += [written, unquote(written)]
+        if written.startswith("'"):
+            found.append(re.sub(r"\\(.)", r"\1", written[1:].removesuffix("'")))
+    return [s for s in dict.fromkeys(found) if s]
 
 
 def _scrub(message: str, dsn: str) -> str:
-    for secret in _secrets(dsn):
-        message = message.replace(secret, "***")
-    # a URL with a password in it, whoever wrote it into the message
+    """``message`` without a password of ``dsn``: the tokens it quotes that hold one, and
+    any URL or conninfo string in it masked where its password stands."""
+    message = _hide_quoted(message, dsn)
+    # the DSN itself, whoever wrote it into the message
     if dsn and dsn in message:
         message = message.replace(dsn, "<dsn>")
     return redact(message)
