@@ -686,7 +686,11 @@ class _Staging:
         self.con.execute(
             """
             INSERT INTO stage_rejects
-            SELECT $src, $source, line, {REJECT_REASON}, left(raw, $excerpt)
+            SELECT $src, $source, line,
+                   {REJECT_REASON} || CASE WHEN end_line > line
+                       THEN ' (the record of lines ' || line || '-' || end_line || ')'
+                       ELSE '' END,
+                   left(raw, $excerpt)
             FROM raw
             WHERE reject IS NOT NULL OR dvlab_ts(ts_raw) IS NULL
             """.replace("{REJECT_REASON}", REJECT_REASON),

@@ -55,7 +55,8 @@ def assemble(
 
     ``start(number, text)`` returns the record a line starts, or the reason it
     does not start one (that reason becomes the reject's unless the line is a
-    continuation). An indented line never starts a record. Each record is held
+    continuation). A continuation line never starts a record while there is one
+    to continue. Each record is held
     until the next record, reject or the end, so its message can grow; a
     reject also ends the record above it, keeping the output in line order.
     """
@@ -71,6 +72,12 @@ def assemble(
 
     for number, text in lines:
         reason = None
+        if held is not None and len(extra) < MAX_CONTINUATION_LINES and is_continuation(text):
+            # a traceback's own lines continue the record above even when a loose pattern
+            # would read them as records of their own (`Traceback (most` is no time)
+            extra.append(text)
+            held["end_line"] = number
+            continue
         if not text[:1].isspace():
             started = start(number, text)
             if not isinstance(started, str):

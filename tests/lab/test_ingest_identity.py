@@ -308,3 +308,30 @@ def test_progress_is_reported_per_source_up_to_its_size(tmp_path: Path) -> None:
         assert calls[-1] == (size, size)  # ends at the whole file
         done = [d for d, _ in calls]
         assert done == sorted(done)  # never goes backwards
+
+
+def test_a_rejected_record_of_several_lines_says_which_lines_it_took(tmp_path: Path) -> None:
+    """A trace with no record before it: its first line starts a record under a loose
+    pattern, whose time is refused; the reject names every line the record took."""
+    source = tmp_path / "t.log"
+    source.write_text(
+        "Traceback (most recent call last):\n"
+        '  File "job.py", line 3, in <module>\n'
+        "ValueError: boom\n"
+        "2026-01-01 10:00:01 ERROR after\n"
+    )
+    lab = tmp_path / "lab.duckdb"
+    options = IngestOptions(pattern=r"^(?P<ts>\S+ \S+) (?P<level>\w+) (?P<msg>.*)$")
+    (report,) = ingest(lab, [str(source)], options).sources
+    assert (report.rows_loaded, report.rows_rejected) == (1, 1)
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        assert con.execute("SELECT line, reason, raw FROM rejects").fetchall() == [
+            (
+                1,
+                'unparseable time "Traceback (most" (the record of lines 1-3)',
+                "Traceback (most recent call last):",
+            )
+        ]
+    finally:
+        con.close()

@@ -151,3 +151,49 @@ def test_check_pattern() -> None:
     check_pattern(r"(?P<timestamp>\S+)")
     with pytest.raises(BadInputError, match="no named groups"):
         check_pattern(r"(\S+) (.*)")
+
+
+LOOSE = r"^(?P<ts>\S+ \S+) (?P<level>\w+) (?P<msg>.*)$"
+
+TRACES = """\
+2026-01-01 10:00:00 INFO start
+2026-01-01 10:00:01 ERROR job failed
+Traceback (most recent call last):
+  File "job.py", line 3, in <module>
+    n = int(value)
+ValueError: invalid literal for int() with base 10: 'abc'
+2026-01-01 10:00:02 ERROR request failed
+java.lang.IllegalStateException: connection pool exhausted after 30 s
+\tat com.example.Pool.get(Pool.java:42)
+Caused by: java.io.IOException: reset
+\t... 12 more
+2026-01-01 10:00:03 INFO done
+"""
+
+
+def test_a_loose_pattern_keeps_each_stack_trace_with_its_error(run: Run) -> None:
+    """`Traceback (most recent call last):` and `java.lang.X: connection pool ...` match
+    a pattern of two words, a word and the rest; they still continue the error above."""
+    records, rejects = run(PatternParser(LOOSE), TRACES)
+    lines = TRACES.splitlines()
+    assert rejects == []
+    assert [(r["line"], r["end_line"], r["level_raw"]) for r in records] == [
+        (1, 1, "INFO"),
+        (2, 6, "ERROR"),
+        (7, 11, "ERROR"),
+        (12, 12, "INFO"),
+    ]
+    assert records[1]["message"] == "\n".join(["job failed", *lines[2:6]])
+    assert records[2]["message"] == "\n".join(["request failed", *lines[7:11]])
+
+
+def test_a_trace_with_no_record_before_it_is_one_record_whose_time_is_refused_later(
+    run: Run,
+) -> None:
+    records, rejects = run(PatternParser(LOOSE), "\n".join(TRACES.splitlines()[2:6]) + "\n")
+    # the first line matches the pattern and starts a record (its time is then refused);
+    # the indented lines and the exception continue it
+    assert [(r["line"], r["end_line"], r["ts_raw"]) for r in records] == [
+        (1, 4, "Traceback (most")
+    ]
+    assert rejects == []
