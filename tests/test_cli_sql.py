@@ -176,3 +176,46 @@ def test_several_statements_say_that_only_the_last_result_shows(
     code = main(["--db", str(lab), "sql", "SELECT ';' AS c;", "--format", "csv"])
     out, err = capsys.readouterr()
     assert (code, out, err) == (0, "c\n;\n", "")
+
+
+def test_a_sql_file_of_ones_own_runs_as_it_stands(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outside queries/, a file needs no description line nor @param lines: each $name
+    it uses is a parameter it needs, bound, never pasted."""
+    plain = tmp_path / "answer.sql"
+    plain.write_text("select 42 as answer\n")
+    assert run(capsys, "--db", str(lab), "sql", str(plain), "--format", "csv") == (
+        0,
+        "answer\n42\n",
+        "",
+    )
+    counted = tmp_path / "by_service.sql"
+    counted.write_text("SELECT count(*) AS n FROM logs WHERE service = $svc\n")
+    code, out, _ = run(
+        capsys,
+        "--db",
+        str(lab),
+        "sql",
+        str(counted),
+        "--param",
+        "svc=provisioning",
+        "--format",
+        "csv",
+    )
+    assert (code, out) == (0, "n\n2\n")
+    code, out, err = run(capsys, "--db", str(lab), "sql", str(counted))
+    assert (code, out) == (2, "")
+    assert "needs --param svc=VALUE" in err
+
+
+def test_a_file_in_the_curated_folder_must_describe_itself(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "bare.sql").write_text("select 1\n")
+    monkeypatch.setenv("DVLAB_QUERIES", str(folder))
+    code, _, err = run(capsys, "--db", str(lab), "sql", "bare")
+    assert code == 2
+    assert "must start with a '-- description' line" in err

@@ -136,10 +136,17 @@ def _check_window(query: str, start: Any, end: Any) -> None:
         )
 
 
-def parse(path: Path) -> CuratedQuery:
+def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
+    """The query in ``path``. A curated one (in ``queries/``) must describe itself and
+    declare its parameters; any other file is SQL as it stands, its description the
+    comment it starts with (if any), each ``$name`` it uses a parameter it needs."""
     text = path.read_text(encoding="utf-8")
     lines = text.splitlines()
     if not lines or not lines[0].startswith("--"):
+        if not curated:
+            used = dict.fromkeys(_PARAM_USE.findall(text))
+            params = tuple(Param(name, None, True, "") for name in used)
+            return CuratedQuery(path.stem, path, "", text, params)
         raise BadInputError(
             "a curated query must start with a '-- description' line", source=str(path), line=1
         )
@@ -154,7 +161,9 @@ def parse(path: Path) -> CuratedQuery:
             params.append(Param(name, default, default is None, doc.strip()))
     declared = {p.name for p in params}
     undeclared = sorted(set(_PARAM_USE.findall(text)) - declared)
-    if undeclared:
+    if undeclared and not curated:
+        params += [Param(name, None, True, "") for name in undeclared]
+    elif undeclared:
         raise BadInputError(
             f"uses ${', $'.join(undeclared)} without a '-- @param' line", source=str(path)
         )
@@ -171,7 +180,8 @@ def load(name_or_path: str) -> CuratedQuery:
     """A curated query by name (``timeline``), file name or path."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".sql" and candidate.is_file():
-        return parse(candidate)
+        own = candidate.resolve().parent == queries_dir().resolve()
+        return parse(candidate, curated=own)
     path = queries_dir() / f"{candidate.stem}.sql"
     if not path.is_file():
         names = ", ".join(q.name for q in available()) or "none"
