@@ -145,8 +145,8 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
     if not lines or not lines[0].startswith("--"):
         if not curated:
             used = dict.fromkeys(_PARAM_USE.findall(text))
-            params = tuple(Param(name, None, True, "") for name in used)
-            return CuratedQuery(path.stem, path, "", text, params)
+            needed = tuple(Param(name, None, True, "") for name in used)
+            return CuratedQuery(path.stem, path, "", text, needed)
         raise BadInputError(
             "a curated query must start with a '-- description' line", source=str(path), line=1
         )
