@@ -24,11 +24,15 @@ same SQL that reads an export file turns it into an ``events`` row:
 structured CloudEvents payloads are understood, and so are binary-mode ones
 (``ce-*`` headers). A payload that is not UTF-8 text is kept as base64.
 
-``--until-caught-up`` (the default) stops when the consumer has nothing
-pending and nothing awaiting acknowledgement: messages a killed run fetched
-come back once their acknowledgement wait (30 s for a consumer dvlab makes)
-runs out, and are waited for while they keep coming. Ctrl-C or SIGTERM stores
-what was fetched and ends the run as interrupted. ``--follow`` keeps
+``--until-caught-up`` (the default) ends at the stream's position when the
+run started (its last sequence then): once every message up to there (on the
+subject read) is stored and acknowledged, however much keeps arriving. Messages
+published since that come in the same fetch are stored and acknowledged too;
+the rest are left to the next run. An idle stream ends the run as soon as
+nothing is pending. Messages a killed run fetched come back once their
+acknowledgement wait (30 s for a consumer dvlab makes) runs out, and are waited
+for while they keep coming. Ctrl-C or SIGTERM stores what was fetched and ends
+the run as interrupted. ``--follow`` keeps
 reading, survives a server restart by reconnecting, and on Ctrl-C or SIGTERM
 commits what it holds and stops normally. One ledger row stands for a whole
 run: each commit updates its counts and the last stream sequence
@@ -82,6 +86,9 @@ ADVISORY_SUBJECT = "$JS.EVENT.ADVISORY.>"
 
 #: how long an acknowledgement may wait for its commit before the server redelivers
 ACK_WAIT = 30.0
+
+#: fetches more an ending run makes for messages a pull request brought as it expired
+LAST_ROUNDS = 3
 
 
 def is_url(text: str) -> bool:
@@ -608,7 +615,13 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
     try:
         js = nc.jetstream()
         committer.position = committer.last_position()
-        _stream, _info = await _consumer(js, source, committer.position)
+        stream, _info = await _consumer(js, source, committer.position)
+        # --until-caught-up ends here: the stream's last sequence as the run starts, not the
+        # end of a stream that keeps growing (a bound on the stream, not on the consumer's
+        # subject: a later message on the subject shows the consumer has passed it)
+        bound = int(stream.state.last_seq or 0)
+        reached = False  # a message at or past the bound was fetched
+        last_rounds = 0
         sub = await js.pull_subscribe_bind(durable=source.consumer, stream=source.stream)
         batch = _Batch()
         pipeline = _Pipeline(nc, committer)
@@ -657,13 +670,15 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 await asyncio.sleep(0.5)
                 continue
             pending = None
-            if msgs:
-                waiting.clear()  # redeliveries are arriving: the wait starts again
             for msg in msgs:
                 fields = _reply_fields(msg.reply or "")
                 if fields is None:
                     continue  # a status message, not stream data
                 delivered, sseq, published, pending = fields
+                if sseq >= bound:
+                    reached = True
+                else:
+                    waiting.clear()  # redeliveries are arriving: the wait starts again
                 try:
                     payload = msg.data.decode("utf-8")
                 except UnicodeDecodeError:
@@ -681,19 +696,29 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 batch.headers.append(json.dumps(headers, ensure_ascii=False) if headers else None)
                 batch.payload.append(payload)
                 batch.every.append(msg)
-            if not source.follow and (not msgs or pending == 0):
+            if not source.follow and (not msgs or pending == 0 or reached):
                 # what is in hand is stored and acknowledged before the server is asked
                 await pipeline.submit(batch, [])
                 await pipeline.drain()
                 batch = _Batch()
                 try:
-                    caught_up = await _caught_up(js, source, waiting)
+                    caught_up = await _caught_up(js, source, waiting, bound)
                 except _Unfinished as exc:
                     committer.report.message = str(exc)
                     caught_up = True
                 except _Gone:
                     reconnected.set()
                     continue
+                if caught_up and last_rounds < LAST_ROUNDS:
+                    # a pull request that expired as a fetch gave up can have brought more
+                    # messages since: delivered to this run, they are taken and acknowledged
+                    # now rather than left to come again after the acknowledgement wait
+                    with contextlib.suppress(Exception):
+                        await nc.flush(timeout=5)
+                    if sub.pending_msgs:
+                        last_rounds += 1
+                        caught_up = False
+                        continue
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
             full = len(batch) >= source.commit_rows or (
                 len(batch) and time.monotonic() - batch.started >= source.commit_seconds
@@ -718,10 +743,13 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
             await asyncio.wait_for(nc.close(), timeout=5)
 
 
-async def _caught_up(js: Any, source: NatsSource, waiting: list[float]) -> bool:
-    """Whether nothing is pending and nothing awaits acknowledgement. Messages delivered
-    to a run that died come back after the consumer's acknowledgement wait; they are
-    waited for that long (and a little more), then left to the next run."""
+async def _caught_up(js: Any, source: NatsSource, waiting: list[float], bound: int) -> bool:
+    """Whether every message of the consumer up to stream sequence ``bound`` is delivered
+    and acknowledged: nothing is pending, or the consumer has delivered ``bound`` or
+    later; and nothing awaits acknowledgement, or nothing up to ``bound`` does (the
+    acknowledgement floor). Messages delivered to a run that died come back after the
+    consumer's acknowledgement wait; they are waited for that long (and a little more),
+    then left to the next run."""
     from nats.errors import Error as NatsError
     from nats.js.errors import NotFoundError
 
@@ -731,9 +759,11 @@ async def _caught_up(js: Any, source: NatsSource, waiting: list[float]) -> bool:
         raise _Gone from None
     except (NatsError, OSError, TimeoutError):
         return False
-    if info.num_pending:
+    delivered = info.delivered.stream_seq if info.delivered is not None else 0
+    if info.num_pending and (delivered or 0) < bound:
         return False
-    if not info.num_ack_pending:
+    floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+    if not info.num_ack_pending or (floor or 0) >= bound:
         return True
     if not waiting:
         waiting.append(time.monotonic())

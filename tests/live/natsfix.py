@@ -15,6 +15,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -147,6 +148,82 @@ def publish_envelopes(s: Stream, numbers: range, prefix: str = "ev") -> None:
             for n in numbers
         ],
     )
+
+
+class Publisher:
+    """Publishes envelopes to a stream from a thread of its own, a few at a time every
+    ``every`` seconds (so that something is always arriving), until stopped or until
+    ``longest`` seconds have passed; ``published`` holds each message's stream sequence
+    and subject, in order. ``subjects`` are taken in turn."""
+
+    def __init__(
+        self,
+        s: Stream,
+        subjects: list[str],
+        start: int,
+        each: int = 5,
+        every: float = 0.01,
+        longest: float = 120.0,
+    ):
+        self.s = s
+        self.subjects = subjects
+        self.next = start
+        self.each = each
+        self.every = every
+        self.longest = longest
+        self.published: list[tuple[int, str]] = []
+        self.stopping = threading.Event()
+        self.ran_out = False  # stopped because ``longest`` passed, not because told to
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="publisher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self.ran_out
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the publisher did not stop"
+        if self.error is not None:
+            raise self.error
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._publish())
+        except BaseException as exc:  # said by stop()
+            self.error = exc
+
+    async def _publish(self) -> None:
+        nc = await nats.connect(self.s.url)
+        try:
+            js = nc.jetstream()
+            until = time.monotonic() + self.longest
+            while not self.stopping.is_set():
+                if time.monotonic() >= until:
+                    self.ran_out = True
+                    return
+                numbers = range(self.next, self.next + self.each)
+                self.next += self.each
+                subjects = [self.subjects[n % len(self.subjects)] for n in numbers]
+                acks = await asyncio.gather(
+                    *(
+                        js.publish(
+                            subject,
+                            json.dumps(envelope(n)).encode(),
+                            headers={"Nats-Msg-Id": f"ev-{n}"},
+                        )
+                        for n, subject in zip(numbers, subjects, strict=True)
+                    )
+                )
+                self.published.extend(
+                    sorted((ack.seq, subject) for ack, subject in zip(acks, subjects, strict=True))
+                )
+                await asyncio.sleep(self.every)
+        finally:
+            await nc.close()
 
 
 async def _info(url: str, name: str, durable: str | None) -> tuple[Any, Any]:

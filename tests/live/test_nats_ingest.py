@@ -1,9 +1,11 @@
 """``dvlab ingest nats://…`` against real JetStream servers: what is stored, resuming,
-redeliveries, SIGKILL mid-stream, a server restart while following, health and errors."""
+redeliveries, SIGKILL mid-stream, a server restart while following, ending a run while
+messages keep arriving, health and errors."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -19,8 +21,10 @@ from dvlab.cli import main
 from tests.live.labrows import rows
 from tests.live.natsfix import (
     OwnServer,
+    Publisher,
     Stream,
     create_stream,
+    envelope,
     info,
     make_consumer,
     publish,
@@ -463,3 +467,78 @@ def test_follow_acknowledges_a_batch_as_soon_as_it_is_stored(
     assert child.returncode == 0, err
     assert (consumer.num_ack_pending, consumer.num_redelivered) == (0, 0)
     assert rows(lab, "SELECT max(deliveries) FROM events") == [(1,)]
+
+
+def stored_seqs(lab: Path) -> list[int]:
+    return [
+        r[0] for r in rows(lab, "SELECT seq FROM events WHERE stream IS NOT NULL ORDER BY seq")
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("filtered", [False, True], ids=["every-subject", "one-subject"])
+def test_until_caught_up_ends_at_the_streams_position_at_the_start_while_messages_keep_coming(
+    stream: Stream, tmp_path: Path, filtered: bool
+) -> None:
+    task = f"{stream.prefix}.osl1.scheduler.task"
+    other = f"{stream.prefix}.osl1.other.event"
+    publish_envelopes(stream, range(2000))
+    # the last message before publishing starts is on a subject a filtered consumer skips
+    publish(stream.url, [(other, json.dumps(envelope(0, "oth")).encode(), None)])
+    before = [(seq, task) for seq in range(1, 2001)] + [(2001, other)]
+    # a few hundred messages a second, for far longer than the run takes (unless it never ends)
+    publisher = Publisher(stream, [task, other] if filtered else [task], start=2000)
+    lab = tmp_path / "lab.duckdb"
+    args = [stream.url, "--stream", stream.name, "--durable", stream.durable()]
+    args += ["--subject", task] if filtered else []
+    publisher.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(publisher.published) < 100 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert publisher.running() and len(publisher.published) >= 100, "not publishing"
+        # the run's bound is the stream's last sequence when it starts: at least this
+        start_bound = info(stream.url, stream.name)[0].state.last_seq
+        child = cli(lab, *args, "--until-caught-up")
+        try:
+            _out, err = child.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate(timeout=10)
+            pytest.fail("--until-caught-up did not end while messages kept arriving")
+        # it ended because it reached where the stream was, not because publishing stopped
+        assert publisher.running(), "publishing stopped before the run ended"
+        assert child.returncode == 0, err
+    finally:
+        publisher.stop()
+    wanted = [
+        seq for seq, subject in before + publisher.published if subject == task or not filtered
+    ]
+    first = stored_seqs(lab)
+    # everything up to the start bound, maybe some more, and no gaps and nothing twice
+    assert len(first) >= sum(1 for seq in wanted if seq <= start_bound)
+    assert first == wanted[: len(first)]
+    # a rerun, now that publishing has ended, takes the rest exactly once
+    rerun = cli(lab, *args)
+    _out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    state, _ = info(stream.url, stream.name)
+    assert state.state.messages == state.state.last_seq == len(before) + len(publisher.published)
+    assert stored_seqs(lab) == wanted
+    assert rows(
+        lab, "SELECT count(*), count(DISTINCT event_id) FROM events WHERE stream IS NOT NULL"
+    ) == [(len(wanted), len(wanted))]
+    assert [r[0] for r in rows(lab, "SELECT rows_loaded FROM ingests ORDER BY ingest_id")] == [
+        len(first),
+        len(wanted) - len(first),
+    ]
+
+
+def test_until_caught_up_on_one_subject_ends_when_the_stream_ends_on_another(
+    stream: Stream, lab_path: Path
+) -> None:
+    task = f"{stream.prefix}.osl1.scheduler.task"
+    publish_envelopes(stream, range(50))
+    publish(stream.url, [(f"{stream.prefix}.osl1.other.event", b'{"x": 1}', None)])
+    assert ingest(lab_path, stream, stream.durable(), "--subject", task) == 0
+    assert stored_seqs(lab_path) == list(range(1, 51))
