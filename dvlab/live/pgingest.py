@@ -313,6 +313,8 @@ def _pull(
     cur.execute(sql.SQL("SELECT * FROM ({}) AS b LIMIT 0").format(relation))
     described = [(d.name, d.type_code) for d in (cur.description or [])]
     names = [n for n, _ in described]
+    if not names:
+        raise BadInputError("the result has no columns: there is nothing to take from it")
     if len(set(names)) != len(names):
         raise BadInputError(f"the result has repeated column names: {', '.join(names)}")
     watermark = source.watermark
@@ -334,6 +336,21 @@ def _pull(
         oid = dict(described)[watermark]
         type_name = _type_name(cur, oid)
         column = sql.SQL("b.{}").format(sql.Identifier(watermark))
+        # a row without a watermark value, or with one past every other (NaN, infinity),
+        # cannot be placed: it is read every time (and skipped when unchanged). A position
+        # recorded as such a value (before they were set apart) places nothing: read all
+        beyond = _beyond_values(cur, oid)
+        if since in beyond:
+            since = None
+        unplaceable = sql.SQL(" OR ").join(
+            [
+                sql.SQL("{} IS NULL").format(column),
+                *(
+                    sql.SQL("{} = CAST({} AS {})").format(column, sql.Literal(v), type_name)
+                    for v in beyond
+                ),
+            ]
+        )
         lower = (
             sql.SQL("{} >= CAST({} AS {})").format(column, sql.Literal(since), type_name)
             if since is not None
@@ -341,19 +358,22 @@ def _pull(
         )
         top, unplaced = cur.execute(
             sql.SQL(
-                "SELECT max({col})::text, count(*) FILTER (WHERE {col} IS NULL) "
-                "FROM ({rel}) AS b WHERE {lower} OR {col} IS NULL"
-            ).format(col=column, rel=relation, lower=lower)
+                "SELECT max({col}) FILTER (WHERE NOT ({unplaceable}))::text, "
+                "count(*) FILTER (WHERE {unplaceable}) "
+                "FROM ({rel}) AS b WHERE {lower} OR {unplaceable}"
+            ).format(col=column, rel=relation, lower=lower, unplaceable=unplaceable)
         ).fetchall()[0]
         if top is None and not unplaced:
             conn.execute("COMMIT")
             return None
         upper = since if top is None else str(top)
         position = since if top is None else _held_back(cur, oid, str(top), horizon, zone)
-        # a row without a watermark value cannot be placed: it is read every time (and
-        # skipped when unchanged)
-        where = sql.SQL("({} AND {} <= CAST({} AS {})) OR {} IS NULL").format(
-            lower, column, sql.Literal(upper), type_name, column
+        where = (
+            sql.SQL("({} AND {} <= CAST({} AS {})) OR {}").format(
+                lower, column, sql.Literal(upper), type_name, unplaceable
+            )
+            if upper is not None
+            else unplaceable
         )
     # COPY's text format: a line per row (see tables.CopiedRows), each numbered as it is
     # sent, so that the file can be read in parallel in any order
@@ -398,6 +418,25 @@ def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone:
     else:
         return top
     return str(cur.execute(held, params).fetchall()[0][0])
+
+
+#: base types whose values include some past every other: (their oids, those values)
+_BEYOND: tuple[tuple[frozenset[int], tuple[str, ...]], ...] = (
+    (frozenset({700, 701, 1700}), ("NaN", "Infinity")),  # real, double precision, numeric
+    (frozenset({1082, 1114, 1184}), ("infinity",)),  # date, timestamp, timestamptz
+)
+
+
+def _beyond_values(cur: psycopg.Cursor[Any], oid: int) -> tuple[str, ...]:
+    """The values of type ``oid`` (a domain by its base type) that sort after every
+    other: as a watermark's largest value, one would stop every later run short."""
+    found = cur.execute(
+        "SELECT CASE WHEN typtype = 'd' THEN typbasetype ELSE oid END "
+        "FROM pg_catalog.pg_type WHERE oid = %s",
+        [oid],
+    ).fetchall()
+    base = int(found[0][0]) if found else oid
+    return next((values for oids, values in _BEYOND if base in oids), ())
 
 
 def _type_name(cur: psycopg.Cursor[Any], oid: int) -> sql.Composable:

@@ -429,3 +429,60 @@ def test_forgetting_an_unknown_source_names_it_without_its_password(
 )
 def test_redact_takes_the_password_keyword_in_any_case(text: str, shown: str) -> None:
     assert pgconn.redact(text) == shown
+
+
+# --------------------------------------------------------------------------- values past every other
+
+
+@pytest.mark.parametrize(
+    ("column_type", "first", "beyond", "later"),
+    [
+        ("numeric", "1", "NaN", "2"),
+        ("double precision", "1", "Infinity", "2"),
+        ("timestamptz", "2026-01-01 00:00:00+00", "infinity", "2026-01-02 00:00:00+00"),
+        ("{schema}.stamp", "2026-01-01", "infinity", "2026-01-02"),  # a domain over date
+    ],
+)
+def test_a_watermark_value_past_every_other_does_not_stop_later_runs(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    column_type: str,
+    first: str,
+    beyond: str,
+    later: str,
+) -> None:
+    """NaN and infinity sort after every other value: taken as the position, no later
+    row would ever be read. Such a row is read every run instead, like one without a
+    value, and skipped while unchanged."""
+    pg.execute(f"CREATE DOMAIN {h3_schema}.stamp AS date")
+    table = f"{h3_schema}.beyond"
+    kind = column_type.format(schema=h3_schema)
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, ver {kind})")
+    pg.execute(
+        f"INSERT INTO {table} VALUES ('a', 'running', %s), ('b', 'running', %s)", [first, beyond]
+    )
+    assert ingest(lab_path, pg_dsn, "--table", table, "--watermark", "ver") == 0
+    pg.execute(f"INSERT INTO {table} VALUES ('c', 'failed', %s)", [later])
+    assert ingest(lab_path, pg_dsn, "--table", table, "--watermark", "ver") == 0
+    assert rows(lab_path, "SELECT task_id, state FROM tasks ORDER BY task_id") == [
+        ("a", "running"),
+        ("b", "running"),
+        ("c", "failed"),
+    ]
+    loaded = rows(lab_path, "SELECT rows_loaded FROM ingests ORDER BY ingest_id")
+    assert loaded == [(2,), (1,)]
+
+
+def test_a_result_without_columns_is_refused_by_name(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pg.execute(f"CREATE TABLE {h3_schema}.t (task_id text)")
+    assert ingest(lab_path, pg_dsn, "--query", f"SELECT FROM {h3_schema}.t") == 2
+    err = capsys.readouterr().err
+    assert "the result has no columns" in err and "syntax error" not in err
