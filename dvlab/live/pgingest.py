@@ -325,7 +325,9 @@ def _pull(
             f"--watermark {watermark}: the result has no such column (it has {', '.join(names)})"
         )
     select = sql.SQL(", ").join(
-        sql.SQL("(b.{c} AT TIME ZONE {z}) AS {c}").format(c=sql.Identifier(n), z=sql.Literal(zone))
+        sql.SQL("{} AS {}").format(
+            _first_instant(sql.SQL("b.{}").format(sql.Identifier(n)), zone), sql.Identifier(n)
+        )
         if oid == _TIMESTAMP
         else sql.SQL("b.{}").format(sql.Identifier(n))
         for n, oid in described
@@ -418,6 +420,25 @@ def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone:
     else:
         return top
     return str(cur.execute(held, params).fetchall()[0][0])
+
+
+#: the shifts summer time has made, largest first: a wall-clock time the clock shows twice
+#: is that far apart from itself
+_SHIFTS = ("2 hours", "1 hour", "30 minutes")
+
+
+def _first_instant(value: sql.Composable, zone: str) -> sql.Composable:
+    """The instant of the wall-clock ``value`` (a ``timestamp``) in ``zone``: for a time the
+    clock shows twice, as summer time ends, the first of the two, as a file's times are
+    read (PostgreSQL's ``AT TIME ZONE`` gives the second)."""
+    at = sql.SQL("({} AT TIME ZONE {})").format(value, sql.Literal(zone))
+    cases = [
+        sql.SQL(
+            "WHEN ({at} - INTERVAL {shift}) AT TIME ZONE {z} = {v} THEN {at} - INTERVAL {shift}"
+        ).format(at=at, shift=sql.Literal(shift), z=sql.Literal(zone), v=value)
+        for shift in _SHIFTS
+    ]
+    return sql.SQL("CASE {} ELSE {} END").format(sql.SQL(" ").join(cases), at)
 
 
 #: base types whose values include some past every other: (their oids, those values)

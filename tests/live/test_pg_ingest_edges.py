@@ -486,3 +486,30 @@ def test_a_result_without_columns_is_refused_by_name(
     assert ingest(lab_path, pg_dsn, "--query", f"SELECT FROM {h3_schema}.t") == 2
     err = capsys.readouterr().err
     assert "the result has no columns" in err and "syntax error" not in err
+
+
+# --------------------------------------------------------------------------- repeated wall-clock times
+
+
+@pytest.mark.parametrize(
+    ("zone", "wall"),
+    [
+        ("Europe/Oslo", "2026-10-25 02:30:00"),  # the clock goes back from 03:00 to 02:00
+        ("America/New_York", "2026-11-01 01:15:00"),  # back from 02:00 to 01:00
+        ("Australia/Lord_Howe", "2026-04-05 01:45:00"),  # back half an hour, 02:00 to 01:30
+        ("Europe/Oslo", "2026-10-25 04:30:00"),  # after the change: shown once
+        ("Europe/Oslo", "2026-07-01 12:00:00"),
+    ],
+)
+def test_a_timestamp_shown_twice_as_summer_time_ends_is_its_first_instant(
+    pg_dsn: str, lab_path: Path, zone: str, wall: str
+) -> None:
+    """As a file's naive times are read (Python's fold=0), whatever PostgreSQL's own
+    ``AT TIME ZONE`` picks."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    expected = datetime.fromisoformat(wall).replace(tzinfo=ZoneInfo(zone), fold=0)
+    query = f"SELECT 'n1' AS task_id, 'running' AS state, TIMESTAMP '{wall}' AS created"
+    assert ingest(lab_path, pg_dsn, "--query", query, "--tz", zone) == 0
+    assert rows(lab_path, "SELECT created FROM tasks") == [(expected.astimezone(UTC),)]
