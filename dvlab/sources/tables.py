@@ -953,7 +953,8 @@ def _events_select(raw: str) -> str:
                 END AS reject
             FROM (
                 SELECT *,
-                    coalesce(env ->> 'id', headers ->> '$."Nats-Msg-Id"',
+                    coalesce(nullif(env ->> 'id', ''),
+                             nullif(headers ->> '$."Nats-Msg-Id"', ''),
                              stream || ':' || t_seq) AS event_id,
                     dvlab_ts(t_time) AS time,
                     dvlab_ts(t_published) AS published,

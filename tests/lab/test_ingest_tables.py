@@ -813,6 +813,31 @@ def test_jetstream_messages_without_cloudevents_are_told_apart_by_message_id(
     ]
 
 
+def test_an_empty_event_id_is_no_id(tmp_path: Path, lab_path: Path) -> None:
+    """CloudEvents require an id that is not empty: an empty one (or an empty Nats-Msg-Id)
+    falls back to the next identity, so three such messages stay three events."""
+    lines = [
+        {
+            "stream": "WF",
+            "seq": seq,
+            "subject": "wf.x",
+            "time": iso(seq),
+            "headers": {"Nats-Msg-Id": msg_id},
+            "data": cloudevent("", seq),
+        }
+        for seq, msg_id in ((1, ""), (2, "m-2"), (3, ""))
+    ]
+    path = tmp_path / "empty-ids.jsonl"
+    path.write_text(jsonl(lines), encoding="utf-8")
+
+    assert statuses(ingest(lab_path, [str(path)])) == [("loaded", 3, 0)]
+    assert query(lab_path, "SELECT event_id, seq, deliveries FROM events ORDER BY seq") == [
+        ("WF:1", 1, 1),
+        ("m-2", 2, 1),
+        ("WF:3", 3, 1),
+    ]
+
+
 def test_events_reingested_or_repeated_in_another_file_are_stored_once(
     tmp_path: Path, lab_path: Path
 ) -> None:
