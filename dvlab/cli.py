@@ -90,6 +90,9 @@ def _emit(relation: Any, *, fmt: str, out: str | None) -> int:
         with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
             written = Path(folder) / f"result.{fmt}"
             options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
+            if fmt == "json" and out is not None and Path(out).suffix.lower() == ".json":
+                # a .json file is one JSON document (an array); elsewhere a line per row
+                options += ", ARRAY true"
             select = result.select(finite=fmt == "json")
             result.con.execute(f"COPY ({select}) TO $path ({options})", {"path": str(written)})
             _deliver(written, out)

@@ -243,7 +243,8 @@ def test_no_rows_as_a_table_says_so(lab: Path, capsys: pytest.CaptureFixture[str
 def test_out_file_gets_what_stdout_would(
     lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
-    target = tmp_path / f"every.{fmt}"
+    # (a .json file holds one array instead: see test_cli_sql)
+    target = tmp_path / f"every.{'jsonl' if fmt == 'json' else fmt}"
 
     _, to_stdout, _ = run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", fmt)
     code, out, _ = run(

@@ -219,3 +219,16 @@ def test_a_file_in_the_curated_folder_must_describe_itself(
     code, _, err = run(capsys, "--db", str(lab), "sql", "bare")
     assert code == 2
     assert "must start with a '-- description' line" in err
+
+
+def test_a_json_file_holds_one_document_and_a_jsonl_file_a_line_per_row(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sql = "SELECT service, count(*) AS n FROM logs GROUP BY service ORDER BY service"
+    expected = sorted({r["service"] for r in RECORDS})
+    rows = [{"service": s, "n": sum(1 for r in RECORDS if r["service"] == s)} for s in expected]
+    document, lines = tmp_path / "out.json", tmp_path / "out.jsonl"
+    assert run(capsys, "--db", str(lab), "sql", sql, "--out", str(document))[0] == 0
+    assert run(capsys, "--db", str(lab), "sql", sql, "--out", str(lines))[0] == 0
+    assert json.loads(document.read_text()) == rows
+    assert [json.loads(line) for line in lines.read_text().splitlines()] == rows
