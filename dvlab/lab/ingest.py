@@ -1018,6 +1018,7 @@ def _read_source(
         year=options.year,
         mtime=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC),
         pattern=options.pattern,
+        service=options.service,
     )
 
     if fmt == "jsonl" and start_offset == 0 and options.pattern is None:

@@ -16,8 +16,9 @@ is oslo.log's own field, not part of the message: it moves to
 
 Some collections (loghub's) put the log file's name first
 (``nova-api.log.1.2017-05-16_13:53:08 2017-05-16 ...``); the program name
-before its first dot is then the service, and otherwise the source file's
-name gives it the same way (``nova-compute.log`` -> ``nova-compute``).
+before its first dot is then the service, and otherwise ``--service`` or,
+without it, the source file's name gives it the same way (``nova-compute.log``
+-> ``nova-compute``).
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ class OsloParser:
     def parse(
         self, lines: Iterable[tuple[int, str]], options: ParseOptions
     ) -> Iterator[RawRecord | Reject]:
-        from_source = program_name(options.source)
+        # a line without a file-name column: --service, else the file's own name
+        from_source = options.service or program_name(options.source)
 
         def start(number: int, text: str) -> RawRecord | str:
             return _record(number, text, from_source)

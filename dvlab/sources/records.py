@@ -63,6 +63,9 @@ class ParseOptions:
     year: int | None = None
     mtime: datetime | None = None
     pattern: str | None = None
+    #: ``--service``: a record's service when it names none (before any guess from the
+    #: file's name)
+    service: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -7,8 +7,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from dvlab.lab.ingest import IngestOptions, ingest
 from dvlab.sources.oslo import OsloParser, program_name
 
 from .conftest import Run
@@ -186,3 +188,36 @@ def test_rejects(run: Run) -> None:
 def test_looks_like() -> None:
     lines = LINES_WITHOUT_FILE_COLUMN.splitlines()
     assert OsloParser().looks_like([*lines, "Jun 14 15:16:01 combo su: x"]) == 4 / 5
+
+
+def test_service_given_wins_over_the_file_name_but_not_over_the_line(tmp_path: Path) -> None:
+    """``--service`` fills what the lines lack: over a guess from the file's name, yes;
+    over the file-name column a line carries itself, no."""
+    lab = tmp_path / "lab.duckdb"
+    bare = tmp_path / "compute-node-7.log"
+    bare.write_text(LINES_WITHOUT_FILE_COLUMN)
+    named = tmp_path / "collected.log"
+    named.write_text(
+        "nova-api.log.1.2017-05-16_13:53:08 2017-05-16 00:00:00.008 25746 INFO "
+        "nova.osapi_compute.wsgi.server [req-38101a0b-2096-447d-96ea-a692162415ae "
+        '- - - - -] 10.11.10.1 "GET /v2/servers HTTP/1.1" status: 200\n'
+    )
+    given = IngestOptions(format="oslo", service="nova-compute")
+    ingest(lab, [str(bare), str(named)], given)
+    ingest(tmp_path / "other.duckdb", [str(bare)], IngestOptions(format="oslo"))
+
+    def services(db: Path) -> list[tuple[str, str, int]]:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            return con.execute(
+                "SELECT regexp_extract(source, '[^/]+$'), service, count(*) FROM logs "
+                "GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+        finally:
+            con.close()
+
+    assert services(lab) == [
+        ("collected.log", "nova-api", 1),
+        ("compute-node-7.log", "nova-compute", 4),
+    ]
+    assert services(tmp_path / "other.duckdb") == [("compute-node-7.log", "compute-node-7", 4)]
