@@ -679,16 +679,16 @@ _JSZ_TOTALS = {
     "nats_jetstream_bytes": ("bytes", "total_message_bytes"),
 }
 _API = {
-    "total": ("nats_jetstream_api_total", COUNTER),
-    "errors": ("nats_jetstream_api_errors", COUNTER),
+    "total": ("nats_jetstream_api_requests_total", COUNTER),
+    "errors": ("nats_jetstream_api_errors_total", COUNTER),
 }
 _ACCOUNT_USAGE = {
     "memory": ("nats_jetstream_account_memory_bytes", GAUGE),
     "storage": ("nats_jetstream_account_storage_bytes", GAUGE),
 }
 _ACCOUNT_API = {
-    "total": ("nats_jetstream_account_api_total", COUNTER),
-    "errors": ("nats_jetstream_account_api_errors", COUNTER),
+    "total": ("nats_jetstream_account_api_requests_total", COUNTER),
+    "errors": ("nats_jetstream_account_api_errors_total", COUNTER),
 }
 #: named as the live JetStream source (dvlab.live.natsingest) names them
 _STREAM = {

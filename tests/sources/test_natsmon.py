@@ -396,7 +396,7 @@ def test_jsz_meta_peers_streams_and_consumers(
     assert values(rows, "nats_jetstream_meta_peer_lag") == [4.0]
     assert values(rows, "nats_jetstream_meta_cluster_size") == [3.0]
     assert values(rows, "nats_jetstream_streams") == [1.0]
-    assert values(rows, "nats_jetstream_api_errors") == [1.0]
+    assert values(rows, "nats_jetstream_api_errors_total") == [1.0]
     stream = {
         r["name"]: r["value"]
         for r in rows
