@@ -384,6 +384,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         at=args.at,
     )
     _check_zone(tz)
+    if args.year is not None and not 1 <= args.year <= 9999:
+        raise BadInputError(f"--year {args.year}: give a year from 1 to 9999")
     for flag, given in (("--time-origin", args.time_origin), ("--at", args.at)):
         if given is not None:
             from dvlab.lab.timeconv import parse_utc
@@ -1413,9 +1415,19 @@ def _failure(exc: Exception) -> tuple[int, str]:
     """The exit code and the one-line message for an error that ends a command."""
     if isinstance(exc, DvlabError):
         return exc.exit_code, str(exc)
+    if _is_out_of_memory(exc):
+        from dvlab.lab import dberrors
+
+        translated = dberrors.translate(exc, what="the command")  # type: ignore[arg-type]
+        return translated.exit_code, str(translated)
     if isinstance(exc, OSError):
         return 2, _os_error_message(exc)
     return 1, f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException)
 
 
 def _os_error_message(exc: OSError) -> str:

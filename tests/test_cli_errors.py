@@ -358,3 +358,14 @@ def test_timeline_out_suffix_chooses_the_format(
     messages = duckdb.sql(f"SELECT message FROM read_parquet('{out}') ORDER BY ts").fetchall()
     # the fixture's records, in the order of their times
     assert [m[0] for m in messages] == [r["msg"] for r in sorted(RECORDS, key=lambda r: r["ts"])]
+
+
+@pytest.mark.parametrize("year", ["0", "10000", "-5"])
+def test_a_year_python_cannot_hold_is_refused(
+    tmp_path: Path, a_file: Path, capsys: pytest.CaptureFixture[str], year: str
+) -> None:
+    lab = tmp_path / "year.duckdb"
+    code, out, err = run(capsys, "--db", str(lab), "ingest", str(a_file), "--year", year)
+    assert (code, out) == (2, "")
+    assert err == f"dvlab: --year {year}: give a year from 1 to 9999\n"
+    assert not lab.exists()

@@ -38,6 +38,11 @@ def translate(exc: duckdb.Error, *, what: str = "query") -> DvlabError:
             f"the lab is locked by {holder} (an ingest, or a notebook holding it open); "
             "retry when it finishes, or raise DVLAB_LOCK_TIMEOUT"
         )
+    elif isinstance(exc, duckdb.OutOfMemoryException):
+        err = QueryError(
+            f"{what} ran out of memory: {first_line(exc)}; give an ingest more "
+            "(DVLAB_STAGING_MEMORY, e.g. 4GB) or read fewer files at once"
+        )
     elif isinstance(exc, duckdb.CatalogException) and _MISSING.search(text):
         err = MissingTableError(f"{what} failed: {text}")
     elif isinstance(exc, duckdb.ConversionException | duckdb.InvalidInputException):

@@ -377,6 +377,27 @@ def test_a_staging_memory_that_is_no_amount_is_refused(
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dvlab-staging-")]
 
 
+@pytest.mark.parametrize("limit", ["1KB", "5MB"])
+def test_too_little_staging_memory_is_one_line_naming_the_setting(
+    tmp_path: Path, limit: str
+) -> None:
+    """Whether DuckDB runs out while the staging is set up or while it parses: exit 2 and
+    a line saying what to raise, the lab not made."""
+    source = tmp_path / "a.jsonl"
+    source.write_text(jsonl([record(i) for i in range(1, 60_001)]), encoding="utf-8")
+    lab = tmp_path / "lab.duckdb"
+    done = subprocess.run(
+        [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "ingest", str(source)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVLAB_STAGING_MEMORY": limit},
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "ran out of memory" in line and "DVLAB_STAGING_MEMORY" in line
+    assert not lab.exists()
+
+
 def test_a_file_named_with_glob_characters_loads_by_its_name(
     tmp_path: Path, lab_path: Path
 ) -> None:
