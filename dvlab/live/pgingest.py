@@ -293,7 +293,14 @@ def _pull(
     """Copy the new rows into ``into`` as CSV, ``timestamp`` columns read in ``zone``; None
     when there are none."""
     relation = _relation(source)
-    for setting in ("TimeZone = 'UTC'", "DateStyle = 'ISO, YMD'", "extra_float_digits = 3"):
+    # the copy's bytes are read as UTF-8 whatever the database's own encoding
+    settings = (
+        "TimeZone = 'UTC'",
+        "DateStyle = 'ISO, YMD'",
+        "extra_float_digits = 3",
+        "client_encoding = 'UTF8'",
+    )
+    for setting in settings:
         conn.execute(sql.SQL("SET " + setting))  # type: ignore[arg-type]
     # Read before the snapshot: a row a transaction still in flight writes with now() will
     # carry that transaction's start, and commit after this run has moved past it. The

@@ -513,3 +513,20 @@ def test_a_timestamp_shown_twice_as_summer_time_ends_is_its_first_instant(
     query = f"SELECT 'n1' AS task_id, 'running' AS state, TIMESTAMP '{wall}' AS created"
     assert ingest(lab_path, pg_dsn, "--query", query, "--tz", zone) == 0
     assert rows(lab_path, "SELECT created FROM tasks") == [(expected.astimezone(UTC),)]
+
+
+def test_a_client_encoding_other_than_utf8_is_read_as_the_server_holds_it(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    h3_schema: str,
+    lab_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PGCLIENTENCODING=LATIN1 would have the copy written in Latin-1; the pull asks for
+    UTF-8, so accents arrive as they are."""
+    table = f"{h3_schema}.latin"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    pg.execute(f"INSERT INTO {table} VALUES ('l1', 'running', 'café crème, Øst')")
+    monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+    assert rows(lab_path, "SELECT attributes ->> 'note' FROM tasks") == [("café crème, Øst",)]
