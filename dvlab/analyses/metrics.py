@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from dvlab.analyses.timeline import check_window
+from dvlab.analyses.timeline import EARLIEST, check_window
 from dvlab.errors import BadInputError
 from dvlab.lab.store import Lab, open_lab
 
@@ -143,12 +143,16 @@ class MetricChanges:
     infinite for a series that rose from a mean of zero). ``points`` has
     ``series``, ``ts`` and ``value`` (the rate for a counter) for those
     series, before the window and in it, oldest first. ``compared`` is how
-    many series had points both before the window and in it.
+    many series had points both before the window and in it. ``before_start``
+    is where the stretch compared with starts: as long before the window as
+    the window is long, or :data:`~dvlab.analyses.timeline.EARLIEST` (year 1)
+    when that would be earlier than Python can hold.
     """
 
     series: pl.DataFrame
     points: pl.DataFrame
     compared: int
+    before_start: datetime
 
 
 def metric_changes(
@@ -163,7 +167,9 @@ def metric_changes(
     """The ``top`` series whose mean changed most between the window and as long before it.
 
     The window is ``start`` (inclusive) to ``end`` (exclusive); what it is
-    compared with is the same length of time just before ``start``. A
+    compared with is the same length of time just before ``start``, cut at
+    year 1 (the earliest time Python holds) for a window longer than the time
+    before it, such as 1970 to 9999. A
     counter is compared by its per-second rate. A series needs points on
     both sides to be compared; one that did not change is left out.
     """
@@ -175,7 +181,8 @@ def metric_changes(
     if top < 1:
         raise BadInputError(f"top must be 1 or more, not {top}")
 
-    before_start = first - (last - first)
+    span = last - first
+    before_start = first - span if first - EARLIEST >= span else EARLIEST
     points = (
         open_lab(Path(lab) if lab is not None else None)
         .query(
@@ -217,7 +224,9 @@ def metric_changes(
         .select("series", "ts", value="measure")
         .sort("series", "ts")
     )
-    return MetricChanges(series=ranked, points=chosen, compared=compared.height)
+    return MetricChanges(
+        series=ranked, points=chosen, compared=compared.height, before_start=before_start
+    )
 
 
 def series_key() -> pl.Expr:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -26,6 +26,17 @@ from dvlab.lab.timeconv import parse_utc
 
 #: What ``--spans`` accepts: which spans the timeline shows (see :func:`timeline`).
 SPAN_CHOICES = ("key", "all", "none")
+
+#: The first and the last instant Python's datetime holds (years 1 to 9999), in UTC. A lab
+#: can hold times outside them (DuckDB's range is wider, and the ingest reads a year of five
+#: digits), and turning such a time into a Python object fails (OverflowError, ValueError).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+#: The same range as the bounds of a curated query's window: ``from`` (inclusive) and
+#: ``to`` (exclusive), as text dvlab's time path reads.
+EARLIEST_BOUND = "0001-01-01T00:00:00Z"
+END_BOUND = "10000-01-01T00:00:00Z"
 
 
 def check_window(

@@ -268,14 +268,50 @@ _UTC_SECOND_LABEL = (
 )
 
 
+def utc_text(value: datetime, *, seconds: bool = False) -> str:
+    """``value`` as ``YYYY-MM-DD HH:MM`` (``:SS`` with ``seconds``), the year in four digits.
+
+    (``strftime``'s ``%Y`` writes year 1 as ``1`` on Linux.)
+
+    >>> from datetime import datetime
+    >>> utc_text(datetime(1, 1, 1)), utc_text(datetime(2026, 12, 4, 10, 0, 5), seconds=True)
+    ('0001-01-01 00:00', '2026-12-04 10:00:05')
+    """
+    return f"{value.year:04d}-{value:%m-%d %H:%M{':%S' if seconds else ''}}"
+
+
+def _python_range(frame: pl.DataFrame, first: str, last: str) -> tuple[datetime, datetime]:
+    """The least of column ``first`` and the greatest of ``last``, as Python datetimes.
+
+    A time before year 1 or after 9999 (a lab can hold them, Python cannot) is
+    taken as the nearest one Python holds.
+    """
+    import polars as pl
+
+    from dvlab.analyses.timeline import EARLIEST, LATEST
+
+    def bounded(name: str, end: pl.Expr) -> pl.Expr:
+        dtype = frame.schema[name]
+        if not isinstance(dtype, pl.Datetime):
+            return end
+        if dtype.time_zone is None:
+            return end.clip(EARLIEST.replace(tzinfo=None), LATEST.replace(tzinfo=None))
+        return end.dt.convert_time_zone("UTC").clip(EARLIEST, LATEST)
+
+    lowest, highest = frame.select(
+        bounded(first, pl.col(first).min()).alias("lowest"),
+        bounded(last, pl.col(last).max()).alias("highest"),
+    ).row(0)
+    if not isinstance(lowest, datetime) or not isinstance(highest, datetime):
+        raise BadInputError(f"{first} and {last} must be times, not {lowest!r} and {highest!r}")
+    return lowest, highest
+
+
 def _span(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "no events"
-    first = frame.get_column("bucket").min()
-    last = frame.get_column("bucket_end").max()
-    if not isinstance(first, datetime) or not isinstance(last, datetime):
-        raise BadInputError(f"bucket and bucket_end must be times, not {first!r} and {last!r}")
-    return f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+    first, last = _python_range(frame, "bucket", "bucket_end")
+    return f"{utc_text(first)} to {utc_text(last)} UTC"
 
 
 #: The files :func:`save_chart` writes, by suffix: static images drawn by vl-convert.
@@ -386,19 +422,15 @@ def save_chart(chart: alt.TopLevelMixin, path: Path) -> None:
 def _metric_span(frame: pl.DataFrame) -> str:
     if frame.is_empty():
         return "no points"
-    first, last = frame.get_column("ts").min(), frame.get_column("ts").max()
-    if not isinstance(first, datetime) or not isinstance(last, datetime):
-        raise BadInputError(f"ts must hold times, not {first!r} and {last!r}")
-    return f"{first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+    first, last = _python_range(frame, "ts", "ts")
+    return f"{utc_text(first)} to {utc_text(last)} UTC"
 
 
 def _bucket_means(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     """``frame``'s values as the mean of each series per bucket, and the bucket's width."""
     import polars as pl
 
-    first, last = frame.get_column("ts").min(), frame.get_column("ts").max()
-    if not isinstance(first, datetime) or not isinstance(last, datetime):
-        raise BadInputError(f"ts must hold times, not {first!r} and {last!r}")
+    first, last = _python_range(frame, "ts", "ts")
     bucket = pick_bucket(first, last, frame.get_column("series").n_unique())
     widths = dict(BUCKETS)
     width = widths.get(bucket) or timedelta(days=int(bucket.split()[0]))

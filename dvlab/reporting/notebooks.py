@@ -167,9 +167,10 @@ def run_report(
     top) and the page are still written, then :class:`~dvlab.errors.ReportError`
     is raised; its ``cell`` is the failing cell's index among the executed
     notebook's code cells, counting from 0 (papermill's injected parameters cell
-    included), and its message names that cell and the error. A parameter the
-    notebook does not declare, a value that does not fit its type, or a window
-    that is not one (see :func:`report_parameters`) is refused with
+    included), and its message names that cell as the executed notebook shows
+    it (``In [5]``, its execution count) with its first line, and the error. A
+    parameter the notebook does not declare, a value that does not fit its
+    type, or a window that is not one (see :func:`report_parameters`) is refused with
     :class:`~dvlab.errors.BadInputError` before anything runs; a missing kernel
     gives :class:`~dvlab.errors.MissingDependencyError`.
     """
@@ -375,8 +376,11 @@ def _cell_failure(
     if cell is None:
         where = "(no cell shows the error)"
     else:
+        # named once, as Jupyter shows it in the executed notebook: "In [5]", or "In [ ]"
+        # for a cell that never started; the index among code cells is ReportError.cell
+        count = cell.get("execution_count")
         first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
-        where = f"in code cell {index} (In [{cell.get('execution_count')}]: {first_line.strip()})"
+        where = f"in cell In [{' ' if count is None else count}] ({first_line.strip()})"
     page = "" if html_problem is None else f"; no HTML page ({html_problem})"
     return ReportError(
         f"report {name!r} failed {where}: {ename}: {evalue}. "

@@ -312,6 +312,32 @@ def test_metric_changes_of_a_window_without_metrics(lab: Path) -> None:
     assert (changes.compared, changes.series.height, changes.points.height) == (0, 0, 0)
 
 
+def test_metric_changes_cuts_the_stretch_before_a_long_window_at_year_1(lab: Path) -> None:
+    # as long as the window, the stretch before 10:04 would start in 5946 BC: it is cut to
+    # year 1, so it holds every point before 10:04 (10:00 to 10:03) and the window the rest.
+    # errors_open (0, 0) -> 3: from zero; requests_total 500 rates (1, 1, 1) -> (1, 0.5, 15):
+    # 1 -> 5.5, +4.5; queue_depth (4 x4) -> (4, 12, 40, 4): 4 -> 15, +2.75; free_bytes
+    # (100 x4) -> (100, 100, 50): 100 -> 83.33, -1/6; cpu_ratio 0.5 -> 0.5078125, +0.015625;
+    # requests_total 200 (2/s) unchanged
+    changes = metric_changes(lab, start="2026-12-04T10:04:00Z", end="9999-01-01T00:00:00Z")
+
+    assert changes.before_start == datetime(1, 1, 1, tzinfo=UTC)
+    assert changes.compared == 6
+    assert [(row[0], row[-1]) for row in changes.series.rows()] == [
+        ("errors_open [osl1 api]", INF),
+        ('requests_total{code="500"} [osl1 gateway]', 4.5),
+        ('queue_depth{queue="jobs"} [osl1 api]', 2.75),
+        ('free_bytes{disk="sda"} [osl1 api]', pytest.approx(-1 / 6)),
+        ("cpu_ratio [osl1 api]", 0.015625),
+    ]
+
+
+def test_metric_changes_compares_with_as_long_before_when_it_can(lab: Path) -> None:
+    changes = metric_changes(lab, start="2026-12-04T10:04:00Z", end="2026-12-04T10:06:00Z")
+
+    assert changes.before_start == at("10:02:00")
+
+
 def test_metric_changes_refuses_a_window_that_is_not_one(lab: Path) -> None:
     with pytest.raises(BadInputError, match="start '2026-12-04T10:06:00Z' is not before end"):
         metric_changes(lab, start="2026-12-04T10:06:00Z", end="2026-12-04T10:04:00Z")

@@ -318,7 +318,9 @@ def test_failing_cell_raises_report_error_and_keeps_the_executed_notebook(
     # code cells: 0 parameters, 1 papermill's injected parameters, 2 the one opening the lab
     assert error.cell == 2
     message = str(error)
-    assert "failed in code cell 2 (In [3]: # Open the lab and find the window" in message
+    # the cell named once, as Jupyter numbers it, with its first line
+    assert "failed in cell In [3] (# Open the lab and find the window" in message
+    assert "code cell" not in message
     assert "MissingTableError" in message and "logs" in message
 
     executed = Path(str(error.notebook))
