@@ -36,11 +36,32 @@ def is_dsn(text: str) -> bool:
 
 def _parts(dsn: str) -> dict[str, Any]:
     try:
-        return conninfo.conninfo_to_dict(dsn)
+        parts = conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise BadInputError(
             f"not a PostgreSQL DSN: {redact(dsn)}: {_parse_reason(exc, dsn)}"
         ) from None
+    written = _written_password(dsn)
+    if written is not None and unquote(written) != str(parts.get("password") or ""):
+        # libpq ends the user information at the first / and the host at the first @:
+        # it would take a piece of the password for the host, port or database
+        raise BadInputError(
+            f"not a PostgreSQL DSN as written: {redact(dsn)}: the password holds a "
+            "character a URL must percent-encode (@ as %40, / as %2F, ? as %3F, # as %23)"
+        )
+    return parts
+
+
+def _written_password(dsn: str) -> str | None:
+    """The password of a URL DSN as it stands, from the : after the user to the last @
+    before the host (or a ``?password=``): None when it has none there."""
+    if not _SCHEME.match(dsn):
+        return None
+    start = dsn.index("://") + 3
+    query = _URL_PASSWORD.search(dsn, start)
+    at = dsn.rfind("@", start, query.start() if query else len(dsn))
+    colon = dsn.find(":", start, at) if at > start else -1
+    return dsn[colon + 1 : at] if colon >= 0 else None
 
 
 #: a URL scheme
@@ -48,7 +69,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 #: a URL in running text, up to the next blank
 _URL = re.compile(_SCHEME.pattern + r"\S*")
 #: a password given in a URL's query
-_URL_PASSWORD = re.compile(r"(?<=[?&])(?:ssl)?password=([^&#]*)", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(?<=[?&])(?:ssl)?password=([^&]*)", re.IGNORECASE)
 #: a password given in a conninfo string: quoted (with \\ escapes), or up to the next
 #: blank together with any words after it that are no ``key=value`` (``password=a b``:
 #: libpq cannot parse that, but the ``b`` is the password's as much as the ``a``)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ from psycopg import conninfo
 
 from dvlab.cli import main
 from dvlab.errors import BadInputError, SourceConnectError
-from dvlab.live.pgconn import connect, describe, error, one_line, redact
+from dvlab.live.pgconn import connect, describe, one_line, redact
 
 
 @pytest.mark.parametrize(
@@ -200,35 +201,48 @@ def test_pgpassword_is_hidden_only_in_a_token_that_holds_it(
 
 
 @pytest.mark.parametrize(
-    ("password", "pieces"), [("a@b", ["b@", ":a@"]), ("Zq9@Secret", ["Zq9", "Secret"])]
+    ("password", "pieces"),
+    [
+        ("a@b", ["b@", ":a@"]),
+        ("Zq9@Secret", ["Zq9", "Secret"]),
+        ("pa/ss", ["pa/", "ss@"]),
+        ("k@TopSecretPw/Rest", ["TopSecret", "Rest"]),
+    ],
 )
-def test_a_stray_at_in_the_password_hides_what_libpq_took_for_the_host(
+def test_a_password_libpq_would_misread_is_refused_before_anything_connects(
     monkeypatch: pytest.MonkeyPatch, password: str, pieces: list[str]
 ) -> None:
-    # libpq ends the password at the first @ and looks up the rest as a host name: the
-    # error is made up here, so that no lookup leaves the machine
+    """An @ or / written into a URL's password: libpq ends the user information at the
+    first / and the password at the first @, so it would take a piece of the password for
+    the host, port or database (and look that host up). Refused, the password hidden."""
     monkeypatch.delenv("PGPASSWORD", raising=False)
     dsn = f"postgresql://postgres:{password}@127.0.0.1:5432/test"
-    host = password.split("@", 1)[1] + "@127.0.0.1"
-    assert conninfo.conninfo_to_dict(dsn)["host"] == host
-    failure = OSError(f"failed to resolve host '{host}': [Errno -2] Name or service not known")
-    shown = str(error(failure, dsn, "cannot connect"))
+    assert conninfo.conninfo_to_dict(dsn).get("password") != password  # libpq misreads it
+    with pytest.raises(BadInputError) as refused:
+        describe(dsn)
+    shown = str(refused.value)
     assert shown == (
-        "postgresql://postgres@***:5432/test: cannot connect: "
-        "failed to resolve host '***': [Errno -2] Name or service not known"
+        "not a PostgreSQL DSN as written: postgresql://postgres:***@127.0.0.1:5432/test: "
+        "the password holds a character a URL must percent-encode "
+        "(@ as %40, / as %2F, ? as %3F, # as %23)"
     )
     assert not any(piece in shown for piece in pieces)
+    # percent-encoded, the same password is read whole
+    encoded = f"postgresql://postgres:{quote(password, safe='')}@127.0.0.1:5432/test"
+    assert conninfo.conninfo_to_dict(encoded)["password"] == password
+    assert describe(encoded) == "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def test_a_slash_in_the_password_hides_what_libpq_took_for_the_port_and_database(
+def test_a_password_in_the_query_runs_to_the_next_ampersand(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # libpq ends the host part at the /: host "postgres", port "pa", database "ss@127.0.0.1/test"
-    monkeypatch.setenv("PGUSER", "ops")
-    dsn = "postgresql://postgres:pa/ss@127.0.0.1:5432/test"
-    assert describe(dsn) == "postgresql://ops@postgres:***/***"
-    failure = ValueError('invalid integer value "pa" for connection option "port"')
-    assert one_line(failure, dsn) == 'invalid integer value "***" for connection option "port"'
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    dsn = "postgresql://postgres@127.0.0.1:5432/test?password=ab#cdSECRET&sslmode=disable"
+    assert conninfo.conninfo_to_dict(dsn)["password"] == "ab#cdSECRET"
+    assert redact(f"{dsn} is not in the lab's ledger") == (
+        "postgresql://postgres@127.0.0.1:5432/test?password=***&sslmode=disable "
+        "is not in the lab's ledger"
+    )
 
 
 def test_a_password_in_the_query_is_still_known_when_libpq_reads_it(
