@@ -264,6 +264,8 @@ class _State:
     #: a task or transition table whose rows the lab no longer holds (another source's
     #: rows of the same ids replaced them, and that source was forgotten)
     rows_gone: bool = False
+    #: every name this content was read under (loaded, grown or found unchanged)
+    names: frozenset[str] = frozenset()
 
 
 def _load_states(lab_path: Path) -> list[_State]:
@@ -284,6 +286,13 @@ def _load_states(lab_path: Path) -> list[_State]:
             QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
             """
         ).fetchall()
+        names: dict[int, set[str]] = {}
+        for generation, source in con.execute(
+            """SELECT DISTINCT generation, source FROM ingests
+               WHERE status IN ('loaded', 'grown', 'rewritten', 'unchanged')
+                 AND generation IS NOT NULL"""
+        ).fetchall():
+            names.setdefault(int(generation), set()).add(str(source))
         gone: set[int] = set()
         if schema.current_version(con, _catalog(con)) >= 3:
             gone = {
@@ -321,6 +330,7 @@ def _load_states(lab_path: Path) -> list[_State]:
             start_hash=r[11],
             position=r[12],
             rows_gone=r[0] in gone,
+            names=frozenset(names.get(int(r[0]), ())),
         )
         for r in rows
     ]
@@ -376,8 +386,9 @@ def _rewritten(
     rewrite, whose new content replaces the old rows. A file that starts
     differently (truncated and written anew, as rotation by copy-and-truncate
     does) is a new generation beside the old one, which stays. So is one whose
-    old content is in another of the files read in the same run (``others``):
-    the old file was renamed (rotated), and a new one started under its name.
+    old content is in another of the files read in the same run (``others``), or
+    was read under another name by an earlier run: the old file was renamed or
+    copied away (rotated), and a new one started under its name.
     """
     name = str(path)
     same = [
@@ -388,6 +399,10 @@ def _rewritten(
     if not same:
         return None
     latest = max(same, key=lambda s: s.generation)
+    if latest.names - {name}:
+        # a run found this content under another name since (renamed, or copied away
+        # before this file was truncated): it lives on there
+        return None
     for other in others:
         if other == path:
             continue

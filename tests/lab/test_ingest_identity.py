@@ -136,6 +136,32 @@ def test_a_log_renamed_away_is_not_taken_for_an_edit_of_the_file_now_at_its_path
 
 
 @pytest.mark.parametrize("rotation", ["rename", "copy-and-truncate"])
+def test_a_log_seen_under_its_rotated_name_by_an_earlier_run_is_not_taken_for_an_edit(
+    tmp_path: Path, rotation: str
+) -> None:
+    """The rotated copy is read in one run (found unchanged), the new file under the old
+    name, starting just as the old one did, in a later run on its own: new content."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lab = tmp_path / "lab.duckdb"
+    logfmt = IngestOptions(format="logfmt")
+    live, rotated = logs / "app.log", logs / "app.log.1"
+    live.write_text(BANNER + banner_log(10, 20))
+    ingest(lab, [str(logs)], logfmt)
+    if rotation == "rename":
+        live.rename(rotated)
+        ingest(lab, [str(rotated)], logfmt)
+    else:
+        rotated.write_bytes(live.read_bytes())
+        live.write_text("")
+        ingest(lab, [str(logs)], logfmt)
+    live.write_text(BANNER + banner_log(11, 5))
+    (report,) = ingest(lab, [str(live)], logfmt).sources
+    assert (report.status, report.rows_loaded, report.rows_replaced) == ("loaded", 5, 0)
+    assert messages(lab) == old_and_new(20, 5)
+
+
+@pytest.mark.parametrize("rotation", ["rename", "copy-and-truncate"])
 def test_a_rotated_log_with_a_banner_read_alone_keeps_its_old_rows(
     tmp_path: Path, rotation: str
 ) -> None:
