@@ -49,14 +49,20 @@ def is_continuation(text: str) -> bool:
 
 
 def assemble(
-    lines: Iterable[tuple[int, str]], start: StartLine, *, format_name: str
+    lines: Iterable[tuple[int, str]],
+    start: StartLine,
+    *,
+    format_name: str,
+    indented_may_start: bool = False,
 ) -> Iterator[RawRecord | Reject]:
     """Records (with their continuation lines joined) and rejects, in line order.
 
     ``start(number, text)`` returns the record a line starts, or the reason it
     does not start one (that reason becomes the reject's unless the line is a
     continuation). A continuation line never starts a record while there is one
-    to continue. Each record is held
+    to continue; but with ``indented_may_start`` (a format whose lines may be
+    indented, as a ``--pattern`` allowing leading blanks says), an indented line
+    that starts a record does. Each record is held
     until the next record, reject or the end, so its message can grow; a
     reject also ends the record above it, keeping the output in line order.
     """
@@ -72,13 +78,22 @@ def assemble(
 
     for number, text in lines:
         reason = None
+        indented = text[:1].isspace()
+        if indented and indented_may_start:
+            started = start(number, text)
+            if not isinstance(started, str):
+                if held is not None:
+                    yield release(held)
+                started["end_line"] = number
+                held, extra, overflowed = started, [], None
+                continue
         if held is not None and len(extra) < MAX_CONTINUATION_LINES and is_continuation(text):
             # a traceback's own lines continue the record above even when a loose pattern
             # would read them as records of their own (`Traceback (most` is no time)
             extra.append(text)
             held["end_line"] = number
             continue
-        if not text[:1].isspace():
+        if not indented:
             started = start(number, text)
             if not isinstance(started, str):
                 if held is not None:

@@ -62,7 +62,9 @@ class PatternParser:
         def start(number: int, text: str) -> RawRecord | str:
             return compiled.record(number, text, years)
 
-        return assemble(lines, start, format_name=self.name)
+        # an indented line the pattern matches starts a record (log4j's %5p pads INFO
+        # and WARN with a blank); one it does not match continues the record above
+        return assemble(lines, start, format_name=self.name, indented_may_start=True)
 
     def looks_like(self, sample: list[str]) -> float:
         compiled = self._compiled or _Compiled(_required(None))

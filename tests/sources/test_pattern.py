@@ -197,3 +197,24 @@ def test_a_trace_with_no_record_before_it_is_one_record_whose_time_is_refused_la
         (1, 4, "Traceback (most")
     ]
     assert rejects == []
+
+
+def test_an_indented_line_the_pattern_matches_starts_a_record(run: Run) -> None:
+    """log4j's %5p pads INFO and WARN with a blank: under a pattern that allows it, those
+    lines are records of their own; an indented line it does not match still continues."""
+    text = (
+        "DEBUG [main] 2026-11-30 09:00:00,001 c.e.App - config loaded\n"
+        " INFO [main] 2026-11-30 09:00:00,002 c.e.App - server started\n"
+        " WARN [pool-1] 2026-11-30 09:00:01,003 c.e.Db - slow query\n"
+        "ERROR [pool-1] 2026-11-30 09:00:02,004 c.e.Db - query failed\n"
+        "\tat c.e.Db.run(Db.java:42)\n"
+    )
+    pattern = r"^\s*(?P<level>[A-Z]+) \[(?P<thread>[^]]+)\] (?P<ts>\S+ \S+) (?P<logger>\S+) - (?P<msg>.*)$"
+    records, rejects = run(PatternParser(pattern), text)
+    assert rejects == []
+    assert [(r["line"], r["end_line"], r["level_raw"], r["message"]) for r in records] == [
+        (1, 1, "DEBUG", "config loaded"),
+        (2, 2, "INFO", "server started"),
+        (3, 3, "WARN", "slow query"),
+        (4, 5, "ERROR", "query failed\n\tat c.e.Db.run(Db.java:42)"),
+    ]
