@@ -27,10 +27,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args = cli.parse(argv)  # the parser imports what the commands' options need
     except KeyboardInterrupt:
+        signal.signal(signal.SIGTERM, previous)
         print("dvlab: interrupted", file=sys.stderr)
         return INTERRUPTED
-    finally:
-        # from here each command handles signals its own way
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous)
+        raise
+    if getattr(args, "command", None) != "ingest":
+        # other commands let SIGTERM end them at once; an ingest keeps taking it as Ctrl-C
+        # (through its own imports and the wait for the lock, until it watches signals
+        # itself), so that it ends with nothing half-written and says so
         signal.signal(signal.SIGTERM, previous)
     return cli.run(args)
 

@@ -1529,7 +1529,8 @@ def ingest(
 
         get_parser("pattern")  # the pattern itself is checked when parsing starts
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
-    with _ingest_lock(lab_path), _interrupts:
+    # the signals first: a run waiting for the lock is stopped as any other
+    with _interrupts, _ingest_lock(lab_path):
         _interrupts.seen = _interrupts.committed = _interrupts.committing = False
         states = _load_states(lab_path)
         next_id = _next_ingest_id(lab_path)

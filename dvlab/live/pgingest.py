@@ -486,7 +486,7 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
     name = source.name()
     _relation(source)  # a missing --table/--query is said before anything connects
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
-    with lab_ingest._ingest_lock(lab_path), lab_ingest._interrupts:
+    with lab_ingest._interrupts, lab_ingest._ingest_lock(lab_path):
         interrupts = lab_ingest._interrupts
         interrupts.seen = interrupts.committed = interrupts.committing = False
         recorded_column, recorded, recorded_zone = _last_position(lab_path, name)

@@ -177,25 +177,34 @@ LOADING = textwrap.dedent(
 
     class Slow(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
-            if name == "dvlab.lab.store":
+            if name == sys.argv[1]:
                 print("loading", file=sys.stderr, flush=True)
                 time.sleep(60)
             return None
 
     sys.meta_path.insert(0, Slow())
     from dvlab.launch import main
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[2:]))
     """
 )
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_while_the_command_loads_is_an_interrupt(tmp_path: Path, signum: int) -> None:
+@pytest.mark.parametrize(
+    "module",
+    [
+        "dvlab.lab.store",  # imported while the command line is read
+        "dvlab.lab.ingest",  # imported by the ingest once it is read
+    ],
+)
+def test_a_signal_while_the_command_loads_is_an_interrupt(
+    tmp_path: Path, signum: int, module: str
+) -> None:
     lab = tmp_path / "lab.duckdb"
     source = tmp_path / "one.jsonl"
     source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
     code, out, err = signalled(
-        LOADING, ["--db", str(lab), "ingest", str(source)], "loading", signum
+        LOADING, [module, "--db", str(lab), "ingest", str(source)], "loading", signum
     )
     assert (code, out, err) == (130, "", "dvlab: interrupted\n")
     assert not lab.exists()
@@ -219,3 +228,45 @@ def dvlab_nothing() -> object:
     import dvlab
 
     return dvlab.nothing  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_waiting_for_the_lab_lock_is_an_interrupt(
+    tmp_path: Path, signum: int
+) -> None:
+    """Another ingest holds the lab: the run waits (up to DVLAB_LOCK_TIMEOUT), and a
+    signal then ends it as at any other moment."""
+    import fcntl
+    import os
+    import time
+
+    lab = tmp_path / "lab.duckdb"
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
+    lock_path = tmp_path / "lab.duckdb.ingest.lock"
+    with open(lock_path, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "ingest", str(source)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "DVLAB_LOCK_TIMEOUT": "120"},
+        )
+        try:
+            # ready once it has the lock file open: it is then waiting for the lock
+            fds = Path(f"/proc/{child.pid}/fd")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and child.poll() is None:
+                opened = {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
+                if str(lock_path) in opened:
+                    break
+                time.sleep(0.05)
+            child.send_signal(signum)
+            out, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert (child.returncode, out, err) == (130, "", "dvlab: interrupted\n")
+    assert not lab.exists()
