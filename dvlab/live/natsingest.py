@@ -96,14 +96,33 @@ def is_url(text: str) -> bool:
 
 
 def describe(url: str) -> str:
-    """``url`` without user information (a user, password or token)."""
+    """``url`` without user information (a user, password or token). A URL whose user
+    information a URL parser would misread (a ``#``, ``?`` or ``/`` in a password ends
+    it early, leaving a piece of it for the host or port) is refused, the user
+    information hidden."""
     shown = []
     for one in url.split(","):
-        parts = urlsplit(one.strip())
+        one = one.strip()
+        start = one.find("://") + 3 if "://" in one else 0
+        at = one.rfind("@", start)
+        if at >= 0 and any(c in one[start:at] for c in "#?/"):
+            raise BadInputError(
+                f"not a NATS URL as written: {one[:start]}***@{one[at + 1 :]}: its user, "
+                "password or token holds a #, ? or /, which ends that part of a URL early; "
+                "give the credentials another way (--creds, --nkey)"
+            )
+        parts = urlsplit(one)
+        try:
+            port = parts.port
+        except ValueError:
+            raise BadInputError(
+                f"not a NATS URL: {one[:start]}{'***@' if at >= 0 else ''}"
+                f"{one[at + 1 :] if at >= 0 else one[start:]}: its port is not a number"
+            ) from None
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"
-        netloc = host + (f":{parts.port}" if parts.port else "")
+        netloc = host + (f":{port}" if port else "")
         shown.append(urlunsplit((parts.scheme, netloc, "", "", "")))
     return ",".join(shown)
 

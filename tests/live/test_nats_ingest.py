@@ -542,3 +542,28 @@ def test_until_caught_up_on_one_subject_ends_when_the_stream_ends_on_another(
     publish(stream.url, [(f"{stream.prefix}.osl1.other.event", b'{"x": 1}', None)])
     assert ingest(lab_path, stream, stream.durable(), "--subject", task) == 0
     assert stored_seqs(lab_path) == list(range(1, 51))
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("nats://ops:NatsPw#frag@127.0.0.1:4", "NatsPw"),
+        ("nats://ops:Pw?x=1@127.0.0.1:4", "Pw?x"),
+        ("nats://ops:Nats/Pw@127.0.0.1:4", "Nats/"),
+        ("nats://s3#cret@127.0.0.1:4", "s3#"),  # a token
+    ],
+)
+def test_credentials_a_url_parser_would_misread_are_refused_and_hidden(
+    lab_path: Path, capsys: pytest.CaptureFixture[str], url: str, secret: str
+) -> None:
+    """A #, ? or / in a URL's user information ends it early: the parser would take a
+    piece of the password for the host or port (and print it in its error)."""
+    assert main(["--db", str(lab_path), "ingest", url, "--stream", "S"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "dvlab: not a NATS URL as written: nats://***@127.0.0.1:4: its user, password or "
+        "token holds a #, ? or /, which ends that part of a URL early; give the "
+        "credentials another way (--creds, --nkey)\n"
+    )
+    assert secret not in err
+    assert not lab_path.exists()
