@@ -336,8 +336,19 @@ class _Committer:
 
     def _write(self, rows: int, rejected: int, with_health: bool) -> None:
         con = self.staging.con
-        values = {"source": self.name, "ingest_id": self.ingest_id}
         with lab_ingest.writing(con, self.lab_path):
+            if self.commits and self._forgotten(con):
+                # `dvlab forget` removed what this run stored so far: its ledger row stays
+                # forgotten, and what follows is counted in a row of its own
+                self.ingest_id = int(
+                    con.execute(
+                        "SELECT coalesce(max(ingest_id), 0) + 1 FROM lab.ingests"
+                    ).fetchall()[0][0]
+                )
+                self.commits = 0
+                self.report.rows_loaded = self.report.rows_skipped = 0
+                self.report.rows_rejected = 0
+            values = {"source": self.name, "ingest_id": self.ingest_id}
             before = con.execute("SELECT count(*) FROM lab.events").fetchall()[0][0]
             for statement in tables.insert_sql("events", "tbl_0"):
                 con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
@@ -359,6 +370,12 @@ class _Committer:
         self.report.rows_rejected = rejects
         self.report.ingest_id = self.ingest_id
         self.report.status = "loaded" if loaded or rejects else "unchanged"
+
+    def _forgotten(self, con: duckdb.DuckDBPyConnection) -> bool:
+        found = con.execute(
+            "SELECT status FROM lab.ingests WHERE ingest_id = ?", [self.ingest_id]
+        ).fetchall()
+        return bool(found) and found[0][0] == "forgotten"
 
     def _ledger(
         self, con: duckdb.DuckDBPyConnection, loaded: int, skipped: int, rejected: int

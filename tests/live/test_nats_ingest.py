@@ -567,3 +567,32 @@ def test_credentials_a_url_parser_would_misread_are_refused_and_hidden(
     )
     assert secret not in err
     assert not lab_path.exists()
+
+
+@pytest.mark.slow
+def test_forget_during_follow_keeps_the_ledger_true_to_the_lab(
+    stream: Stream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`dvlab forget` while a run follows the stream: what it had stored is gone and its
+    ledger row stays forgotten; what it stores afterwards is counted in a row of its own."""
+    lab = tmp_path / "lab.duckdb"
+    publish_envelopes(stream, range(30))
+    child = cli(lab, stream.url, "--stream", stream.name, "--durable", "fgt", "--follow")
+    try:
+        assert wait_for_events(lab, 30) == 30
+        name = rows(lab, "SELECT source FROM ingests")[0][0]
+        assert main(["--db", str(lab), "forget", name]) == 0
+        publish_envelopes(stream, range(30, 40))
+        assert wait_for_events(lab, 10) == 10
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=10)
+    assert child.returncode == 0, err
+    assert rows(lab, "SELECT status, rows_loaded FROM ingests ORDER BY ingest_id") == [
+        ("forgotten", 30),
+        ("loaded", 10),
+    ]
+    assert rows(lab, "SELECT count(*) FROM events") == [(10,)]
