@@ -2254,6 +2254,17 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
                 # is also taken as written)
                 spellings = (source, str(Path(source)), os.path.abspath(source))
                 name = next((n for n in spellings if n in known), source)
+                if name not in known and os.path.exists(source):
+                    # through a link, or a folder reached another way: the same file
+                    real = os.path.realpath(source)
+                    name = next(
+                        (
+                            k
+                            for k in sorted(known)
+                            if k.startswith("/") and os.path.realpath(k) == real
+                        ),
+                        name,
+                    )
                 if name not in known:
                     from dvlab.live.pgconn import redact
 

@@ -361,3 +361,20 @@ def test_a_rejected_record_of_several_lines_says_which_lines_it_took(tmp_path: P
         ]
     finally:
         con.close()
+
+
+def test_forget_takes_a_file_by_a_link_to_it(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    source = logs / "x.log"
+    source.write_text(THREE)
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(source)])
+    (tmp_path / "link.log").symlink_to(source)
+    (tmp_path / "ld").symlink_to(logs)
+    (gone,) = forget(lab, [str(tmp_path / "ld" / "x.log")])
+    assert (gone.source, gone.rows) == (str(source), 3)
+    ingest(lab, [str(source)])
+    (gone,) = forget(lab, [str(tmp_path / "link.log")])
+    assert (gone.source, gone.rows) == (str(source), 3)
+    assert messages(lab) == []
