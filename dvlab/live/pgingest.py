@@ -365,13 +365,20 @@ def _pull(
             if since is not None
             else sql.SQL("TRUE")
         )
-        top, unplaced = cur.execute(
-            sql.SQL(
-                "SELECT max({col}) FILTER (WHERE NOT ({unplaceable}))::text, "
-                "count(*) FILTER (WHERE {unplaceable}) "
-                "FROM ({rel}) AS b WHERE {lower} OR {unplaceable}"
-            ).format(col=column, rel=relation, lower=lower, unplaceable=unplaceable)
-        ).fetchall()[0]
+        try:
+            top, unplaced = cur.execute(
+                sql.SQL(
+                    "SELECT max({col}) FILTER (WHERE NOT ({unplaceable}))::text, "
+                    "count(*) FILTER (WHERE {unplaceable}) "
+                    "FROM ({rel}) AS b WHERE {lower} OR {unplaceable}"
+                ).format(col=column, rel=relation, lower=lower, unplaceable=unplaceable)
+            ).fetchall()[0]
+        except psycopg.errors.UndefinedFunction:
+            taken = "given" if source.watermark else "taken by default"
+            raise BadInputError(
+                f"the watermark column {watermark} ({taken}) has a type without an order: "
+                "name another with --watermark"
+            ) from None
         if top is None and not unplaced:
             conn.execute("COMMIT")
             return None

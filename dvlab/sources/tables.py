@@ -953,8 +953,9 @@ def _events_select(raw: str) -> str:
                 END AS reject
             FROM (
                 SELECT *,
-                    coalesce(nullif(env ->> 'id', ''),
-                             nullif(headers ->> '$."Nats-Msg-Id"', ''),
+                    coalesce(CASE WHEN trim(env ->> 'id') <> '' THEN env ->> 'id' END,
+                             CASE WHEN trim(headers ->> '$."Nats-Msg-Id"') <> ''
+                                  THEN headers ->> '$."Nats-Msg-Id"' END,
                              stream || ':' || t_seq) AS event_id,
                     dvlab_ts(t_time) AS time,
                     dvlab_ts(t_published) AS published,

@@ -814,8 +814,9 @@ def test_jetstream_messages_without_cloudevents_are_told_apart_by_message_id(
 
 
 def test_an_empty_event_id_is_no_id(tmp_path: Path, lab_path: Path) -> None:
-    """CloudEvents require an id that is not empty: an empty one (or an empty Nats-Msg-Id)
-    falls back to the next identity, so three such messages stay three events."""
+    """CloudEvents require an id that is not empty: an empty or blank one (or such a
+    Nats-Msg-Id) falls back to the next identity, so three such messages stay three
+    events."""
     lines = [
         {
             "stream": "WF",
@@ -823,9 +824,9 @@ def test_an_empty_event_id_is_no_id(tmp_path: Path, lab_path: Path) -> None:
             "subject": "wf.x",
             "time": iso(seq),
             "headers": {"Nats-Msg-Id": msg_id},
-            "data": cloudevent("", seq),
+            "data": cloudevent(event_id, seq),
         }
-        for seq, msg_id in ((1, ""), (2, "m-2"), (3, ""))
+        for seq, msg_id, event_id in ((1, "", ""), (2, "m-2", ""), (3, " ", "  "))
     ]
     path = tmp_path / "empty-ids.jsonl"
     path.write_text(jsonl(lines), encoding="utf-8")

@@ -530,3 +530,15 @@ def test_a_client_encoding_other_than_utf8_is_read_as_the_server_holds_it(
     monkeypatch.setenv("PGCLIENTENCODING", "LATIN1")
     assert ingest(lab_path, pg_dsn, "--table", table) == 0
     assert rows(lab_path, "SELECT attributes ->> 'note' FROM tasks") == [("café crème, Øst",)]
+
+
+def test_a_watermark_column_without_an_order_is_said_to_be_one(
+    pg_dsn: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = """SELECT 't1' AS task_id, 'running' AS state, '{"a": 1}'::json AS updated_at"""
+    assert ingest(lab_path, pg_dsn, "--query", query) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "the watermark column updated_at (taken by default) has a type without an order: "
+        "name another with --watermark\n"
+    )
