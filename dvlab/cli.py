@@ -403,7 +403,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         summary = live(options)
         for report in summary.sources:
             if report.message:
-                print(f"dvlab: {report.source}: {_visible(report.message)}", file=sys.stderr)
+                print(
+                    f"dvlab: {report.source}: {_visible(_one_line(report.message))}",
+                    file=sys.stderr,
+                )
         return _print_summary(summary, args)
     progress = _progress_bar() if (sys.stderr.isatty() and not args.json) else None
     try:
@@ -415,14 +418,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             progress.close()
     for report in summary.sources:
         if report.status == "failed":
-            print(f"dvlab: {_visible(report.message or 'failed')}", file=sys.stderr)
+            print(f"dvlab: {_visible(_one_line(report.message or 'failed'))}", file=sys.stderr)
         elif report.message not in (None, "already loaded") and report.status in (
             "unchanged",
             "grown",
             "rewritten",
         ):
             # options that were not applied, or rows replaced: worth a line, not a failure
-            print(f"dvlab: {report.source}: {_visible(report.message or '')}", file=sys.stderr)
+            print(
+                f"dvlab: {report.source}: {_visible(_one_line(report.message or ''))}",
+                file=sys.stderr,
+            )
     return _print_summary(summary, args)
 
 
@@ -558,53 +564,74 @@ def cmd_sql(args: argparse.Namespace) -> int:
         raise BadInputError(
             'dvlab sql needs a query: "SELECT ...", a curated query name, or a .sql file'
         )
+    _refuse_a_repeated_param(args.param)
     params = _key_values(args.param, "--param")
-    lab = open_lab(_lab_path(args))
     text = args.query
-    if _looks_like_sql(text):
-        _say_if_several_statements(text)
-        relation = lab.sql(text, params or None)
+    # an existing .sql file is read as one, even with a blank in its name
+    if _looks_like_sql(text) and not (text.endswith(".sql") and Path(text).is_file()):
+        sql, values, what = text, params or None, "the SQL given"
     else:
         curated = queries.load(text)
-        relation = lab.sql(curated.sql, curated.bind(params))
+        sql, values, what = curated.sql, curated.bind(params), str(curated.path)
+    count = _statement_count(sql)
+    if count == 0:
+        raise BadInputError(f"{what} holds no SQL statement")
+    lab = open_lab(_lab_path(args))
+    _say_if_several_statements(count)
+    relation = lab.sql(sql, values)
     _emit(relation, fmt=_format_for(args.format, args.out, "table"), out=args.out)
     return 0
 
 
+def _refuse_a_repeated_param(pairs: Sequence[str] | None) -> None:
+    """``--param x=1 --param x=2`` is a mistake one way or the other: say so."""
+    names = [pair.partition("=")[0].strip() for pair in pairs or ()]
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        raise BadInputError(f"--param {', '.join(repeated)} given more than once; give each once")
+
+
+_SQL_STARTS = {
+    "SELECT",
+    "WITH",
+    "FROM",
+    "DESCRIBE",
+    "SHOW",
+    "SUMMARIZE",
+    "PIVOT",
+    "UNPIVOT",
+    "EXPLAIN",
+    "VALUES",
+    "TABLE",
+    "PRAGMA",
+    "CALL",
+    "(",
+    "SET",
+}
+
+
 def _looks_like_sql(text: str) -> bool:
-    first = text.strip().split(None, 1)[0].upper() if text.strip() else ""
-    return (
-        first
-        in {
-            "SELECT",
-            "WITH",
-            "FROM",
-            "DESCRIBE",
-            "SHOW",
-            "SUMMARIZE",
-            "PIVOT",
-            "UNPIVOT",
-            "EXPLAIN",
-            "VALUES",
-            "TABLE",
-            "PRAGMA",
-            "CALL",
-            "(",
-            "SET",
-        }
-        or " " in text.strip()
-    )
+    """Whether ``text`` is SQL rather than a curated query's name or a file's path: it
+    starts with a word SQL starts with, or it holds a blank and does not end in ``.sql``."""
+    words = text.split()
+    if words and (words[0].upper() in _SQL_STARTS or words[0].startswith("(")):
+        return True
+    return len(words) > 1 and not text.strip().rstrip("/" + os.sep).endswith(".sql")
 
 
-def _say_if_several_statements(text: str) -> None:
-    """DuckDB runs every statement given and answers with the last one's result: say so."""
+def _statement_count(sql: str) -> int | None:
+    """How many statements ``sql`` holds (none if only comments); None if it does not parse."""
     import duckdb
 
     try:
-        count = len(duckdb.extract_statements(text))
+        return len(duckdb.extract_statements(sql))
     except duckdb.Error:
-        return  # the query itself will say what is wrong
-    if count > 1:
+        return None  # the query itself will say what is wrong
+
+
+def _say_if_several_statements(count: int | None) -> None:
+    """DuckDB runs every statement given and answers with the last one's result: say so."""
+    if count is not None and count > 1:
         print(
             f"dvlab: {count} statements given; each runs, and the result shown is the last one's",
             file=sys.stderr,
@@ -1407,8 +1434,23 @@ def run(args: argparse.Namespace) -> int:
             # the traceback, then the same line and exit code as without --debug
             traceback.print_exc(file=sys.stderr)
         code, message = _failure(exc)
-        print(f"dvlab: {_visible(message)}", file=sys.stderr)
+        print(f"dvlab: {_visible(_one_line(message))}", file=sys.stderr)
         return code
+
+
+_MARKS_ONLY = re.compile(r"[\s^]*")
+
+
+def _one_line(message: str) -> str:
+    r"""``message`` on one line: its lines (DuckDB adds the statement, a caret line under
+    it, a "Did you mean" hint) joined with " — ", blank and caret-only lines left out.
+
+    >>> _one_line('Parser Error: syntax error at or near "SELEC"\n\nLINE 1: SELEC 1\n  ^^^')
+    'Parser Error: syntax error at or near "SELEC" — LINE 1: SELEC 1'
+    """
+    lines = re.split(r"\r\n|\r|\n", message)
+    kept = [line.strip() for line in lines if not _MARKS_ONLY.fullmatch(line)]
+    return " — ".join(kept)
 
 
 def _failure(exc: Exception) -> tuple[int, str]:

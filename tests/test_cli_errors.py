@@ -369,3 +369,37 @@ def test_a_year_python_cannot_hold_is_refused(
     assert (code, out) == (2, "")
     assert err == f"dvlab: --year {year}: give a year from 1 to 9999\n"
     assert not lab.exists()
+
+
+# Messages: one line each, whatever DuckDB adds
+
+
+def test_a_syntax_error_is_one_line_without_the_caret(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "--db", str(lab), "sql", "SELEC 1") == (
+        2,
+        "",
+        'dvlab: query failed: Parser Error: syntax error at or near "SELEC" — LINE 1: SELEC 1\n',
+    )
+
+
+def test_a_missing_table_is_one_line_with_the_hint_kept(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--db", str(lab), "sql", "select * from nope")
+    assert (code, out) == (2, "")
+    assert err.startswith(
+        "dvlab: query failed: Catalog Error: Table with name nope does not exist! — Did you mean "
+    )
+    assert err.count("\n") == 1 and err.endswith("\n")
+
+
+def test_any_command_prints_a_message_of_several_lines_as_one(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(args: argparse.Namespace) -> int:
+        raise QueryError("first\r\n\n   ^^^ \n  second line  \nthird\x1b[2J\n")
+
+    monkeypatch.setattr(cli, "cmd_status", failing)
+    assert run(capsys, "status") == (2, "", "dvlab: first — second line — third\\x1b[2J\n")

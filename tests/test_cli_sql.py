@@ -232,3 +232,195 @@ def test_a_json_file_holds_one_document_and_a_jsonl_file_a_line_per_row(
     assert run(capsys, "--db", str(lab), "sql", sql, "--out", str(lines))[0] == 0
     assert json.loads(document.read_text()) == rows
     assert [json.loads(line) for line in lines.read_text().splitlines()] == rows
+
+
+# Which `$name` in a file of one's own is a parameter: only one DuckDB reads as such
+
+
+@pytest.mark.parametrize(
+    ("sql", "names"),
+    [
+        ("SELECT $a, '$q', $b, $a", ["a", "b"]),
+        ("SELECT 'costs $5 or $x' AS v", []),
+        ("SELECT 'it''s $x' AS v, $y", ["y"]),
+        ("SELECT E'it\\'s $x' AS v, $y", ["y"]),
+        ("SELECT e'a\\\\' || '$q', $y", ["y"]),
+        ("SELECT 'a\\' || '$q', $y", ["y"]),
+        ('SELECT 1 AS "col $x", "a""$b" FROM t WHERE c = $y', ["y"]),
+        ("SELECT 1 AS v -- uses $x later\n, $y", ["y"]),
+        ("SELECT 1 AS v -- uses $x later", []),
+        ("SELECT /* $x */ $y", ["y"]),
+        ("SELECT /* outer /* inner $x */ still comment $z */ $y", ["y"]),
+        ("SELECT $$ $x $$, $tag$ $y $tag$, $z", ["z"]),
+        ("SELECT 1 AS a$x, $y", ["y"]),
+        ("SELECT 'unterminated $x", []),
+        ("SELECT /* unterminated $x", []),
+        ("SELECT $1, '$q', $_under9", ["_under9"]),
+    ],
+)
+def test_only_a_dollar_name_outside_strings_names_and_comments_is_a_parameter(
+    tmp_path: Path, sql: str, names: list[str]
+) -> None:
+    from dvlab.lab import queries
+
+    path = tmp_path / "own.sql"
+    path.write_text(sql, encoding="utf-8")
+    assert [p.name for p in queries.parse(path, curated=False).params] == names
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("SELECT 'costs $5 or $x' AS v\n", "v\ncosts $5 or $x\n"),
+        ("SELECT 1 AS v -- uses $x later\n", "v\n1\n"),
+        ("/* $x */ SELECT 'a$b' AS \"c$d\"\n", "c$d\na$b\n"),
+    ],
+)
+def test_a_dollar_in_a_string_or_comment_of_a_file_needs_no_param(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    path = tmp_path / "s1.sql"
+    path.write_text(text, encoding="utf-8")
+    assert run(capsys, "--db", str(lab), "sql", str(path), "--format", "csv") == (
+        0,
+        expected,
+        "",
+    )
+
+
+def test_a_file_still_binds_the_params_it_uses_beside_a_dollar_in_a_string(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mixed.sql"
+    path.write_text("SELECT '$x' AS a, $y AS b -- $z\n", encoding="utf-8")
+    code, out, err = run(capsys, "--db", str(lab), "sql", str(path), "--format", "csv")
+    assert (code, out) == (2, "")
+    assert err == "dvlab: query 'mixed' needs --param y=VALUE (required)\n"
+    code, out, err = run(
+        capsys, "--db", str(lab), "sql", str(path), "--param", "y=7", "--format", "csv"
+    )
+    assert (code, out, err) == (0, "a,b\n$x,7\n", "")
+
+
+def test_a_file_whose_path_holds_a_blank_is_read_as_a_file(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "my queries").mkdir()
+    (tmp_path / "my queries" / "a b.sql").write_text("SELECT 41 + 1 AS n\n")
+    (tmp_path / "select me.sql").write_text("SELECT 'file' AS n\n")
+    monkeypatch.chdir(tmp_path)
+    for name, expected in [
+        ("my queries/a b.sql", "n\n42\n"),
+        (str(tmp_path / "my queries" / "a b.sql"), "n\n42\n"),
+        ("select me.sql", "n\nfile\n"),
+    ]:
+        assert run(capsys, "--db", str(lab), "sql", name, "--format", "csv") == (0, expected, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.sql", "no such file: missing.sql"),
+        ("dir/missing.sql", "no such file: dir/missing.sql"),
+        ("my dir/missing.sql", "no such file: my dir/missing.sql"),
+        ("sub/timeline", "no such file: sub/timeline"),
+        ("d.sql/", "d.sql/ is a folder, not a .sql file"),
+        ("d.sql", "d.sql is a folder, not a .sql file"),
+        ("./notes.txt", "./notes.txt is not a .sql file"),
+    ],
+)
+def test_a_path_that_is_no_readable_sql_file_says_so(
+    lab: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    message: str,
+) -> None:
+    (tmp_path / "d.sql").mkdir()
+    (tmp_path / "notes.txt").write_text("SELECT 1\n")
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "--db", str(lab), "sql", name) == (2, "", f"dvlab: {message}\n")
+
+
+def test_a_missing_file_name_says_so_yet_a_curated_query_file_name_still_runs(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no timeline.sql here
+    assert run(capsys, "--db", str(lab), "sql", "timelines.sql") == (
+        2,
+        "",
+        "dvlab: no such file: timelines.sql\n",
+    )
+    code, out, _ = run(
+        capsys, "--db", str(lab), "sql", "timeline.sql", "--param", "id=r-2", "--format", "json"
+    )
+    assert code == 0
+    assert [json.loads(line)["message"] for line in out.splitlines()] == ["attach_port gave up"]
+
+
+def test_a_file_that_is_not_utf8_is_refused_naming_file_and_line(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.sql"
+    path.write_bytes(b"-- caf\xc3\xa9 is fine\nSELECT 1 AS v\n, 'caf\xe9' AS w\n")
+    assert run(capsys, "--db", str(lab), "sql", str(path)) == (
+        2,
+        "",
+        f"dvlab: {path}:3: is not UTF-8 text (byte 0xe9); save it as UTF-8\n",
+    )
+
+
+def test_a_file_of_several_statements_says_that_only_the_last_result_shows(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = tmp_path / "multi.sql"
+    own.write_text("SELECT 1 AS v; SELECT 2 AS w;\n")
+    notice = "dvlab: 2 statements given; each runs, and the result shown is the last one's\n"
+    assert run(capsys, "--db", str(lab), "sql", str(own), "--format", "csv") == (
+        0,
+        "w\n2\n",
+        notice,
+    )
+    folder = tmp_path / "queries"
+    folder.mkdir()
+    (folder / "three.sql").write_text(
+        "-- three of them\nSELECT 1 AS a; SELECT 2 AS b; SELECT 3 AS c\n"
+    )
+    monkeypatch.setenv("DVLAB_QUERIES", str(folder))
+    assert run(capsys, "--db", str(lab), "sql", "three", "--format", "csv") == (
+        0,
+        "c\n3\n",
+        notice.replace("2 statements", "3 statements"),
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["", "\n\n", "-- only a comment\n", "/* nothing */\n-- here\n", ";\n"]
+)
+def test_a_file_without_a_statement_is_refused(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = tmp_path / "empty.sql"
+    path.write_text(text)
+    assert run(capsys, "--db", str(lab), "sql", str(path)) == (
+        2,
+        "",
+        f"dvlab: {path} holds no SQL statement\n",
+    )
+
+
+def test_sql_given_without_a_statement_is_refused(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "--db", str(lab), "sql", "-- just a note") == (
+        2,
+        "",
+        "dvlab: the SQL given holds no SQL statement\n",
+    )
+
+
+def test_a_param_given_twice_is_refused(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(
+        capsys, "--db", str(lab), "sql", "SELECT $x AS x", "--param", "x=1", "--param", "x=2"
+    ) == (2, "", "dvlab: --param x given more than once; give each once\n")

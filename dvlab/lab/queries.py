@@ -14,6 +14,7 @@ required. Values are always bound, never pasted into the SQL.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,83 @@ from dvlab.errors import BadInputError
 from dvlab.resources import data_dir
 
 _PARAM_DECL = re.compile(r"^--\s*@param\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*(.*)$")
-_PARAM_USE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def used_params(sql: str) -> list[str]:
+    r"""The names of the ``$name`` parameters ``sql`` uses, each once, in order of first use.
+
+    A ``$name`` counts only where DuckDB reads it as a parameter: not inside a string
+    (``'...'`` with ``''`` in it, ``E'...'`` with backslash escapes, ``$tag$...$tag$``),
+    a quoted name (``"..."``), a comment (``--`` to the end of the line, ``/* */``,
+    nested), nor a name with ``$`` in it (``a$b``).
+
+    >>> used_params("SELECT $a, '$b', \"$c\" -- $d\n, /* $e /* */ $f */ $a, x$g, $h")
+    ['a', 'h']
+    """
+    names: dict[str, None] = {}
+    i, n = 0, len(sql)
+    while i < n:
+        char = sql[i]
+        if char == "'":
+            i = _string_end(sql, i + 1, backslash=False)
+        elif char == '"':
+            i = _string_end(sql, i + 1, quote='"', backslash=False)
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            i = _block_comment_end(sql, i + 2)
+        elif char == "$":
+            quote = _DOLLAR_QUOTE.match(sql, i)
+            name = _PARAM_NAME.match(sql, i + 1)
+            if quote:
+                end = sql.find(quote.group(), quote.end())
+                i = n if end < 0 else end + len(quote.group())
+            elif name:
+                names.setdefault(name.group())
+                i = name.end()
+            else:
+                i += 1
+        elif char.isalpha() or char == "_":
+            start = i
+            while i < n and (sql[i].isalnum() or sql[i] in "_$"):
+                i += 1
+            if sql[start:i] in ("E", "e") and sql.startswith("'", i):
+                i = _string_end(sql, i + 1, backslash=True)
+        else:
+            i += 1
+    return list(names)
+
+
+def _string_end(sql: str, i: int, *, quote: str = "'", backslash: bool) -> int:
+    """Where the string or quoted name whose text starts at ``i`` ends (past its quote)."""
+    n = len(sql)
+    while i < n:
+        if backslash and sql[i] == "\\":
+            i += 2
+        elif sql[i] == quote:
+            if sql.startswith(quote, i + 1):  # doubled: the quote itself
+                i += 2
+            else:
+                return i + 1
+        else:
+            i += 1
+    return n
+
+
+def _block_comment_end(sql: str, i: int) -> int:
+    """Where the ``/* */`` comment whose text starts at ``i`` ends; they nest."""
+    depth, n = 1, len(sql)
+    while i < n and depth:
+        if sql.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif sql.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+        else:
+            i += 1
+    return i
 
 
 def queries_dir() -> Path:
@@ -69,7 +146,7 @@ class CuratedQuery:
             else:
                 values[param.name] = None if param.default in (None, "null") else param.default
         _check_window(self.name, values.get("from"), values.get("to"))
-        used = set(_PARAM_USE.findall(self.sql))
+        used = set(used_params(self.sql))
         return {k: v for k, v in values.items() if k in used}
 
 
@@ -140,12 +217,11 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
     """The query in ``path``. A curated one (in ``queries/``) must describe itself and
     declare its parameters; any other file is SQL as it stands, its description the
     comment it starts with (if any), each ``$name`` it uses a parameter it needs."""
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path)
     lines = text.splitlines()
     if not lines or not lines[0].startswith("--"):
         if not curated:
-            used = dict.fromkeys(_PARAM_USE.findall(text))
-            needed = tuple(Param(name, None, True, "") for name in used)
+            needed = tuple(Param(name, None, True, "") for name in used_params(text))
             return CuratedQuery(path.stem, path, "", text, needed)
         raise BadInputError(
             "a curated query must start with a '-- description' line", source=str(path), line=1
@@ -160,14 +236,28 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
             name, default, doc = match.groups()
             params.append(Param(name, default, default is None, doc.strip()))
     declared = {p.name for p in params}
-    undeclared = sorted(set(_PARAM_USE.findall(text)) - declared)
+    undeclared = [name for name in used_params(text) if name not in declared]
     if undeclared and not curated:
         params += [Param(name, None, True, "") for name in undeclared]
     elif undeclared:
         raise BadInputError(
-            f"uses ${', $'.join(undeclared)} without a '-- @param' line", source=str(path)
+            f"uses ${', $'.join(sorted(undeclared))} without a '-- @param' line", source=str(path)
         )
     return CuratedQuery(path.stem, path, description, text, tuple(params))
+
+
+def _read_text(path: Path) -> str:
+    """The text of a query file; one that is not UTF-8 is refused naming where."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise BadInputError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+            source=str(path),
+            line=line,
+        ) from None
 
 
 def available() -> list[CuratedQuery]:
@@ -176,14 +266,27 @@ def available() -> list[CuratedQuery]:
     return [parse(p) for p in sorted(folder.glob("*.sql"))]
 
 
+def _has_a_separator(text: str) -> bool:
+    return any(sep in text for sep in {"/", os.sep, os.altsep or "/"})
+
+
 def load(name_or_path: str) -> CuratedQuery:
-    """A curated query by name (``timeline``), file name or path."""
+    """A curated query by name (``timeline``) or file name (``timeline.sql``), or a
+    ``.sql`` file by its path (one in the curated folder is curated, any other a file
+    of one's own). A text that looks like a path (it ends in ``.sql`` or holds a path
+    separator) and names no such file is refused as that, not as an unknown query."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".sql" and candidate.is_file():
         own = candidate.resolve().parent == queries_dir().resolve()
         return parse(candidate, curated=own)
     path = queries_dir() / f"{candidate.stem}.sql"
-    if not path.is_file():
-        names = ", ".join(q.name for q in available()) or "none"
-        raise BadInputError(f"no curated query {name_or_path!r}; available: {names}")
-    return parse(path)
+    if not _has_a_separator(name_or_path) and path.is_file():
+        return parse(path)
+    if _has_a_separator(name_or_path) or name_or_path.endswith(".sql"):
+        if candidate.is_dir():
+            raise BadInputError(f"{name_or_path} is a folder, not a .sql file")
+        if candidate.is_file():
+            raise BadInputError(f"{name_or_path} is not a .sql file")
+        raise BadInputError(f"no such file: {name_or_path}")
+    names = ", ".join(q.name for q in available()) or "none"
+    raise BadInputError(f"no curated query {name_or_path!r}; available: {names}")
