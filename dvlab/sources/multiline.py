@@ -79,21 +79,12 @@ def assemble(
     for number, text in lines:
         reason = None
         indented = text[:1].isspace()
-        if indented and indented_may_start:
-            started = start(number, text)
-            if not isinstance(started, str):
-                if held is not None:
-                    yield release(held)
-                started["end_line"] = number
-                held, extra, overflowed = started, [], None
-                continue
-        if held is not None and len(extra) < MAX_CONTINUATION_LINES and is_continuation(text):
-            # a traceback's own lines continue the record above even when a loose pattern
-            # would read them as records of their own (`Traceback (most` is no time)
-            extra.append(text)
-            held["end_line"] = number
-            continue
-        if not indented:
+        # a traceback's own lines continue the record above even when a loose pattern
+        # would read them as records of their own (`Traceback (most` is no time)
+        continues = (
+            held is not None and len(extra) < MAX_CONTINUATION_LINES and is_continuation(text)
+        )
+        if indented_may_start if indented else not continues:
             started = start(number, text)
             if not isinstance(started, str):
                 if held is not None:
@@ -102,12 +93,13 @@ def assemble(
                 held, extra, overflowed = started, [], None
                 continue
             reason = started
+        if continues:
+            assert held is not None
+            extra.append(text)
+            held["end_line"] = number
+            continue
 
         if is_continuation(text):
-            if held is not None and len(extra) < MAX_CONTINUATION_LINES:
-                extra.append(text)
-                held["end_line"] = number
-                continue
             if held is not None:
                 overflowed = held["line"]
             if overflowed is not None:
