@@ -585,7 +585,8 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def _refuse_a_repeated_param(pairs: Sequence[str] | None) -> None:
     """``--param x=1 --param x=2`` is a mistake one way or the other: say so."""
-    names = [pair.partition("=")[0].strip() for pair in pairs or ()]
+    # DuckDB reads $Id and $id as one parameter
+    names = [pair.partition("=")[0].strip().lower() for pair in pairs or ()]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise BadInputError(f"--param {', '.join(repeated)} given more than once; give each once")
@@ -1107,7 +1108,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--param values are bound as parameters ($name in the SQL), never pasted in.",
     )
     p.add_argument("query", nargs="?", help="SQL text, a curated query name, or a .sql file")
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="bind $KEY (repeatable)")
+    p.add_argument(
+        "-p", "--param", action="append", metavar="KEY=VALUE", help="bind $KEY (repeatable)"
+    )
     p.add_argument(
         "--format",
         choices=OUTPUT_FORMATS,

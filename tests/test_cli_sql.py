@@ -178,6 +178,55 @@ def test_several_statements_say_that_only_the_last_result_shows(
     assert (code, out, err) == (0, "c\n;\n", "")
 
 
+def test_each_of_several_statements_gets_the_parameters_it_uses(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB binds parameters to the last statement only: dvlab runs the statements one
+    by one, so a $name may stand in any of them, written in any case."""
+    by_service: dict[str, int] = {}
+    for record in RECORDS:
+        by_service[str(record["service"])] = by_service.get(str(record["service"]), 0) + 1
+    service, expected = sorted(by_service.items())[0]
+    own = tmp_path / "two.sql"
+    own.write_text(
+        "CREATE TEMP TABLE picked AS SELECT * FROM logs WHERE service = $svc;\n"
+        "SELECT count(*) AS n, min($Tag) AS tag FROM picked\n"
+    )
+    code, out, _ = run(
+        capsys,
+        "--db",
+        str(lab),
+        "sql",
+        str(own),
+        "-p",
+        f"svc={service}",
+        "-p",
+        "tag=x",
+        "--format",
+        "csv",
+    )
+    assert (code, out) == (0, f"n,tag\n{expected},x\n")
+
+    # a parameter no statement uses is a mistake, as it is with one statement
+    code, _, err = run(
+        capsys, "--db", str(lab), "sql", "SELECT $a; SELECT 2", "-p", "a=1", "-p", "b=2"
+    )
+    assert code == 2
+    assert "parameter b is used by no statement" in err
+
+    # the result shown is the last statement's, also when that one is no query
+    code, out, _ = run(
+        capsys,
+        "--db",
+        str(lab),
+        "sql",
+        "SELECT 5 AS v; CREATE TEMP TABLE u AS SELECT 1 AS w",
+        "--format",
+        "csv",
+    )
+    assert (code, out) == (0, "Count\n1\n")
+
+
 def test_a_sql_file_of_ones_own_runs_as_it_stands(
     lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -423,4 +472,8 @@ def test_sql_given_without_a_statement_is_refused(
 def test_a_param_given_twice_is_refused(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(
         capsys, "--db", str(lab), "sql", "SELECT $x AS x", "--param", "x=1", "--param", "x=2"
+    ) == (2, "", "dvlab: --param x given more than once; give each once\n")
+    # DuckDB reads $x and $X as one parameter: two spellings are one given twice
+    assert run(
+        capsys, "--db", str(lab), "sql", "SELECT $x AS x", "--param", "x=1", "--param", "X=2"
     ) == (2, "", "dvlab: --param x given more than once; give each once\n")

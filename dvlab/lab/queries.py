@@ -30,17 +30,18 @@ _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
 def used_params(sql: str) -> list[str]:
-    r"""The names of the ``$name`` parameters ``sql`` uses, each once, in order of first use.
+    r"""The names of the ``$name`` parameters ``sql`` uses, each once (as first written: DuckDB
+    reads ``$Id`` and ``$id`` as one), in order of first use.
 
     A ``$name`` counts only where DuckDB reads it as a parameter: not inside a string
     (``'...'`` with ``''`` in it, ``E'...'`` with backslash escapes, ``$tag$...$tag$``),
     a quoted name (``"..."``), a comment (``--`` to the end of the line, ``/* */``,
     nested), nor a name with ``$`` in it (``a$b``).
 
-    >>> used_params("SELECT $a, '$b', \"$c\" -- $d\n, /* $e /* */ $f */ $a, x$g, $h")
+    >>> used_params("SELECT $a, '$b', \"$c\" -- $d\n, /* $e /* */ $f */ $A, x$g, $h")
     ['a', 'h']
     """
-    names: dict[str, None] = {}
+    names: dict[str, str] = {}
     i, n = 0, len(sql)
     while i < n:
         char = sql[i]
@@ -60,7 +61,7 @@ def used_params(sql: str) -> list[str]:
                 end = sql.find(quote.group(), quote.end())
                 i = n if end < 0 else end + len(quote.group())
             elif name:
-                names.setdefault(name.group())
+                names.setdefault(name.group().lower(), name.group())
                 i = name.end()
             else:
                 i += 1
@@ -72,7 +73,7 @@ def used_params(sql: str) -> list[str]:
                 i = _string_end(sql, i + 1, backslash=True)
         else:
             i += 1
-    return list(names)
+    return list(names.values())
 
 
 def _string_end(sql: str, i: int, *, quote: str = "'", backslash: bool) -> int:
@@ -128,6 +129,9 @@ class CuratedQuery:
     def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
         """The parameter values for DuckDB: given ones, then defaults; errors name what is accepted."""
         known = {p.name: p for p in self.params}
+        # DuckDB matches parameter names without regard to case; so does this
+        spelled = {p.name.lower(): p.name for p in self.params}
+        given = {spelled.get(k.lower(), k): v for k, v in given.items()}
         unknown = sorted(set(given) - set(known))
         if unknown:
             accepted = ", ".join(known) or "none"
@@ -146,8 +150,8 @@ class CuratedQuery:
             else:
                 values[param.name] = None if param.default in (None, "null") else param.default
         _check_window(self.name, values.get("from"), values.get("to"))
-        used = set(used_params(self.sql))
-        return {k: v for k, v in values.items() if k in used}
+        used = {name.lower() for name in used_params(self.sql)}
+        return {k: v for k, v in values.items() if k.lower() in used}
 
 
 #: parameters that are times wherever a curated query takes them
@@ -235,8 +239,8 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
         if match:
             name, default, doc = match.groups()
             params.append(Param(name, default, default is None, doc.strip()))
-    declared = {p.name for p in params}
-    undeclared = [name for name in used_params(text) if name not in declared]
+    declared = {p.name.lower() for p in params}
+    undeclared = [name for name in used_params(text) if name.lower() not in declared]
     if undeclared and not curated:
         params += [Param(name, None, True, "") for name in undeclared]
     elif undeclared:

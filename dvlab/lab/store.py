@@ -169,7 +169,7 @@ class Lab:
         """Run ``query`` with bound ``params``; the result as an in-memory relation."""
         with self.connect() as con:
             try:
-                result = con.sql(query, params=params)
+                result = _run(con, query, params)
                 table = result.to_arrow_table() if result is not None else None
             except duckdb.Error as exc:
                 raise dberrors.translate(exc) from exc
@@ -195,6 +195,41 @@ class Lab:
             "WHERE table_catalog = current_database() ORDER BY 1"
         ).fetchall()
         return [row[0] for row in rows]
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, query: str, params: Params
+) -> duckdb.DuckDBPyRelation | None:
+    """Run every statement of ``query``; the last one's result (None if it gives none).
+
+    Several statements run one by one, each with the named parameters it uses
+    (matched as DuckDB matches them, without regard to case): DuckDB itself binds
+    parameters only to the last, and answers with the result of the last query
+    rather than of the last statement. A parameter no statement uses is refused.
+    """
+    try:
+        statements = duckdb.extract_statements(query)
+    except duckdb.Error:
+        statements = []  # DuckDB says what is wrong when it runs the query
+    if len(statements) < 2 or (params and not isinstance(params, Mapping)):
+        return con.sql(query, params=params)
+    named: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
+    used = [{name.lower() for name in statement.named_parameters} for statement in statements]
+    unused = sorted(name for name in named if not any(name.lower() in names for names in used))
+    if unused:
+        raise BadInputError(
+            f"parameter {', '.join(unused)} is used by no statement of the query "
+            "(write it as $name)"
+        )
+    *before, last = zip(statements, used, strict=True)
+    for statement, names in before:
+        con.execute(statement.query, _given(named, names)).complete()
+    statement, names = last
+    return con.sql(statement.query, params=_given(named, names) or None)
+
+
+def _given(params: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if key.lower() in names}
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> str:
