@@ -3,7 +3,8 @@
 Importing the command's modules (DuckDB, pandas, Altair) takes the better part of a
 second. A Ctrl-C or SIGTERM in that time ends the command as one later would: the
 line ``dvlab: interrupted`` and exit code 130, not a traceback or a death by signal.
-Nothing has been opened yet, so there is nothing to undo.
+Nothing has been opened yet, so there is nothing to undo. Past that, SIGTERM stays
+Ctrl-C for every command but ``lab``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BaseException:
         signal.signal(signal.SIGTERM, previous)
         raise
-    if getattr(args, "command", None) != "ingest":
-        # other commands let SIGTERM end them at once; an ingest keeps taking it as Ctrl-C
-        # (through its own imports and the wait for the lock, until it watches signals
-        # itself), so that it ends with nothing half-written and says so
+    if getattr(args, "command", None) == "lab":
+        # JupyterLab runs as a child, which dvlab lab hands SIGTERM on to
         signal.signal(signal.SIGTERM, previous)
+    # every other command goes on taking SIGTERM (a scheduler stopping it) as Ctrl-C: DuckDB
+    # stops its statement, and the command cleans up what it had half-written (an ingest its
+    # staging, an export its hidden folder) and ends with "dvlab: interrupted"
     return cli.run(args)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -232,11 +233,17 @@ def start_jupyterlab(
 
     argv, env = jupyterlab_command(lab=lab, notebook_dir=notebook_dir, extra_args=extra_args)
     with subprocess.Popen(argv, env=env) as child:
-        while True:
-            try:
-                return child.wait()
-            except KeyboardInterrupt:
-                continue
+        # SIGTERM to dvlab stops JupyterLab as it would stop it (a Ctrl-C at the terminal
+        # reaches the child by itself); dvlab waits for it to shut down
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
+        try:
+            while True:
+                try:
+                    return child.wait()
+                except KeyboardInterrupt:
+                    continue
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _convert(name: str, raw: str | None, declared: Mapping[str, str]) -> Any:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -92,3 +96,48 @@ def test_unknown_table_is_named(lab: Path, tmp_path: Path) -> None:
         "rejects, spans, task_transitions, tasks",
     ):
         export_parquet(lab, tmp_path / "out", tables=["nope"])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_export_stopped_midway_leaves_no_half_written_folder(
+    tmp_path: Path, signum: int
+) -> None:
+    """A scheduler stopping an export (SIGTERM) or Ctrl-C ends it as an interruption:
+    exit 130, one line, and neither a hidden staging folder nor a table left half
+    moved into place."""
+    source = tmp_path / "one.jsonl"
+    source.write_text(json.dumps(RECORDS[0]) + "\n")
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(source)]) == 0
+    # enough rows, over enough days, that writing them takes a while
+    con = duckdb.connect(str(db))
+    try:
+        con.execute(
+            """INSERT INTO logs (ts, message, service, source, line, ingest_id)
+               SELECT TIMESTAMPTZ '2020-01-01 00:00:00+00' + i * INTERVAL 37 SECOND,
+                      'message ' || (i * 7919 % 1000003), 'svc' || (i % 13), 'bulk', i, 1
+               FROM range(6000000) t(i)"""
+        )
+    finally:
+        con.close()
+    out = tmp_path / "parquet"
+    out.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dvlab.launch", "--db", str(db), "export", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # stopped once it is writing logs
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".logs-") for p in out.iterdir()):
+        assert child.poll() is None, child.communicate()
+        assert time.monotonic() < deadline, "the export never started writing logs"
+        time.sleep(0.02)
+    time.sleep(0.3)
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=120)
+
+    assert (child.returncode, err) == (130, "dvlab: interrupted\n")
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
+    assert not (out / "logs").exists()
