@@ -287,6 +287,11 @@ MIGRATIONS: list[list[str]] = [
             line BIGINT,
             ingest_id BIGINT NOT NULL)""",
     ],
+    [
+        # the CloudEvents source of an event whose id is its envelope's: an id is unique
+        # only within its source, so the two together say which event a row is
+        "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS event_source VARCHAR",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -287,6 +287,7 @@ EVENT_COLUMNS = (
     "payload",
     "headers",
     "deliveries",
+    "event_source",
 )
 
 
@@ -937,7 +938,7 @@ def _events_select(raw: str) -> str:
     return rf"""
         SELECT line, event_id, stream, subject, seq, coalesce(time, published) AS time,
                published, type, site, service, correlation_id, causation_id, task_id,
-               workflow_id, payload, headers, deliveries, reject, record
+               workflow_id, payload, headers, deliveries, event_source, reject, record
         FROM (
             SELECT *,
                 CASE WHEN NOT json_valid(record) THEN 'not valid JSON'
@@ -957,6 +958,9 @@ def _events_select(raw: str) -> str:
                              CASE WHEN trim(headers ->> '$."Nats-Msg-Id"') <> ''
                                   THEN headers ->> '$."Nats-Msg-Id"' END,
                              stream || ':' || t_seq) AS event_id,
+                    -- an envelope's id is unique within its source only
+                    CASE WHEN trim(env ->> 'id') <> '' THEN env ->> 'source' END
+                        AS event_source,
                     dvlab_ts(t_time) AS time,
                     dvlab_ts(t_published) AS published,
                     TRY_CAST(t_seq AS BIGINT) AS seq,
@@ -1028,16 +1032,18 @@ def _reject_rows(
 
 
 def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:
-    """One row per event id: the first delivery, counting how many times it came."""
+    """One row per event (id and CloudEvents source): the first delivery, counting how many
+    times it came."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {staged} AS
             SELECT * EXCLUDE (deliveries, n),
                    greatest(n::INTEGER, max_delivered) AS deliveries
             FROM (
                 SELECT *, count(*) OVER w AS n, max(deliveries) OVER w AS max_delivered,
-                       row_number() OVER (PARTITION BY event_id ORDER BY line) AS pick
+                       row_number() OVER (PARTITION BY event_id, event_source ORDER BY line)
+                           AS pick
                 FROM {staged}
-                WINDOW w AS (PARTITION BY event_id))
+                WINDOW w AS (PARTITION BY event_id, event_source))
             WHERE pick = 1"""
     )
     con.execute(f"ALTER TABLE {staged} DROP COLUMN pick")
@@ -1047,7 +1053,7 @@ def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:
 _IDENTITY = {
     "tasks": ("tasks", TASK_COLUMNS, ("task_id",)),
     "transitions": ("task_transitions", TRANSITION_COLUMNS, ("task_id", "seq")),
-    "events": ("events", EVENT_COLUMNS, ("event_id",)),
+    "events": ("events", EVENT_COLUMNS, ("event_id", "event_source")),
 }
 
 
@@ -1060,7 +1066,7 @@ def drop_unchanged(con: duckdb.DuckDBPyConnection, kind: str, staged: str) -> in
     if not con.execute(f"SELECT EXISTS (SELECT 1 FROM lab.{table})").fetchall()[0][0]:
         return 0  # nothing to compare with
     ident = quote_ident(staged)
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    on = " AND ".join(f"t.{k} IS NOT DISTINCT FROM s.{k}" for k in keys)
     same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
     return int(
         con.execute(
@@ -1080,12 +1086,17 @@ _FILE_ROWS = {
 }
 
 
+#: a stored event ``e`` and a staged one ``s`` are one event: the same id from the same
+#: CloudEvents source (none, for an id taken from Nats-Msg-Id or stream and sequence)
+_SAME_EVENT = "e.event_id = s.event_id AND e.event_source IS NOT DISTINCT FROM s.event_source"
+
+
 def insert_sql(kind: str, staged: str) -> list[str]:
     """Statements that upsert ``staged`` into the lab (``$source``, ``$ingest_id`` bound).
 
     Tasks replace the stored row of the same id, transitions the one of the
-    same task and sequence; an event already stored (any ingest) is kept and
-    the new copy dropped, its delivery count raised if the copy's is higher.
+    same task and sequence; an event already stored (any ingest; the same id
+    from the same CloudEvents source) is kept and the new copy dropped, its delivery count raised if the copy's is higher.
     """
     ident = quote_ident(staged)
     if kind == "tasks":
@@ -1116,8 +1127,8 @@ def insert_sql(kind: str, staged: str) -> list[str]:
     return [
         # an event delivered again (a redelivery after a crash): stored once, counted
         f"""UPDATE lab.events AS e SET deliveries = s.deliveries FROM {ident} AS s
-            WHERE e.event_id = s.event_id AND s.deliveries > e.deliveries""",
+            WHERE {_SAME_EVENT} AND s.deliveries > e.deliveries""",
         f"""INSERT INTO lab.events ({cols}, source, line, ingest_id)
             SELECT {cols}, $source, line, $ingest_id FROM {ident} s
-            WHERE NOT EXISTS (SELECT 1 FROM lab.events e WHERE e.event_id = s.event_id)""",
+            WHERE NOT EXISTS (SELECT 1 FROM lab.events e WHERE {_SAME_EVENT})""",
     ]

@@ -870,6 +870,45 @@ def test_events_reingested_or_repeated_in_another_file_are_stored_once(
     ]
 
 
+def test_one_event_id_from_two_cloudevents_sources_is_two_events(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """CloudEvents make an id unique within its source only: two services that both count
+    their events from 1 send two events with id "1". Both are stored; a redelivery of
+    either (same id, same source) is still one event, counted."""
+    nova = cloudevent("1", 0, source="dv/sto1/nova")
+    neutron = cloudevent("1", 1, type_="dv.task.failed", source="dv/osl2/neutron")
+    lines = [message(1, nova), message(2, neutron), message(3, nova, delivered=2)]
+    path = tmp_path / "counters.jsonl"
+    path.write_text(jsonl(lines), encoding="utf-8")
+
+    assert statuses(ingest(lab_path, [str(path)])) == [("loaded", 2, 0)]
+    rows = "SELECT event_id, event_source, site, service, type, deliveries, line FROM events"
+    assert query(lab_path, rows + " ORDER BY line") == [
+        ("1", "dv/sto1/nova", "sto1", "nova", "dv.task.started", 2, 1),
+        ("1", "dv/osl2/neutron", "osl2", "neutron", "dv.task.failed", 1, 2),
+    ]
+
+    # another file repeating neutron's event and bringing a third source's "1"
+    cinder = cloudevent("1", 2, source="dv/osl1/cinder")
+    later = tmp_path / "counters-2.jsonl"
+    later.write_text(jsonl([message(4, neutron, delivered=3), message(5, cinder)]), "utf-8")
+    ingest(lab_path, [str(later)])
+
+    assert query(lab_path, "SELECT event_source, deliveries FROM events ORDER BY ALL") == [
+        ("dv/osl1/cinder", 1),
+        ("dv/osl2/neutron", 3),
+        ("dv/sto1/nova", 2),
+    ]
+    # an id taken from Nats-Msg-Id or stream and sequence has no source
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text(
+        jsonl([{"stream": "S", "seq": 9, "subject": "x", "time": iso(3), "data": {}}]), "utf-8"
+    )
+    ingest(lab_path, [str(plain)])
+    assert query(lab_path, "SELECT event_source FROM events WHERE event_id = 'S:9'") == [(None,)]
+
+
 # --------------------------------------------------------------------------- 5. bad input
 
 BASE_TASKS = [
