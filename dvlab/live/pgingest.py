@@ -285,6 +285,8 @@ class _Pulled:
     rows: int
     position: str | None
     watermark: str | None
+    #: rows from a SQL_ASCII database that held bytes that are not UTF-8 (see _mend)
+    mended: int = 0
 
 
 def _pull(
@@ -293,7 +295,10 @@ def _pull(
     """Copy the new rows into ``into`` as CSV, ``timestamp`` columns read in ``zone``; None
     when there are none."""
     relation = _relation(source)
-    # the copy's bytes are read as UTF-8 whatever the database's own encoding
+    # the copy's bytes are read as UTF-8 whatever the database's own encoding; but a
+    # SQL_ASCII database holds bytes in no known encoding, which the server will not
+    # convert and refuses to send as UTF-8 when they are not: they are taken as they are,
+    # and what is not UTF-8 in them mended here (see _mend)
     settings = (
         "TimeZone = 'UTC'",
         "DateStyle = 'ISO, YMD'",
@@ -302,6 +307,7 @@ def _pull(
     )
     for setting in settings:
         conn.execute(sql.SQL("SET " + setting))  # type: ignore[arg-type]
+    unchecked = str(conn.execute("SHOW server_encoding").fetchall()[0][0]) == "SQL_ASCII"
     # Read before the snapshot: a row a transaction still in flight writes with now() will
     # carry that transaction's start, and commit after this run has moved past it. The
     # recorded position stays at the oldest such start (or at this moment), so the next run
@@ -397,7 +403,10 @@ def _pull(
         "COPY (SELECT row_number() OVER () AS dvlab_row, {select} FROM ({rel}) AS b "
         "WHERE {where}) TO STDOUT"
     ).format(select=select, rel=relation, where=where)
-    longest = 0
+    longest = mended = 0
+    if unchecked:
+        # for the copy alone: the queries above read their text (names, values) as UTF-8
+        conn.execute(sql.SQL("SET client_encoding = 'SQL_ASCII'"))
     with open(into, "wb") as out, cur.copy(copy) as stream:
         # the server sends a row at a time: written a batch at a time, which halves the
         # cost of taking them in
@@ -411,14 +420,41 @@ def _pull(
             if size > longest:
                 longest = size
             if len(batch) >= _COPY_BATCH or held >= _COPY_BATCH_BYTES:
+                if unchecked and (fixed := _mend(batch)):
+                    mended += fixed
+                    longest = max(longest, *map(len, batch))
                 out.write(b"".join(batch))
                 batch.clear()
                 held = 0
                 lab_ingest._interrupts.check()
+        if unchecked and (fixed := _mend(batch)):
+            mended += fixed
+            longest = max(longest, *map(len, batch))
         out.write(b"".join(batch))
     rows = cur.rowcount if cur.rowcount >= 0 else -1
     conn.execute("COMMIT")
-    return _Pulled(into, tables.CopiedRows(tuple(names), longest), rows, position, watermark)
+    return _Pulled(
+        into, tables.CopiedRows(tuple(names), longest), rows, position, watermark, mended
+    )
+
+
+def _mend(rows: list[bytes | bytearray | memoryview]) -> int:
+    """Make the COPY rows in ``rows`` UTF-8, in place: each byte sequence that is not UTF-8
+    becomes U+FFFD. How many rows needed it. (Only ASCII bytes shape COPY's text format, so
+    no tab, newline or backslash is lost or made.)"""
+    try:
+        b"".join(rows).decode("utf-8")
+        return 0
+    except UnicodeDecodeError:
+        pass
+    mended = 0
+    for i, row in enumerate(rows):
+        try:
+            bytes(row).decode("utf-8")
+        except UnicodeDecodeError:
+            rows[i] = bytes(row).decode("utf-8", errors="replace").encode("utf-8")
+            mended += 1
+    return mended
 
 
 def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone: str) -> str:
@@ -519,7 +555,7 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
         try:
             report, entry = _stage(source, name, since, ingest_id, staging, options)
             if note is not None:
-                entry["message"] = report.message = note
+                entry["message"] = report.message = "; ".join(filter(None, [note, report.message]))
             summary.sources.append(report)
             if options.strict and report.rows_rejected:
                 raise lab_ingest._strict_error(staging, summary)
@@ -621,6 +657,11 @@ def _stage(
         rows_rejected=rejected,
         ingest_id=ingest_id,
     )
+    if pulled.mended:
+        entry["message"] = report.message = (
+            f"{pulled.mended} row(s) held bytes that are not UTF-8 (the database's encoding is "
+            "SQL_ASCII, which checks none): each such byte sequence is stored as U+FFFD"
+        )
     return report, entry
 
 

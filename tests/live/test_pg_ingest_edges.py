@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -542,3 +543,53 @@ def test_a_watermark_column_without_an_order_is_said_to_be_one(
         "the watermark column updated_at (taken by default) has a type without an order: "
         "name another with --watermark\n"
     )
+
+
+@pytest.fixture
+def sql_ascii_dsn(pg: psycopg.Connection, pg_dsn: str) -> Iterator[str]:
+    """A database of the test's own in the SQL_ASCII encoding (which stores any bytes and
+    checks none), dropped when the test ends."""
+    name = f"dvlab_t_{uuid.uuid4().hex}"
+    pg.execute(
+        sql.SQL(
+            "CREATE DATABASE {} ENCODING 'SQL_ASCII' TEMPLATE template0 "
+            "LC_COLLATE 'C' LC_CTYPE 'C'"
+        ).format(sql.Identifier(name))
+    )
+    try:
+        yield urlunsplit(urlsplit(pg_dsn)._replace(path=f"/{name}"))
+    finally:
+        pg.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_bytes_that_are_not_utf8_in_a_sql_ascii_database_are_mended_not_fatal(
+    sql_ascii_dsn: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A SQL_ASCII database hands over whatever bytes it was given (Latin-1 text, say).
+    Each sequence that is not UTF-8 is stored as U+FFFD, the rest of the row as it is
+    (UTF-8 text, COPY's escapes), and the run says how many rows it mended."""
+    with psycopg.connect(sql_ascii_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE tasks (task_id text, state text, note text)")
+        for task, hexed in (
+            ("t1", "6f6b"),  # ok
+            ("t2", "63616ce9"),  # "cal" and Latin-1 e-acute
+            ("t3", "626cc3a5"),  # "blå" in UTF-8
+            ("t4", "6109625cff"),  # a, tab, b, backslash, and a byte no UTF-8 text holds
+        ):
+            conn.execute(
+                "INSERT INTO tasks VALUES (%s, 'running', "
+                "convert_from(decode(%s, 'hex'), 'SQL_ASCII'))",
+                [task, hexed],
+            )
+
+    assert ingest(lab_path, sql_ascii_dsn, "--table", "tasks") == 0
+
+    assert rows(lab_path, "SELECT task_id, attributes ->> 'note' FROM tasks ORDER BY 1") == [
+        ("t1", "ok"),
+        ("t2", "cal\ufffd"),
+        ("t3", "bl\u00e5"),
+        ("t4", "a\tb\\\ufffd"),
+    ]
+    err = capsys.readouterr().err
+    assert "2 row(s) held bytes that are not UTF-8" in err
+    assert rows(lab_path, "SELECT status, rows_loaded FROM ingests") == [("loaded", 4)]
