@@ -40,6 +40,8 @@ def used_params(sql: str) -> list[str]:
 
     >>> used_params("SELECT $a, '$b', \"$c\" -- $d\n, /* $e /* */ $f */ $A, x$g, $h")
     ['a', 'h']
+    >>> used_params("-- a comment\rSELECT $a -- $b\r\n, $c")
+    ['a', 'c']
     """
     names: dict[str, str] = {}
     i, n = 0, len(sql)
@@ -50,8 +52,9 @@ def used_params(sql: str) -> list[str]:
         elif char == '"':
             i = _string_end(sql, i + 1, quote='"', backslash=False)
         elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = n if end < 0 else end + 1
+            # to the end of the line, which a lone carriage return ends too
+            ends = [e for e in (sql.find("\n", i), sql.find("\r", i)) if e >= 0]
+            i = min(ends) + 1 if ends else n
         elif sql.startswith("/*", i):
             i = _block_comment_end(sql, i + 2)
         elif char == "$":
