@@ -25,7 +25,8 @@ from dvlab.errors import BadInputError
 from dvlab.resources import data_dir
 
 _PARAM_DECL = re.compile(r"^--\s*@param\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*(.*)$")
-_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: DuckDB's lexer takes any character beyond ASCII as part of a name
+_PARAM_NAME = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*")
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
@@ -42,6 +43,8 @@ def used_params(sql: str) -> list[str]:
     ['a', 'h']
     >>> used_params("-- a comment\rSELECT $a -- $b\r\n, $c")
     ['a', 'c']
+    >>> used_params("SELECT $vært, $名前 || ü$x")
+    ['vært', '名前']
     """
     names: dict[str, str] = {}
     i, n = 0, len(sql)
@@ -68,9 +71,9 @@ def used_params(sql: str) -> list[str]:
                 i = name.end()
             else:
                 i += 1
-        elif char.isalpha() or char == "_":
+        elif char.isalpha() or char == "_" or char > "\x7f":
             start = i
-            while i < n and (sql[i].isalnum() or sql[i] in "_$"):
+            while i < n and (sql[i].isalnum() or sql[i] in "_$" or sql[i] > "\x7f"):
                 i += 1
             if sql[start:i] in ("E", "e") and sql.startswith("'", i):
                 i = _string_end(sql, i + 1, backslash=True)
