@@ -1313,8 +1313,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the lab's tables as Parquet for other engines",
         description="Write the lab's tables as Parquet under FOLDER (created if missing) for "
         "Spark, Polars, pandas or another DuckDB: logs as FOLDER/logs/day=YYYY-MM-DD/ "
-        "(UTC days, Hive style), each other table as FOLDER/NAME.parquet. A table "
-        "exported before is replaced whole.",
+        "(UTC days, Hive style), each other table as FOLDER/NAME.parquet. The export is "
+        "written to a hidden folder first and its tables moved into place together, so a "
+        "reader, or an export stopped midway, finds the earlier export or this one, never a "
+        "mix; what sits under a table's name but is not an export's is never replaced (the "
+        "export is refused).",
     )
     p.add_argument("folder", metavar="FOLDER", help="where the Parquet files go")
     p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")

@@ -103,12 +103,15 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     tmp_path: Path, signum: int
 ) -> None:
     """A scheduler stopping an export (SIGTERM) or Ctrl-C ends it as an interruption:
-    exit 130, one line, and neither a hidden staging folder nor a table left half
-    moved into place."""
+    exit 130, one line, no hidden staging folder, and the earlier export as it was,
+    every table of it (not some tables of each)."""
     source = tmp_path / "one.jsonl"
     source.write_text(json.dumps(RECORDS[0]) + "\n")
     db = tmp_path / "lab.duckdb"
     assert main(["--db", str(db), "ingest", str(source)]) == 0
+    out = tmp_path / "parquet"
+    export_parquet(db, out)
+    before = {p.name: _stored(p) for p in out.iterdir()}
     # enough rows, over enough days, that writing them takes a while
     con = duckdb.connect(str(db))
     try:
@@ -120,8 +123,6 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
         )
     finally:
         con.close()
-    out = tmp_path / "parquet"
-    out.mkdir()
     child = subprocess.Popen(
         [sys.executable, "-m", "dvlab.launch", "--db", str(db), "export", str(out)],
         stdout=subprocess.PIPE,
@@ -130,7 +131,7 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     )
     # stopped once it is writing logs
     deadline = time.monotonic() + 120
-    while not any(p.name.startswith(".logs-") for p in out.iterdir()):
+    while not any(p.name.startswith(".dvlab-export-") for p in out.iterdir()):
         assert child.poll() is None, child.communicate()
         assert time.monotonic() < deadline, "the export never started writing logs"
         time.sleep(0.02)
@@ -139,5 +140,35 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     _, err = child.communicate(timeout=120)
 
     assert (child.returncode, err) == (130, "dvlab: interrupted\n")
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
-    assert not (out / "logs").exists()
+    assert {p.name: _stored(p) for p in out.iterdir()} == before
+    assert before["logs"] == 1
+
+
+def _stored(path: Path) -> int:
+    """The rows an exported table holds."""
+    pattern = f"{path}/**/*.parquet" if path.is_dir() else str(path)
+    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}')").fetchall()[0][0])
+
+
+def test_what_is_not_an_exports_is_never_replaced(lab: Path, tmp_path: Path) -> None:
+    """A folder of one's own logs, or a file, where the export would put a table is left
+    as it is, and the export refused before it writes anything."""
+    out = tmp_path / "sim"
+    (out / "logs" / "api").mkdir(parents=True)
+    (out / "logs" / "api" / "app.log").write_text("precious\n")
+    (out / "tasks.parquet").write_text("task_id,state\n")
+
+    with pytest.raises(BadInputError, match="is not a dvlab export's") as refused:
+        export_parquet(lab, out)
+
+    assert f"{out / 'logs'}, {out / 'tasks.parquet'} is there" in str(refused.value)
+    assert (out / "logs" / "api" / "app.log").read_text() == "precious\n"
+    assert (out / "tasks.parquet").read_text() == "task_id,state\n"
+    assert sorted(p.name for p in out.iterdir()) == ["logs", "tasks.parquet"]
+    # a table the folder does not clash with is exported
+    assert export_parquet(lab, out, tables=["rejects"])["rejects"][1] == 1
+    # and an export's own tables are replaced by the next
+    other = tmp_path / "parquet"
+    export_parquet(lab, other)
+    assert main(["--db", str(lab), "export", str(other)]) == 0
+    assert _stored(other / "logs") == len(RECORDS)
