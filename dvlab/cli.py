@@ -1414,11 +1414,31 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     # options after `dvlab lab` that dvlab does not know are JupyterLab's own
     args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        if args.command != "lab":
-            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-        args.jupyter_args = [*unknown, *args.jupyter_args]
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "lab":
+        args.jupyter_args = _jupyter_args(list(sys.argv[1:] if argv is None else argv))
     return args
+
+
+def _jupyter_args(argv: list[str]) -> list[str]:
+    """What follows ``lab`` on the command line, in its order, but for dvlab's own
+    ``--db PATH`` (argparse hands back an option's value apart from the option:
+    ``--port 8899`` would reach JupyterLab as ``--port`` then, later, ``8899``)."""
+    i = 0
+    while i < len(argv) and argv[i] != "lab":
+        i += 2 if argv[i] == "--db" else 1  # the options before the command; --db's value
+    rest, passed = argv[i + 1 :], []
+    while rest:
+        word = rest.pop(0)
+        if word == "--":
+            passed += rest
+            break
+        if word == "--db":
+            rest = rest[1:]
+        elif not word.startswith("--db="):
+            passed.append(word)
+    return passed
 
 
 def run(args: argparse.Namespace) -> int:

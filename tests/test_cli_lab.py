@@ -29,6 +29,13 @@ def test_jupyter_options_pass_through(monkeypatch: pytest.MonkeyPatch, tmp_path:
     db = tmp_path / "lab.duckdb"
     assert main(["--db", str(db), "lab", "--no-browser", "--port", "8899"]) == 0
     assert seen == {"lab": db, "extra_args": ["--no-browser", "--port", "8899"]}
+    # each option keeps its value beside it, in the order given; dvlab's --db is its own
+    given = ["--port", "8899", "--ip", "127.0.0.1", "--db", str(db), "--allow-root", "x.ipynb"]
+    assert main(["--db", "lab", "lab", *given]) == 0
+    assert seen == {
+        "lab": db,
+        "extra_args": ["--port", "8899", "--ip", "127.0.0.1", "--allow-root", "x.ipynb"],
+    }
 
 
 def test_other_commands_refuse_unknown_options(capsys: pytest.CaptureFixture[str]) -> None:
