@@ -11,7 +11,7 @@ failed AS (
 ),
 effects AS (
     -- events a task emitted that are not its own or its workflow's lifecycle: side effects
-    SELECT task_id, count(DISTINCT event_id) AS side_effects, list(DISTINCT type ORDER BY type) AS effect_types
+    SELECT task_id, count(DISTINCT (event_id, event_source)) AS side_effects, list(DISTINCT type ORDER BY type) AS effect_types
     FROM events
     WHERE task_id IN (SELECT task_id FROM failed)
       AND NOT regexp_matches(type, '(^|\.)(task|workflow)\.[a-z_]+$')

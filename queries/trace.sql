@@ -35,15 +35,21 @@ task_tree AS (
     FROM t AS c JOIN task_tree AS p ON c.parent_task_id = p.task_id
     WHERE p.depth < 64
 ),
-causal AS (
+causal_paths AS (
     -- each event's place in its causal chain: never before its cause, whatever the clocks
-    SELECT event_id, time AS ctime, 0 AS depth
+    -- (an event is its id and CloudEvents source; a cause is named by id alone)
+    SELECT event_id, event_source, time AS ctime, 0 AS depth
     FROM e
     WHERE causation_id IS NULL OR causation_id NOT IN (SELECT event_id FROM e)
     UNION ALL
-    SELECT c.event_id, greatest(c.time, p.ctime), p.depth + 1
-    FROM e AS c JOIN causal AS p ON c.causation_id = p.event_id
+    SELECT c.event_id, c.event_source, greatest(c.time, p.ctime), p.depth + 1
+    FROM e AS c JOIN causal_paths AS p ON c.causation_id = p.event_id
     WHERE p.depth < 10000
+),
+causal AS (
+    -- one place per event, after the latest of its causes when its id names several
+    SELECT event_id, event_source, max(ctime) AS ctime, max(depth) AS depth
+    FROM causal_paths GROUP BY event_id, event_source
 ),
 requests AS (
     -- ids a log of the same work carries (an API request id that caused the first event)
@@ -57,7 +63,10 @@ event_rows AS (
     SELECT e.*, cause.seq AS cause_seq, cause.published AS cause_published,
            cause.event_id IS NOT NULL AS cause_loaded,
            e.causation_id IN (SELECT causation_id FROM requests) AS cause_is_request
-    FROM e LEFT JOIN events AS cause ON cause.event_id = e.causation_id
+    FROM e LEFT JOIN (
+        -- a cause id that two sources' events share: the earliest of them
+        SELECT event_id, min(seq) AS seq, min(published) AS published
+        FROM events GROUP BY event_id) AS cause ON cause.event_id = e.causation_id
 )
 SELECT depth, kind, id, parent_id, ts, site, service, name, state, attempt, cause_id, gap,
        correlation_id
@@ -89,6 +98,7 @@ FROM (
                        || lpad(coalesce(ca.depth, 0)::VARCHAR, 6, '0') || ev.event_id)
     FROM event_rows AS ev
     LEFT JOIN task_tree AS tt ON tt.task_id = ev.task_id
-    LEFT JOIN causal AS ca ON ca.event_id = ev.event_id
+    LEFT JOIN causal AS ca
+        ON ca.event_id = ev.event_id AND ca.event_source IS NOT DISTINCT FROM ev.event_source
 )
 ORDER BY correlation_id, sort_path

@@ -8,6 +8,8 @@ far a lab has come.
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 LEVELS: tuple[str, ...] = ("trace", "debug", "info", "warn", "error", "fatal")
@@ -330,6 +332,10 @@ def migrate(con: duckdb.DuckDBPyConnection, db: str) -> int:
     return SCHEMA_VERSION
 
 
+_CREATE_TABLE = re.compile(r"\s*CREATE TABLE IF NOT EXISTS \{db\}\.(\w+)")
+_ADD_COLUMN = re.compile(r"\s*ALTER TABLE \{db\}\.(\w+) ADD COLUMN IF NOT EXISTS (\w+) (\w+)")
+
+
 def shadow_missing(con: duckdb.DuckDBPyConnection, db: str) -> None:
     """Give a read-only connection to an older lab empty temporary stand-ins for the tables
     later migrations add, so that queries over them answer (with nothing) until the next
@@ -337,10 +343,26 @@ def shadow_missing(con: duckdb.DuckDBPyConnection, db: str) -> None:
     version = current_version(con, db)
     if version == 0:
         return
+    shadowed: set[str] = set()
+    added: dict[str, list[tuple[str, str]]] = {}
     for statements in MIGRATIONS[version:]:
         for statement in statements:
-            if statement.lstrip().startswith("CREATE TABLE"):
+            created = _CREATE_TABLE.match(statement)
+            column = _ADD_COLUMN.match(statement)
+            if created:
                 con.execute(statement.format(db="temp"))
+                shadowed.add(created.group(1))
+            elif column and column.group(1) in shadowed:
+                con.execute(statement.format(db="temp"))
+            elif column:
+                added.setdefault(column.group(1), []).append((column.group(2), column.group(3)))
+    # a column a later migration adds to an existing table: a view of the table with the
+    # column NULL stands in for it (a temporary object is found before the lab's own)
+    for table, columns in added.items():
+        nulls = ", ".join(f"NULL::{kind} AS {name}" for name, kind in columns)
+        con.execute(
+            f"CREATE TEMP VIEW {table} AS SELECT *, {nulls} FROM {quote_ident(db)}.main.{table}"
+        )
 
 
 def quote_ident(name: str) -> str:
