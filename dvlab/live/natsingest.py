@@ -206,9 +206,11 @@ def _reply_fields(reply: str) -> tuple[int, int, int, int] | None:
 
 
 def _binary_cloudevent(headers: dict[str, str], payload: str) -> str:
-    """A CloudEvent sent in binary mode (attributes as ``ce-*`` headers) as a structured one."""
+    """A CloudEvent sent in binary mode (attributes as ``ce-*`` headers) as a structured one.
+    Header names are not case-sensitive (``Ce-Id`` is ``ce-id``); CloudEvents attribute
+    names are lower case."""
     envelope: dict[str, Any] = {
-        k[3:]: v for k, v in headers.items() if k.lower().startswith("ce-") and len(k) > 3
+        k[3:].lower(): v for k, v in headers.items() if k.lower().startswith("ce-") and len(k) > 3
     }
     try:
         envelope["data"] = json.loads(payload)

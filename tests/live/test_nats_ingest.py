@@ -115,6 +115,45 @@ def test_a_stream_is_stored_once_and_a_rerun_takes_only_what_is_new(
     ) == [("unchanged", 0, "352")]
 
 
+def test_binary_mode_headers_are_read_in_any_case(stream: Stream, lab_path: Path) -> None:
+    """Header names are not case-sensitive: a client that writes them as HTTP does
+    (``Ce-Id``, ``Ce-Source``) sends the same CloudEvent as one writing ``ce-id``."""
+    attributes = {
+        "specversion": "1.0",
+        "id": "n-4",
+        "type": "dv.task.failed",
+        "source": "dv/osl1/api",
+        "time": "2026-12-04T11:00:00Z",
+    }
+    publish(
+        stream.url,
+        [
+            (
+                f"{stream.prefix}.binary",
+                b'{"task_id": "t-4"}',
+                {"Ce-" + name.capitalize(): value for name, value in attributes.items()},
+            ),
+            (
+                f"{stream.prefix}.binary",
+                b'{"task_id": "t-5"}',
+                {
+                    "CE-" + name.upper(): value.replace("n-4", "n-5")
+                    for name, value in attributes.items()
+                },
+            ),
+        ],
+    )
+    assert ingest(lab_path, stream, stream.durable()) == 0
+    assert rows(
+        lab_path,
+        "SELECT event_id, event_source, type, site, service, task_id, payload::VARCHAR "
+        "FROM events ORDER BY seq",
+    ) == [
+        ("n-4", "dv/osl1/api", "dv.task.failed", "osl1", "api", "t-4", '{"task_id":"t-4"}'),
+        ("n-5", "dv/osl1/api", "dv.task.failed", "osl1", "api", "t-5", '{"task_id":"t-5"}'),
+    ]
+
+
 def test_stream_and_consumer_health_are_stored_as_metrics(stream: Stream, lab_path: Path) -> None:
     publish_envelopes(stream, range(40))
     durable = stream.durable()
