@@ -213,6 +213,12 @@ def test_each_of_several_statements_gets_the_parameters_it_uses(
     )
     assert code == 2
     assert "parameter b is used by no statement" in err
+    # and with one statement, the same words (not DuckDB's count mismatch)
+    assert run(capsys, "--db", str(lab), "sql", "SELECT 1 AS a", "-p", "c=3") == (
+        2,
+        "",
+        "dvlab: parameter c is used by no statement of the query (write it as $name)\n",
+    )
 
     # the result shown is the last statement's, also when that one is no query
     code, out, _ = run(

@@ -211,7 +211,7 @@ def _run(
         statements = duckdb.extract_statements(query)
     except duckdb.Error:
         statements = []  # DuckDB says what is wrong when it runs the query
-    if len(statements) < 2 or (params and not isinstance(params, Mapping)):
+    if not statements or (params and not isinstance(params, Mapping)):
         return con.sql(query, params=params)
     named: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
     used = [{name.lower() for name in statement.named_parameters} for statement in statements]
@@ -221,6 +221,8 @@ def _run(
             f"parameter {', '.join(unused)} is used by no statement of the query "
             "(write it as $name)"
         )
+    if len(statements) == 1:
+        return con.sql(query, params=params)
     *before, last = zip(statements, used, strict=True)
     for statement, names in before:
         con.execute(statement.query, _given(named, names)).complete()
