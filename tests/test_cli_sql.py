@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -483,3 +485,40 @@ def test_a_param_given_twice_is_refused(lab: Path, capsys: pytest.CaptureFixture
     assert run(
         capsys, "--db", str(lab), "sql", "SELECT $x AS x", "--param", "x=1", "--param", "X=2"
     ) == (2, "", "dvlab: --param x given more than once; give each once\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(
+    lab: Path, tmp_path: Path, signum: int
+) -> None:
+    """DuckDB looks for a pending signal only now and then, and not at all in some long
+    statements: the query is interrupted through its connection instead. The first
+    statement writes a file, so the signal comes while the long one runs."""
+    started = tmp_path / "started.csv"
+    query = (
+        f"COPY (SELECT 1 AS n) TO '{started}'; "
+        "SELECT sum(hash(i)) FROM range(1000000000000) t(i); "  # hours of work
+        "SELECT 2 AS n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "sql", query],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the query never started"
+            time.sleep(0.02)
+        time.sleep(0.5)
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130
+    assert err.splitlines()[-1] == "dvlab: interrupted"

@@ -37,13 +37,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +53,7 @@ import pyarrow as pa
 import xxhash
 
 from dvlab.errors import BadInputError, DvlabError, SourceReadError
-from dvlab.lab import dberrors, schema
+from dvlab.lab import dberrors, interrupts, schema
 from dvlab.lab.store import (
     NO_AUTOLOAD,
     check_lab_file,
@@ -1377,9 +1376,7 @@ class _Interrupts:
         self._previous: dict[int, Any] | None = None
         self._lock = threading.Lock()
         self._watched: list[duckdb.DuckDBPyConnection] = []
-        self._wakeup: tuple[socket.socket, socket.socket] | None = None
-        self._previous_wakeup = -1
-        self._watcher: threading.Thread | None = None
+        self._waker: AbstractContextManager[bool] | None = None
 
     def __enter__(self) -> _Interrupts:
         if threading.current_thread() is threading.main_thread():
@@ -1388,29 +1385,9 @@ class _Interrupts:
                 signum: signal.signal(signum, self._note)
                 for signum in (signal.SIGINT, signal.SIGTERM)
             }
-            reader, writer = socket.socketpair()
-            writer.setblocking(False)
-            self._previous_wakeup = signal.set_wakeup_fd(
-                writer.fileno(), warn_on_full_buffer=False
-            )
-            self._wakeup = (reader, writer)
-            self._watcher = threading.Thread(
-                target=self._wait_for_signals, args=(reader,), name="dvlab-interrupts", daemon=True
-            )
-            self._watcher.start()
+            self._waker = interrupts.on_stop_signal(self._interrupt_duckdb)
+            self._waker.__enter__()
         return self
-
-    def _wait_for_signals(self, reader: socket.socket) -> None:
-        stops = {int(signal.SIGINT), int(signal.SIGTERM)}
-        while True:
-            try:
-                arrived = reader.recv(64)
-            except OSError:
-                return
-            if not arrived:
-                return  # closed: the ingest is over
-            if stops.intersection(arrived):
-                self._interrupt_duckdb()
 
     def _interrupt_duckdb(self) -> None:
         with self._lock:
@@ -1466,16 +1443,9 @@ class _Interrupts:
                 signal.signal(signum, previous)
             # forgotten, so that a later run on another thread does not restore it
             self._previous = None
-        if self._wakeup is not None:
-            signal.set_wakeup_fd(self._previous_wakeup)
-            reader, writer = self._wakeup
-            writer.close()
-            with suppress(OSError):
-                reader.shutdown(socket.SHUT_RDWR)
-            if self._watcher is not None:
-                self._watcher.join(timeout=5)
-            reader.close()
-            self._wakeup = self._watcher = None
+        if self._waker is not None:
+            self._waker.__exit__(None, None, None)
+            self._waker = None
 
     def check(self) -> None:
         if self.seen:

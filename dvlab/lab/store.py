@@ -27,6 +27,7 @@ import duckdb
 
 from dvlab.errors import BadInputError, DvlabError, LabLockedError
 from dvlab.lab import dberrors, levels, metricmacros, schema, taskstate, timeconv
+from dvlab.lab.interrupts import interruptible
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,8 @@ class Lab:
             else:
                 schema.shadow_missing(con, _catalog(con))
             taskstate.install(con)
-            yield con
+            with interruptible(con):
+                yield con
         finally:
             con.close()
 
