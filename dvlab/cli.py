@@ -267,8 +267,20 @@ def _format_for(fmt: str | None, out: str | None, default: str) -> str:
     if fmt is not None:
         return fmt
     if out:
-        return SUFFIX_FORMATS.get(Path(out).suffix.lower(), default)
+        suffix = Path(out).suffix.lower()
+        if suffix in _DATABASE_SUFFIXES:
+            _refuse_a_database(out)  # the more telling message, when it is one
+            raise BadInputError(
+                f"--out {out}: the suffix names a database, which dvlab does not write; "
+                f"give a file for {', '.join(sorted(set(SUFFIX_FORMATS.values())))} "
+                "(or a text table), or say which with --format"
+            )
+        return SUFFIX_FORMATS.get(suffix, default)
     return default
+
+
+#: suffixes of database files: an output so named is a mistake (a lab's own, say)
+_DATABASE_SUFFIXES = frozenset({".duckdb", ".ddb", ".db", ".sqlite", ".sqlite3", ".wal"})
 
 
 def _deliver(written: Path, out: str | None) -> None:

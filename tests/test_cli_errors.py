@@ -252,6 +252,26 @@ def test_out_never_writes_over_a_duckdb_database(
     assert code == 0 and printed.splitlines()[-2].strip() == "6"
 
 
+@pytest.mark.parametrize("name", ["new.duckdb", "copy.DB", "x.sqlite"])
+def test_out_named_as_a_database_is_refused_without_a_format(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A new file named as a database would have received a text table: a slip for
+    another lab's name, most likely. With --format the name is taken as meant."""
+    out = tmp_path / name
+    code, printed, err = run(capsys, "--db", str(lab), "sql", "SELECT 1 AS n", "--out", str(out))
+    assert (code, printed) == (2, "")
+    assert err.startswith(f"dvlab: --out {out}: the suffix names a database")
+    assert not out.exists()
+    assert (
+        run(
+            capsys, "--db", str(lab), "sql", "SELECT 1 AS n", "--format", "csv", "--out", str(out)
+        )[0]
+        == 0
+    )
+    assert out.read_text() == "n\n1\n"
+
+
 @pytest.mark.parametrize(
     ("suffix", "opened"),
     [(".parquet", "read_parquet"), (".csv", "read_csv"), (".jsonl", "read_json")],
