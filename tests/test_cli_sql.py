@@ -522,3 +522,23 @@ def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(
             child.wait()
     assert child.returncode == 130
     assert err.splitlines()[-1] == "dvlab: interrupted"
+
+
+def test_a_failing_statement_of_several_is_named_with_its_line_in_the_file(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB counts lines within the statement it ran; the message counts them in the
+    file, and says which statement failed."""
+    own = tmp_path / "four.sql"
+    own.write_text(
+        "SELECT 1;\n"
+        "SELECT 2;\n"
+        "SELECT *\n"
+        "FROM logs WHERE nosuchcol = 1;\n"  # line 4, in the third statement
+        "SELECT 3\n"
+    )
+    code, out, err = run(capsys, "--db", str(lab), "sql", str(own))
+    assert (code, out) == (2, "")  # a query that cannot run as written: bad input
+    failed = err.splitlines()[-1]
+    assert failed.startswith("dvlab: statement 3 of 4 failed: Binder Error: ")
+    assert "LINE 4: FROM logs WHERE nosuchcol = 1;" in failed

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -225,11 +226,34 @@ def _run(
         )
     if len(statements) == 1:
         return con.sql(query, params=params)
-    *before, last = zip(statements, used, strict=True)
-    for statement, names in before:
-        con.execute(statement.query, _given(named, names)).complete()
-    statement, names = last
-    return con.sql(statement.query, params=_given(named, names) or None)
+    result = None
+    start = 0
+    for number, (statement, names) in enumerate(zip(statements, used, strict=True), start=1):
+        found = query.find(statement.query, start)
+        start = found + len(statement.query) if found >= 0 else start
+        try:
+            if number < len(statements):
+                con.execute(statement.query, _given(named, names)).complete()
+            else:
+                result = con.sql(statement.query, params=_given(named, names) or None)
+        except duckdb.Error as exc:
+            if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
+                raise
+            where = f"statement {number} of {len(statements)}"
+            first = query.count("\n", 0, found) + 1 if found >= 0 else None
+            raise dberrors.translate(_relined(exc, first), what=where) from None
+    return result
+
+
+def _relined(exc: duckdb.Error, first: int | None) -> duckdb.Error:
+    """``exc`` with the ``LINE n`` DuckDB counts within its statement counted within the
+    whole text, whose line ``first`` the statement starts on."""
+    if first is None:
+        return exc
+    text = re.sub(r"\bLINE (\d+):", lambda m: f"LINE {first + int(m.group(1)) - 1}:", str(exc))
+    relined = type(exc)(text)
+    relined.__cause__ = exc
+    return relined
 
 
 def _given(params: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
