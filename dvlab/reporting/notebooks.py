@@ -326,7 +326,33 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any]) -> Excep
         return exc
     except (DeadKernelError, CellTimeoutError) as exc:
         return exc
+    except KeyboardInterrupt:
+        _mark_stopped(executed)
+        raise
     return None
+
+
+def _mark_stopped(executed: Path) -> None:
+    """Open the notebook a stopped run left with a note that says so (papermill writes
+    it as the cells run, and it would pass for a finished run); no HTML page is made."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError) as exc:
+        log.info("could not mark %s as stopped: %s", executed, exc)
+        return
+    note = nbformat.v4.new_markdown_cell(
+        "**Stopped.** This run was interrupted (Ctrl-C or SIGTERM) before it ended: the "
+        "cells below show what had run by then, and the cell that was running may show "
+        "the interruption as its error."
+    )
+    nb.cells.insert(0, note)
+    nb.metadata["dvlab"] = {"interrupted": True}
+    try:
+        nbformat.write(nb, executed)
+    except OSError as exc:
+        log.info("could not mark %s as stopped: %s", executed, exc)
 
 
 def _kernel_options(sockets: Path) -> dict[str, Any]:

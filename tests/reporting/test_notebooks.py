@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
@@ -455,3 +459,54 @@ def test_report_from_the_cli_prints_nothing_on_stderr(
     assert chart["alt"].startswith(
         "Stacked bars of events per 1 minute for 3 services (gateway, ledger, orders)"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_report_stopped_midway_says_so_in_its_notebook(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM during a run: exit 130, and the notebook written so far opens with
+    a note that the run was stopped, rather than passing for a finished one."""
+    started = tmp_path / "started"
+    source = tmp_path / "one.jsonl"
+    source.write_text('{"ts": "2026-12-04T10:00:00Z", "msg": "m"}\n')
+    lab = tmp_path / "lab.duckdb"
+    from dvlab.cli import main
+
+    assert main(["--db", str(lab), "ingest", str(source)]) == 0
+    write_notebook(
+        tmp_path / "slow.ipynb",
+        "lab = None  # type: Optional[str]\nmarker = ''  # type: str\n",
+        "import time\nopen(marker, 'w').close()\ntime.sleep(600)",
+        "print('never reached')",
+    )
+    argv = [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "report", "slow"]
+    argv += ["-p", f"marker={started}", "--out", str(tmp_path / "out")]
+    child = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DVLAB_NOTEBOOKS": str(tmp_path)},
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the slow cell never started"
+            time.sleep(0.05)
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+    assert child.returncode == 130
+    assert err.splitlines()[-1] == "dvlab: interrupted"
+    (executed,) = (tmp_path / "out" / "slow").glob("*/slow.ipynb")
+    nb = nbformat.read(executed, as_version=4)
+    assert nb.cells[0].cell_type == "markdown"
+    assert nb.cells[0].source.startswith("**Stopped.**")
+    assert nb.metadata["dvlab"] == {"interrupted": True}
+    assert "never reached" not in json.dumps([c.get("outputs") for c in nb.cells])
+    assert not executed.with_suffix(".html").exists()
