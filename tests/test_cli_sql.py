@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -14,6 +13,7 @@ import pytest
 
 from dvlab.cli import main
 from tests.cli_fixture import RECORDS, write_fixture
+from tests.stopping import stop_midway
 
 
 @pytest.fixture
@@ -501,26 +501,8 @@ def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(
         "SELECT sum(hash(i)) FROM range(1000000000000) t(i); "  # hours of work
         "SELECT 2 AS n"
     )
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "sql", query],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists():
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "the query never started"
-            time.sleep(0.02)
-        time.sleep(0.5)
-        child.send_signal(signum)
-        _, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert child.returncode == 130
+    code, err = stop_midway(["--db", str(lab), "sql", query], started.exists, signum, settle=0.5)
+    assert code == 130
     assert err.splitlines()[-1] == "dvlab: interrupted"
 
 

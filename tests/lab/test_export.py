@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -15,6 +12,7 @@ import pytest
 from dvlab.cli import main
 from dvlab.errors import BadInputError
 from dvlab.lab.export import export_parquet
+from tests.stopping import stop_midway
 
 # two records before and one after UTC midnight; the +02:00 one is 23:30 on the 1st in UTC
 RECORDS = [
@@ -123,23 +121,15 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
         )
     finally:
         con.close()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "dvlab.launch", "--db", str(db), "export", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    # stopped once it is writing
+    code, err = stop_midway(
+        ["--db", str(db), "export", str(out)],
+        lambda: any(p.name.startswith(".dvlab-export-") for p in out.iterdir()),
+        signum,
+        settle=0.3,
     )
-    # stopped once it is writing logs
-    deadline = time.monotonic() + 120
-    while not any(p.name.startswith(".dvlab-export-") for p in out.iterdir()):
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline, "the export never started writing logs"
-        time.sleep(0.02)
-    time.sleep(0.3)
-    child.send_signal(signum)
-    _, err = child.communicate(timeout=120)
 
-    assert (child.returncode, err) == (130, "dvlab: interrupted\n")
+    assert (code, err) == (130, "dvlab: interrupted\n")
     assert {p.name: _stored(p) for p in out.iterdir()} == before
     assert before["logs"] == 1
 

@@ -7,9 +7,7 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,6 +28,7 @@ from dvlab.reporting.notebooks import (
     run_report,
     start_jupyterlab,
 )
+from tests.stopping import stop_midway
 
 REPO = Path(__file__).resolve().parents[2]
 INCIDENT_PARAMETERS = ["lab", "start", "end", "id", "site", "service"]
@@ -479,29 +478,12 @@ def test_a_report_stopped_midway_says_so_in_its_notebook(tmp_path: Path, signum:
         "import time\nopen(marker, 'w').close()\ntime.sleep(600)",
         "print('never reached')",
     )
-    argv = [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "report", "slow"]
-    argv += ["-p", f"marker={started}", "--out", str(tmp_path / "out")]
-    child = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "DVLAB_NOTEBOOKS": str(tmp_path)},
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not started.exists():
-            assert child.poll() is None, child.communicate()
-            assert time.monotonic() < deadline, "the slow cell never started"
-            time.sleep(0.05)
-        child.send_signal(signum)
-        _, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+    args = ["--db", str(lab), "report", "slow", "-p", f"marker={started}"]
+    args += ["--out", str(tmp_path / "out")]
+    env = {**os.environ, "DVLAB_NOTEBOOKS": str(tmp_path)}
+    code, err = stop_midway(args, started.exists, signum, env=env)
 
-    assert child.returncode == 130
+    assert code == 130
     assert err.splitlines()[-1] == "dvlab: interrupted"
     (executed,) = (tmp_path / "out" / "slow").glob("*/slow.ipynb")
     nb = nbformat.read(executed, as_version=4)
