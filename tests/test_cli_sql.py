@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -524,3 +525,16 @@ def test_a_failing_statement_of_several_is_named_with_its_line_in_the_file(
     failed = err.splitlines()[-1]
     assert failed.startswith("dvlab: statement 3 of 4 failed: Binder Error: ")
     assert "LINE 4: FROM logs WHERE nosuchcol = 1;" in failed
+
+
+def test_a_pipe_named_as_a_sql_file_is_said_to_be_one(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipe = tmp_path / "q.sql"
+    os.mkfifo(pipe)
+    assert run(capsys, "--db", str(lab), "sql", str(pipe)) == (
+        2,
+        "",
+        f"dvlab: {pipe} is not a regular file (a pipe, socket or device); "
+        "dvlab reads a query from a .sql file\n",
+    )

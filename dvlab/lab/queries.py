@@ -297,6 +297,11 @@ def load(name_or_path: str) -> CuratedQuery:
             raise BadInputError(f"{name_or_path} is a folder, not a .sql file")
         if candidate.is_file():
             raise BadInputError(f"{name_or_path} is not a .sql file")
+        if candidate.exists():
+            raise BadInputError(
+                f"{name_or_path} is not a regular file (a pipe, socket or device); "
+                "dvlab reads a query from a .sql file"
+            )
         raise BadInputError(f"no such file: {name_or_path}")
     names = ", ".join(q.name for q in available()) or "none"
     raise BadInputError(f"no curated query {name_or_path!r}; available: {names}")
