@@ -1328,8 +1328,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(UTC days, Hive style), each other table as FOLDER/NAME.parquet. The export is "
         "written to a hidden folder first and its tables moved into place together, so a "
         "reader, or an export stopped midway, finds the earlier export or this one, never a "
-        "mix; what sits under a table's name but is not an export's is never replaced (the "
-        "export is refused).",
+        "mix. FOLDER/.dvlab-export.json names the tables exports wrote there; what sits under a "
+        "table's name but is not named there is never replaced (the export is refused).",
     )
     p.add_argument("folder", metavar="FOLDER", help="where the Parquet files go")
     p.add_argument("--table", action="append", metavar="NAME", help="only this table (repeatable)")

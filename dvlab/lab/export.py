@@ -6,21 +6,26 @@ Hive-style), which Spark, Trino and DuckDB itself read as one table with
 
 An export is written whole into a hidden folder inside the target first, and
 its tables are then moved into place together, each replacing the one an
-earlier export left; a signal during that move lets it end. So a
-reader, or an export stopped midway, sees the earlier export or this one,
-never a mix or half a table. What sits in the target under a table's name
-but is not an export's (a folder of one's own logs, say) is never replaced:
-the export is refused before it writes anything.
+earlier export left; a signal during that move lets it end. So a reader, or an
+export stopped midway, sees the earlier export or this one, never a mix or half
+a table. The folder's manifest (``.dvlab-export.json``) names the tables
+exports wrote there: anything else under a table's name (a folder of one's own
+logs, a Parquet file of one's own) is never replaced, and the export is
+refused before it writes anything. A staging folder left by an export that was
+killed is removed by the next one.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +35,10 @@ from dvlab.lab.store import Lab
 
 PARTITIONED = {"logs": "strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d')"}
 
-#: the first bytes of a Parquet file
-_PARQUET_MAGIC = b"PAR1"
+#: the file in an export folder that names the tables exports wrote there
+MANIFEST = ".dvlab-export.json"
+#: staging folders are named this, then the process id that owns them
+_STAGING = ".dvlab-export-"
 
 
 def target_name(table: str) -> str:
@@ -45,28 +52,32 @@ def export_parquet(
     """Write the chosen tables (default: all) under ``folder``; returns rows per table."""
     lab = Lab(lab_path)
     available = [t for t in lab.tables() if t != "dvlab_meta"]
-    chosen = list(tables) if tables else available
+    chosen = list(dict.fromkeys(tables)) if tables else available  # each once
     unknown = sorted(set(chosen) - set(available))
     if unknown:
         raise BadInputError(
             f"no table {', '.join(unknown)} in the lab; it has: {', '.join(available)}"
         )
+    exported = _manifest(folder)
     foreign = [
-        folder / target_name(t) for t in chosen if not _replaceable(folder / target_name(t))
+        folder / target_name(t)
+        for t in chosen
+        if _present(folder / target_name(t)) and target_name(t) not in exported
     ]
     if foreign:
         raise BadInputError(
-            f"{', '.join(map(str, foreign))} is there and is not a dvlab export's; "
-            "export into another folder, or move it away first"
+            f"{', '.join(map(str, foreign))} is there and is not a dvlab export's (the folder's "
+            f"{MANIFEST} does not name it); export into another folder, or move it away first"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".dvlab-export-", dir=folder))
+    _remove_abandoned_staging(folder)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=folder))
     try:
         counts: dict[str, int] = {}
+        (staging / "new").mkdir()
         with lab.connect() as con:
             for table in chosen:
                 target = staging / "new" / target_name(table)
-                target.parent.mkdir(exist_ok=True)
                 if table in PARTITIONED:
                     con.execute(
                         f"COPY (SELECT *, {PARTITIONED[table]} AS day FROM {quote_ident(table)}) "
@@ -81,36 +92,55 @@ def export_parquet(
                 counts[table] = int(
                     con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
                 )
-        _move_into_place(staging, folder, [target_name(t) for t in chosen])
+        names = [target_name(t) for t in chosen]
+        manifest = {
+            "tables": sorted(exported | set(names)),
+            "lab": str(Path(lab_path).resolve()),
+            "written": datetime.now(UTC).isoformat(),
+        }
+        (staging / "new" / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        _move_into_place(staging, folder, [*names, MANIFEST])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {t: (folder / target_name(t), counts[t]) for t in chosen}
 
 
-def _replaceable(path: Path) -> bool:
-    """Whether ``path`` may be replaced by an export: nothing is there, or what an
-    export writes is (a Parquet file; a folder of ``day=`` folders of Parquet files)."""
-    if not path.exists() and not path.is_symlink():
-        return True
-    if path.is_symlink():
-        return False
-    if path.is_file():
-        return path.suffix == ".parquet" and _is_parquet(path)
-    for day in path.iterdir():
-        if not (day.is_dir() and not day.is_symlink() and day.name.startswith("day=")):
-            return False
-        for part in day.iterdir():
-            if not (part.is_file() and part.suffix == ".parquet" and _is_parquet(part)):
-                return False
-    return True
+def _present(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
 
 
-def _is_parquet(path: Path) -> bool:
+def _manifest(folder: Path) -> set[str]:
+    """The names of what earlier exports wrote into ``folder`` (none without a manifest)."""
+    path = folder / MANIFEST
     try:
-        with open(path, "rb") as fh:
-            return fh.read(4) == _PARQUET_MAGIC
-    except OSError:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"cannot read {path}: {exc}") from None
+    names = data.get("tables") if isinstance(data, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise BadInputError(f"{path} is not a dvlab export's manifest")
+    # a name is a table's file or folder in this folder, never a path elsewhere
+    return {n for n in names if n and "/" not in n and os.sep not in n and n not in (".", "..")}
+
+
+def _remove_abandoned_staging(folder: Path) -> None:
+    """Remove staging folders whose export was killed (its process is gone)."""
+    for path in folder.glob(f"{_STAGING}*"):
+        pid = path.name[len(_STAGING) :].split("-", 1)[0]
+        if path.is_dir() and not path.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
+    except OSError:
+        return True  # another user's: alive
+    return True
 
 
 def _move_into_place(staging: Path, folder: Path, names: list[str]) -> None:
@@ -119,21 +149,23 @@ def _move_into_place(staging: Path, folder: Path, names: list[str]) -> None:
     only, inside one folder; if one fails, those already made are undone."""
     old = staging / "old"
     old.mkdir()
-    done: list[str] = []
+    moved: list[tuple[str, bool]] = []  # (name, whether an earlier one was set aside)
     with _signals_held():
         try:
             for name in names:
                 final = folder / name
-                if final.exists():
+                aside = _present(final)
+                if aside:
                     final.rename(old / name)
+                moved.append((name, aside))
                 (staging / "new" / name).rename(final)
-                done.append(name)
         except BaseException:
-            for name in reversed(done):
-                (folder / name).rename(staging / "new" / name)
-            for name in names:
-                if (old / name).exists() and not (folder / name).exists():
-                    (old / name).rename(folder / name)
+            for name, aside in reversed(moved):
+                with suppress(OSError):
+                    if _present(folder / name) and not _present(staging / "new" / name):
+                        (folder / name).rename(staging / "new" / name)
+                    if aside:
+                        (old / name).rename(folder / name)
             raise
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -62,8 +64,12 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
     assert json.loads(rows[2][2]) == {"http.status": 503}
     rejects = con.execute(f"SELECT line, raw FROM '{out}/rejects.parquet'").fetchall()
     assert rejects == [(4, "not json")]
-    # nothing half-written is left beside the tables
+    # nothing half-written is left beside the tables and the manifest naming them
+    assert json.loads((out / ".dvlab-export.json").read_text())["tables"] == sorted(
+        p.name for p in out.iterdir() if not p.name.startswith(".")
+    )
     assert sorted(p.name for p in out.iterdir()) == [
+        ".dvlab-export.json",
         "events.parquet",
         "ingests.parquet",
         "logs",
@@ -109,7 +115,8 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     assert main(["--db", str(db), "ingest", str(source)]) == 0
     out = tmp_path / "parquet"
     export_parquet(db, out)
-    before = {p.name: _stored(p) for p in out.iterdir()}
+    before = {p.name: _stored(p) for p in out.iterdir() if p.suffix != ".json"}
+    manifest = (out / ".dvlab-export.json").read_text()
     # enough rows, over enough days, that writing them takes a while
     con = duckdb.connect(str(db))
     try:
@@ -130,7 +137,8 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     )
 
     assert (code, err) == (130, "dvlab: interrupted\n")
-    assert {p.name: _stored(p) for p in out.iterdir()} == before
+    assert {p.name: _stored(p) for p in out.iterdir() if p.suffix != ".json"} == before
+    assert (out / ".dvlab-export.json").read_text() == manifest
     assert before["logs"] == 1
 
 
@@ -146,14 +154,16 @@ def test_what_is_not_an_exports_is_never_replaced(lab: Path, tmp_path: Path) -> 
     out = tmp_path / "sim"
     (out / "logs" / "api").mkdir(parents=True)
     (out / "logs" / "api" / "app.log").write_text("precious\n")
-    (out / "tasks.parquet").write_text("task_id,state\n")
+    # a Parquet file of one's own, as a simulation writes them
+    duckdb.sql(f"COPY (SELECT 'mine' AS task_id) TO '{out / 'tasks.parquet'}' (FORMAT parquet)")
+    mine = (out / "tasks.parquet").read_bytes()
 
     with pytest.raises(BadInputError, match="is not a dvlab export's") as refused:
         export_parquet(lab, out)
 
     assert f"{out / 'logs'}, {out / 'tasks.parquet'} is there" in str(refused.value)
     assert (out / "logs" / "api" / "app.log").read_text() == "precious\n"
-    assert (out / "tasks.parquet").read_text() == "task_id,state\n"
+    assert (out / "tasks.parquet").read_bytes() == mine
     assert sorted(p.name for p in out.iterdir()) == ["logs", "tasks.parquet"]
     # a table the folder does not clash with is exported
     assert export_parquet(lab, out, tables=["rejects"])["rejects"][1] == 1
@@ -162,3 +172,30 @@ def test_what_is_not_an_exports_is_never_replaced(lab: Path, tmp_path: Path) -> 
     export_parquet(lab, other)
     assert main(["--db", str(lab), "export", str(other)]) == 0
     assert _stored(other / "logs") == len(RECORDS)
+
+
+def test_a_table_named_twice_is_exported_once(lab: Path, tmp_path: Path) -> None:
+    out = tmp_path / "parquet"
+    export_parquet(lab, out)
+    written = export_parquet(lab, out, tables=["logs", "rejects", "logs", "rejects"])
+    assert {t: n for t, (_, n) in written.items()} == {"logs": len(RECORDS), "rejects": 1}
+    assert _stored(out / "logs") == len(RECORDS)
+    assert _stored(out / "rejects.parquet") == 1
+    assert _stored(out / "tasks.parquet") == 0  # the first export's, still there
+
+
+def test_a_killed_exports_staging_folder_is_removed_by_the_next(lab: Path, tmp_path: Path) -> None:
+    out = tmp_path / "parquet"
+    out.mkdir()
+    ended = subprocess.Popen(["true"])  # its process id is no one's once it has ended
+    ended.wait()
+    abandoned = out / f".dvlab-export-{ended.pid}-abc123"
+    (abandoned / "new").mkdir(parents=True)
+    (abandoned / "new" / "tasks.parquet").write_bytes(b"PAR1 half of it")
+    running = out / f".dvlab-export-{os.getpid()}-def456"  # this process: alive
+    running.mkdir()
+
+    export_parquet(lab, out)
+
+    assert not abandoned.exists()
+    assert running.is_dir()
