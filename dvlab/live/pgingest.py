@@ -32,6 +32,7 @@ carries that start, and the next run reads from there again.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -439,9 +440,11 @@ def _pull(
 
 
 def _mend(rows: list[bytes | bytearray | memoryview]) -> int:
-    """Make the COPY rows in ``rows`` UTF-8, in place: each byte sequence that is not UTF-8
-    becomes U+FFFD. How many rows needed it. (Only ASCII bytes shape COPY's text format, so
-    no tab, newline or backslash is lost or made.)"""
+    """Make the COPY rows in ``rows`` UTF-8, in place: each byte that is not part of UTF-8
+    text becomes the four characters ``\\xHH`` (its value), so two values that differ
+    only there stay two. How many rows needed it. (Only ASCII bytes shape COPY's text
+    format, so no tab, newline or backslash is lost or made; the backslash written is
+    escaped as COPY escapes one.)"""
     try:
         b"".join(rows).decode("utf-8")
         return 0
@@ -452,9 +455,22 @@ def _mend(rows: list[bytes | bytearray | memoryview]) -> int:
         try:
             bytes(row).decode("utf-8")
         except UnicodeDecodeError:
-            rows[i] = bytes(row).decode("utf-8", errors="replace").encode("utf-8")
+            rows[i] = bytes(row).decode("utf-8", errors=_AS_HEX).encode("utf-8")
             mended += 1
     return mended
+
+
+def _as_hex(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: each undecodable byte as ``\\xHH``, backslash escaped for
+    COPY's text format."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return "".join(f"\\\\x{byte:02x}" for byte in bad), error.end
+
+
+_AS_HEX = "dvlab-copy-hex"
+codecs.register_error(_AS_HEX, _as_hex)
 
 
 def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone: str) -> str:
@@ -660,7 +676,7 @@ def _stage(
     if pulled.mended:
         entry["message"] = report.message = (
             f"{pulled.mended} row(s) held bytes that are not UTF-8 (the database's encoding is "
-            "SQL_ASCII, which checks none): each such byte sequence is stored as U+FFFD"
+            "SQL_ASCII, which checks none): each such byte is stored as \\xHH, its value"
         )
     return report, entry
 

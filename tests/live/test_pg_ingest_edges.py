@@ -566,8 +566,9 @@ def test_bytes_that_are_not_utf8_in_a_sql_ascii_database_are_mended_not_fatal(
     sql_ascii_dsn: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A SQL_ASCII database hands over whatever bytes it was given (Latin-1 text, say).
-    Each sequence that is not UTF-8 is stored as U+FFFD, the rest of the row as it is
-    (UTF-8 text, COPY's escapes), and the run says how many rows it mended."""
+    Each byte that is not UTF-8 text is stored as \\xHH (so two ids that differ only
+    there stay two), the rest of the row as it is (UTF-8 text, COPY's escapes), and the
+    run says how many rows it mended."""
     with psycopg.connect(sql_ascii_dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE tasks (task_id text, state text, note text)")
         for task, hexed in (
@@ -575,6 +576,7 @@ def test_bytes_that_are_not_utf8_in_a_sql_ascii_database_are_mended_not_fatal(
             ("t2", "63616ce9"),  # "cal" and Latin-1 e-acute
             ("t3", "626cc3a5"),  # "blå" in UTF-8
             ("t4", "6109625cff"),  # a, tab, b, backslash, and a byte no UTF-8 text holds
+            ("t5", "63616ce8"),  # "cal" and Latin-1 e-grave: not t2's value
         ):
             conn.execute(
                 "INSERT INTO tasks VALUES (%s, 'running', "
@@ -586,10 +588,11 @@ def test_bytes_that_are_not_utf8_in_a_sql_ascii_database_are_mended_not_fatal(
 
     assert rows(lab_path, "SELECT task_id, attributes ->> 'note' FROM tasks ORDER BY 1") == [
         ("t1", "ok"),
-        ("t2", "cal\ufffd"),
+        ("t2", "cal\\xe9"),
         ("t3", "bl\u00e5"),
-        ("t4", "a\tb\\\ufffd"),
+        ("t4", "a\tb\\\\xff"),
+        ("t5", "cal\\xe8"),
     ]
     err = capsys.readouterr().err
-    assert "2 row(s) held bytes that are not UTF-8" in err
-    assert rows(lab_path, "SELECT status, rows_loaded FROM ingests") == [("loaded", 4)]
+    assert "3 row(s) held bytes that are not UTF-8" in err
+    assert rows(lab_path, "SELECT status, rows_loaded FROM ingests") == [("loaded", 5)]
