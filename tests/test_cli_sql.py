@@ -520,11 +520,14 @@ def test_a_failing_statement_of_several_is_named_with_its_line_in_the_file(
         "FROM logs WHERE nosuchcol = 1;\n"  # line 4, in the third statement
         "SELECT 3\n"
     )
-    code, out, err = run(capsys, "--db", str(lab), "sql", str(own))
-    assert (code, out) == (2, "")  # a query that cannot run as written: bad input
-    failed = err.splitlines()[-1]
-    assert failed.startswith("dvlab: statement 3 of 4 failed: Binder Error: ")
-    assert "LINE 4: FROM logs WHERE nosuchcol = 1;" in failed
+    text = own.read_text()
+    for ending in ("\n", "\r\n", "\r"):  # as DuckDB counts lines: LF, CR LF, a lone CR
+        own.write_bytes(text.replace("\n", ending).encode())
+        code, out, err = run(capsys, "--db", str(lab), "sql", str(own))
+        assert (code, out) == (2, "")  # a query that cannot run as written: bad input
+        failed = err.splitlines()[-1]
+        assert failed.startswith("dvlab: statement 3 of 4 failed: Binder Error: ")
+        assert "LINE 4: FROM logs WHERE nosuchcol = 1;" in failed
 
 
 def test_a_pipe_named_as_a_sql_file_is_said_to_be_one(

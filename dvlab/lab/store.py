@@ -240,9 +240,14 @@ def _run(
             if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
                 raise
             where = f"statement {number} of {len(statements)}"
-            first = query.count("\n", 0, found) + 1 if found >= 0 else None
+            first = _line_breaks(query[:found]) + 1 if found >= 0 else None
             raise dberrors.translate(_relined(exc, first), what=where) from None
     return result
+
+
+def _line_breaks(text: str) -> int:
+    """How many lines ``text`` ends, as DuckDB counts them: at LF, CR LF or a lone CR."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 def _relined(exc: duckdb.Error, first: int | None) -> duckdb.Error:
