@@ -14,10 +14,23 @@ correlations AS (
        OR contains(attributes::VARCHAR, '"' || $id::VARCHAR || '"')
 ),
 t AS (
-    SELECT * FROM tasks WHERE correlation_id IN (SELECT correlation_id FROM correlations)
+    -- the work's tasks; one that carries no correlation id, when it is the one asked for
+    SELECT * FROM tasks
+    WHERE correlation_id IN (SELECT correlation_id FROM correlations)
+       OR (correlation_id IS NULL
+           AND $id::VARCHAR IN (task_id, workflow_id, target_id, idempotency_key))
 ),
 e AS (
-    SELECT * FROM events WHERE correlation_id IN (SELECT correlation_id FROM correlations)
+    -- the work's events; one without a correlation id belongs to its task's work, or is
+    -- the one asked for
+    SELECT ev.* REPLACE (coalesce(ev.correlation_id, (
+               SELECT any_value(t.correlation_id) FROM t WHERE t.task_id = ev.task_id))
+               AS correlation_id), row_number() OVER () AS event_row
+    FROM events AS ev
+    WHERE ev.correlation_id IN (SELECT correlation_id FROM correlations)
+       OR (ev.correlation_id IS NULL
+           AND (ev.task_id IN (SELECT task_id FROM t)
+                OR $id::VARCHAR IN (ev.event_id, ev.causation_id, ev.task_id, ev.workflow_id)))
 ),
 task_tree AS (
     -- roots: tasks whose parent is not among them
@@ -63,10 +76,13 @@ event_rows AS (
     SELECT e.*, cause.seq AS cause_seq, cause.published AS cause_published,
            cause.event_id IS NOT NULL AS cause_loaded,
            e.causation_id IN (SELECT causation_id FROM requests) AS cause_is_request
-    FROM e LEFT JOIN (
-        -- a cause id that two sources' events share: the earliest of them
-        SELECT event_id, min(seq) AS seq, min(published) AS published
-        FROM events GROUP BY event_id) AS cause ON cause.event_id = e.causation_id
+    FROM e LEFT JOIN events AS cause ON cause.event_id = e.causation_id
+    -- a cause id that two sources' events share: the one from the event's own source,
+    -- else the earliest
+    QUALIFY row_number() OVER (
+        PARTITION BY e.event_row
+        ORDER BY (cause.event_source IS NOT DISTINCT FROM e.event_source) DESC,
+                 cause.seq, cause.published) = 1
 )
 SELECT depth, kind, id, parent_id, ts, site, service, name, state, attempt, cause_id, gap,
        correlation_id

@@ -39,11 +39,13 @@ def trace(lab: str | os.PathLike[str] | None, id: str) -> duckdb.DuckDBPyRelatio
 def draw(rows: list[dict[str, Any]]) -> list[str]:
     """The tree as text: one line per task or event, indented by depth, gaps called out."""
     lines: list[str] = []
-    correlation = None
+    correlation: object = draw  # no correlation id yet: none is this
     for row in rows:
         if row["correlation_id"] != correlation:
             correlation = row["correlation_id"]
-            lines.append(f"correlation {correlation}")
+            lines.append(
+                "no correlation id" if correlation is None else f"correlation {correlation}"
+            )
         indent = "  " * (int(row["depth"]) + 1)
         when = _time(row["ts"])
         if row["kind"] == "task":

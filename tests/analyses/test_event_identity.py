@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dvlab.analyses.lineage import trace
+from dvlab.analyses.lineage import draw, trace
 from dvlab.lab import schema
 from dvlab.lab.ingest import ingest
 from dvlab.lab.store import open_lab
@@ -81,3 +81,40 @@ def test_a_lab_from_before_event_sources_reads_as_before(lab: Path) -> None:
         ("b-1", "osl1", "api"),
         ("b-2", "osl1", "api"),
     ]
+
+
+def wrapped(seq: int, event_id: str, source: str, cause: str | None = None) -> str:
+    """A JetStream export line: the envelope as data, its stream sequence beside it."""
+    event = json.loads(envelope(event_id, source, seq, cause))
+    line = {"stream": "S", "seq": seq, "subject": "dv.x", "time": event["time"], "data": event}
+    return json.dumps(line) + "\n"
+
+
+def test_a_cause_is_looked_for_in_the_events_own_source_first(tmp_path: Path) -> None:
+    """sto1's e3 (stream seq 5) follows sto1's dup-1, which reached the stream later (seq
+    9). osl1 also has a dup-1, early (seq 1): it must not hide the gap."""
+    (tmp_path / "s.jsonl").write_text(
+        wrapped(1, "dup-1", "dv/osl1/api")
+        + wrapped(5, "e3", "dv/sto1/api", cause="dup-1")
+        + wrapped(9, "dup-1", "dv/sto1/api"),
+        encoding="utf-8",
+    )
+    lab = tmp_path / "lab.duckdb"
+    assert ingest(lab, [str(tmp_path / "s.jsonl")]).total("rows_loaded") == 3
+    relation = trace(lab, "e3")
+    rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    assert {r["id"]: r["gap"] for r in rows if r["gap"]} == {
+        "e3": "arrived before its cause (stream seq 5 < 9)"
+    }
+
+
+def test_an_event_without_a_correlation_id_is_traced(tmp_path: Path) -> None:
+    lone = json.loads(envelope("Z1", "dv/osl1/api", 4))
+    del lone["correlationid"]
+    (tmp_path / "z.jsonl").write_text(json.dumps(lone) + "\n", encoding="utf-8")
+    lab = tmp_path / "lab.duckdb"
+    assert ingest(lab, [str(tmp_path / "z.jsonl")]).total("rows_loaded") == 1
+    relation = trace(lab, "Z1")
+    rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    assert [(r["kind"], r["id"], r["correlation_id"]) for r in rows] == [("event", "Z1", None)]
+    assert draw(rows)[0] == "no correlation id"
