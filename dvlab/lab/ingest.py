@@ -29,6 +29,7 @@ interleaving; readers never take it.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import fcntl
 import glob
 import json
@@ -453,9 +454,30 @@ def _recorded_options(state: _State, options: IngestOptions) -> IngestOptions:
     return IngestOptions(strict=options.strict, **kept)
 
 
+def kept_options(
+    recorded_json: str | None, options: IngestOptions, keys: Sequence[str]
+) -> IngestOptions:
+    """``options`` with the ``keys`` a source keeps from its first load (its options as
+    recorded, ``recorded_json``) set as they were recorded."""
+    recorded = json.loads(recorded_json or "{}")
+    defaults = IngestOptions()
+    kept = {k: recorded.get(k, getattr(defaults, k)) for k in keys}
+    if kept.get("mapping") is not None:
+        kept["mapping"] = tuple(kept["mapping"])
+    return dataclasses.replace(options, **kept)
+
+
 def _option_change(state: _State, options: IngestOptions) -> str | None:
     """What differs between the options a source was loaded with and the ones given now."""
-    recorded = json.loads(state.options or "{}")
+    return option_change(state.options, options, _KEPT_OPTIONS)
+
+
+def option_change(
+    recorded_json: str | None, options: IngestOptions, keys: Sequence[str]
+) -> str | None:
+    """What differs, among ``keys``, between the options a source was loaded with (as
+    recorded, ``recorded_json``) and the ones given now."""
+    recorded = json.loads(recorded_json or "{}")
     now = {
         k: list(v) if isinstance(v, tuple) else v
         for k, v in asdict(options).items()
@@ -463,7 +485,7 @@ def _option_change(state: _State, options: IngestOptions) -> str | None:
     }
     changed = [
         k
-        for k in _KEPT_OPTIONS
+        for k in keys
         if recorded.get(k) != now.get(k)
         and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
     ]

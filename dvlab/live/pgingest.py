@@ -258,24 +258,27 @@ def _comment_end(query: str, start: int) -> int | None:
     return None
 
 
-def _last_position(lab_path: Path, name: str) -> tuple[str | None, str | None, str | None]:
-    """(watermark column, value, zone of timestamp columns) the latest run of source
-    ``name`` left, if any."""
+def _last_position(
+    lab_path: Path, name: str
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(watermark column, value, zone of timestamp columns, options) the latest run of
+    source ``name`` left, if any."""
     if not lab_path.exists():
-        return None, None, None
+        return None, None, None, None
     con = connect_file(lab_path, read_only=True)
     try:
         if schema.current_version(con, lab_ingest._catalog(con)) < 4:
-            return None, None, None
+            return None, None, None, None
         rows = con.execute(
-            """SELECT options ->> 'watermark', position, options ->> 'naive_tz' FROM ingests
+            """SELECT options ->> 'watermark', position, options ->> 'naive_tz', options::VARCHAR
+               FROM ingests
                WHERE source = ? AND status IN ('loaded', 'unchanged') AND position IS NOT NULL
                ORDER BY ingest_id DESC LIMIT 1""",
             [name],
         ).fetchall()
     finally:
         con.close()
-    return (rows[0][0], rows[0][1], rows[0][2]) if rows else (None, None, None)
+    return (rows[0][0], rows[0][1], rows[0][2], rows[0][3]) if rows else (None,) * 4
 
 
 @dataclass
@@ -540,6 +543,10 @@ def _type_name(cur: psycopg.Cursor[Any], oid: int) -> sql.Composable:
     return sql.Identifier(str(found[0][0]), str(found[0][1]))
 
 
+#: what a source keeps from its first run, as a file does (see dvlab.lab.ingest)
+_KEPT_OPTIONS = ("kind", "mapping", "time_origin")
+
+
 def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSummary:
     """Pull ``source`` into the lab: one ledger row, one transaction (see the module)."""
     name = source.name()
@@ -548,14 +555,27 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
     with lab_ingest._interrupts, lab_ingest._ingest_lock(lab_path):
         interrupts = lab_ingest._interrupts
         interrupts.seen = interrupts.committed = interrupts.committing = False
-        recorded_column, recorded, recorded_zone = _last_position(lab_path, name)
+        recorded_column, recorded, recorded_zone, recorded_options = _last_position(lab_path, name)
         note = None
+        # a source keeps how its rows were read (their kind, the column names mapped): rows
+        # read past the position another way would sit beside rows read before the old way
+        changed = lab_ingest.option_change(recorded_options, options, _KEPT_OPTIONS)
+        if recorded_options is not None and changed is not None:
+            note = changed
+            options = lab_ingest.kept_options(recorded_options, options, _KEPT_OPTIONS)
         if recorded_zone is not None:
             given = source.naive_tz or SERVER_ZONE
             if given != recorded_zone and source.naive_tz is not None:
-                note = (
-                    f"--tz {source.naive_tz} not applied: this source keeps the zone it was "
-                    f"first read in ({recorded_zone}); `dvlab forget` it to read it in another"
+                note = "; ".join(
+                    filter(
+                        None,
+                        [
+                            note,
+                            f"--tz {source.naive_tz} not applied: this source keeps the zone it "
+                            f"was first read in ({recorded_zone}); `dvlab forget` it to read it "
+                            "in another",
+                        ],
+                    )
                 )
             source = replace(
                 source, naive_tz=None if recorded_zone == SERVER_ZONE else recorded_zone

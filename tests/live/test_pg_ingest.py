@@ -485,3 +485,33 @@ def test_wide_rows_are_written_a_few_megabytes_at_a_time(
         counts.append(len(checks))
 
     assert counts[1] - counts[0] == 3
+
+
+def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Read past its recorded position another way, a source's new rows would sit beside
+    the old ones read the first way (or in another table): it keeps its first reading,
+    and the run says so, as a file does."""
+    table = make_tasks(pg, scratch_schema)
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} VALUES ('t3', 'w2', 'running', 1, '2026-01-02 10:00:00+00', NULL, "
+            "NULL, NULL, '2026-01-02 10:00:00+00')"
+        ).format(table)
+    )
+    capsys.readouterr()
+
+    given = ["--kind", "transitions", "--map", "to_state=state", "--map", "ts=updated_at"]
+    assert ingest(lab_path, pg_dsn, "--table", name, *given) == 0
+
+    err = capsys.readouterr().err
+    assert "loaded before with other options (none; now --kind transitions, --map" in err
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("t1",), ("t2",), ("t3",)]
+    assert rows(lab_path, "SELECT count(*) FROM task_transitions") == [(0,)]
