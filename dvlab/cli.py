@@ -506,6 +506,17 @@ def _live_source(args: argparse.Namespace) -> Callable[[Any], Any] | None:
         return None
     from dvlab.live import pgingest
 
+    for flag, value in (
+        ("the DSN", pg[0]),
+        ("--table", args.table),
+        ("--query", args.query),
+        ("--watermark", args.watermark),
+    ):
+        if value is not None and not _is_text(value):
+            raise BadInputError(
+                f"{flag} holds bytes that are not UTF-8 text; PostgreSQL is sent UTF-8: "
+                "give it in UTF-8"
+            )
     source = pgingest.PgSource(
         dsn=pg[0],
         table=args.table,
@@ -516,6 +527,15 @@ def _live_source(args: argparse.Namespace) -> Callable[[Any], Any] | None:
     )
     pgingest.check_source(source.dsn)
     return lambda options: pgingest.ingest(_lab_path(args), source, options)
+
+
+def _is_text(value: str) -> bool:
+    """Whether a command-line value is UTF-8 text (Python keeps other bytes as surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_zone(tz: str) -> None:

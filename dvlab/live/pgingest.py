@@ -623,6 +623,15 @@ def _stage(
         pulled = _pull(conn, source, since, staging.spill / "pulled.copy", zone)
     except psycopg.errors.UndefinedTable as exc:
         raise pgconn.error(exc, source.dsn, "no such table") from None
+    except psycopg.errors.CharacterNotInRepertoire as exc:
+        # a SQL_ASCII database's bytes outside the rows themselves (which are mended)
+        raise pgconn.error(
+            exc,
+            source.dsn,
+            "a column's name, or a value of the watermark column, holds bytes that are not "
+            "UTF-8 (a SQL_ASCII database stores any); name such columns in a --query, or take "
+            "another watermark with --watermark",
+        ) from None
     except psycopg.Error as exc:
         raise pgconn.error(exc, source.dsn, "reading") from None
     finally:

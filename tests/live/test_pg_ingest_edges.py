@@ -5,6 +5,8 @@ and comments, and passwords kept out of every message."""
 from __future__ import annotations
 
 import doctest
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -596,3 +598,36 @@ def test_bytes_that_are_not_utf8_in_a_sql_ascii_database_are_mended_not_fatal(
     err = capsys.readouterr().err
     assert "3 row(s) held bytes that are not UTF-8" in err
     assert rows(lab_path, "SELECT status, rows_loaded FROM ingests") == [("loaded", 5)]
+
+
+def test_bytes_that_are_not_utf8_outside_the_rows_are_named(
+    sql_ascii_dsn: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rows are mended, but a watermark value is compared on the server and a column name
+    names a column: neither can be. The run says which it is, exit 2, nothing stored."""
+    with psycopg.connect(sql_ascii_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE tasks (task_id text, state text, wm text)")
+        conn.execute(
+            "INSERT INTO tasks VALUES ('t1', 'running', "
+            "convert_from(decode('7ae9', 'hex'), 'SQL_ASCII'))"
+        )
+    assert ingest(lab_path, sql_ascii_dsn, "--table", "tasks", "--watermark", "wm") == 2
+    err = capsys.readouterr().err
+    assert "a value of the watermark column, holds bytes that are not UTF-8" in err
+    assert not lab_path.exists() or rows(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+
+
+def test_a_query_given_in_another_encoding_is_refused(pg_dsn: str, lab_path: Path) -> None:
+    """A shell in Latin-1 hands dvlab bytes that are not UTF-8: refused by name, exit 2."""
+    argv = [sys.executable.encode(), b"-m", b"dvlab.launch", b"--db", str(lab_path).encode()]
+    argv += [b"ingest", pg_dsn.encode(), b"--query", b"SELECT 'caf\xe9' AS task_id"]
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode() == (
+        "dvlab: --query holds bytes that are not UTF-8 text; PostgreSQL is sent UTF-8: "
+        "give it in UTF-8\n"
+    )
