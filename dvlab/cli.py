@@ -73,8 +73,16 @@ def _emit(relation: Any, *, fmt: str, out: str | None) -> int:
     """
     if fmt not in OUTPUT_FORMATS:
         raise BadInputError(f"unknown --format {fmt!r}; accepted: {', '.join(OUTPUT_FORMATS)}")
+    if out == "-":
+        out = None  # stdout, as "-" means to most tools
     if fmt == "parquet" and not out:
         raise BadInputError("--format parquet needs --out FILE (Parquet is binary)")
+    compression = COMPRESSIONS.get(Path(out).suffix.lower()) if out else None
+    if compression and fmt not in ("csv", "json"):
+        raise BadInputError(
+            f"--out {out}: DuckDB compresses CSV and JSON output, not {fmt} "
+            f"({'Parquet compresses itself' if fmt == 'parquet' else 'give --format csv or json'})"
+        )
 
     if fmt == "parquet":
         with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
@@ -90,9 +98,11 @@ def _emit(relation: Any, *, fmt: str, out: str | None) -> int:
         with tempfile.TemporaryDirectory(prefix="dvlab-") as folder:
             written = Path(folder) / f"result.{fmt}"
             options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT json"
-            if fmt == "json" and out is not None and Path(out).suffix.lower() == ".json":
+            if fmt == "json" and out is not None and _inner_suffix(out) == ".json":
                 # a .json file is one JSON document (an array); elsewhere a line per row
                 options += ", ARRAY true"
+            if compression:
+                options += f", COMPRESSION {compression}"
             select = result.select(finite=fmt == "json")
             result.con.execute(f"COPY ({select}) TO $path ({options})", {"path": str(written)})
             _deliver(written, out)
@@ -266,8 +276,8 @@ def _format_for(fmt: str | None, out: str | None, default: str) -> str:
     """``--format`` as given, else the one ``--out``'s suffix names, else ``default``."""
     if fmt is not None:
         return fmt
-    if out:
-        suffix = Path(out).suffix.lower()
+    if out and out != "-":
+        suffix = _inner_suffix(out)
         if suffix in _DATABASE_SUFFIXES:
             _refuse_a_database(out)  # the more telling message, when it is one
             raise BadInputError(
@@ -277,6 +287,18 @@ def _format_for(fmt: str | None, out: str | None, default: str) -> str:
             )
         return SUFFIX_FORMATS.get(suffix, default)
     return default
+
+
+#: an output file's last suffix -> the compression DuckDB writes it with
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
+
+
+def _inner_suffix(out: str) -> str:
+    """The suffix that says what ``out`` holds: ``.csv`` for ``x.csv`` and ``x.csv.gz``."""
+    path = Path(out)
+    if path.suffix.lower() in COMPRESSIONS:
+        path = path.with_suffix("")
+    return path.suffix.lower()
 
 
 #: suffixes of database files: an output so named is a mistake (a lab's own, say)

@@ -6,6 +6,7 @@ times as ISO 8601 UTC with ``Z``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -253,6 +254,46 @@ def test_out_file_gets_what_stdout_would(
 
     assert (code, out) == (0, "")
     assert target.read_text(encoding="utf-8") == to_stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_out_ending_in_gz_or_zst_is_compressed_and_minus_is_stdout(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """x.csv.gz is gzip'd CSV, x.jsonl.zst zstd'd JSON lines, and ``--out -`` is stdout,
+    each holding what stdout gets; a table or Parquet is not compressed so."""
+    _, to_stdout, _ = run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", fmt)
+    name = "every.csv" if fmt == "csv" else "every.jsonl"
+    gz = tmp_path / f"{name}.gz"
+    assert run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--out", str(gz))[:2] == (0, "")
+    assert gzip.decompress(gz.read_bytes()).decode("utf-8") == to_stdout
+    zst = tmp_path / f"{name}.zst"
+    assert run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--out", str(zst))[:2] == (0, "")
+    assert zst.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # zstd's frame magic
+    reader = "read_csv" if fmt == "csv" else "read_json"
+    con = duckdb.connect()
+    assert (
+        con.sql(f"SELECT count(*) FROM {reader}('{zst}')").fetchall()
+        == con.sql(f"SELECT count(*) FROM {reader}('{gz}')").fetchall()
+    )
+    assert run(capsys, "--db", str(lab), "sql", EVERY_KIND, "--format", fmt, "--out", "-") == (
+        0,
+        to_stdout,
+        "",
+    )
+    assert not Path("-").exists()
+
+
+@pytest.mark.parametrize("name", ["t.txt.gz", "t.parquet.zst"])
+def test_a_table_or_parquet_is_not_compressed(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code, out, err = run(
+        capsys, "--db", str(lab), "sql", "SELECT 1", "--out", str(tmp_path / name)
+    )
+    assert (code, out) == (2, "")
+    assert "DuckDB compresses CSV and JSON output" in err
+    assert not (tmp_path / name).exists()
 
 
 def test_a_table_is_written_as_it_is_read_every_row_shown(
