@@ -306,16 +306,25 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any]) -> Excep
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from traitlets.config import Config
 
+    from dvlab.reporting.kernel import LoggingKernelManager, drop_if_empty
+
+    kernel_log = executed.parent / "kernel.log"
     try:
         with tempfile.TemporaryDirectory(prefix="dvlab-kernel-") as sockets:
+            options = _kernel_options(Path(sockets))
+            config = options.pop("config", None) or Config()
+            config.LoggingKernelManager.stderr_path = str(kernel_log)
             papermill.execute_notebook(
                 str(notebook),
                 str(executed),
                 parameters=dict(values),
                 progress_bar=False,
                 log_output=False,
-                **_kernel_options(Path(sockets)),
+                kernel_manager_class=LoggingKernelManager,
+                config=config,
+                **options,
             )
     except NoSuchKernel as exc:
         raise MissingDependencyError(
@@ -329,6 +338,8 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any]) -> Excep
     except KeyboardInterrupt:
         _mark_stopped(executed)
         raise
+    finally:
+        drop_if_empty(kernel_log)
     return None
 
 

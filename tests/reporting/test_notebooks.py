@@ -484,7 +484,7 @@ def test_a_report_stopped_midway_says_so_in_its_notebook(tmp_path: Path, signum:
     code, err = stop_midway(args, started.exists, signum, env=env)
 
     assert code == 130
-    assert err.splitlines()[-1] == "dvlab: interrupted"
+    assert err == "dvlab: interrupted\n"  # the kernel's own stderr goes to kernel.log
     (executed,) = (tmp_path / "out" / "slow").glob("*/slow.ipynb")
     nb = nbformat.read(executed, as_version=4)
     assert nb.cells[0].cell_type == "markdown"
@@ -492,3 +492,24 @@ def test_a_report_stopped_midway_says_so_in_its_notebook(tmp_path: Path, signum:
     assert nb.metadata["dvlab"] == {"interrupted": True}
     assert "never reached" not in json.dumps([c.get("outputs") for c in nb.cells])
     assert not executed.with_suffix(".html").exists()
+
+
+@pytest.mark.slow
+def test_the_kernels_own_stderr_goes_to_the_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What the kernel process itself writes to its stderr (not a cell's output) lands in
+    kernel.log beside the notebook, not on dvlab's stderr; an empty log is removed."""
+    write_notebook(
+        tmp_path / "noisy.ipynb",
+        "loud = True  # type: bool\n",
+        "import os\nif loud:\n    os.write(2, b'kernel says hi\\n')",
+    )
+    monkeypatch.setenv("DVLAB_NOTEBOOKS", str(tmp_path))
+
+    loud = run_report("noisy", {}, out_dir=tmp_path / "out")
+    assert "kernel says hi" not in capfd.readouterr().err
+    assert (loud.folder / "kernel.log").read_text() == "kernel says hi\n"
+
+    quiet = run_report("noisy", {"loud": "false"}, out_dir=tmp_path / "out")
+    assert not (quiet.folder / "kernel.log").exists()
