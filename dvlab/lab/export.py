@@ -112,6 +112,8 @@ def _present(path: Path) -> bool:
 def _manifest(folder: Path) -> set[str]:
     """The names of what earlier exports wrote into ``folder`` (none without a manifest)."""
     path = folder / MANIFEST
+    if not folder.is_dir():
+        return set()  # nothing exported there (making the folder says what is wrong)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
