@@ -8,19 +8,22 @@ An export is written whole into a hidden folder inside the target first, and
 its tables are then moved into place together, each replacing the one an
 earlier export left; a signal during that move lets it end. So a reader, or an
 export stopped midway, sees the earlier export or this one, never a mix or half
-a table. The folder's manifest (``.dvlab-export.json``) names the tables
-exports wrote there: anything else under a table's name (a folder of one's own
-logs, a Parquet file of one's own) is never replaced, and the export is
-refused before it writes anything. A staging folder left by an export that was
-killed is removed by the next one.
+a table. Exports into one folder take turns. The folder's manifest
+(``.dvlab-export.json``) names the tables exports wrote there, and the lab each
+came from: anything else under a table's name (a folder of one's own logs, a
+Parquet file of one's own) is never replaced, and the export is refused before
+it writes anything. A staging folder left by an export that was killed is
+removed by the next one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -31,14 +34,20 @@ from typing import Any
 
 from dvlab.errors import BadInputError
 from dvlab.lab.schema import quote_ident, quote_literal
-from dvlab.lab.store import Lab
+from dvlab.lab.store import Lab, taking_turns
+
+log = logging.getLogger(__name__)
 
 PARTITIONED = {"logs": "strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d')"}
 
 #: the file in an export folder that names the tables exports wrote there
 MANIFEST = ".dvlab-export.json"
-#: staging folders are named this, then the process id that owns them
+#: exports into one folder take turns on this file
+_LOCK = ".dvlab-export.lock"
+#: staging folders are named this, then the process id that owns them; this file in one
+#: says whose it is
 _STAGING = ".dvlab-export-"
+_OWNER = "owner.json"
 
 
 def target_name(table: str) -> str:
@@ -58,7 +67,12 @@ def export_parquet(
         raise BadInputError(
             f"no table {', '.join(unknown)} in the lab; it has: {', '.join(available)}"
         )
-    exported = _manifest(folder)
+    _refuse_foreign(folder, chosen, _manifest(folder))  # before the folder is touched
+    with _taking_turns(folder):
+        return _export(lab, folder, chosen)
+
+
+def _refuse_foreign(folder: Path, chosen: list[str], exported: dict[str, Any]) -> None:
     foreign = [
         folder / target_name(t)
         for t in chosen
@@ -69,10 +83,15 @@ def export_parquet(
             f"{', '.join(map(str, foreign))} is there and is not a dvlab export's (the folder's "
             f"{MANIFEST} does not name it); export into another folder, or move it away first"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _export(lab: Lab, folder: Path, chosen: list[str]) -> dict[str, tuple[Path, int]]:
+    exported = _manifest(folder)  # again: another export may have ended meanwhile
+    _refuse_foreign(folder, chosen, exported)
     _remove_abandoned_staging(folder)
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=folder))
     try:
+        (staging / _OWNER).write_text(json.dumps({"pid": os.getpid(), "host": _HOST}))
         counts: dict[str, int] = {}
         (staging / "new").mkdir()
         with lab.connect() as con:
@@ -93,45 +112,77 @@ def export_parquet(
                     con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()[0][0]
                 )
         names = [target_name(t) for t in chosen]
-        manifest = {
-            "tables": sorted(exported | set(names)),
-            "lab": str(Path(lab_path).resolve()),
-            "written": datetime.now(UTC).isoformat(),
-        }
-        (staging / "new" / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        this = {"lab": str(lab.path.resolve()), "written": datetime.now(UTC).isoformat()}
+        tables = {**exported, **dict.fromkeys(names, this)}
+        (staging / "new" / MANIFEST).write_text(json.dumps({"tables": tables}, indent=1) + "\n")
         _move_into_place(staging, folder, [*names, MANIFEST])
+        labs = sorted({str(t.get("lab")) for t in tables.values()})
+        if len(labs) > 1:
+            log.warning(
+                "%s now holds tables of %d labs (%s); see %s for which is whose",
+                folder,
+                len(labs),
+                ", ".join(labs),
+                MANIFEST,
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {t: (folder / target_name(t), counts[t]) for t in chosen}
+
+
+_HOST = socket.gethostname()
+
+
+@contextmanager
+def _taking_turns(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s export lock (making the folder first)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with taking_turns(
+        folder / _LOCK, f"another export into {folder} is still running; retry when it ends"
+    ):
+        yield
 
 
 def _present(path: Path) -> bool:
     return path.exists() or path.is_symlink()
 
 
-def _manifest(folder: Path) -> set[str]:
-    """The names of what earlier exports wrote into ``folder`` (none without a manifest)."""
+def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """What earlier exports wrote into ``folder``, by name: the lab each came from and
+    when (nothing without a manifest)."""
     path = folder / MANIFEST
     if not folder.is_dir():
-        return set()  # nothing exported there (making the folder says what is wrong)
+        return {}  # nothing exported there (making the folder says what is wrong)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return set()
+        return {}
     except (OSError, ValueError) as exc:
         raise BadInputError(f"cannot read {path}: {exc}") from None
-    names = data.get("tables") if isinstance(data, dict) else None
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    tables = data.get("tables") if isinstance(data, dict) else None
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
         raise BadInputError(f"{path} is not a dvlab export's manifest")
     # a name is a table's file or folder in this folder, never a path elsewhere
-    return {n for n in names if n and "/" not in n and os.sep not in n and n not in (".", "..")}
+    return {
+        n: t
+        for n, t in tables.items()
+        if n and "/" not in n and os.sep not in n and n not in (".", "..")
+    }
 
 
 def _remove_abandoned_staging(folder: Path) -> None:
-    """Remove staging folders whose export was killed (its process is gone)."""
+    """Remove staging folders whose export was killed: those that say they are an export's
+    of this host, by a process that is gone (exports into the folder take turns, so none
+    is under way)."""
     for path in folder.glob(f"{_STAGING}*"):
-        pid = path.name[len(_STAGING) :].split("-", 1)[0]
-        if path.is_dir() and not path.is_symlink() and pid.isdigit() and not _alive(int(pid)):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        try:
+            owner = json.loads((path / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # not one of ours
+        pid = owner.get("pid") if isinstance(owner, dict) else None
+        if owner.get("host") == _HOST and isinstance(pid, int) and not _alive(pid):
             shutil.rmtree(path, ignore_errors=True)
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import fcntl
 import glob
 import json
 import logging
@@ -40,7 +39,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -59,8 +57,8 @@ from dvlab.lab.store import (
     NO_AUTOLOAD,
     check_lab_file,
     connect_file,
-    lock_timeout,
     prepare,
+    taking_turns,
     wait_for_lock,
 )
 from dvlab.sources import csvtelemetry, files, jsonlines, natsmon, tables, telemetry
@@ -1481,22 +1479,9 @@ _interrupts = _Interrupts()
 def _ingest_lock(lab_path: Path) -> Iterator[None]:
     lock_path = lab_path.with_name(lab_path.name + ".ingest.lock")
     lab_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        deadline = time.monotonic() + lock_timeout()
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise dberrors.LabLockedError(
-                        f"another ingest into {lab_path} is still running; retry when it finishes"
-                    ) from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    busy = f"another ingest into {lab_path} is still running; retry when it finishes"
+    with taking_turns(lock_path, busy):
+        yield
 
 
 def ingest(

@@ -15,6 +15,7 @@ the lab inside the commit, which takes about ten seconds per million lines.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import re
@@ -94,6 +95,27 @@ def prepare(con: duckdb.DuckDBPyConnection, *, tz: str = "UTC") -> None:
     timeconv.install(con)
     levels.install(con)
     metricmacros.install(con)
+
+
+@contextmanager
+def taking_turns(lock_path: Path, busy: str) -> Iterator[None]:
+    """Hold the lock file ``lock_path`` while the block runs, waiting up to
+    ``DVLAB_LOCK_TIMEOUT`` seconds for another process to let it go; past that,
+    :class:`~dvlab.errors.LabLockedError` with the message ``busy``."""
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + lock_timeout()
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise LabLockedError(busy) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def wait_for_lock(open_it: Callable[[], T], path: Path, *, timeout: float | None = None) -> T:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -65,11 +67,12 @@ def test_logs_partitioned_by_utc_day_and_small_tables_whole(lab: Path, tmp_path:
     rejects = con.execute(f"SELECT line, raw FROM '{out}/rejects.parquet'").fetchall()
     assert rejects == [(4, "not json")]
     # nothing half-written is left beside the tables and the manifest naming them
-    assert json.loads((out / ".dvlab-export.json").read_text())["tables"] == sorted(
-        p.name for p in out.iterdir() if not p.name.startswith(".")
-    )
+    tables = json.loads((out / ".dvlab-export.json").read_text())["tables"]
+    assert sorted(tables) == sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert {t["lab"] for t in tables.values()} == {str(lab.resolve())}
     assert sorted(p.name for p in out.iterdir()) == [
         ".dvlab-export.json",
+        ".dvlab-export.lock",
         "events.parquet",
         "ingests.parquet",
         "logs",
@@ -115,7 +118,7 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     assert main(["--db", str(db), "ingest", str(source)]) == 0
     out = tmp_path / "parquet"
     export_parquet(db, out)
-    before = {p.name: _stored(p) for p in out.iterdir() if p.suffix != ".json"}
+    before = {p.name: _stored(p) for p in out.iterdir() if not p.name.startswith(".")}
     manifest = (out / ".dvlab-export.json").read_text()
     # enough rows, over enough days, that writing them takes a while
     con = duckdb.connect(str(db))
@@ -137,7 +140,9 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     )
 
     assert (code, err) == (130, "dvlab: interrupted\n")
-    assert {p.name: _stored(p) for p in out.iterdir() if p.suffix != ".json"} == before
+    assert {p.name: _stored(p) for p in out.iterdir() if not p.name.startswith(".")} == before
+    hidden = {p.name for p in out.iterdir() if p.name.startswith(".")}
+    assert hidden == {".dvlab-export.json", ".dvlab-export.lock"}  # no staging folder
     assert (out / ".dvlab-export.json").read_text() == manifest
     assert before["logs"] == 1
 
@@ -189,13 +194,60 @@ def test_a_killed_exports_staging_folder_is_removed_by_the_next(lab: Path, tmp_p
     out.mkdir()
     ended = subprocess.Popen(["true"])  # its process id is no one's once it has ended
     ended.wait()
-    abandoned = out / f".dvlab-export-{ended.pid}-abc123"
-    (abandoned / "new").mkdir(parents=True)
-    (abandoned / "new" / "tasks.parquet").write_bytes(b"PAR1 half of it")
-    running = out / f".dvlab-export-{os.getpid()}-def456"  # this process: alive
-    running.mkdir()
+
+    def staging(name: str, pid: int | None, host: str = socket.gethostname()) -> Path:
+        path = out / name
+        (path / "new").mkdir(parents=True)
+        (path / "new" / "tasks.parquet").write_bytes(b"PAR1 half of it")
+        if pid is not None:
+            (path / "owner.json").write_text(json.dumps({"pid": pid, "host": host}))
+        return path
+
+    abandoned = staging(f".dvlab-export-{ended.pid}-abc123", ended.pid)
+    running = staging(f".dvlab-export-{os.getpid()}-def456", os.getpid())  # alive
+    elsewhere = staging(f".dvlab-export-{ended.pid}-ghi789", ended.pid, host="another-host")
+    mine = staging(f".dvlab-export-{ended.pid}-notes", None)  # says nothing of an owner
 
     export_parquet(lab, out)
 
     assert not abandoned.exists()
-    assert running.is_dir()
+    assert running.is_dir() and elsewhere.is_dir() and mine.is_dir()
+
+
+def test_exports_into_one_folder_take_turns(lab: Path, tmp_path: Path) -> None:
+    """Three exports of one table each, at once: every table is written, and the manifest
+    names all three (each had written what it read, and the last one's stood)."""
+    out = tmp_path / "parquet"
+    command = [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "export", str(out)]
+    children = [
+        subprocess.Popen(
+            [*command, "--table", table],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for table in ("tasks", "logs", "events")
+    ]
+    ended = [child.communicate(timeout=120) for child in children]
+    assert [(c.returncode, e) for c, (_, e) in zip(children, ended, strict=True)] == [(0, "")] * 3
+    tables = json.loads((out / ".dvlab-export.json").read_text())["tables"]
+    assert sorted(tables) == ["events.parquet", "logs", "tasks.parquet"]
+    assert main(["--db", str(lab), "export", str(out)]) == 0
+
+
+def test_a_folder_holding_two_labs_tables_says_so(
+    lab: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "parquet"
+    export_parquet(lab, out)
+    other = tmp_path / "other.duckdb"
+    source = tmp_path / "other.jsonl"
+    source.write_text(json.dumps(RECORDS[0]) + "\n")
+    assert main(["--db", str(other), "ingest", str(source)]) == 0
+
+    export_parquet(other, out, tables=["logs"])
+
+    tables = json.loads((out / ".dvlab-export.json").read_text())["tables"]
+    assert tables["logs"]["lab"] == str(other.resolve())
+    assert tables["tasks.parquet"]["lab"] == str(lab.resolve())
+    assert "now holds tables of 2 labs" in caplog.text
