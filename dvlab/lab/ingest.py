@@ -481,11 +481,16 @@ def option_change(
         for k, v in asdict(options).items()
         if v not in (None, False, ())
     }
+
+    def same(k: str) -> bool:
+        if k == "mapping":  # the same --map options in another order, or one given twice
+            return sorted(set(recorded.get(k) or ())) == sorted(set(now.get(k) or ()))
+        return bool(recorded.get(k) == now.get(k))
+
     changed = [
         k
         for k in keys
-        if recorded.get(k) != now.get(k)
-        and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
+        if not same(k) and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
     ]
     if not changed:
         return None

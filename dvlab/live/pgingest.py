@@ -551,6 +551,12 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
     """Pull ``source`` into the lab: one ledger row, one transaction (see the module)."""
     name = source.name()
     _relation(source)  # a missing --table/--query is said before anything connects
+    if options.kind is not None and options.kind not in ("tasks", "transitions", "events"):
+        raise BadInputError(
+            f"--kind {options.kind}: rows pulled from PostgreSQL load as tasks, transitions "
+            "or events",
+            source=name,
+        )
     summary = IngestSummary(run_id=str(uuid.uuid4()), lab=str(lab_path), started=datetime.now(UTC))
     with lab_ingest._interrupts, lab_ingest._ingest_lock(lab_path):
         interrupts = lab_ingest._interrupts

@@ -515,3 +515,24 @@ def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
     assert "loaded before with other options (none; now --kind transitions, --map" in err
     assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("t1",), ("t2",), ("t3",)]
     assert rows(lab_path, "SELECT count(*) FROM task_transitions") == [(0,)]
+
+
+def test_kind_logs_is_refused_and_maps_in_another_order_are_the_same(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_tasks(pg, scratch_schema)
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name, "--kind", "logs") == 2
+    assert "--kind logs: rows pulled from PostgreSQL load as tasks, transitions or events" in (
+        capsys.readouterr().err
+    )
+    maps = ["--map", "task_id=task_id", "--map", "state=state"]
+    assert ingest(lab_path, pg_dsn, "--table", name, *maps) == 0
+    capsys.readouterr()
+    again = ["--map", "state=state", "--map", "task_id=task_id", "--map", "state=state"]
+    assert ingest(lab_path, pg_dsn, "--table", name, *again) == 0
+    assert "other options" not in capsys.readouterr().err
