@@ -640,7 +640,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def _refuse_a_repeated_param(pairs: Sequence[str] | None) -> None:
     """``--param x=1 --param x=2`` is a mistake one way or the other: say so."""
     # DuckDB reads $Id and $id as one parameter
-    names = [pair.partition("=")[0].strip().lower() for pair in pairs or ()]
+    from dvlab.lab.queries import fold
+
+    names = [fold(pair.partition("=")[0].strip()) for pair in pairs or ()]
     repeated = sorted({name for name in names if name and names.count(name) > 1})
     if repeated:
         raise BadInputError(f"--param {', '.join(repeated)} given more than once; give each once")

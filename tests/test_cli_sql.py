@@ -541,3 +541,17 @@ def test_a_pipe_named_as_a_sql_file_is_said_to_be_one(
         f"dvlab: {pipe} is not a regular file (a pipe, socket or device); "
         "dvlab reads a query from a .sql file\n",
     )
+
+
+def test_names_beyond_ascii_match_only_in_their_own_case(
+    lab: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB folds the case of ASCII letters alone: $ÄB takes -p ÄB, not -p äb."""
+    assert run(
+        capsys, "--db", str(lab), "sql", "SELECT $ÄB AS v", "-p", "ÄB=1", "--format", "csv"
+    )[:2] == (0, "v\n1\n")
+    assert run(capsys, "--db", str(lab), "sql", "SELECT $ÄB AS v", "-p", "äb=1") == (
+        2,
+        "",
+        "dvlab: parameter äb is used by no statement of the query (write it as $name)\n",
+    )

@@ -30,6 +30,19 @@ _PARAM_NAME = re.compile(r"[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010fff
 _DOLLAR_QUOTE = re.compile(r"\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$")
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold(name: str) -> str:
+    """A parameter name as DuckDB matches it: ASCII letters in any case (``$Id`` is
+    ``$id``), every other character as it is (``$Ä`` is not ``$ä``).
+
+    >>> fold("VærID"), fold("ÄB") == fold("äb")
+    ('værid', False)
+    """
+    return name.translate(_ASCII_LOWER)
+
+
 def used_params(sql: str) -> list[str]:
     r"""The names of the ``$name`` parameters ``sql`` uses, each once (as first written: DuckDB
     reads ``$Id`` and ``$id`` as one), in order of first use.
@@ -67,7 +80,7 @@ def used_params(sql: str) -> list[str]:
                 end = sql.find(quote.group(), quote.end())
                 i = n if end < 0 else end + len(quote.group())
             elif name:
-                names.setdefault(name.group().lower(), name.group())
+                names.setdefault(fold(name.group()), name.group())
                 i = name.end()
             else:
                 i += 1
@@ -136,8 +149,8 @@ class CuratedQuery:
         """The parameter values for DuckDB: given ones, then defaults; errors name what is accepted."""
         known = {p.name: p for p in self.params}
         # DuckDB matches parameter names without regard to case; so does this
-        spelled = {p.name.lower(): p.name for p in self.params}
-        given = {spelled.get(k.lower(), k): v for k, v in given.items()}
+        spelled = {fold(p.name): p.name for p in self.params}
+        given = {spelled.get(fold(k), k): v for k, v in given.items()}
         unknown = sorted(set(given) - set(known))
         if unknown:
             accepted = ", ".join(known) or "none"
@@ -156,8 +169,8 @@ class CuratedQuery:
             else:
                 values[param.name] = None if param.default in (None, "null") else param.default
         _check_window(self.name, values.get("from"), values.get("to"))
-        used = {name.lower() for name in used_params(self.sql)}
-        return {k: v for k, v in values.items() if k.lower() in used}
+        used = {fold(name) for name in used_params(self.sql)}
+        return {k: v for k, v in values.items() if fold(k) in used}
 
 
 #: parameters that are times wherever a curated query takes them
@@ -245,8 +258,8 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
         if match:
             name, default, doc = match.groups()
             params.append(Param(name, default, default is None, doc.strip()))
-    declared = {p.name.lower() for p in params}
-    undeclared = [name for name in used_params(text) if name.lower() not in declared]
+    declared = {fold(p.name) for p in params}
+    undeclared = [name for name in used_params(text) if fold(name) not in declared]
     if undeclared and not curated:
         params += [Param(name, None, True, "") for name in undeclared]
     elif undeclared:

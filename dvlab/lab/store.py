@@ -30,6 +30,7 @@ import duckdb
 from dvlab.errors import BadInputError, DvlabError, LabLockedError
 from dvlab.lab import dberrors, levels, metricmacros, schema, taskstate, timeconv
 from dvlab.lab.interrupts import interruptible
+from dvlab.lab.queries import fold
 
 log = logging.getLogger(__name__)
 
@@ -239,8 +240,8 @@ def _run(
     if not statements or (params and not isinstance(params, Mapping)):
         return con.sql(query, params=params)
     named: Mapping[str, Any] = params if isinstance(params, Mapping) else {}
-    used = [{name.lower() for name in statement.named_parameters} for statement in statements]
-    unused = sorted(name for name in named if not any(name.lower() in names for names in used))
+    used = [{fold(name) for name in statement.named_parameters} for statement in statements]
+    unused = sorted(name for name in named if not any(fold(name) in names for names in used))
     if unused:
         raise BadInputError(
             f"parameter {', '.join(unused)} is used by no statement of the query "
@@ -284,7 +285,7 @@ def _relined(exc: duckdb.Error, first: int | None) -> duckdb.Error:
 
 
 def _given(params: Mapping[str, Any], names: set[str]) -> dict[str, Any]:
-    return {key: value for key, value in params.items() if key.lower() in names}
+    return {key: value for key, value in params.items() if fold(key) in names}
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> str:
