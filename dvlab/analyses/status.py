@@ -101,17 +101,19 @@ def render(answers: Status) -> list[str]:
     lines.append("")
     lines.append(f"1. What is running: {len(answers.running)} task(s)")
     for r in answers.running:
+        target = _words(r["target_kind"], r["target_id"])
         lines.append(
-            f"   {r['name']} {r['task_id']} ({r['service']} at {r['site']}) on "
-            f"{r['target_kind']} {r['target_id']}, attempt {r['attempt']}, for "
-            f"{_seconds(r['running_for'])}; workflow {r['workflow_id']}"
+            f"   {_task(r)}"
+            + (f" on {target}" if target else "")
+            + f", attempt {_shown(r['attempt'])}, for {_seconds(r['running_for'])}"
+            + _workflow(r)
         )
     lines.append("")
     lines.append(f"2. What failed: {len(answers.failed)} task(s)")
     for r in answers.failed:
         lines.append(
-            f"   {r['name']} {r['task_id']} ({r['service']} at {r['site']}) failed "
-            f"{_time(r['failed_at'])} after {r['attempt']} attempt(s); workflow {r['workflow_id']}"
+            f"   {_task(r)} failed {_time(r['failed_at'])} after {_shown(r['attempt'])} "
+            f"attempt(s)" + _workflow(r)
         )
         lines.append(
             f"      3. why: {r['error_class'] or 'no error class'}"
@@ -123,15 +125,19 @@ def render(answers: Status) -> list[str]:
                 f"at {_time(r['first_error_at'])}"
             )
         others = r["others_on_target"] or 0
+        target = _words(r["target_kind"], r["target_id"])
         lines.append(
-            f"      4. trying to affect: {r['target_kind']} {r['target_id']}; "
+            f"      4. trying to affect: {target or 'no target recorded for the task'}; "
             f"{others} other task(s) touch it" + (f" ({', '.join(r['others'])})" if others else "")
         )
         lines.append(f"      5. retry: {r['retry_verdict']} ({r['retry_reason']})")
     lines.append("")
     lines.append(f"6. Dependencies unavailable or degraded: {len(answers.dependencies)}")
     for r in answers.dependencies:
-        lines.append(f"   {r['service']} at {r['site']}: {r['state']} ({r['evidence']})")
+        lines.append(
+            f"   {_words(r['service'], 'at' if r['site'] else None, r['site']) or '?'}: "
+            f"{r['state']} ({r['evidence']})"
+        )
     lines.append("")
     modes: dict[str, list[dict[str, Any]]] = {"blocked": [], "retrying": [], "reduced": []}
     for r in answers.workflows:
@@ -141,10 +147,30 @@ def render(answers: Status) -> list[str]:
     for mode, rows in modes.items():
         for r in rows:
             lines.append(
-                f"   {mode}: {r['workflow_type']} {r['workflow_id']} at {r['site']} since "
-                f"{_time(r['since'])}: {r['task']} {r['task_id']}: {r['reason']}"
+                f"   {mode}: {_words(r['workflow_type'], r['workflow_id']) or '?'}"
+                + (f" at {r['site']}" if r["site"] else "")
+                + f" since {_time(r['since'])}: {_words(r['task'], r['task_id'])}: {r['reason']}"
             )
     return lines
+
+
+def _words(*parts: object) -> str:
+    """The parts that are there, joined by blanks (an unknown one is left out)."""
+    return " ".join(str(p) for p in parts if p is not None and p != "")
+
+
+def _shown(value: object) -> str:
+    return "?" if value is None else str(value)
+
+
+def _task(r: dict[str, Any]) -> str:
+    """A task by its name and id, with its service and site when known."""
+    where = _words(r["service"], "at" if r["site"] else None, r["site"])
+    return _words(r["name"], r["task_id"]) + (f" ({where})" if where else "")
+
+
+def _workflow(r: dict[str, Any]) -> str:
+    return f"; workflow {r['workflow_id']}" if r["workflow_id"] else ""
 
 
 def _time(value: object) -> str:

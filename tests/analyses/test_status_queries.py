@@ -246,3 +246,59 @@ def test_an_unknown_id_is_an_error(lab: Path) -> None:
         BadInputError, match="no task or event in the lab belongs to work that carries 'nope'"
     ):
         trace(lab, "nope")
+
+
+def test_what_a_task_table_leaves_out_is_left_out_of_the_text() -> None:
+    """A task table without names, targets, services or workflows: the answers say what
+    is known, never the word None."""
+    from datetime import UTC, datetime, timedelta
+
+    from dvlab.analyses.status import Status, render
+
+    bare = {
+        "name": None,
+        "task_id": "t3",
+        "service": "api",
+        "site": None,
+        "target_kind": None,
+        "target_id": None,
+        "attempt": None,
+        "workflow_id": None,
+    }
+    answers = Status(
+        at=datetime(2026, 12, 1, 10, tzinfo=UTC),
+        site=None,
+        running=[{**bare, "running_for": timedelta(seconds=5)}],
+        failed=[
+            {
+                **bare,
+                "failed_at": datetime(2026, 12, 1, 9, tzinfo=UTC),
+                "error_class": None,
+                "error_message": None,
+                "first_error": None,
+                "correlation_id": None,
+                "others_on_target": 0,
+                "others": [],
+                "retry_verdict": "unknown",
+                "retry_reason": "no retry policy",
+            }
+        ],
+        dependencies=[{"service": "db", "site": None, "state": "down", "evidence": "probe"}],
+        workflows=[
+            {
+                "mode": "blocked",
+                "workflow_type": None,
+                "workflow_id": None,
+                "site": None,
+                "since": None,
+                "task": None,
+                "task_id": "t3",
+                "reason": "waiting",
+            }
+        ],
+    )
+    text = "\n".join(render(answers))
+    assert "None" not in text
+    assert "   t3 (api), attempt ?, for 5.0 s" in text
+    assert "4. trying to affect: no target recorded for the task" in text
+    assert "   blocked: ? since ?: t3: waiting" in text
