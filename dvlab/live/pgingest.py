@@ -87,9 +87,18 @@ class PgSource:
         """How the ledger names this source: the server without a password, and what."""
         where = pgconn.describe(self.dsn)
         if self.table is not None:
-            return f"{where}?table={self.table}"
+            # as PostgreSQL reads it, so that BRK.Tasks and brk.tasks are one source
+            return f"{where}?table={'.'.join(map(_shown_name, table_name(self.table)))}"
         digest = hashlib.sha256((self.query or "").strip().encode()).hexdigest()[:12]
         return f"{where}?query={digest}"
+
+
+def _shown_name(name: str) -> str:
+    """A name as one would write it to PostgreSQL: bare when it reads back the same,
+    else in double quotes."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _relation(source: PgSource) -> sql.Composable:

@@ -356,6 +356,16 @@ def test_table_names_are_read_as_postgresql_reads_them(
     assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.TASKS") == 0
     assert ingest(lab_path, pg_dsn, "--table", f'{scratch_schema}."Odd ""dot.ted"""') == 0
     assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("t1",), ("t2",), ("x1",)]
+    # one table, however it is spelled, is one source, with one position
+    assert ingest(lab_path, pg_dsn, "--table", f'"{scratch_schema}".tasks') == 0
+    sources = rows(lab_path, "SELECT DISTINCT source FROM ingests ORDER BY 1")
+    assert [s.partition("?table=")[2] for (s,) in sources] == [
+        f'{scratch_schema}."Odd ""dot.ted"""',
+        f"{scratch_schema}.tasks",
+    ]
+    assert rows(lab_path, "SELECT status FROM ingests ORDER BY ingest_id DESC LIMIT 1") == [
+        ("unchanged",)
+    ]
 
 
 def test_a_query_may_end_in_a_semicolon_and_a_comment(
