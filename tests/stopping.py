@@ -10,15 +10,15 @@ from collections.abc import Callable, Mapping, Sequence
 
 def stop_midway(
     args: Sequence[str],
-    ready: Callable[[], bool],
+    ready: Callable[[int], bool],
     signum: int,
     *,
     env: Mapping[str, str] | None = None,
     settle: float = 0.0,
-) -> tuple[int, str]:
-    """Start ``python -m dvlab.launch ARGS``, send it ``signum`` once ``ready()`` holds
-    (and ``settle`` seconds more), and return its exit code and stderr. The command is
-    killed if it has not ended two minutes after the signal."""
+) -> tuple[int, str, str]:
+    """Start ``python -m dvlab.launch ARGS``, send it ``signum`` once ``ready(its pid)``
+    holds (and ``settle`` seconds more), and return its exit code, stdout and stderr. The
+    command is killed if it has not ended two minutes after the signal."""
     child = subprocess.Popen(
         [sys.executable, "-m", "dvlab.launch", *args],
         stdout=subprocess.PIPE,
@@ -28,15 +28,15 @@ def stop_midway(
     )
     try:
         deadline = time.monotonic() + 120
-        while not ready():
+        while not ready(child.pid):
             assert child.poll() is None, child.communicate()
             assert time.monotonic() < deadline, f"dvlab {' '.join(args)} never got going"
             time.sleep(0.02)
         time.sleep(settle)
         child.send_signal(signum)
-        _, err = child.communicate(timeout=120)
+        out, err = child.communicate(timeout=120)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    return child.returncode, err
+    return child.returncode, out, err

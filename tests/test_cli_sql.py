@@ -502,7 +502,9 @@ def test_ctrl_c_or_sigterm_stops_a_long_query_at_once(
         "SELECT sum(hash(i)) FROM range(1000000000000) t(i); "  # hours of work
         "SELECT 2 AS n"
     )
-    code, err = stop_midway(["--db", str(lab), "sql", query], started.exists, signum, settle=0.5)
+    code, _, err = stop_midway(
+        ["--db", str(lab), "sql", query], lambda _pid: started.exists(), signum, settle=0.5
+    )
     assert code == 130
     assert err.splitlines()[-1] == "dvlab: interrupted"
 

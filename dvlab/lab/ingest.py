@@ -445,11 +445,7 @@ _KEPT_OPTIONS = (
 
 def _recorded_options(state: _State, options: IngestOptions) -> IngestOptions:
     """The options ``state``'s source was loaded with (``--strict`` stays this run's)."""
-    recorded = json.loads(state.options or "{}")
-    kept = {k: recorded[k] for k in _KEPT_OPTIONS if recorded.get(k) is not None}
-    if "mapping" in kept:
-        kept["mapping"] = tuple(kept["mapping"])
-    return IngestOptions(strict=options.strict, **kept)
+    return kept_options(state.options, IngestOptions(strict=options.strict), _KEPT_OPTIONS)
 
 
 def kept_options(
@@ -459,8 +455,8 @@ def kept_options(
     recorded, ``recorded_json``) set as they were recorded."""
     recorded = json.loads(recorded_json or "{}")
     defaults = IngestOptions()
-    kept = {k: recorded.get(k, getattr(defaults, k)) for k in keys}
-    if kept.get("mapping") is not None:
+    kept = {k: getattr(defaults, k) if recorded.get(k) is None else recorded[k] for k in keys}
+    if "mapping" in kept:
         kept["mapping"] = tuple(kept["mapping"])
     return dataclasses.replace(options, **kept)
 

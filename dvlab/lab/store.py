@@ -260,11 +260,11 @@ def _run(
             else:
                 result = con.sql(statement.query, params=_given(named, names) or None)
         except duckdb.Error as exc:
-            if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
-                raise
+            # translated here to name the statement; the original stays the cause (an
+            # interrupt is still told from it)
             where = f"statement {number} of {len(statements)}"
             first = _line_breaks(query[:found]) + 1 if found >= 0 else None
-            raise dberrors.translate(_relined(exc, first), what=where) from None
+            raise dberrors.translate(_relined(exc, first), what=where) from exc
     return result
 
 
@@ -279,9 +279,7 @@ def _relined(exc: duckdb.Error, first: int | None) -> duckdb.Error:
     if first is None:
         return exc
     text = re.sub(r"\bLINE (\d+):", lambda m: f"LINE {first + int(m.group(1)) - 1}:", str(exc))
-    relined = type(exc)(text)
-    relined.__cause__ = exc
-    return relined
+    return type(exc)(text)
 
 
 def _given(params: Mapping[str, Any], names: set[str]) -> dict[str, Any]:

@@ -132,9 +132,9 @@ def test_an_export_stopped_midway_leaves_no_half_written_folder(
     finally:
         con.close()
     # stopped once it is writing
-    code, err = stop_midway(
+    code, _, err = stop_midway(
         ["--db", str(db), "export", str(out)],
-        lambda: any(p.name.startswith(".dvlab-export-") for p in out.iterdir()),
+        lambda _pid: any(p.name.startswith(".dvlab-export-") for p in out.iterdir()),
         signum,
         settle=0.3,
     )

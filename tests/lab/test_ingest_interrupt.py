@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 import dvlab.lab.ingest as ingest_module
+from tests.stopping import stop_midway
 
 # Runs the real command, announcing on stderr the moment the commit starts writing the file's rows, so the
 # signal is sure to land inside DuckDB's statement (the case DuckDB used to swallow).
@@ -238,35 +239,24 @@ def test_a_signal_while_waiting_for_the_lab_lock_is_an_interrupt(
     signal then ends it as at any other moment."""
     import fcntl
     import os
-    import time
 
     lab = tmp_path / "lab.duckdb"
     source = tmp_path / "one.jsonl"
     source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
     lock_path = tmp_path / "lab.duckdb.ingest.lock"
+
+    def waiting(pid: int) -> bool:
+        """Ready once it has the lock file open: it is then waiting for the lock."""
+        fds = Path(f"/proc/{pid}/fd")
+        return str(lock_path) in {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
+
     with open(lock_path, "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        child = subprocess.Popen(
-            [sys.executable, "-m", "dvlab.launch", "--db", str(lab), "ingest", str(source)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        result = stop_midway(
+            ["--db", str(lab), "ingest", str(source)],
+            waiting,
+            signum,
             env={**os.environ, "DVLAB_LOCK_TIMEOUT": "120"},
         )
-        try:
-            # ready once it has the lock file open: it is then waiting for the lock
-            fds = Path(f"/proc/{child.pid}/fd")
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and child.poll() is None:
-                opened = {os.path.realpath(fds / fd) for fd in os.listdir(fds)}
-                if str(lock_path) in opened:
-                    break
-                time.sleep(0.05)
-            child.send_signal(signum)
-            out, err = child.communicate(timeout=60)
-        finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    assert (child.returncode, out, err) == (130, "", "dvlab: interrupted\n")
+    assert result == (130, "", "dvlab: interrupted\n")
     assert not lab.exists()

@@ -481,7 +481,7 @@ def test_a_report_stopped_midway_says_so_in_its_notebook(tmp_path: Path, signum:
     args = ["--db", str(lab), "report", "slow", "-p", f"marker={started}"]
     args += ["--out", str(tmp_path / "out")]
     env = {**os.environ, "DVLAB_NOTEBOOKS": str(tmp_path)}
-    code, err = stop_midway(args, started.exists, signum, env=env)
+    code, _, err = stop_midway(args, lambda _pid: started.exists(), signum, env=env)
 
     assert code == 130
     assert err == "dvlab: interrupted\n"  # the kernel's own stderr goes to kernel.log
