@@ -502,7 +502,19 @@ def stage(
             select = _events_select(raw)
         else:
             select = _table_select(raw, shape, mapping, time_origin, name, columnar)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            if copied is None:
+                raise
+            # a database's copy is parsed here, by the one statement that maps it
+            raise SourceReadError(
+                name, f"could not read it as COPY's text format: {first_line(exc)}"
+            ) from None
+        if shape.kind != "events":
+            _reject_repeated(con, staged, shape, mapping, name)
         # a rejected row's excerpt is looked up in the raw rows: making it for every row
         # would cost as much as the rest of the staging
         rejected = _reject_rows(
@@ -535,7 +547,8 @@ def _read_raw(
 
     For CSV and Parquet ``raw`` is a view over the rows read (``record`` is then only
     computed where asked for); ``drop_raw`` removes it. A database's copy (``copied``) is
-    read without sniffing it, and, as its rows carry their numbers, in any order."""
+    read without sniffing it, and, as its rows carry their numbers, in any order; its
+    ``raw`` is a view over the file itself, read by the statement that stages it."""
     name = str(path)
     if shape.layout == "csv" and copied is None:
         _refuse_repeated_header(path)
@@ -544,8 +557,10 @@ def _read_raw(
     if copied is not None:
         con.execute(_UNESCAPE_COPIED)
         spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(copied.columns)))
+        # a view holds no parameter: the path is written in
         reader = (
-            "read_csv(?, header = false, auto_detect = false, delim = '\t', quote = '', "
+            f"read_csv({quote_literal(files.duckdb_path(path))}, header = false, "
+            "auto_detect = false, delim = '\t', quote = '', "
             f"escape = '', nullstr = '\\N', columns = {{'n': 'BIGINT', {spec}}}, "
             f"strict_mode = true, max_line_size = {copied.line_bytes()})"
         )
@@ -569,11 +584,9 @@ def _read_raw(
     # kept in file order, so that a row's rowid is its place in the file
     con.execute(f"SET preserve_insertion_order = {copied is None}")
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT {select} FROM {reader}",
-            [files.duckdb_path(path)],
-        )
         if copied is not None:
+            # a view: the staging statement parses the copy as it maps it, in one pass
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {rows} AS SELECT {select} FROM {reader}")
             columnar = {n: (f"c{i}", "VARCHAR") for i, n in enumerate(copied.columns)}
             record = ", ".join(f"{quote_literal(n)}, r.{a}" for n, (a, _) in columnar.items())
             aliases = "".join(f", r.{alias}" for alias, _ in columnar.values())
@@ -582,23 +595,12 @@ def _read_raw(
                     SELECT r.n AS line, json_object({record})::VARCHAR AS record{aliases}
                     FROM {rows} AS r"""
             )
-        elif shape.layout in ("csv", "parquet"):
-            described = con.execute(f"DESCRIBE {rows}").fetchall()
-            columnar = {str(d[0]): (f"c{i}", str(d[1])) for i, d in enumerate(described)}
-            aliases = "".join(
-                f", r.{quote_ident(n)} AS {alias}" for n, (alias, _) in columnar.items()
-            )
-            con.execute(
-                f"""CREATE OR REPLACE TEMP VIEW {raw} AS
-                    SELECT rowid + {line} AS line, to_json(r)::VARCHAR AS record{aliases}
-                    FROM {rows} AS r"""
-            )
         else:
             con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {raw} AS
-                    SELECT rowid + 1 AS line, r.json::VARCHAR AS record FROM {rows} AS r"""
+                f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT {select} FROM {reader}",
+                [files.duckdb_path(path)],
             )
-            con.execute(f"DROP TABLE {rows}")
+            columnar = _raw_view(con, raw, rows, shape.layout, line)
     except duckdb.Error as exc:
         drop_raw(con, raw)
         layout = "COPY's text format" if copied is not None else shape.layout
@@ -609,6 +611,29 @@ def _read_raw(
         # blank lines are skipped by the reader: number records by the lines they are on
         _renumber_json_lines(con, raw, path)
     return columnar
+
+
+def _raw_view(
+    con: duckdb.DuckDBPyConnection, raw: str, rows: str, layout: str, line: str
+) -> Columnar | None:
+    """``raw`` over the rows a file gave (the table ``rows``): the columns by alias for CSV
+    and Parquet, which ``raw`` views; JSON records, which it copies."""
+    if layout in ("csv", "parquet"):
+        described = con.execute(f"DESCRIBE {rows}").fetchall()
+        columnar = {str(d[0]): (f"c{i}", str(d[1])) for i, d in enumerate(described)}
+        aliases = "".join(f", r.{quote_ident(n)} AS {alias}" for n, (alias, _) in columnar.items())
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW {raw} AS
+                SELECT rowid + {line} AS line, to_json(r)::VARCHAR AS record{aliases}
+                FROM {rows} AS r"""
+        )
+        return columnar
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {raw} AS
+            SELECT rowid + 1 AS line, r.json::VARCHAR AS record FROM {rows} AS r"""
+    )
+    con.execute(f"DROP TABLE {rows}")
+    return None
 
 
 def _refuse_repeated_header(path: Path) -> None:
@@ -638,7 +663,10 @@ def drop_raw(con: duckdb.DuckDBPyConnection, raw: str) -> None:
         "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [raw]
     ).fetchall()[0][0]
     con.execute(f"DROP {'VIEW' if views else 'TABLE'} IF EXISTS {raw}")
-    con.execute(f"DROP TABLE IF EXISTS {raw}_rows")
+    rows_views = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [f"{raw}_rows"]
+    ).fetchall()[0][0]
+    con.execute(f"DROP {'VIEW' if rows_views else 'TABLE'} IF EXISTS {raw}_rows")
 
 
 def _renumber_json_lines(con: duckdb.DuckDBPyConnection, raw: str, path: Path) -> None:
@@ -871,28 +899,6 @@ def _table_select(
                 f"THEN 'column {_col(chosen, c)}: ' || to_json(t_{c})::VARCHAR "
                 f"|| ' is not a whole number'"
             )
-    # a repeated key: every row after the first of its key is a reject. The keys seen more
-    # than once are found by grouping (a window over every row costs several times more)
-    keys = ["task_id"] if kind == "tasks" else ["task_id", "seq"]
-    duplicate = (
-        f"WHEN first_line IS NOT NULL AND line > first_line "
-        f"THEN 'column {_col(chosen, 'task_id')}: duplicate id ' || to_json(t_task_id)::VARCHAR"
-        f" || ' (first on line ' || first_line || ')'"
-    )
-    if kind == "transitions":
-        duplicate = duplicate.replace(
-            "duplicate id ' || to_json(t_task_id)::VARCHAR",
-            "duplicate transition ' || to_json(t_task_id)::VARCHAR || ' #' || t_seq",
-        )
-    repeated = ""
-    if kind == "tasks" or "seq" in chosen:
-        repeated = f"""
-            LEFT JOIN (
-                SELECT {", ".join(f"{texts[k]} AS k_{k}" for k in keys)}, min(line) AS first_line
-                FROM {raw} GROUP BY ALL HAVING count(*) > 1) AS repeated
-            ON {" AND ".join(f"t_{k} = k_{k}" for k in keys)}"""
-    else:
-        duplicate = ""  # transitions numbered here cannot repeat
     if kind == "tasks":
         columns = f"""t_task_id AS task_id, t_workflow_id AS workflow_id,
             t_workflow_type AS workflow_type, t_parent_task_id AS parent_task_id,
@@ -916,11 +922,44 @@ def _table_select(
         SELECT line, {columns}, attributes::JSON AS attributes, reject,
                NULL::VARCHAR AS record
         FROM (
-            SELECT *, CASE {" ".join(checks)} {duplicate} END AS reject
+            SELECT *, CASE {" ".join(checks)} END AS reject
             FROM (SELECT *, {parsed} FROM (
                 SELECT line, record, {attributes}::JSON AS attributes, {text_columns}
-                FROM {raw})){repeated}
+                FROM {raw}))
         )"""
+
+
+def _reject_repeated(
+    con: duckdb.DuckDBPyConnection,
+    staged: str,
+    shape: Shape,
+    mapping: dict[str, str],
+    source: str,
+) -> None:
+    """Make every staged row after the first of its key (a task's id; a transition's id
+    and sequence number, when the source numbers them) a reject, unless it is one already.
+    The first is looked for among every row, rejected or not. The keys seen more than once
+    are found by grouping the staged rows, once they are read: a window over every row
+    costs several times more."""
+    chosen = checked_columns(shape, mapping, source)
+    if shape.kind == "tasks":
+        keys = ["task_id"]
+        what = "duplicate id ' || to_json(s.task_id)::VARCHAR"
+    elif "seq" in chosen:
+        keys = ["task_id", "seq"]
+        what = "duplicate transition ' || to_json(s.task_id)::VARCHAR || ' #' || s.seq"
+    else:
+        return  # transitions numbered here cannot repeat
+    ident = quote_ident(staged)
+    con.execute(
+        f"""UPDATE {ident} AS s
+            SET reject = 'column {_col(chosen, "task_id")}: {what}
+                         || ' (first on line ' || r.first_line || ')'
+            FROM (SELECT {", ".join(keys)}, min(line) AS first_line FROM {ident}
+                  GROUP BY ALL HAVING count(*) > 1) AS r
+            WHERE s.reject IS NULL AND s.line > r.first_line
+              AND {" AND ".join(f"s.{k} = r.{k}" for k in keys)}"""
+    )
 
 
 def _col(chosen: dict[str, str], column: str) -> str:
@@ -1014,6 +1053,11 @@ def _reject_rows(
 ) -> int:
     """Copy ``staged``'s rejected rows to ``stage_rejects``; their excerpt is the staged
     ``record``, or (``raw`` given) the raw row's, looked up for the rejected rows alone."""
+    rejected = int(
+        con.execute(f"SELECT count(*) FROM {staged} WHERE reject IS NOT NULL").fetchall()[0][0]
+    )
+    if not rejected:
+        return 0  # the raw rows may be a view over the source: not read again for nothing
     excerpt = "record"
     rows = staged
     if raw is not None:
@@ -1026,9 +1070,7 @@ def _reject_rows(
             FROM {rows} WHERE reject IS NOT NULL""",
         {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
     )
-    return int(
-        con.execute(f"SELECT count(*) FROM {staged} WHERE reject IS NOT NULL").fetchall()[0][0]
-    )
+    return rejected
 
 
 def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:

@@ -666,6 +666,33 @@ def test_duplicate_transition_is_a_reject_naming_line_and_column(
     ]
 
 
+def test_a_sequence_number_written_two_ways_is_one_transition(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    # "02" and "2" are both stored as 2: two rows of one task and number would be one
+    # key twice in the lab
+    path = write_csv(
+        tmp_path / "transitions.csv",
+        TRANSITION_HEADER,
+        [
+            ["t1", "1", None, "queued", iso(0), None],  # line 2
+            ["t1", "02", "queued", "running", iso(5), None],  # line 3
+            ["t1", "2", "queued", "failed", iso(7), None],  # line 4: #2 again
+        ],
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert statuses(summary) == [("loaded", 2, 1)]
+    [(line, reason)] = rejects(lab_path, path)
+    assert line == 4
+    assert '"t1" #2 (first on line 3)' in reason
+    assert [r[:4] for r in transition_rows(lab_path)] == [
+        ("t1", 1, None, "pending"),
+        ("t1", 2, "pending", "running"),
+    ]
+
+
 # --------------------------------------------------------------------------- 4. events
 
 
