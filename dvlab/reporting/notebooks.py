@@ -336,20 +336,23 @@ def _execute(notebook: Path, executed: Path, values: Mapping[str, Any]) -> Excep
     except (DeadKernelError, CellTimeoutError) as exc:
         return exc
     except KeyboardInterrupt:
-        _mark_stopped(executed)
+        _mark_stopped(executed, notebook)
         raise
     finally:
         drop_if_empty(kernel_log)
     return None
 
 
-def _mark_stopped(executed: Path) -> None:
+def _mark_stopped(executed: Path, notebook: Path) -> None:
     """Open the notebook a stopped run left with a note that says so (papermill writes
-    it as the cells run, and it would pass for a finished run); no HTML page is made."""
+    it as the cells run, and it would pass for a finished run); no HTML page is made.
+    Stopped before papermill wrote anything (while the kernel started), the run folder
+    gets the notebook as given, with a note that nothing ran."""
     import nbformat
 
+    begun = executed.is_file()
     try:
-        nb = nbformat.read(executed, as_version=4)
+        nb = nbformat.read(executed if begun else notebook, as_version=4)
     except (OSError, ValueError) as exc:
         log.info("could not mark %s as stopped: %s", executed, exc)
         return
@@ -357,6 +360,9 @@ def _mark_stopped(executed: Path) -> None:
         "**Stopped.** This run was interrupted (Ctrl-C or SIGTERM) before it ended: the "
         "cells below show what had run by then, and the cell that was running may show "
         "the interruption as its error."
+        if begun
+        else "**Stopped.** This run was interrupted (Ctrl-C or SIGTERM) before its first "
+        "cell ran: below is the notebook as given, without this run's parameters."
     )
     nb.cells.insert(0, note)
     nb.metadata["dvlab"] = {"interrupted": True}

@@ -494,6 +494,33 @@ def test_a_report_stopped_midway_says_so_in_its_notebook(tmp_path: Path, signum:
     assert not executed.with_suffix(".html").exists()
 
 
+def test_a_report_stopped_before_its_first_cell_leaves_the_notebook_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the kernel starts, before papermill has written anything: the run
+    folder still gets a notebook, the one given, opening with a note that nothing ran."""
+    import papermill
+
+    write_notebook(tmp_path / "quick.ipynb", "n = 1  # type: int\n", "print(n)")
+    monkeypatch.setenv("DVLAB_NOTEBOOKS", str(tmp_path))
+
+    def stopped_at_once(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", stopped_at_once)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_report("quick", {"n": "2"}, out_dir=tmp_path / "out")
+
+    (executed,) = (tmp_path / "out" / "quick").glob("*/quick.ipynb")
+    nb = nbformat.read(executed, as_version=4)
+    assert nb.cells[0].source.startswith("**Stopped.**")
+    assert "before its first cell ran" in nb.cells[0].source
+    assert nb.metadata["dvlab"] == {"interrupted": True}
+    assert [c.source for c in nb.cells[1:]] == ["n = 1  # type: int\n", "print(n)"]
+    assert not executed.with_suffix(".html").exists()
+
+
 @pytest.mark.slow
 def test_the_kernels_own_stderr_goes_to_the_run_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
