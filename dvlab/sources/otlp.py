@@ -61,7 +61,11 @@ its description). Labels are the point's attributes as text. Types:
   2**(2**-scale)``, so a positive bucket's ``le`` is ``base**(i+1)``, a
   negative bucket's is ``-base**i`` (most negative first; a value exactly
   on a negative bound is counted one bucket up, the one shortcoming of
-  bounds written as ``le``), and the zero bucket's is ``zeroThreshold``;
+  bounds written as ``le``), and the zero bucket's is ``zeroThreshold``. The
+  lowest bucket of each side also has its lower bound written, as an ``le``
+  holding the count below it (no observation more), so that a quantile
+  falling in that bucket lies between its bounds: without it the lowest
+  positive bucket would reach down to the zero bucket's bound;
 * summary -> ``summary`` rows ``<name>`` with a ``quantile`` label, plus
   ``_sum`` and ``_count``.
 
@@ -904,7 +908,15 @@ def _exponential_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
             (-exponential_bound(scale, negative_offset + i), count)
             for i, count in reversed(list(enumerate(negative)))
         ]
+        if negative:
+            # the lowest bucket's lower bound, as an empty bucket before it: a quantile
+            # that falls in it is placed between its bounds, not below a bound not written
+            buckets.insert(0, (-exponential_bound(scale, negative_offset + len(negative)), 0))
         buckets.append((zero_threshold, zero_count))
+        lowest = exponential_bound(scale, positive_offset)
+        if positive and lowest > zero_threshold:
+            # the same for the lowest positive bucket, when the zero bucket does not end there
+            buckets.append((lowest, 0))
         buckets.extend(
             (exponential_bound(scale, positive_offset + i + 1), count)
             for i, count in enumerate(positive)

@@ -63,8 +63,15 @@ def metric_rows(kind_point: tuple[str, dict[str, Any]]) -> int:
     if kind == "histogram":
         return len(point["explicitBounds"]) + 1 + totals
     if kind == "exponentialHistogram":
-        buckets = len(point.get("positive", {}).get("bucketCounts", []))
-        buckets += len(point.get("negative", {}).get("bucketCounts", []))
+        positive = point.get("positive", {})
+        negative = point.get("negative", {}).get("bucketCounts", [])
+        buckets = len(positive.get("bucketCounts", [])) + len(negative)
+        # each side's lowest bucket has its lower bound written too: the negative side's
+        # always, the positive side's when above the zero bucket's bound
+        lowest = 2 ** (2 ** -point.get("scale", 0) * positive.get("offset", 0))
+        buckets += bool(negative) + bool(
+            positive.get("bucketCounts") and lowest > point.get("zeroThreshold", 0)
+        )
         return buckets + 1 + 1 + totals  # the zero bucket and +Inf
     return 1
 
@@ -379,15 +386,72 @@ def test_a_delta_exponential_histogram_is_kept_point_by_point(
         "SELECT epoch(ts), labels['le'], value, labels['temporality'] FROM metrics "
         "WHERE name = 'lat_bucket' ORDER BY ts, value, labels['le']",
     )
-    # each point: its zero bucket (le 0), its one bucket, and +Inf, counted on their own
+    # each point: its zero bucket (le 0), its one bucket's lower bound (2^offset) holding
+    # no observation more, the bucket itself, and +Inf, counted on their own
     assert got == [
         (1_700_000_010.0, "0", 0.0, "delta"),
+        (1_700_000_010.0, "1", 0.0, "delta"),
         (1_700_000_010.0, "+Inf", 10.0, "delta"),
         (1_700_000_010.0, "2", 10.0, "delta"),
         (1_700_000_020.0, "0", 0.0, "delta"),
+        (1_700_000_020.0, "8", 0.0, "delta"),
         (1_700_000_020.0, "+Inf", 10.0, "delta"),
         (1_700_000_020.0, "16", 10.0, "delta"),
     ]
     code, _, err = run_cli(capsys, "--db", str(lab_path), "metrics", "lat_count", "--rate")
     assert code == 2
     assert "'lat_count' is a delta series" in err
+
+
+@pytest.mark.parametrize(
+    ("scale", "offset", "median"),
+    [
+        # base 16: one observation in (16, 256]; Prometheus interpolates the median
+        # halfway between the bucket's bounds: 16 + 240 / 2
+        (-2, 1, 136.0),
+        # base 2**(2**-20), offset 0: the bucket (1, 1.00000066...]: its middle
+        (20, 0, (1 + 2 ** (2**-20)) / 2),
+    ],
+)
+def test_a_quantile_in_the_lowest_exponential_bucket_lies_between_its_bounds(
+    lab_path: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    scale: int,
+    offset: int,
+    median: float,
+) -> None:
+    point = {
+        "timeUnixNano": str(1_700_000_000 * 10**9),
+        "count": "1",
+        "scale": scale,
+        "zeroCount": "0",
+        "positive": {"offset": offset, "bucketCounts": ["1"]},
+    }
+    metric = {
+        "name": "eh",
+        "exponentialHistogram": {"aggregationTemporality": 2, "dataPoints": [point]},
+    }
+    path = tmp_path / "eh.json"
+    path.write_text(
+        json.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}),
+        encoding="utf-8",
+    )
+    assert run_cli(capsys, "--db", str(lab_path), "ingest", str(path))[0] == 0
+
+    code, out, err = run_cli(
+        capsys,
+        "--db",
+        str(lab_path),
+        "sql",
+        "histogram_quantile",
+        "--param",
+        "metric=eh",
+        "--param",
+        "q=0.5",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert row["quantile"] == pytest.approx(median, rel=1e-12)

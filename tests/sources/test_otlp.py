@@ -318,6 +318,10 @@ def test_real_metrics_every_data_point_and_its_buckets(
     base = 2**2 ** -point["scale"]
     positive = point["positive"]
     expected = [(str(point["zeroThreshold"]), int(point["zeroCount"]))]
+    lowest = base ** positive["offset"]
+    if lowest > point["zeroThreshold"]:
+        # the lowest bucket's lower bound, holding no observation more
+        expected.append((str(lowest), int(point["zeroCount"])))
     for i, count in enumerate(positive["bucketCounts"]):
         upper = base ** (positive["offset"] + i + 1)
         expected.append((str(upper), expected[-1][1] + int(count)))
@@ -673,14 +677,25 @@ def test_exponential_histogram_bounds_worked_out_by_hand(
     found, rejects = stage_text(con, tmp_path, pretty(request))
     assert rejects == []
     rows = by_le(found["metrics"], "h_bucket")
-    # negative index 0: values in [-sqrt2, -1), le -1, 4 of them; the zero bucket up to 0.25
-    # (2 more); positive -1: (1/sqrt2, 1] le 1; 0: (1, sqrt2] le sqrt2; 1: (sqrt2, 2] le 2
-    expected = [(-1.0, 4), (0.25, 6), (1.0, 7), (math.sqrt(2), 9), (2.0, 12), (math.inf, 12)]
+    # negative index 0: values in [-sqrt2, -1), le -1, 4 of them, its lower bound -sqrt2
+    # before it with none; the zero bucket up to 0.25 (2 more); positive -1: (1/sqrt2, 1]
+    # le 1, its lower bound 1/sqrt2 before it with no more; 0: (1, sqrt2] le sqrt2;
+    # 1: (sqrt2, 2] le 2
+    expected = [
+        (-math.sqrt(2), 0),
+        (-1.0, 4),
+        (0.25, 6),
+        (1 / math.sqrt(2), 6),
+        (1.0, 7),
+        (math.sqrt(2), 9),
+        (2.0, 12),
+        (math.inf, 12),
+    ]
     assert len(rows) == len(expected)
     for (le, count), (bound, want) in zip(rows, expected, strict=True):
         assert float(le) == pytest.approx(bound, rel=1e-15)
         assert count == want
-    assert [le for le, _ in rows][:3] == ["-1", "0.25", "1"]
+    assert [le for le, _ in rows][1:5] == ["-1", "0.25", "0.7071067811865476", "1"]
     totals = {r["name"]: r["value"] for r in found["metrics"] if r["name"] != "h_bucket"}
     assert totals == {"h_sum": 3.5, "h_count": 12.0}
     assert {r["type"] for r in found["metrics"]} == {"histogram"}
@@ -689,9 +704,9 @@ def test_exponential_histogram_bounds_worked_out_by_hand(
 @pytest.mark.parametrize(
     ("scale", "offset", "bounds"),
     [
-        (0, 0, ["2", "4"]),  # base 2: buckets (1, 2], (2, 4]
-        (-1, 1, ["16", "64"]),  # base 4: (4, 16], (16, 64]
-        (-2, -1, ["1", "16"]),  # base 16: (1/16, 1], (1, 16]
+        (0, 0, ["1", "2", "4"]),  # base 2: buckets (1, 2], (2, 4]
+        (-1, 1, ["4", "16", "64"]),  # base 4: (4, 16], (16, 64]
+        (-2, -1, ["0.0625", "1", "16"]),  # base 16: (1/16, 1], (1, 16]
     ],
 )
 def test_exponential_bounds_at_whole_bases(
@@ -705,10 +720,12 @@ def test_exponential_bounds_at_whole_bases(
     }
     request = metrics({"name": "h", "exponentialHistogram": {"dataPoints": [point]}})
     found, _ = stage_text(con, tmp_path, pretty(request))
+    # the zero bucket, the first bucket's lower bound (nothing more below it), two buckets
     assert by_le(found["metrics"], "h_bucket") == [
         ("0", 0),
-        (bounds[0], 1),
-        (bounds[1], 2),
+        (bounds[0], 0),
+        (bounds[1], 1),
+        (bounds[2], 2),
         ("+Inf", 2),
     ]
 
