@@ -23,7 +23,8 @@ What every row takes from its resource: ``service`` from ``service.name``,
 a cloud calls an availability zone; the region stands in when no zone is
 named), ``host`` (log records) from ``host.name``; ``--site`` and
 ``--service`` fill what the resource does not name. Other resource
-attributes are not kept.
+attributes are labels of a metric point (below); spans and log records do not
+keep them.
 
 Spans go to ``spans``: ids in lower-case hex (a trace, span or link id of all
 zeros, which OTLP calls invalid, is a reject; an empty or all-zero parent is
@@ -50,7 +51,12 @@ OTLP counts it the same as an empty one.
 
 Metric data points go to ``metrics``, one ``metric_families`` row per
 distinct metric (family = the metric's name, as written, dots kept; help =
-its description). Labels are the point's attributes as text. Types:
+its description). Labels are the point's attributes as text, with the
+resource's attributes but those the service and site columns take
+(``host.name``, ``service.instance.id``, ...) and the scope's name and
+version (``otel.scope.name``, ``otel.scope.version``): what tells one
+sender's series from another's; a point's own attribute wins on the same
+key. Types:
 
 * gauge -> ``gauge``; sum -> ``counter`` when monotonic, else ``gauge``;
 * histogram -> ``histogram`` rows as Prometheus writes them: ``<name>_bucket``
@@ -516,13 +522,17 @@ class _Resource:
     service: str | None
     site: str | None
     host: str | None
+    #: what a metric point's labels take from the resource (see :func:`_resource_labels`)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Scope:
-    """What a scope adds to each of its records' attributes."""
+    """What a scope adds to each of its records' attributes, and to a metric point's
+    labels (its name and version)."""
 
     attributes: dict[str, Any]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -592,6 +602,7 @@ class _Rows:
             service=named.get("service.name") or self.source.service,
             site=site or self.source.site,
             host=named.get("host.name"),
+            labels=_resource_labels(named),
         )
 
     # ----------------------------------------------------------------------- spans
@@ -703,7 +714,9 @@ class _Rows:
         self.families.setdefault(family, self.line(at))
         for where, point in self.each(data, data_at, "dataPoints"):
             with self.guarded(point):
-                self._point(name, family_type, read_points, point, where, res, extra, delta)
+                self._point(
+                    name, family_type, read_points, point, where, res, scope, extra, delta
+                )
 
     def _point(
         self,
@@ -713,6 +726,7 @@ class _Rows:
         point: dict[str, Any],
         at: JsonPath,
         res: _Resource,
+        scope: _Scope,
         extra: dict[str, str],
         delta: bool,
     ) -> None:
@@ -722,8 +736,13 @@ class _Rows:
         nanos = _nanos(point, at, "timeUnixNano")
         if nanos is None:
             raise _Bad(at, "no timeUnixNano")
-        labels = {k: _label_text(v) for k, v in attributes(point, at).items() if v is not None}
-        labels.update(extra)
+        # the point's own attributes win over the resource's and the scope's
+        labels = {
+            **res.labels,
+            **scope.labels,
+            **{k: _label_text(v) for k, v in attributes(point, at).items() if v is not None},
+            **extra,
+        }
         rows = read_points(point, at)
         line = self.line(at)
         if delta:
@@ -776,7 +795,17 @@ def _scope(scoped: dict[str, Any], at: JsonPath) -> _Scope:
         "otel.scope.version": _text(scope, where, "version"),
         "otel.scope.attributes": attributes(scope, where) or None,
     }
-    return _Scope({k: v for k, v in found.items() if v is not None})
+    labels = {k: found[k] for k in ("otel.scope.name", "otel.scope.version") if found[k]}
+    return _Scope({k: v for k, v in found.items() if v is not None}, labels)
+
+
+def _resource_labels(named: dict[str, str]) -> dict[str, str]:
+    """The resource attributes a metric point's labels take: all but those the service
+    and site columns hold, so that two senders' series (two hosts, two instances of a
+    service) stay two."""
+    return {
+        k: v for k, v in named.items() if k != "service.name" and k not in SITE_ATTRIBUTES
+    }
 
 
 def _take_id(attrs: dict[str, Any], column: str) -> str | None:

@@ -98,6 +98,10 @@ def request(signal: str, records: tuple[Any, ...], res: dict[str, Any] | None) -
     return {signal: [{**entry, scopes: [scope]}]}
 
 
+#: the labels every metric point of :func:`request` takes from its scope
+LIB = {"otel.scope.name": "lib", "otel.scope.version": "2"}
+
+
 def traces(*spans: dict[str, Any], res: dict[str, Any] | None = None) -> dict[str, Any]:
     return request("resourceSpans", spans, res)
 
@@ -303,7 +307,15 @@ def test_real_metrics_every_data_point_and_its_buckets(
     assert counter["value"] == points["my.counter"][0]["asDouble"]
     assert counter["ts"] == utc_of_nanos(int(points["my.counter"][0]["timeUnixNano"]))
     assert counter["type"] == "counter"
-    assert counter["labels"] == {"my.counter.attr": "some value"}
+    # the point's attribute, and its scope's name and version
+    scope = json.loads(real(real_data, "metrics.json").read_text())["resourceMetrics"][0][
+        "scopeMetrics"
+    ][0]["scope"]
+    assert counter["labels"] == {
+        "my.counter.attr": "some value",
+        "otel.scope.name": scope["name"],
+        "otel.scope.version": scope["version"],
+    }
 
     point = points["my.histogram"][0]
     bounds = [str(b) for b in point["explicitBounds"]] + ["+Inf"]
@@ -503,6 +515,34 @@ def gauge_point(value: Any, **fields: Any) -> dict[str, Any]:
     return {"timeUnixNano": str(T0), "asDouble": value, **fields}
 
 
+def test_a_points_labels_tell_its_sender(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    """Two hosts of one service sending one gauge at one time are two series: the
+    resource's attributes but service and site, and the scope's name and version, are
+    labels; the point's own attribute wins on the same key."""
+
+    def sender(host: str, value: float, **more: str) -> dict[str, Any]:
+        res = resource(
+            **{"service.name": "api", "cloud.availability_zone": "osl1-a", "host.name": host},
+            **more,
+        )
+        return metrics({"name": "cpu", "gauge": {"dataPoints": [gauge_point(value)]}}, res=res)[
+            "resourceMetrics"
+        ][0]
+
+    own = sender("h2", 0.9, role="db")
+    own["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"][0]["attributes"] = [
+        attr("role", {"stringValue": "primary"})
+    ]
+    request = {"resourceMetrics": [sender("h1", 0.1), own]}
+    found, rejects = stage_text(con, tmp_path, pretty(request))
+
+    assert rejects == []
+    assert [(r["service"], r["site"], r["labels"], r["value"]) for r in found["metrics"]] == [
+        ("api", "osl1-a", {**LIB, "host.name": "h1"}, 0.1),
+        ("api", "osl1-a", {**LIB, "host.name": "h2", "role": "primary"}, 0.9),
+    ]
+
+
 def test_sums_by_monotonicity_and_temporality(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
@@ -530,18 +570,18 @@ def test_sums_by_monotonicity_and_temporality(
     found, rejects = stage_text(con, tmp_path, pretty(request))
     assert rejects == []
     assert [(r["name"], r["type"], r["labels"], r["value"]) for r in found["metrics"]] == [
-        ("c", "counter", {"code": "200"}, 7.0),
+        ("c", "counter", {**LIB, "code": "200"}, 7.0),
         # a delta counter is stored as its running total, a plain counter (one point: 7)
-        ("d", "counter", {"code": "200"}, 7.0),
+        ("d", "counter", {**LIB, "code": "200"}, 7.0),
         # neither monotonic nor cumulative said: a gauge, its temporality unspecified
-        ("u", "gauge", {"code": "200", "temporality": "unspecified"}, 7.0),
-        ("g", "gauge", {}, 1.5),  # the point flagged "no recorded value" gives no row
+        ("u", "gauge", {**LIB, "code": "200", "temporality": "unspecified"}, 7.0),
+        ("g", "gauge", LIB, 1.5),  # the point flagged "no recorded value" gives no row
         # a delta sum that is not monotonic is a gauge: its points are kept as they are
-        ("n", "gauge", {"code": "200", "temporality": "delta"}, 7.0),
-        ("n", "gauge", {"code": "200", "temporality": "delta"}, 7.0),
+        ("n", "gauge", {**LIB, "code": "200", "temporality": "delta"}, 7.0),
+        ("n", "gauge", {**LIB, "code": "200", "temporality": "delta"}, 7.0),
         # a monotonic sum of unspecified temporality: kept as it is, and labelled so
-        ("m", "counter", {"code": "200", "temporality": "unspecified"}, 7.0),
-        ("m", "counter", {"code": "200", "temporality": "unspecified"}, 7.0),
+        ("m", "counter", {**LIB, "code": "200", "temporality": "unspecified"}, 7.0),
+        ("m", "counter", {**LIB, "code": "200", "temporality": "unspecified"}, 7.0),
     ]
     assert [(f["family"], f["type"]) for f in found["families"]] == [
         ("c", "counter"),
@@ -602,7 +642,7 @@ def test_a_delta_counter_is_stored_as_its_running_total(
         ("api", "500", utc_of_nanos(T0 + 30 * 10**9), 3.0, "counter"),  # 1 + 2
         ("web", "200", utc_of_nanos(T0 + 10 * 10**9), 100.0, "counter"),
     ]
-    assert all(set(r["labels"]) == {"code"} for r in found["metrics"])
+    assert all(set(r["labels"]) == {*LIB, "code"} for r in found["metrics"])
 
 
 def test_delta_points_at_one_time_add_up_in_file_order(
@@ -747,12 +787,12 @@ def test_histogram_without_buckets_and_summary(
     assert rejects == []
     rows = [(r["name"], r["labels"], r["value"], r["type"]) for r in found["metrics"]]
     assert rows == [
-        ("h_bucket", {"le": "+Inf", "temporality": "unspecified"}, 3.0, "histogram"),
-        ("h_count", {"temporality": "unspecified"}, 3.0, "histogram"),
-        ("s", {"quantile": "0.5"}, 0.3, "summary"),
-        ("s", {"quantile": "0.99"}, 1.2, "summary"),
-        ("s_sum", {}, 4.5, "summary"),
-        ("s_count", {}, 10.0, "summary"),
+        ("h_bucket", {**LIB, "le": "+Inf", "temporality": "unspecified"}, 3.0, "histogram"),
+        ("h_count", {**LIB, "temporality": "unspecified"}, 3.0, "histogram"),
+        ("s", {**LIB, "quantile": "0.5"}, 0.3, "summary"),
+        ("s", {**LIB, "quantile": "0.99"}, 1.2, "summary"),
+        ("s_sum", LIB, 4.5, "summary"),
+        ("s_count", LIB, 10.0, "summary"),
     ]
 
 
@@ -1117,11 +1157,11 @@ def test_nan_and_infinite_values_are_rejects_but_a_nan_quantile_is_null(
 
     # kept: the gauge's 1.5 and the second summary point, its NaN quantile without a value
     assert [(r["name"], r["labels"], r["value"]) for r in found["metrics"]] == [
-        ("g", {}, 1.5),
-        ("s", {"quantile": "0.5"}, None),
-        ("s", {"quantile": "0.9"}, 2.0),
-        ("s_sum", {}, 3.0),
-        ("s_count", {}, 2.0),
+        ("g", LIB, 1.5),
+        ("s", {**LIB, "quantile": "0.5"}, None),
+        ("s", {**LIB, "quantile": "0.9"}, 2.0),
+        ("s_sum", LIB, 3.0),
+        ("s_count", LIB, 2.0),
     ]
     metric = "resourceMetrics[0].scopeMetrics[0].metrics"
     assert rejects == sorted(
