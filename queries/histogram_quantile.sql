@@ -3,7 +3,7 @@
 -- @param q=0.95     the quantile, from 0 to 1
 -- @param from=null  start of the window (inclusive), any time dvlab parses; null for the first sample
 -- @param to=null    end of the window (exclusive); null for no bound
--- @param step=null  null: the quantile at each sample time, of the buckets' counts then; an interval (such as '5 minutes'): the quantile of what the buckets gained in each step of the window, steps starting at the window's start
+-- @param step=null  null: the quantile at each sample time, of the buckets' counts then; an interval of fixed length (weeks to seconds, such as '5 minutes'): the quantile of what the buckets gained in each step of the window, steps starting at the window's start
 --
 -- Buckets are sorted by their upper bound (le; "+Inf" is infinity), buckets with the same
 -- bound are added together, and the cumulative counts are forced to rise (a count below
@@ -24,7 +24,18 @@
 -- together (and so does not move the quantile) unless a bucket is extrapolated to zero.
 WITH
 bounds AS (
-    SELECT coalesce(dvlab_ts($from::VARCHAR), min(ts)) AS lo, dvlab_ts($to::VARCHAR) AS hi
+    SELECT CASE
+             -- a step is a fixed length: a month or a year has none (time_bucket would
+             -- start such steps on the calendar's months, not at the window's start)
+             WHEN $step IS NOT NULL
+                  AND (datepart('year', $step::INTERVAL) * 12
+                       + datepart('month', $step::INTERVAL) <> 0
+                       OR epoch($step::INTERVAL) <= 0)
+               THEN error('step ' || $step::VARCHAR || ': give a length above zero in '
+                          || 'weeks, days, hours, minutes or seconds (such as ''30 days''); '
+                          || 'a month or a year is no fixed length')
+             ELSE coalesce(dvlab_ts($from::VARCHAR), min(ts))
+           END AS lo, dvlab_ts($to::VARCHAR) AS hi
     FROM metrics
     WHERE name = CASE WHEN suffix($metric::VARCHAR, '_bucket') THEN $metric::VARCHAR
                       ELSE $metric::VARCHAR || '_bucket' END

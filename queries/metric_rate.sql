@@ -2,7 +2,7 @@
 -- @param metric     the counter's metric name, such as http_requests_total
 -- @param from=null  start of the window (inclusive), any time dvlab parses; null for the counter's first sample
 -- @param to=null    end of the window (exclusive); null to end at the counter's last sample (included)
--- @param step=null  one row per series and step of this length (any DuckDB interval, such as '5 minutes'), steps starting at the window's start; null for one row per series
+-- @param step=null  one row per series and step of this length (a fixed length: weeks to seconds, such as '5 minutes'), steps starting at the window's start; null for one row per series
 --
 -- Only the samples inside a window (or step) count, and a series needs two there to get a
 -- row. A value lower than the one before is a counter reset: the counter restarted from 0,
@@ -18,7 +18,18 @@
 -- at one moment (one scrape loaded from two files) counts once; NaN samples are skipped.
 WITH
 bounds AS (
-    SELECT coalesce(dvlab_ts($from::VARCHAR), min(ts)) AS lo,
+    SELECT CASE
+             -- a step is a fixed length: a month or a year has none (time_bucket would
+             -- start such steps on the calendar's months, not at the window's start)
+             WHEN $step IS NOT NULL
+                  AND (datepart('year', $step::INTERVAL) * 12
+                       + datepart('month', $step::INTERVAL) <> 0
+                       OR epoch($step::INTERVAL) <= 0)
+               THEN error('step ' || $step::VARCHAR || ': give a length above zero in '
+                          || 'weeks, days, hours, minutes or seconds (such as ''30 days''); '
+                          || 'a month or a year is no fixed length')
+             ELSE coalesce(dvlab_ts($from::VARCHAR), min(ts))
+           END AS lo,
            dvlab_ts($to::VARCHAR) AS hi,
            coalesce(dvlab_ts($to::VARCHAR), max(ts)) AS range_end
     FROM metrics

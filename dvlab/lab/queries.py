@@ -193,9 +193,9 @@ def _check_value(query: str, name: str, value: Any) -> None:
             )
     elif name == "step" and not _positive_interval(value):
         raise BadInputError(
-            f"query {query!r}: --param step={value!r} is not a length of time above zero "
-            "and under a century; "
-            "give one as DuckDB reads them, such as '5 minutes' or '1 hour'"
+            f"query {query!r}: --param step={value!r} is not a fixed length of time above "
+            "zero and under a century (weeks to seconds: a month or a year has no fixed "
+            "length); give one as DuckDB reads them, such as '5 minutes' or '30 days'"
         )
     elif name == "q":
         try:
@@ -207,16 +207,18 @@ def _check_value(query: str, name: str, value: Any) -> None:
 
 
 def _positive_interval(text: str) -> bool:
-    """Whether ``text`` is a DuckDB interval longer than zero (and shorter than a century)."""
+    """Whether ``text`` is a DuckDB interval longer than zero (and shorter than a century)
+    of a fixed length: no months or years, whose length depends on when they start."""
     import duckdb
 
     con = duckdb.connect()
     try:
         return bool(
             con.execute(
-                "SELECT TRY_CAST(? AS INTERVAL) > INTERVAL 0 SECONDS "
-                "AND TRY_CAST(? AS INTERVAL) < INTERVAL 100 YEARS",
-                [text, text],
+                "SELECT i > INTERVAL 0 SECONDS AND i < INTERVAL 100 YEARS "
+                "AND datepart('year', i) = 0 AND datepart('month', i) = 0 "
+                "FROM (SELECT TRY_CAST($text AS INTERVAL) AS i)",
+                {"text": text},
             ).fetchall()[0][0]
         )
     finally:

@@ -714,9 +714,7 @@ class _Rows:
         self.families.setdefault(family, self.line(at))
         for where, point in self.each(data, data_at, "dataPoints"):
             with self.guarded(point):
-                self._point(
-                    name, family_type, read_points, point, where, res, scope, extra, delta
-                )
+                self._point(name, family_type, read_points, point, where, res, scope, extra, delta)
 
     def _point(
         self,
@@ -803,9 +801,7 @@ def _resource_labels(named: dict[str, str]) -> dict[str, str]:
     """The resource attributes a metric point's labels take: all but those the service
     and site columns hold, so that two senders' series (two hosts, two instances of a
     service) stay two."""
-    return {
-        k: v for k, v in named.items() if k != "service.name" and k not in SITE_ATTRIBUTES
-    }
+    return {k: v for k, v in named.items() if k != "service.name" and k not in SITE_ATTRIBUTES}
 
 
 def _take_id(attrs: dict[str, Any], column: str) -> str | None:

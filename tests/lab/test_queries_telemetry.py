@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dvlab.cli import main
+from dvlab.errors import BadInputError
 from dvlab.lab.store import open_lab
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -185,6 +186,24 @@ def test_metric_rate_per_step(lab: Path) -> None:
     assert [r["window_end"] for r in found] == [at(30), at(60), at(60), at(60)]
     assert [r["increase"] for r in found] == pytest.approx([30.0, 22.5, 6.0, 12.0])
     assert [r["rate"] for r in found] == pytest.approx([1.0, 0.75, 0.2, 0.4])
+
+
+@pytest.mark.parametrize("name", ["metric_rate", "histogram_quantile"])
+def test_the_query_itself_refuses_a_step_of_months(lab: Path, name: str) -> None:
+    """Run as SQL, without dvlab's check of its parameters (as over an export): a step of
+    a month would start on the calendar's months, before the window's start."""
+    from dvlab.lab import queries
+
+    add_metrics(lab, COUNTERS)
+    text = queries.load(name).sql
+    params = {"metric": COUNTER, "from": iso(0), "to": iso(60), "q": "0.5"}
+    used = {p.lower() for p in queries.used_params(text)}
+    for step in ("1 month", "1 year"):
+        given = {k: v for k, v in {**params, "step": step}.items() if k in used}
+        with pytest.raises(BadInputError, match="a month or a year is no fixed length"):
+            open_lab(lab).sql(text, given)
+    given = {k: v for k, v in {**params, "step": "30 seconds"}.items() if k in used}
+    assert open_lab(lab).sql(text, given).fetchall() is not None
 
 
 def test_metric_rate_without_bounds_spans_the_counters_samples(lab: Path) -> None:
