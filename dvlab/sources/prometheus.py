@@ -632,7 +632,10 @@ def exposition_format(head: bytes) -> str | None:
     as a sample with labels does (``name{``: one with a fault its reader
     rejects), and at least one must be a HELP, TYPE or UNIT line or a sample
     with labels (so a log line, which is none of these, never makes a file a
-    scrape). See the module docstring for how OpenMetrics is told.
+    scrape). A head that declares its families (a HELP, TYPE or UNIT line) may
+    also hold a few lines that are none of these, one for every ten that are
+    samples: lines its reader rejects, which would otherwise have the whole
+    scrape refused. See the module docstring for how OpenMetrics is told.
 
     >>> exposition_format(b'# TYPE up gauge\\nup{job="node"} 1\\n')
     'prometheus'
@@ -640,12 +643,16 @@ def exposition_format(head: bytes) -> str | None:
     'openmetrics'
     >>> exposition_format(b"2026-05-01 12:00:00 INFO up 1\\n") is None
     True
+    >>> scrape = b"# TYPE a gauge\\n" + b"a 1\\n" * 10
+    >>> exposition_format(scrape + b"1bad 6\\n"), exposition_format(scrape + b"x y\\n" * 2)
+    ('prometheus', None)
     """
     lines = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace").split("\n")
     if len(head) >= files.HEAD_BYTES and len(lines) > 1:
         lines.pop()  # cut off mid-line
     parser = _Parser(openmetrics=True)
-    telling = openmetrics = untyped = False
+    telling = declared = openmetrics = untyped = False
+    samples = odd = 0
     for raw in lines:
         line = raw.rstrip("\r")
         if not line.strip():
@@ -662,7 +669,7 @@ def exposition_format(head: bytes) -> str | None:
             word = (rest or "").strip()
             if keyword == "TYPE" and word not in TYPES:
                 return None
-            telling = True
+            telling = declared = True
             openmetrics = openmetrics or keyword == "UNIT" or word in _OPENMETRICS_TYPES
             untyped = untyped or word == "untyped"
         else:
@@ -670,11 +677,12 @@ def exposition_format(head: bytes) -> str | None:
                 _, pairs, _, _ = parser.split(line)
             except ValueError:
                 if _LABELLED.match(line) is None:
-                    return None
+                    odd += 1  # no sample: a scrape's only if there are few such
                 continue  # a sample with a fault, which its reader will reject
+            samples += 1
             telling = telling or bool(pairs)
             openmetrics = openmetrics or _has_exemplar(line)
-    if not telling:
+    if not telling or (odd and not (declared and odd * 10 <= samples)):
         return None
     return OPENMETRICS if openmetrics and not untyped else PROMETHEUS
 

@@ -368,6 +368,36 @@ def test_rejects_are_stored_with_line_and_reason(lab_path: Path, tmp_path: Path)
     assert query(lab_path, "SELECT line FROM metrics ORDER BY line") == [(2,), (7,)]
 
 
+@pytest.mark.parametrize("odd", ["1bad 6", "foo bar", '{"utf8.metric", a="b"} 5'])
+def test_a_scrape_with_a_bad_line_near_its_top_is_still_told_a_scrape(
+    lab_path: Path, tmp_path: Path, odd: str
+) -> None:
+    """One line that is no sample among a declared scrape's first lines: the line is a
+    reject, as with --format prometheus, and the rest loads (the whole file had been
+    refused as of no format)."""
+    samples = "".join(f'req_total{{code="{200 + i}"}} {i}\n' for i in range(12))
+    path = write(tmp_path / "one.prom", f"# TYPE req_total counter\nup 1\n{odd}\n{samples}")
+    summary = ingest(lab_path, [str(path)])
+
+    assert [(s.format, s.rows_loaded, s.rows_rejected) for s in summary.sources] == [
+        ("prometheus", 13, 1)
+    ]
+    assert query(lab_path, "SELECT line, raw FROM rejects") == [(3, odd)]
+
+
+def test_a_log_with_a_scrape_like_line_is_not_a_scrape(lab_path: Path, tmp_path: Path) -> None:
+    """Lines that are no samples outnumber the samples: not a scrape, whatever one line
+    declares. (The log's own reader takes it, and rejects the two lines.)"""
+    log = "".join(f"2026-05-01T12:00:{i:02}Z INFO worker {i} started\n" for i in range(12))
+    path = write(tmp_path / "app.log", "# TYPE up gauge\nup 1\n" + log)
+    summary = ingest(lab_path, [str(path)])
+
+    assert [(s.format, s.rows_loaded, s.rows_rejected) for s in summary.sources] == [
+        ("syslog", 12, 2)
+    ]
+    assert query(lab_path, "SELECT count(*) FROM metrics") == [(0,)]
+
+
 def test_strict_with_a_bad_line_writes_nothing(lab_path: Path, tmp_path: Path) -> None:
     good = write(tmp_path / "good.prom", scrape(1))
     bad = write(tmp_path / "bad.prom", scrape(2) + 'up{job="c"} +Inf\n')
