@@ -1594,6 +1594,9 @@ def _stage_one(
             # target that did not change between scrapes), or at the same path one saved
             # over it, which replaces it; and never the continuation of an earlier file
             same_moment = state.position == _file_time(path)
+            if unchanged and name in (state.source, *state.names):
+                # timed by --at, not by the file: touching it changed nothing
+                same_moment = same_moment or "at" in json.loads(state.options or "{}")
             if not (unchanged and same_moment):
                 state, unchanged = None, False
         if state is not None and unchanged and state.rows_gone:

@@ -222,6 +222,20 @@ def test_a_scrape_without_timestamps_takes_at_else_its_modification_time(
     ]
 
 
+def test_a_scrape_timed_by_at_is_unchanged_when_only_touched(
+    lab_path: Path, tmp_path: Path
+) -> None:
+    """Its time is --at, not the file's: a new modification time alone changes nothing,
+    and its points stay at --at."""
+    path = write(tmp_path / "a.prom", scrape(1), mtime=1_700_000_000)
+    ingest(lab_path, [str(path)], IngestOptions(at=AT))
+    os.utime(path, (1_700_000_500, 1_700_000_500))
+    summary = ingest(lab_path, [str(path)])
+
+    assert [s.status for s in summary.sources] == ["unchanged"]
+    assert query(lab_path, "SELECT DISTINCT ts FROM metrics") == [(AT_TS,)]
+
+
 def test_a_folder_of_scrapes_is_a_series(
     lab_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
