@@ -28,7 +28,8 @@ keep them.
 
 Spans go to ``spans``: ids in lower-case hex (a trace, span or link id of all
 zeros, which OTLP calls invalid, is a reject; an empty or all-zero parent is
-NULL), kind and status without their enum prefixes, times truncated to the
+NULL; a span a file holds twice, as an exporter's retry writes it, is a reject
+naming the first's line), kind and status without their enum prefixes, times truncated to the
 microsecond (``duration_ms`` from the nanoseconds), attributes as a JSON object (an
 ``AnyValue`` becomes the JSON value it holds; ``bytesValue`` stays base64
 text, a ``doubleValue`` that JSON cannot hold stays ``"NaN"`` or
@@ -548,6 +549,8 @@ class _Rows:
     rejects: list[tuple[int, str, str]] = field(default_factory=list)
     #: the indexes in ``metrics`` of rows of a delta counter or histogram
     deltas: list[int] = field(default_factory=list)
+    #: (trace id, span id) -> the line of the span kept with them
+    span_lines: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def line(self, path: JsonPath) -> int:
         assert self.request is not None
@@ -620,26 +623,30 @@ class _Rows:
             raise _Bad((*at, "endTimeUnixNano"), f"{end} is before startTimeUnixNano {start}")
         status = _object(span, at, "status")
         code = _enum(status, (*at, "status"), "code", STATUS_CODES, "STATUS_CODE_")
-        self.spans.append(
-            {
-                "line": self.line(at),
-                "trace_id": trace_id,
-                "span_id": span_id,
-                "parent_span_id": _hex_id(span, at, "parentSpanId", 8, zeros_are_none=True),
-                "name": _text(span, at, "name"),
-                "kind": SPAN_KINDS[_enum(span, at, "kind", SPAN_KINDS, "SPAN_KIND_")],
-                "service": res.service,
-                "site": res.site,
-                "start_time": start // 1000,
-                "end_time": None if end is None else end // 1000,
-                "duration_ms": None if end is None else (end - start) / 1e6,
-                "status": STATUS_CODES[code],
-                "status_message": _text(status, (*at, "status"), "message"),
-                "attributes": _json({**attributes(span, at), **scope.attributes}),
-                "events": _json([_event(e, where) for where, e in _objects(span, at, "events")]),
-                "links": _json([_link(k, where) for where, k in _objects(span, at, "links")]),
-            }
-        )
+        row = {
+            "line": self.line(at),
+            "trace_id": trace_id,
+            "span_id": span_id,
+            "parent_span_id": _hex_id(span, at, "parentSpanId", 8, zeros_are_none=True),
+            "name": _text(span, at, "name"),
+            "kind": SPAN_KINDS[_enum(span, at, "kind", SPAN_KINDS, "SPAN_KIND_")],
+            "service": res.service,
+            "site": res.site,
+            "start_time": start // 1000,
+            "end_time": None if end is None else end // 1000,
+            "duration_ms": None if end is None else (end - start) / 1e6,
+            "status": STATUS_CODES[code],
+            "status_message": _text(status, (*at, "status"), "message"),
+            "attributes": _json({**attributes(span, at), **scope.attributes}),
+            "events": _json([_event(e, where) for where, e in _objects(span, at, "events")]),
+            "links": _json([_link(k, where) for where, k in _objects(span, at, "links")]),
+        }
+        # a span sent twice in one file (an exporter's retry): kept once, as in a table
+        first = self.span_lines.get((trace_id, span_id))
+        if first is not None:
+            raise _Bad(at, f"span {span_id} of trace {trace_id} again (first on line {first})")
+        self.span_lines[trace_id, span_id] = row["line"]
+        self.spans.append(row)
 
     # ----------------------------------------------------------------------- logs
 

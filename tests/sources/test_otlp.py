@@ -1343,3 +1343,33 @@ def test_an_all_zero_trace_or_span_id_is_a_reject_and_an_all_zero_parent_none(
             f'{spans}[3].links[0].traceId: "{zero_trace}" is all zeros, an id OTLP calls invalid',
         ),
     ]
+
+
+def test_a_span_sent_twice_in_one_file_is_kept_once(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """An exporter that retries writes the span again: the second is a reject naming the
+    first's line, in a pretty-printed request and in a file exporter's line alike; a span
+    rejected for another reason does not make the next of its ids a repeat."""
+    broken = span(3, endTimeUnixNano=str(T0))  # ends before it starts
+    request = traces(span(1), span(2), span(1, name="retried"), broken, span(3))
+    text = pretty(request)
+    found, rejects = stage_text(con, tmp_path, text)
+
+    assert [r["name"] for r in found["spans"]] == ["op1", "op2", "op3"]
+    # a span's line is the one its object opens on, just above its traceId
+    first, again = (_line_of_key(text, f'"traceId": "{1:032x}"', n) - 1 for n in (1, 2))
+    spans = "resourceSpans[0].scopeSpans[0].spans"
+    assert rejects[0] == (
+        again,
+        f"{spans}[2]: span {1:016x} of trace {1:032x} again (first on line {first})",
+    )
+    assert rejects[1][1].startswith(f"{spans}[3].endTimeUnixNano: ")
+    assert len(rejects) == 2
+
+    one_line = json.dumps(traces(span(1), span(1))) + "\n"
+    found, rejects = stage_text(con, tmp_path, one_line, name="export.jsonl", src=4)
+    assert len(found["spans"]) == 1
+    assert [reason for _, reason in rejects] == [
+        f"{spans}[1]: span {1:016x} of trace {1:032x} again (first on line 1)"
+    ]
