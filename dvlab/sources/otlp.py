@@ -103,7 +103,10 @@ a rate over it is not taken (the rate queries leave delta series alone). A
 delta sum that is not monotonic is a gauge and is kept as it is, with a label
 ``temporality="delta"``; a sum or histogram whose
 temporality is missing (``unspecified``) is kept as it is too, with a label
-``temporality="unspecified"``, as nothing says how to read it. A point
+``temporality="unspecified"``, as nothing says how to read it. A cumulative
+counter or histogram point whose start time is after the time of its series'
+point before it (in the same file) follows a restart: a row of 0 is added at
+that start time (see ``_Rows.mark_restarts``). A point
 flagged "no recorded value" gives no row; histogram ``min`` and ``max`` are not
 kept. A bound is written as the shortest text that reads back as the same
 double (``1``, ``0.25``, ``1.4142135623730951``).
@@ -118,6 +121,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -623,8 +627,9 @@ class _Rows:
             raise _Bad((*at, "endTimeUnixNano"), f"{end} is before startTimeUnixNano {start}")
         status = _object(span, at, "status")
         code = _enum(status, (*at, "status"), "code", STATUS_CODES, "STATUS_CODE_")
+        line = self.line(at)
         row = {
-            "line": self.line(at),
+            "line": line,
             "trace_id": trace_id,
             "span_id": span_id,
             "parent_span_id": _hex_id(span, at, "parentSpanId", 8, zeros_are_none=True),
@@ -645,7 +650,7 @@ class _Rows:
         first = self.span_lines.get((trace_id, span_id))
         if first is not None:
             raise _Bad(at, f"span {span_id} of trace {trace_id} again (first on line {first})")
-        self.span_lines[trace_id, span_id] = row["line"]
+        self.span_lines[trace_id, span_id] = line
         self.spans.append(row)
 
     # ----------------------------------------------------------------------- logs
@@ -752,6 +757,11 @@ class _Rows:
         line = self.line(at)
         if delta:
             self.deltas.extend(range(len(self.metrics), len(self.metrics) + len(rows)))
+        # a cumulative counter's or histogram's start: a later one than the point before
+        # is a restart (see mark_restarts)
+        start = None
+        if not delta and not extra and family_type in ("counter", "histogram"):
+            start = _nanos(point, at, "startTimeUnixNano")
         for suffix, more, value in rows:
             self.metrics.append(
                 {
@@ -764,8 +774,27 @@ class _Rows:
                     "site": res.site,
                     "service": res.service,
                     "family": name,
+                    "start": None if start is None else start // 1000,
                 }
             )
+
+    def mark_restarts(self) -> None:
+        """Add a point of 0 at the start of each cumulative series' restart: a point whose
+        start time (``startTimeUnixNano``) is after the time of the series' point before
+        it counts from that start, as a process that restarted does, even when it has
+        already counted past the value before. The lab's rate queries, which take a drop
+        for a reset, then count it from 0 (OpenTelemetry's start time is what Prometheus
+        calls a created time, and it adds such a zero too)."""
+        series: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for row in self.metrics:
+            if row.get("start") is not None:
+                key = (row["name"], tuple(sorted(row["labels"])), row["site"], row["service"])
+                series.setdefault(key, []).append(row)
+        for rows in series.values():
+            rows.sort(key=lambda row: (row["ts"], row["line"]))
+            for before, row in pairwise(rows):
+                if before["ts"] < row["start"] < row["ts"]:
+                    self.metrics.append({**row, "ts": row["start"], "value": 0.0})
 
     def accumulate_deltas(self) -> None:
         """Turn each delta series' values (counts since its previous point) into running
@@ -1103,6 +1132,7 @@ class OtlpJsonReader:
                 found.walk(item)
 
         found.accumulate_deltas()
+        found.mark_restarts()
         levels.install(con)
         families = [
             {"line": line, "family": f, "type": t, "help": h, "unit": u}

@@ -455,3 +455,54 @@ def test_a_quantile_in_the_lowest_exponential_bucket_lies_between_its_bounds(
     assert code == 0, err
     (row,) = [json.loads(line) for line in out.splitlines()]
     assert row["quantile"] == pytest.approx(median, rel=1e-12)
+
+
+def test_a_counter_whose_start_time_moves_on_restarted(
+    lab_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cumulative counter 100, 150 since an hour before; then 200, 260 since a start
+    30 s after the 150: the process restarted and counted 200 anew. Its increase over
+    the four points is 50 + 200 + 60 = 310 (it had read 200 as +50: 160)."""
+    t0 = 1_700_000_000
+
+    def point(seconds: int, start: int, value: int) -> dict[str, object]:
+        return {
+            "timeUnixNano": str((t0 + seconds) * 10**9),
+            "startTimeUnixNano": str((t0 + start) * 10**9),
+            "asInt": str(value),
+        }
+
+    metric = {
+        "name": "cum",
+        "sum": {
+            "isMonotonic": True,
+            "aggregationTemporality": 2,
+            "dataPoints": [
+                point(0, -3600, 100),
+                point(60, -3600, 150),
+                point(120, 90, 200),
+                point(180, 90, 260),
+            ],
+        },
+    }
+    path = tmp_path / "cum.json"
+    path.write_text(
+        json.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [metric]}]}]}),
+        encoding="utf-8",
+    )
+    assert run_cli(capsys, "--db", str(lab_path), "ingest", str(path))[0] == 0
+
+    # the restart's zero, at its start time
+    assert query(lab_path, "SELECT epoch(ts), value FROM metrics ORDER BY ts") == [
+        (t0 + 0.0, 100.0),
+        (t0 + 60.0, 150.0),
+        (t0 + 90.0, 0.0),
+        (t0 + 120.0, 200.0),
+        (t0 + 180.0, 260.0),
+    ]
+    code, out, err = run_cli(
+        capsys, "--db", str(lab_path), "sql", "metric_rate", "-p", "metric=cum", "--format", "json"
+    )
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert row["observed_increase"] == 310.0
