@@ -172,3 +172,18 @@ def test_a_counters_created_time_is_no_count_to_take_a_rate_of(
     code, out, _ = run(lab, capsys, "req_total", "--rate", "--format", "csv")
     assert code == 0
     assert out.splitlines()[-1].endswith(",0.16666666666666666")
+
+
+def test_rate_of_a_metric_of_unknown_type_is_refused_in_plain_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scrape = tmp_path / "s.prom"
+    scrape.write_text('hits{path="/"} 3\n')  # no TYPE line: its type is unknown
+    lab = tmp_path / "lab.duckdb"
+    assert main(["--db", str(lab), "ingest", str(scrape), "--at", "2026-12-04T10:00Z"]) == 0
+    capsys.readouterr()
+
+    code, _, err = run(lab, capsys, "hits", "--rate")
+
+    assert code == 2
+    assert "--rate is for counters, and 'hits' is an unknown; show its values" in err

@@ -79,7 +79,8 @@ def _not_a_count(points: duckdb.DuckDBPyRelation, name: str) -> str | None:
         return "a counter's creation time, not a count"
     if others.filter("contains(labels, 'temporality=\"delta\"')").limit(1).fetchall():
         return "a delta series (each point counts since the one before)"
-    return f"a {', '.join(kinds)}"
+    listed = ", ".join(kinds)
+    return f"{'an' if listed[0] in 'aeiou' else 'a'} {listed}"
 
 
 def _explain_nothing(

@@ -90,12 +90,20 @@ def bucket_count(start: datetime, end: datetime, width: timedelta) -> int:
     return math.ceil(span / width) + 1
 
 
-def pick_bucket(start: datetime, end: datetime, series: int, max_rows: int = MAX_ROWS) -> str:
+def pick_bucket(
+    start: datetime,
+    end: datetime,
+    series: int,
+    max_rows: int = MAX_ROWS,
+    *,
+    narrow: str = "choose one site or service",
+) -> str:
     """The narrowest bucket width whose chart stays within ``max_rows`` rows.
 
     ``start`` and ``end`` are the first and last event charted and ``series``
-    how many (service, level) pairs there are; a chart has at most one row per
-    bucket and series. The widths tried are those of :data:`BUCKETS`; a span
+    how many series there are; a chart has at most one row per bucket and
+    series (too many series for any width are refused, saying how to ``narrow``
+    them down). The widths tried are those of :data:`BUCKETS`; a span
     too long even for one day gets the smallest whole number of days that fits.
     The answer is a DuckDB interval, such as ``"15 minutes"``.
 
@@ -119,8 +127,7 @@ def pick_bucket(start: datetime, end: datetime, series: int, max_rows: int = MAX
     buckets_allowed = max_rows // series
     if buckets_allowed < 2:
         raise BadInputError(
-            f"{series} (service, level) series are too many for a chart of at most {max_rows}"
-            " rows; choose one site or service"
+            f"{series} series are too many for a chart of at most {max_rows} rows; {narrow}"
         )
     days = math.ceil((end - start) / (timedelta(days=1) * (buckets_allowed - 1)))
     return f"{days} days"
@@ -431,7 +438,12 @@ def _bucket_means(frame: pl.DataFrame) -> tuple[pl.DataFrame, str]:
     import polars as pl
 
     first, last = _python_range(frame, "ts", "ts")
-    bucket = pick_bucket(first, last, frame.get_column("series").n_unique())
+    bucket = pick_bucket(
+        first,
+        last,
+        frame.get_column("series").n_unique(),
+        narrow="choose some with --labels, --site or --service",
+    )
     widths = dict(BUCKETS)
     width = widths.get(bucket) or timedelta(days=int(bucket.split()[0]))
     means = (

@@ -69,6 +69,20 @@ def test_pick_bucket_refuses_more_series_than_a_chart_can_hold() -> None:
         charts.pick_bucket(START, START + timedelta(days=400), 3000)
 
 
+def test_a_metric_chart_of_too_many_series_says_how_to_choose_some() -> None:
+    # more points than a chart holds, in more series than any bucket can hold
+    series = charts.MAX_ROWS // 2 + 1
+    frame = pl.DataFrame(
+        {
+            "series": [f"s{i}" for i in range(series) for _ in range(2)],
+            "ts": [START, START + timedelta(minutes=1)] * series,
+            "value": [1.0, 2.0] * series,
+        }
+    )
+    with pytest.raises(BadInputError, match=r"too many .* choose some with --labels"):
+        charts.metric_chart(frame, title="m")
+
+
 # counts_chart
 
 
