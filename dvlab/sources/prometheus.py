@@ -459,6 +459,9 @@ class _Parser:
                     self.text[number - 1],
                 )
                 return
+        if any(not text for _, text in pairs):
+            # a label whose value is empty is no label, to Prometheus: e{a=""} is e
+            pairs = [(label, text) for label, text in pairs if text]
         # a series may have several samples at their own times (OpenMetrics allows it), but
         # never two at one time
         key = (name, tuple(sorted(pairs)) if len(pairs) > 1 else tuple(pairs), micros)

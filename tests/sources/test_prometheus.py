@@ -171,6 +171,16 @@ def test_openmetrics_takes_several_timed_samples_of_a_series_but_not_two_at_one_
     ]
 
 
+def test_a_label_with_an_empty_value_is_no_label() -> None:
+    # to Prometheus e{a=""} is the series e: here the second sample of one series
+    out = parse('e{a="",b="x"} 1\ne{b="x"} 2\nf{a=""} 3\n', openmetrics=False)
+    assert out.values == [1.0, 3.0]
+    assert (out.label_keys, out.offsets) == (["b"], [0, 1, 1])  # e: b; f: none
+    assert [(line, reason) for line, reason, _ in out.rejects] == [
+        (2, 'the series e{b="x"} again (first on line 1)')
+    ]
+
+
 def test_nothing_but_comments_is_not_a_scrape() -> None:
     with pytest.raises(BadInputError, match="no line is a sample"):
         parse("# just a note\n\n# another\n", openmetrics=False, source="notes.prom")
