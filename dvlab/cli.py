@@ -424,10 +424,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if given is not None:
             from dvlab.lab.timeconv import parse_utc
 
-            if parse_utc(given) is None:
+            when = parse_utc(given)
+            if when is None:
                 raise BadInputError(
                     f"{flag} {given!r} is not a time; give RFC 3339, as 2023-01-01T00:00:00Z"
                 )
+            if flag == "--at" and when.year < 1970:
+                # a scrape's own timestamps are read from 1970 on (see dvlab.sources.prometheus)
+                raise BadInputError(f"--at {given!r}: give a time from 1970 to 9999")
     if args.map:
         from dvlab.sources.tables import parse_map
 

@@ -123,3 +123,18 @@ def test_ingest_refuses_a_zone_that_is_not_one(
     assert code == 2
     assert f"unknown time zone {zone!r} for --tz" in capsys.readouterr().err
     assert not (tmp_path / "lab.duckdb").exists()
+
+
+@pytest.mark.parametrize("at", ["1969-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_ingest_refuses_an_at_before_1970(
+    at: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A scrape's own timestamps are taken from 1970 on; --at, which stands for them, too."""
+    scrape = tmp_path / "s.prom"
+    scrape.write_text('up{job="a"} 1\n', encoding="utf-8")
+
+    code = main(["--db", str(tmp_path / "lab.duckdb"), "ingest", str(scrape), "--at", at])
+
+    assert code == 2
+    assert f"--at {at!r}: give a time from 1970 to 9999" in capsys.readouterr().err
+    assert not (tmp_path / "lab.duckdb").exists()
