@@ -26,7 +26,9 @@ background AS (
                         AND (x.finished IS NULL OR y.created < x.finished)))
 ),
 failover AS (
-    -- a site the control plane failed over from: from the failover's start to the failback's
+    -- a site the control plane failed over from: from the failover's start to the failback's.
+    -- The site is the one its first step on a site acts on (fencing it); a later step on a
+    -- site (resuming scheduling) makes no second failover
     SELECT fence.target_id AS site, fo.created AS since,
            (SELECT min(fb.created) FROM tasks AS fb
             WHERE fb.workflow_type = 'failback' AND fb.parent_task_id IS NULL
@@ -34,6 +36,7 @@ failover AS (
     FROM tasks AS fo JOIN tasks AS fence
       ON fence.parent_task_id = fo.task_id AND fence.target_kind = 'site'
     WHERE fo.workflow_type = 'failover' AND fo.parent_task_id IS NULL
+    QUALIFY row_number() OVER (PARTITION BY fo.task_id ORDER BY fence.created, fence.task_id) = 1
 ),
 modes AS (
     SELECT workflow_id, 'blocked' AS mode, task_id, name, reason, since

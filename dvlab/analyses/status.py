@@ -142,7 +142,8 @@ def render(answers: Status) -> list[str]:
     modes: dict[str, list[dict[str, Any]]] = {"blocked": [], "retrying": [], "reduced": []}
     for r in answers.workflows:
         modes[r["mode"]].append(r)
-    counts = ", ".join(f"{len(v)} {k}" for k, v in modes.items())
+    # workflows, not rows: one can be reduced for two reasons
+    counts = ", ".join(f"{len({r['workflow_id'] for r in v})} {k}" for k, v in modes.items())
     lines.append(f"7. Workflows: {counts}")
     for mode, rows in modes.items():
         for r in rows:

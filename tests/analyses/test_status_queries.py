@@ -302,3 +302,32 @@ def test_what_a_task_table_leaves_out_is_left_out_of_the_text() -> None:
     assert "   t3 (api), attempt ?, for 5.0 s" in text
     assert "4. trying to affect: no target recorded for the task" in text
     assert "   blocked: ? since ?: t3: waiting" in text
+
+
+def test_the_workflow_count_counts_workflows_not_reasons() -> None:
+    """One workflow reduced for two reasons is two lines, and one reduced workflow."""
+    from dvlab.analyses.status import Status, render
+
+    def reduced(task_id: str, reason: str) -> dict[str, object]:
+        return {
+            "mode": "reduced",
+            "workflow_type": "provision_vm",
+            "workflow_id": "wf1",
+            "site": "osl1",
+            "since": None,
+            "task": "attach",
+            "task_id": task_id,
+            "reason": reason,
+        }
+
+    answers = Status(
+        at=None,
+        site=None,
+        running=[],
+        failed=[],
+        dependencies=[],
+        workflows=[reduced("t1", "going on without a"), reduced("t2", "going on without b")],
+    )
+    lines = render(answers)
+    assert "7. Workflows: 0 blocked, 0 retrying, 1 reduced" in lines
+    assert sum(line.startswith("   reduced: provision_vm wf1") for line in lines) == 2

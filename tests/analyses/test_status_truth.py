@@ -75,6 +75,10 @@ def test_status_at_every_moment_gives_the_truths_sets(
         for mode in ("blocked", "retrying", "reduced"):
             found = {r["workflow_id"] for r in got.workflows if r["mode"] == mode}
             assert found == set(moment[f"{mode}_workflows"]), f"{name}: {mode}"
+        # each workflow, task and reason once (a failover's two steps on its site had each
+        # made every workflow it reduced a row)
+        listed = [(r["workflow_id"], r["mode"], r["task_id"], r["reason"]) for r in got.workflows]
+        assert len(listed) == len(set(listed)), name
         assert sorted((d["service"], d["site"], d["state"]) for d in got.dependencies) == sorted(
             (d["service"], d["site"], d["state"]) for d in moment["degraded_dependencies"]
         ), name
