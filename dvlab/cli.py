@@ -1198,7 +1198,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site")
     p.add_argument("--service")
     p.add_argument("--level", help="this level or more severe")
-    p.add_argument("--id", help="correlation, causation, task or trace id, or an id in attributes")
+    p.add_argument(
+        "--id",
+        help="correlation, causation, task, trace, event or workflow id, or a value in attributes or a payload (text or a number; not a key)",
+    )
     p.add_argument(
         "--limit",
         type=int,

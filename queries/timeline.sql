@@ -4,7 +4,7 @@
 -- @param site=null     only this site
 -- @param service=null  only this service
 -- @param level=null    this level or more severe (trace, debug, info, warn, error, fatal)
--- @param id=null       a correlation, causation, task, trace, event or workflow id, or an id anywhere in attributes; the traces its logs carry come with it
+-- @param id=null       a correlation, causation, task, trace, event or workflow id, or a value anywhere in attributes or a payload (text, or a number as written; not a key); the traces its logs carry come with it
 -- @param spans=key     which spans: key (those with status error, the roots of what is loaded, and every span of the id's traces), all, or none
 -- @param limit=100000  at most this many rows
 WITH
@@ -94,6 +94,9 @@ WHERE ($from IS NULL OR ts >= dvlab_ts($from::VARCHAR))
        OR lower(trace_id) IN (SELECT trace_id FROM id_traces)
        OR event_id = $id::VARCHAR
        OR workflow_id = $id::VARCHAR
-       OR contains(other, '"' || $id::VARCHAR || '"'))
+       -- a value anywhere in the attributes (or payload), not a key: a text, or a number
+       -- as written; looked for only where the text holds the id as JSON writes it
+       OR (contains(other, (to_json($id::VARCHAR)::VARCHAR)[2:-2])
+           AND list_contains(json_extract_string(other, '$..*'), $id::VARCHAR)))
 ORDER BY ts, kind, source, line
 LIMIT $limit::BIGINT

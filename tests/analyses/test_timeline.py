@@ -74,6 +74,40 @@ def test_id_matches_every_kind_of_id(lab: Path, the_id: str, expected: list[str]
     assert messages(lab, id=the_id) == expected
 
 
+def test_id_in_attributes_is_a_value_never_a_key(tmp_path: Path) -> None:
+    """A value with a quote or a backslash in it, and a number, are found; a key is no id."""
+    source = tmp_path / "a.jsonl"
+    source.write_text(
+        "\n".join(
+            json.dumps({"ts": f"2026-12-01T10:00:0{n}Z", "msg": msg, **extra})
+            for n, (msg, extra) in enumerate(
+                [
+                    ("one", {"ref": 42}),
+                    ("two", {"note": 'a"b'}),
+                    ("three", {"path": "c\\d"}),
+                    ("four", {"workflow_id": "x", "deep": {"list": ["wf-9", 7.5]}}),
+                ]
+            )
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    lab = tmp_path / "lab.duckdb"
+    assert main(["--db", str(lab), "ingest", str(source)]) == 0
+
+    found = {the_id: messages(lab, id=the_id) for the_id in ("42", 'a"b', "c\\d", "wf-9", "7.5")}
+    assert found == {
+        "42": ["one"],
+        'a"b': ["two"],
+        "c\\d": ["three"],
+        "wf-9": ["four"],
+        "7.5": ["four"],
+    }
+    assert messages(lab, id="workflow_id") == []  # a key
+    assert messages(lab, id="ref") == []
+    assert messages(lab, id="4") == []  # part of a number
+
+
 def test_bad_bounds_and_levels_are_refused(lab: Path) -> None:
     with pytest.raises(BadInputError, match="--from 'yesterday' is not a time"):
         timeline(lab, start="yesterday")
