@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dvlab.errors import BadInputError
+from dvlab.lab import owned
 from dvlab.lab.schema import quote_ident, quote_literal
 from dvlab.lab.store import Lab, taking_turns
 
@@ -44,10 +44,9 @@ PARTITIONED = {"logs": "strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d')"}
 MANIFEST = ".dvlab-export.json"
 #: exports into one folder take turns on this file
 _LOCK = ".dvlab-export.lock"
-#: staging folders are named this, then the process id that owns them; this file in one
-#: says whose it is
+#: staging folders are named this, then the process id that owns them (and their
+#: owner.json says whose they are: see dvlab.lab.owned)
 _STAGING = ".dvlab-export-"
-_OWNER = "owner.json"
 
 
 def target_name(table: str) -> str:
@@ -88,10 +87,12 @@ def _refuse_foreign(folder: Path, chosen: list[str], exported: dict[str, Any]) -
 def _export(lab: Lab, folder: Path, chosen: list[str]) -> dict[str, tuple[Path, int]]:
     exported = _manifest(folder)  # again: another export may have ended meanwhile
     _refuse_foreign(folder, chosen, exported)
-    _remove_abandoned_staging(folder)
+    # a staging folder of an export that was killed (exports into the folder take turns, so
+    # none is under way)
+    owned.remove_abandoned(folder.glob(f"{_STAGING}*"))
     staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=folder))
     try:
-        (staging / _OWNER).write_text(json.dumps({"pid": os.getpid(), "host": _HOST}))
+        owned.claim(staging)
         counts: dict[str, int] = {}
         (staging / "new").mkdir()
         with lab.connect() as con:
@@ -130,9 +131,6 @@ def _export(lab: Lab, folder: Path, chosen: list[str]) -> dict[str, tuple[Path, 
     return {t: (folder / target_name(t), counts[t]) for t in chosen}
 
 
-_HOST = socket.gethostname()
-
-
 @contextmanager
 def _taking_turns(folder: Path) -> Iterator[None]:
     """Hold ``folder``'s export lock (making the folder first)."""
@@ -168,32 +166,6 @@ def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
         for n, t in tables.items()
         if n and "/" not in n and os.sep not in n and n not in (".", "..")
     }
-
-
-def _remove_abandoned_staging(folder: Path) -> None:
-    """Remove staging folders whose export was killed: those that say they are an export's
-    of this host, by a process that is gone (exports into the folder take turns, so none
-    is under way)."""
-    for path in folder.glob(f"{_STAGING}*"):
-        if not path.is_dir() or path.is_symlink():
-            continue
-        try:
-            owner = json.loads((path / _OWNER).read_text())
-        except (OSError, ValueError):
-            continue  # not one of ours
-        pid = owner.get("pid") if isinstance(owner, dict) else None
-        if owner.get("host") == _HOST and isinstance(pid, int) and not _alive(pid):
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # another user's: alive
-    return True
 
 
 def _move_into_place(staging: Path, folder: Path, names: list[str]) -> None:

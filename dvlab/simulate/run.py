@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import random
 import shutil
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dvlab.errors import BadInputError
+from dvlab.lab import owned
 from dvlab.simulate import scenarios
 from dvlab.simulate.export import Export
 from dvlab.simulate.platform import (
@@ -75,11 +77,16 @@ def simulate(
     if out.exists() and any(out.iterdir()):
         raise BadInputError(f"{out} is not empty; simulate writes into a new or empty folder")
     # written beside the target and moved into place whole: a run that is stopped leaves
-    # no folder that looks finished
+    # no folder that looks finished (and one killed outright leaves one the next run into
+    # the same target removes)
+    owned.remove_abandoned(out.parent.glob(f".{glob.escape(out.name)}.partial-*"))
     partial = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     try:
+        partial.mkdir(parents=True)
+        owned.claim(partial)
         result = _simulate(partial, scenario, seed, scale, start, duration)
+        (partial / owned.OWNER).unlink()
         if out.exists():
             out.rmdir()
         partial.rename(out)

@@ -861,3 +861,37 @@ def test_cli_refuses_a_duration_too_short(
     assert "--duration" in err
     assert "short" in err
     assert not out.exists()
+
+
+def test_a_run_removes_what_a_killed_run_into_the_same_folder_left(tmp_path: Path) -> None:
+    """A run killed outright (SIGKILL) leaves its hidden work folder; the next run into
+    the same target removes it, but never a folder of that name that is not a run's (no
+    owner file) or whose run is alive. A finished run's folder keeps no owner file."""
+    import socket
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_pid = int(gone.stdout)
+    killed = tmp_path / f".sim.partial-{dead_pid}"
+    (killed / "logs").mkdir(parents=True)
+    (killed / "owner.json").write_text(json.dumps({"pid": dead_pid, "host": socket.gethostname()}))
+    mine = tmp_path / ".sim.partial-notes"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("kept")
+    running = tmp_path / f".sim.partial-{os.getpid()}x"
+    running.mkdir()
+    (running / "owner.json").write_text(
+        json.dumps({"pid": os.getpid(), "host": socket.gethostname()})
+    )
+
+    simulate(tmp_path / "sim", scenario="baseline", seed=3, duration=timedelta(minutes=15))
+
+    assert not killed.exists()
+    assert (mine / "notes.txt").read_text() == "kept"
+    assert running.exists()
+    assert not (tmp_path / "sim" / "owner.json").exists()
+    assert (tmp_path / "sim" / "truth.json").is_file()
