@@ -891,6 +891,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise BadInputError(
                 f"--start {args.start!r} is not a time; give RFC 3339, as 2026-11-30T08:00:00Z"
             )
+    if args.to_nats or args.to_postgres:
+        from dvlab.simulate.push import check_targets
+
+        check_targets(
+            nats_url=args.to_nats or None,
+            stream=args.nats_stream,
+            prefix=args.nats_prefix,
+            pg_dsn=args.to_postgres or None,
+            schema=args.pg_schema,
+        )
     result = simulate(
         Path(args.out),
         scenario=args.scenario,

@@ -4,7 +4,8 @@
 plane would hold them (``tasks`` keyed by ``task_id`` with an ``updated_at``
 column, ``task_transitions`` keyed by a sequence ``id``), with ``COPY`` from
 the export's CSV files. Loading the same run again changes nothing: rows
-are upserted by their keys.
+are upserted by their keys. Loading another run into a schema that holds one
+is refused when their transitions' ids meet (they would overwrite each other).
 
 ``--to-nats URL`` publishes the JetStream export into a stream, each stream
 message once (a line the export marks as a redelivery is a consumer's
@@ -105,6 +106,22 @@ def to_postgres(out: Path, dsn: str, schema: str = "public") -> dict[str, int]:
                 ):
                     while block := fh.read(1 << 20):
                         copy.write(block)
+                if keys == ("id",):
+                    # a sequence id says nothing of the run: another run's rows of the same
+                    # ids would be overwritten, and that run's tasks lose their history
+                    other = conn.execute(
+                        sql.SQL(
+                            "SELECT t.id, t.task_id, i.task_id FROM {} AS t JOIN incoming AS i "
+                            "USING (id) WHERE t.task_id IS DISTINCT FROM i.task_id LIMIT 1"
+                        ).format(target)
+                    ).fetchall()
+                    if other:
+                        number, held, given = other[0]
+                        raise BadInputError(
+                            f"{schema}.{table} holds another simulation's rows (id {number} is "
+                            f"task {held} there, {given} in this one): loading this one would "
+                            "overwrite them; give another --pg-schema"
+                        )
                 updates = sql.SQL(", ").join(
                     sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
                     for c in columns
@@ -165,6 +182,45 @@ def _messages(out: Path, prefix: str) -> Iterator[tuple[str, dict[str, str], byt
                 subject = prefix + subject[len(SUBJECT_PREFIX) :]
             body = json.dumps(message["data"], separators=(",", ":"), ensure_ascii=False)
             yield subject, dict(message.get("headers") or {}), body.encode()
+
+
+def check_targets(
+    *,
+    nats_url: str | None = None,
+    stream: str = STREAM,
+    prefix: str = SUBJECT_PREFIX,
+    pg_dsn: str | None = None,
+    schema: str = "public",
+) -> None:
+    """Refuse, before a run is simulated, a stream or schema name that cannot be one and a
+    server that does not answer: the run's folder would be written and then left (another
+    try needs another --out)."""
+    if nats_url is not None:
+        if not stream or any(c in stream for c in " \t\r\n.*>/\\"):
+            raise BadInputError(
+                f"--nats-stream {stream!r} is not a stream name: give one without blanks, "
+                "dots, *, > or slashes"
+            )
+        tokens = prefix.split(".")
+        if not all(tokens) or any(c in prefix for c in " \t\r\n*>"):
+            raise BadInputError(
+                f"--nats-prefix {prefix!r} is not a subject prefix: give tokens joined by "
+                "dots, none empty, without blanks, * or >"
+            )
+        asyncio.run(_reach_nats(nats_url))
+    if pg_dsn is not None:
+        if not schema:
+            raise BadInputError("--pg-schema is empty: give a schema name")
+        from dvlab.live import pgconn
+
+        pgconn.connect(pg_dsn, purpose="dvlab simulate").close()
+
+
+async def _reach_nats(url: str) -> None:
+    from dvlab.live import natsingest
+
+    nc = await natsingest._connect(natsingest.NatsSource(url=url, stream=STREAM))
+    await nc.close()
 
 
 def to_nats(

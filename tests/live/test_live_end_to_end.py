@@ -171,3 +171,73 @@ def test_a_schema_holding_another_tasks_table_is_refused(
             psycopg.sql.Identifier(scratch_schema, "tasks")
         )
     ).fetchall() == [("t-1", "someone")]
+
+
+def test_another_run_into_a_schema_holding_one_is_refused(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, tmp_path: Path
+) -> None:
+    """Both runs number their transitions from 1: the second would overwrite the first's."""
+    from dvlab.simulate.push import to_postgres
+    from dvlab.simulate.run import simulate
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    simulate(first, scenario="baseline", seed=2, duration=timedelta(minutes=20))
+    simulate(second, scenario="baseline", seed=5, duration=timedelta(minutes=20))
+    held = to_postgres(first, pg_dsn, scratch_schema)
+    transitions = psycopg.sql.Identifier(scratch_schema, "task_transitions")
+    before = pg.execute(
+        psycopg.sql.SQL("SELECT id, task_id, seq FROM {} ORDER BY id").format(transitions)
+    ).fetchall()
+    # the CSV's own rows, counted apart from the loader
+    written = (first / "tasks" / "task_transitions.csv").read_text("utf-8").count("\n") - 1
+    assert held["task_transitions"] == len(before) == written
+
+    with pytest.raises(BadInputError, match=r"holds another simulation's rows .* --pg-schema"):
+        to_postgres(second, pg_dsn, scratch_schema)
+
+    assert (
+        pg.execute(
+            psycopg.sql.SQL("SELECT id, task_id, seq FROM {} ORDER BY id").format(transitions)
+        ).fetchall()
+        == before
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nats-stream", "BAD.NAME"], "--nats-stream 'BAD.NAME' is not a stream name"),
+        (["--nats-stream", ""], "--nats-stream '' is not a stream name"),
+        (["--nats-prefix", "dv..x"], "--nats-prefix 'dv..x' is not a subject prefix"),
+    ],
+)
+def test_a_bad_stream_name_is_refused_before_anything_is_written(
+    nats_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
+) -> None:
+    out = tmp_path / "sim"
+    simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
+    code = main([*simulate, "--out", str(out), "--to-nats", nats_url, *args])
+
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_server_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # port 9 on the loopback: nothing listens there
+    out = tmp_path / "sim"
+    simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
+    for target in (
+        ["--to-nats", "nats://127.0.0.1:9"],
+        ["--to-postgres", "postgresql://127.0.0.1:9/x"],
+    ):
+        code = main([*simulate, "--out", str(out), *target])
+        assert code == 2, target
+        assert "127.0.0.1:9" in capsys.readouterr().err
+        assert list(tmp_path.iterdir()) == []
