@@ -272,6 +272,10 @@ SUFFIX_FORMATS = {
 }
 
 
+#: how a command's --format help says the default is taken from --out
+_FROM_SUFFIX = "default: what --out's suffix names (.csv, .json, .jsonl, .parquet)"
+
+
 def _format_for(fmt: str | None, out: str | None, default: str) -> str:
     """``--format`` as given, else the one ``--out``'s suffix names, else ``default``."""
     if fmt is not None:
@@ -743,18 +747,21 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from dvlab.analyses.lineage import draw, trace
 
+    fmt = _format_for(args.format, args.out, "text")
     relation = trace(_lab_path(args), args.id)
-    if args.format == "text":
+    if fmt == "text":
         columns = relation.columns
         rows = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
         _write_text("".join(f"{_visible(line)}\n" for line in draw(rows)), args.out)
     else:
-        _emit(relation, fmt=args.format, out=args.out)
+        _emit(relation, fmt=fmt, out=args.out)
     return 0
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     from dvlab.analyses.metrics import metric_points
+
+    fmt = _format_for(args.format, args.out, "table")
 
     relation = metric_points(
         _lab_path(args),
@@ -767,7 +774,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         rate=args.rate,
     )
     if not args.chart:
-        _emit(relation, fmt=args.format, out=args.out)
+        _emit(relation, fmt=fmt, out=args.out)
         return 0
 
     import polars as pl
@@ -792,8 +799,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from dvlab.analyses.status import render, status
 
+    fmt = args.format or ("json" if _format_for(None, args.out, "text") == "json" else "text")
     answers = status(_lab_path(args), at=args.at, site=args.site, window=args.window)
-    if args.format == "json":
+    if fmt == "json":
         text = json.dumps(answers.to_dict(), default=_json_value, indent=2) + "\n"
     else:
         text = "".join(f"{_visible(line)}\n" for line in render(answers))
@@ -1259,7 +1267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service")
     p.add_argument("--rate", action="store_true", help="a counter's per-second rate")
     p.add_argument("--chart", metavar="FILE", help="write a chart (.svg or .png) instead")
-    p.add_argument("--format", choices=OUTPUT_FORMATS, default="table")
+    p.add_argument(
+        "--format", choices=OUTPUT_FORMATS, default=None, help=f"{_FROM_SUFFIX}, else table"
+    )
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_metrics)
 
@@ -1275,7 +1285,12 @@ def build_parser() -> argparse.ArgumentParser:
         "`trace` (dvlab sql trace --param id=...).",
     )
     p.add_argument("id", metavar="ID")
-    p.add_argument("--format", choices=("text", *OUTPUT_FORMATS), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", *OUTPUT_FORMATS),
+        default=None,
+        help=f"{_FROM_SUFFIX}, else text (the tree)",
+    )
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_trace)
 
@@ -1300,7 +1315,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how far back a failure counts (default %(default)s)",
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default=None,
+        help="default: json when --out ends in .json, else text",
+    )
     p.add_argument("--out", metavar="FILE")
     p.set_defaults(func=cmd_status)
 

@@ -5,6 +5,7 @@ The lab is ``tests/telemetry_fixture.py``; expected rows are read off its rows b
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,14 @@ def test_rate_of_a_metric_of_unknown_type_is_refused_in_plain_words(
 
     assert code == 2
     assert "--rate is for counters, and 'hits' is an unknown; show its values" in err
+
+
+def test_out_ending_in_json_writes_json(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "points.json"
+    code, _, err = run(lab, capsys, "errors_open", "--out", str(out))
+
+    assert (code, err) == (0, "")
+    rows = json.loads(out.read_text(encoding="utf-8"))  # one array, as sql writes it
+    assert [row["value"] for row in rows] == [0.0, 0.0, 3.0]

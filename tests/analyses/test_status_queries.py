@@ -331,3 +331,33 @@ def test_the_workflow_count_counts_workflows_not_reasons() -> None:
     lines = render(answers)
     assert "7. Workflows: 0 blocked, 0 retrying, 1 reduced" in lines
     assert sum(line.startswith("   reduced: provision_vm wf1") for line in lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["status", "--at", AT], "answers.json"),
+        (["trace", "w1"], "tree.json"),
+        (["trace", "w1"], "tree.jsonl"),
+    ],
+)
+def test_out_ending_in_json_writes_json(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], name: str
+) -> None:
+    """As with sql and timeline: without --format, --out's suffix says what to write."""
+    from dvlab.cli import main
+
+    out = tmp_path / name
+    assert main(["--db", str(lab), *command, "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    if command[0] == "status":
+        assert json.loads(text)["at"].startswith(AT[:16])
+    else:
+        # .json: one array, as sql writes it; .jsonl: a row a line
+        rows = (
+            json.loads(text)
+            if name.endswith(".json")
+            else list(map(json.loads, text.splitlines()))
+        )
+        assert {row["id"] for row in rows} >= {"r1", "a1"}
+    assert capsys.readouterr().err == ""
