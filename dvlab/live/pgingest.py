@@ -578,6 +578,11 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
         if recorded_options is not None and changed is not None:
             note = changed
             options = lab_ingest.kept_options(recorded_options, options, _KEPT_OPTIONS)
+        kept_tz = json.loads(recorded_options or "{}").get("tz")
+        if kept_tz is not None:
+            # naive times held as text (or dates) are read in the zone of the first run too,
+            # as its timestamp columns are (below): else a run without --tz reads them in UTC
+            options = replace(options, tz=kept_tz)
         if recorded_zone is not None:
             given = source.naive_tz or SERVER_ZONE
             if given != recorded_zone and source.naive_tz is not None:

@@ -546,3 +546,34 @@ def test_kind_logs_is_refused_and_maps_in_another_order_are_the_same(
     again = ["--map", "state=state", "--map", "task_id=task_id", "--map", "state=state"]
     assert ingest(lab_path, pg_dsn, "--table", name, *again) == 0
     assert "other options" not in capsys.readouterr().err
+
+
+def test_a_source_keeps_its_zone_for_times_held_as_text(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """A time column of text is read in the first run's --tz on every run, as a timestamp
+    column is: a later run without --tz had read it in UTC (and rejected every row, its
+    start then before its creation)."""
+    table = sql.Identifier(scratch_schema, "texty")
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE {} (task_id text, state text, created_at text, started_at timestamp, "
+            "updated_at timestamptz)"
+        ).format(table)
+    )
+    insert = sql.SQL(
+        "INSERT INTO {} VALUES (%s, 'running', '2026-11-30 09:00:00', '2026-11-30 09:00:00', %s)"
+    ).format(table)
+    pg.execute(insert, ["t1", utc(2026, 11, 30, 10)])
+    name = f"{scratch_schema}.texty"
+    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Asia/Kathmandu") == 0
+    pg.execute(insert, ["t2", utc(2026, 11, 30, 11)])
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+
+    # 09:00 in Kathmandu (+05:45) is 03:15 UTC, for both columns of both rows
+    at = utc(2026, 11, 30, 3, 15)
+    assert rows(lab_path, "SELECT task_id, created, started FROM tasks ORDER BY 1") == [
+        ("t1", at, at),
+        ("t2", at, at),
+    ]
+    assert rows(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
