@@ -2143,6 +2143,8 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                 # a live source read again from its watermark: rows the lab holds as they are
                 # now are not rewritten
                 same = tables.drop_unchanged(con, kind, staged)
+                if kind == "transitions" and entry.get("numbered_here"):
+                    same += tables.continue_numbering(con, staged)
                 entry["rows_loaded"] = int(entry["rows_loaded"]) - same
                 entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
                 if not entry["rows_loaded"] and not entry.get("rows_rejected"):

@@ -713,6 +713,10 @@ def _stage(
         "src": 0,
         "tables": [(kind, staged)],
         "skip_unchanged": True,
+        # transitions without sequence numbers, numbered by the staging: numbered on from
+        # the lab's at the commit (see tables.continue_numbering)
+        "numbered_here": kind == "transitions"
+        and "seq" not in tables.checked_columns(shape, mapping, name),
     }
     report = SourceReport(
         source=name,

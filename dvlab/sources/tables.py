@@ -1133,6 +1133,33 @@ _FILE_ROWS = {
 _SAME_EVENT = "e.event_id = s.event_id AND e.event_source IS NOT DISTINCT FROM s.event_source"
 
 
+def continue_numbering(con: duckdb.DuckDBPyConnection, staged: str) -> int:
+    """Number the staged transitions of a live source that has no sequence numbers on
+    from the lab's (attached as ``lab``): each run numbers its rows from 1, and those
+    numbers would replace the transitions stored under them. A staged transition the lab
+    holds already (all but its number the same: a row read again at the watermark) is
+    dropped; the others take the numbers after the task's last, in
+    their order. Returns how many were dropped."""
+    ident = quote_ident(staged)
+    same = " AND ".join(
+        f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in TRANSITION_COLUMNS if c != "seq"
+    )
+    dropped = con.execute(
+        f"""DELETE FROM {ident} AS s WHERE EXISTS (
+                SELECT 1 FROM lab.task_transitions AS t WHERE {same})"""
+    ).fetchall()[0][0]
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {ident} AS
+            SELECT s.* REPLACE (
+                (coalesce(last.seq, 0)
+                 + row_number() OVER (PARTITION BY s.task_id ORDER BY s.seq))::INTEGER AS seq)
+            FROM {ident} AS s
+            LEFT JOIN (SELECT task_id, max(seq) AS seq FROM lab.task_transitions
+                       GROUP BY task_id) AS last USING (task_id)"""
+    )
+    return int(dropped)
+
+
 def insert_sql(kind: str, staged: str) -> list[str]:
     """Statements that upsert ``staged`` into the lab (``$source``, ``$ingest_id`` bound).
 

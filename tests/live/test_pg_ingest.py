@@ -577,3 +577,42 @@ def test_a_source_keeps_its_zone_for_times_held_as_text(
         ("t2", at, at),
     ]
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
+
+
+def test_transitions_without_numbers_pulled_in_runs_keep_every_one(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """Each run numbers the rows it reads from 1: the second run's rows had replaced the
+    first's of the same numbers (pending -> running was lost)."""
+    table = sql.Identifier(scratch_schema, "trn")
+    pg.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id serial PRIMARY KEY, task_id text, from_state text, "
+            "to_state text, ts timestamptz)"
+        ).format(table)
+    )
+    insert = sql.SQL("INSERT INTO {} (task_id, from_state, to_state, ts) VALUES (%s, %s, %s, %s)")
+    add = insert.format(table)
+    pg.execute(add, ["a", "pending", "running", utc(2026, 11, 30, 9)])
+    pg.execute(add, ["a", "running", "retrying", utc(2026, 11, 30, 9, 1)])
+    pg.execute(add, ["b", None, "pending", utc(2026, 11, 30, 9, 2)])
+    name = f"{scratch_schema}.trn"
+    args = ("--table", name, "--kind", "transitions", "--watermark", "id")
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    pg.execute(add, ["a", "retrying", "failed", utc(2026, 11, 30, 9, 3)])
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    assert ingest(lab_path, pg_dsn, *args) == 0  # nothing new
+
+    assert rows(
+        lab_path, "SELECT task_id, seq, from_state, to_state FROM task_transitions ORDER BY 1, 2"
+    ) == [
+        ("a", 1, "pending", "running"),
+        ("a", 2, "running", "retrying"),
+        ("a", 3, "retrying", "failed"),
+        ("b", 1, None, "pending"),
+    ]
+    assert rows(lab_path, "SELECT status FROM ingests ORDER BY ingest_id") == [
+        ("loaded",),
+        ("loaded",),
+        ("unchanged",),
+    ]
