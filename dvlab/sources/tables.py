@@ -504,12 +504,11 @@ def stage(
             select = _table_select(raw, shape, mapping, time_origin, name, columnar)
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
-        except duckdb.InterruptException:
-            raise
-        except duckdb.Error as exc:
+        except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
             if copied is None:
                 raise
-            # a database's copy is parsed here, by the one statement that maps it
+            # a database's copy is parsed here, by the one statement that maps it (its other
+            # errors, running out of memory among them, are no fault of the rows)
             raise SourceReadError(
                 name, f"could not read it as COPY's text format: {first_line(exc)}"
             ) from None

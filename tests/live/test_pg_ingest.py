@@ -616,3 +616,36 @@ def test_transitions_without_numbers_pulled_in_runs_keep_every_one(
         ("loaded",),
         ("unchanged",),
     ]
+
+
+def test_too_little_staging_memory_blames_the_setting_not_the_rows(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    lab = tmp_path / "lab.duckdb"
+    query = (
+        "SELECT 'task-' || g AS task_id, 'running' AS state, repeat('x', 200) AS note "
+        "FROM generate_series(1, 200000) AS g"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dvlab.launch",
+            "--db",
+            str(lab),
+            "ingest",
+            pg_dsn,
+            "--query",
+            query,
+            "--kind",
+            "tasks",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVLAB_STAGING_MEMORY": "10MB"},
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert "ran out of memory" in line and "DVLAB_STAGING_MEMORY" in line
+    assert "COPY's text format" not in line
+    assert not lab.exists()
