@@ -569,14 +569,28 @@ def _is_text(value: str) -> bool:
 
 
 def _check_zone(tz: str) -> None:
+    """Refuse a zone Python or DuckDB does not know (Python's reads files DuckDB has no
+    name for: posixrules, right/UTC, localtime)."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    import duckdb
+
+    from dvlab.lab.schema import quote_literal
+
+    unknown = BadInputError(
+        f"unknown time zone {tz!r} for --tz; use an IANA name such as UTC or Europe/Oslo"
+    )
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise BadInputError(
-            f"unknown time zone {tz!r} for --tz; use an IANA name such as UTC or Europe/Oslo"
-        ) from None
+        raise unknown from None
+    con = duckdb.connect()
+    try:
+        con.execute(f"SET TimeZone = {quote_literal(tz)}")
+    except duckdb.Error:
+        raise unknown from None
+    finally:
+        con.close()
 
 
 class _progress_bar:

@@ -110,7 +110,9 @@ def test_help_describes_the_command(
     assert "--db PATH" in help_text
 
 
-@pytest.mark.parametrize("zone", ["", "UTC+5", "Mars/Olympus"])
+@pytest.mark.parametrize(
+    "zone", ["", "UTC+5", "Mars/Olympus", "posixrules", "right/UTC", "posix/Asia/Kathmandu"]
+)
 def test_ingest_refuses_a_zone_that_is_not_one(
     zone: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
