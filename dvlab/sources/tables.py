@@ -43,14 +43,15 @@ CSV_LINE_BYTES = 2 << 20
 
 #: A value of a database's copy (PostgreSQL's text format) as it was: ``\\`` is a
 #: backslash, and ``\n``, ``\r``, ``\t``, ``\b``, ``\f``, ``\v`` the control characters
-#: (COPY TO writes no other escape). Split at the escaped backslashes, each piece holds only
-#: the others.
+#: (COPY TO writes no other escape). The escaped backslashes are set aside as NUL first (a
+#: PostgreSQL text value never holds one), so that ``\\n`` stays a backslash and an n; each
+#: step is one pass over the value, whatever the number of backslashes in it.
 _UNESCAPE_COPIED = r"""CREATE OR REPLACE TEMP MACRO dvlab_copied_text(v) AS (
     CASE WHEN NOT contains(v, '\') THEN v
-         ELSE array_to_string(list_transform(string_split(v, '\\'), lambda p:
-                  replace(replace(replace(replace(replace(replace(p,
-                      '\n', chr(10)), '\r', chr(13)), '\t', chr(9)),
-                      '\b', chr(8)), '\f', chr(12)), '\v', chr(11))), '\')
+         ELSE replace(replace(replace(replace(replace(replace(replace(
+                  replace(v, '\\', chr(0)),
+                  '\n', chr(10)), '\r', chr(13)), '\t', chr(9)),
+                  '\b', chr(8)), '\f', chr(12)), '\v', chr(11)), chr(0), '\')
     END)"""
 
 
