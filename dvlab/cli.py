@@ -1060,7 +1060,7 @@ def build_parser() -> argparse.ArgumentParser:
 
             exit codes: 0 ok, 1 unexpected error, 2 bad input, unreadable source or
                         unusable path, 3 lab locked, 4 a report cell failed,
-                        130 interrupted"""
+                        130 interrupted, 141 stdout's reader went away (| head)"""
         ),
     )
     _add_global_options(parser)

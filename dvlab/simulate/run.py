@@ -74,6 +74,10 @@ def simulate(
         raise BadInputError(f"--seed {seed} is negative; give 0 or more")
     if not 1971 <= start.year <= 9990:
         raise BadInputError(f"--start {start.isoformat()} is out of range; give a year 1971-9990")
+    if out.name in ("", ".", ".."):
+        # the folder is written beside its target and moved into place: a folder one is in
+        # (or above) cannot be that target
+        raise BadInputError(f"--out {out}: give the name of a new folder to write")
     if out.exists() and any(out.iterdir()):
         raise BadInputError(f"{out} is not empty; simulate writes into a new or empty folder")
     # written beside the target and moved into place whole: a run that is stopped leaves

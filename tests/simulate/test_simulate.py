@@ -823,6 +823,20 @@ def test_cli_refuses_a_folder_that_is_not_empty(
     assert (out / "keep.txt").read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("given", [".", "..", "sub/.."])
+def test_cli_refuses_the_folder_it_is_in(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """Refused before the run, not after it (the move into place failed at the end)."""
+    here = tmp_path / "here"
+    (here / "sub").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    code = simulate_baseline(Path(given), "--duration", "20m")
+    assert code == 2
+    assert "give the name of a new folder to write" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["here", "sub"]
+
+
 def simulate_baseline(out: Path, *more: str) -> int:
     """``dvlab simulate`` of the baseline, seed 1, into ``out``, with ``more`` options."""
     return main(["simulate", "--scenario", "baseline", "--seed", "1", "--out", str(out), *more])
