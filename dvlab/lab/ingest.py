@@ -1793,7 +1793,7 @@ def _read_table(
         )
         read.skipped = made.skipped
         return read
-    staged, loaded, rejected = tables.stage(
+    staged, loaded, rejected, _ = tables.stage(
         staging.con,
         src=src,
         path=path,

@@ -686,7 +686,7 @@ def _stage(
     lab_ingest._use_zone(staging.con, options.tz)
     shape = tables.Shape(kind=kind, layout="csv", columns=columns)
     try:
-        staged, loaded, rejected = tables.stage(
+        staged, loaded, rejected, superseded = tables.stage(
             staging.con,
             src=0,
             path=pulled.path,
@@ -695,6 +695,8 @@ def _stage(
             time_origin=options.time_origin,
             source=name,
             copied=pulled.copied,
+            # of two rows of one id, the one of the later watermark is the row as it is now
+            version=pulled.watermark,
         )
     except SourceReadError as exc:
         # the staging file is ours, and gone when the run ends: name the source instead
@@ -704,10 +706,10 @@ def _stage(
         **base,
         "status": "loaded",
         "format": f"postgresql-{kind}",
-        "consumed_lines": loaded + rejected,
+        "consumed_lines": loaded + rejected + superseded,
         "rows_loaded": loaded,
         "rows_rejected": rejected,
-        "rows_skipped": 0,
+        "rows_skipped": superseded,
         "position": pulled.position,
         "options": json.dumps(recorded),
         "src": 0,

@@ -478,14 +478,18 @@ def stage(
     time_origin: str | None,
     source: str | None = None,
     copied: CopiedRows | None = None,
-) -> tuple[str, int, int]:
+    version: str | None = None,
+) -> tuple[str, int, int, int]:
     """Read ``path`` into a staging table of the lab's columns for ``shape.kind``.
 
-    Returns (staging table, rows, rejects); rejects go to ``stage_rejects``
-    with their row and column. ``line`` is the file's line for CSV and JSON
-    lines, the row (1-based) for Parquet, the element for a JSON array. A
-    CSV copied out of a database (``copied``) is named by ``source`` rather than
-    its path, and its rows are numbered by the numbers it holds.
+    Returns (staging table, rows, rejects, rows superseded); rejects go to
+    ``stage_rejects`` with their row and column. ``line`` is the file's line for
+    CSV and JSON lines, the row (1-based) for Parquet, the element for a JSON
+    array. A CSV copied out of a database (``copied``) is named by ``source``
+    rather than its path, and its rows are numbered by the numbers it holds.
+    ``version`` names a column that orders the versions of a row (a live
+    source's watermark): of the rows of one id, those of an earlier version than
+    the latest are superseded (dropped, and counted), not duplicates.
     """
     name = source or str(path)
     if shape.kind == "events" and kind_of(shape.columns) != "events":
@@ -502,7 +506,7 @@ def stage(
         if shape.kind == "events":
             select = _events_select(raw)
         else:
-            select = _table_select(raw, shape, mapping, time_origin, name, columnar)
+            select = _table_select(raw, shape, mapping, time_origin, name, columnar, version)
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
@@ -513,7 +517,10 @@ def stage(
             raise SourceReadError(
                 name, f"could not read it as COPY's text format: {first_line(exc)}"
             ) from None
+        superseded = 0
         if shape.kind != "events":
+            if version is not None:
+                superseded = _drop_superseded(con, staged, shape, mapping, name)
             _reject_repeated(con, staged, shape, mapping, name)
         # a rejected row's excerpt is looked up in the raw rows: making it for every row
         # would cost as much as the rest of the staging
@@ -526,7 +533,7 @@ def stage(
         rows = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
     finally:
         drop_raw(con, raw)
-    return staged, int(rows), rejected
+    return staged, int(rows), rejected, superseded
 
 
 #: a source column as the raw table holds it: (its alias there, its DuckDB type)
@@ -856,8 +863,12 @@ def _table_select(
     origin: str | None,
     source: str,
     columnar: Columnar | None = None,
+    version: str | None = None,
 ) -> str:
     kind = shape.kind
+    # the version of a row (see stage), as text
+    found = _find(columnar, version) if columnar is not None and version is not None else None
+    version_text = f"{found[0]}::VARCHAR" if found is not None else "NULL::VARCHAR"
     chosen = checked_columns(shape, mapping, source)
     texts, attributes = row_texts(shape, chosen, columnar)
     state = "state" if kind == "tasks" else "to_state"
@@ -920,13 +931,56 @@ def _table_select(
             t_reason AS reason"""
     return f"""
         SELECT line, {columns}, attributes::JSON AS attributes, reject,
-               NULL::VARCHAR AS record
+               NULL::VARCHAR AS record, dvlab_version
         FROM (
             SELECT *, CASE {" ".join(checks)} END AS reject
             FROM (SELECT *, {parsed} FROM (
-                SELECT line, record, {attributes}::JSON AS attributes, {text_columns}
+                SELECT line, record, {attributes}::JSON AS attributes, {text_columns},
+                       {version_text} AS dvlab_version
                 FROM {raw}))
         )"""
+
+
+def _keys(shape: Shape, chosen: dict[str, str]) -> list[str] | None:
+    """The columns that identify a staged row of ``shape.kind``; None when its rows cannot
+    repeat (transitions numbered here)."""
+    if shape.kind == "tasks":
+        return ["task_id"]
+    return ["task_id", "seq"] if "seq" in chosen else None
+
+
+def _drop_superseded(
+    con: duckdb.DuckDBPyConnection,
+    staged: str,
+    shape: Shape,
+    mapping: dict[str, str],
+    source: str,
+) -> int:
+    """Drop each staged row of a key that has a row of a later version (its
+    ``dvlab_version``, compared as a number, else as a time, else as text): an earlier
+    state of the row, which a live source read by its watermark would not hold again.
+    Rows of the key's latest version stay (two of them are duplicates). Returns how many
+    were dropped."""
+    keys = _keys(shape, checked_columns(shape, mapping, source))
+    if keys is None:
+        return 0
+    ident = quote_ident(staged)
+    cols = ", ".join(keys)
+    order = (
+        "TRY_CAST(dvlab_version AS DOUBLE) DESC NULLS LAST, "
+        "TRY_CAST(dvlab_version AS TIMESTAMPTZ) DESC NULLS LAST, dvlab_version DESC NULLS LAST"
+    )
+    # the window runs over the rows of keys seen more than once only
+    return int(
+        con.execute(
+            f"""DELETE FROM {ident} WHERE line IN (
+                SELECT line FROM (
+                    SELECT line, dense_rank() OVER (PARTITION BY {cols} ORDER BY {order}) AS r
+                    FROM {ident} WHERE ({cols}) IN (
+                        SELECT ({cols}) FROM {ident} GROUP BY ALL HAVING count(*) > 1))
+                WHERE r > 1)"""
+        ).fetchall()[0][0]
+    )
 
 
 def _reject_repeated(
@@ -942,14 +996,14 @@ def _reject_repeated(
     are found by grouping the staged rows, once they are read: a window over every row
     costs several times more."""
     chosen = checked_columns(shape, mapping, source)
-    if shape.kind == "tasks":
-        keys = ["task_id"]
-        what = "duplicate id ' || to_json(s.task_id)::VARCHAR"
-    elif "seq" in chosen:
-        keys = ["task_id", "seq"]
-        what = "duplicate transition ' || to_json(s.task_id)::VARCHAR || ' #' || s.seq"
-    else:
+    keys = _keys(shape, chosen)
+    if keys is None:
         return  # transitions numbered here cannot repeat
+    what = (
+        "duplicate id ' || to_json(s.task_id)::VARCHAR"
+        if shape.kind == "tasks"
+        else "duplicate transition ' || to_json(s.task_id)::VARCHAR || ' #' || s.seq"
+    )
     ident = quote_ident(staged)
     con.execute(
         f"""UPDATE {ident} AS s

@@ -649,3 +649,52 @@ def test_too_little_staging_memory_blames_the_setting_not_the_rows(
     assert "ran out of memory" in line and "DVLAB_STAGING_MEMORY" in line
     assert "COPY's text format" not in line
     assert not lab.exists()
+
+
+def test_of_two_rows_of_one_id_the_later_watermark_is_kept_and_a_rerun_changes_nothing(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """A history table holds t twice: running at 09:00, failed at 10:00. The row of the
+    later watermark is t as it is now; the earlier is skipped, not a reject. (The first
+    row read had been kept, the other rejected, and the next run, which reads from 10:00
+    only, then turned t failed with nothing changed in the database.)"""
+    table = sql.Identifier(scratch_schema, "hist")
+    pg.execute(
+        sql.SQL("CREATE TABLE {} (task_id text, state text, updated_at timestamptz)").format(table)
+    )
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} VALUES ('t', 'running', %s), ('t', 'failed', %s), ('u', 'running', %s)"
+        ).format(table),
+        [utc(2026, 11, 30, 9), utc(2026, 11, 30, 10), utc(2026, 11, 30, 9, 30)],
+    )
+    args = ("--table", f"{scratch_schema}.hist")
+    for _ in range(3):
+        assert ingest(lab_path, pg_dsn, *args) == 0
+        assert rows(lab_path, "SELECT task_id, state FROM tasks ORDER BY 1") == [
+            ("t", "failed"),
+            ("u", "running"),
+        ]
+    assert rows(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
+    assert rows(
+        lab_path, "SELECT status, rows_loaded, rows_skipped FROM ingests ORDER BY ingest_id"
+    ) == [("loaded", 2, 1), ("unchanged", 0, 1), ("unchanged", 0, 1)]
+
+
+def test_two_rows_of_one_id_at_one_watermark_are_duplicates(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """Nothing tells which of them is the later: the first is kept, the other a reject."""
+    table = sql.Identifier(scratch_schema, "tied")
+    pg.execute(
+        sql.SQL("CREATE TABLE {} (task_id text, state text, updated_at timestamptz)").format(table)
+    )
+    at = utc(2026, 11, 30, 10)
+    pg.execute(
+        sql.SQL("INSERT INTO {} VALUES ('t', 'running', %s), ('t', 'failed', %s)").format(table),
+        [at, at],
+    )
+    assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.tied") == 0
+    [(reason,)] = rows(lab_path, "SELECT reason FROM rejects")
+    assert 'duplicate id "t" (first on line ' in reason
+    assert rows(lab_path, "SELECT count(*) FROM tasks") == [(1,)]
