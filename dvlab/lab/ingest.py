@@ -2133,6 +2133,12 @@ def _counted(table: str, deleted: int) -> int:
     return 0 if table == "metric_families" else int(deleted)
 
 
+#: a staged reject ``s`` the lab holds already for source ``$source`` (a live source's bad
+#: row at its watermark, read again by each run)
+_KNOWN_REJECT = """EXISTS (SELECT 1 FROM lab.rejects AS r WHERE r.source = $source
+    AND r.reason = s.reason AND r.raw IS NOT DISTINCT FROM s.raw)"""
+
+
 def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> None:
     """Copy one source's staged rows and rejects into the lab."""
     params = {"src": entry["src"], "ingest_id": entry["ingest_id"]}
@@ -2141,12 +2147,17 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
         for kind, staged in entry["tables"]:
             if entry.get("skip_unchanged"):
                 # a live source read again from its watermark: rows the lab holds as they are
-                # now are not rewritten
+                # now are not rewritten, nor rejects it holds (a bad row at the watermark)
+                known = con.execute(
+                    f"SELECT count(*) FROM stage_rejects AS s WHERE src = $src AND {_KNOWN_REJECT}",
+                    {"src": entry["src"], "source": entry["source"]},
+                ).fetchall()[0][0]
+                entry["rows_rejected"] = int(entry.get("rows_rejected") or 0) - int(known)
                 same = tables.drop_unchanged(con, kind, staged)
                 if kind == "transitions" and entry.get("numbered_here"):
                     same += tables.continue_numbering(con, staged)
                 entry["rows_loaded"] = int(entry["rows_loaded"]) - same
-                entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
+                entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same + int(known)
                 if not entry["rows_loaded"] and not entry.get("rows_rejected"):
                     entry["status"] = "unchanged"
                     entry.setdefault("message", "every row read is already in the lab")
@@ -2181,6 +2192,13 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                 SELECT {", ".join(columns)}, $ingest_id FROM stage_logs WHERE src = $src""",
             params,
         )
+    if entry.get("skip_unchanged"):
+        con.execute(
+            f"""INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
+                FROM stage_rejects AS s WHERE src = $src AND NOT {_KNOWN_REJECT}""",
+            {**params, "source": entry["source"]},
+        )
+        return
     con.execute(
         """INSERT INTO lab.rejects SELECT $ingest_id, source, line, reason, raw
            FROM stage_rejects WHERE src = $src""",

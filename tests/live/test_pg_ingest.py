@@ -698,3 +698,24 @@ def test_two_rows_of_one_id_at_one_watermark_are_duplicates(
     [(reason,)] = rows(lab_path, "SELECT reason FROM rejects")
     assert 'duplicate id "t" (first on line ' in reason
     assert rows(lab_path, "SELECT count(*) FROM tasks") == [(1,)]
+
+
+def test_a_bad_row_at_the_watermark_is_one_reject_however_often_it_is_read(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    table = sql.Identifier(scratch_schema, "badtop")
+    pg.execute(
+        sql.SQL("CREATE TABLE {} (task_id text, state text, updated_at timestamptz)").format(table)
+    )
+    pg.execute(
+        sql.SQL("INSERT INTO {} VALUES ('t', 'running', %s), ('u', 'sideways', %s)").format(table),
+        [utc(2026, 11, 30, 9), utc(2026, 11, 30, 10)],
+    )
+    args = ("--table", f"{scratch_schema}.badtop")
+    for _ in range(3):
+        assert ingest(lab_path, pg_dsn, *args) == 0
+    assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
+    assert rows(
+        lab_path,
+        "SELECT status, rows_loaded, rows_rejected, rows_skipped FROM ingests ORDER BY ingest_id",
+    ) == [("loaded", 1, 1, 0), ("unchanged", 0, 0, 1), ("unchanged", 0, 0, 1)]
