@@ -483,10 +483,13 @@ def option_change(
             return sorted(set(recorded.get(k) or ())) == sorted(set(now.get(k) or ()))
         return bool(recorded.get(k) == now.get(k))
 
+    # an option not given now is no change: the source goes on with the one it keeps
     changed = [
         k
         for k in keys
-        if not same(k) and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
+        if now.get(k) is not None
+        and not same(k)
+        and not (k == "tz" and {recorded.get(k), now.get(k)} <= {None, "UTC"})
     ]
     if not changed:
         return None
@@ -2160,7 +2163,12 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                 entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same + int(known)
                 if not entry["rows_loaded"] and not entry.get("rows_rejected"):
                     entry["status"] = "unchanged"
-                    entry.setdefault("message", "every row read is already in the lab")
+                    entry.setdefault(
+                        "message",
+                        "every row read is already in the lab"
+                        if entry["rows_skipped"]
+                        else "no rows",
+                    )
             values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}
             for statement in tables.insert_sql(kind, staged):
                 done = con.execute(

@@ -270,6 +270,32 @@ def test_cli_forget_and_option_warnings(
     assert "not in the lab's ledger" in capsys.readouterr().err
 
 
+def test_an_option_left_out_later_is_kept_without_a_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Left out is not asked to change: the source goes on with what it keeps, and says
+    nothing (it had said "loaded before with other options (--site osl1; now none)")."""
+    from dvlab.cli import main
+
+    source = tmp_path / "n.log"
+    source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
+    db = str(tmp_path / "lab.duckdb")
+    assert main(["--db", db, "ingest", str(source), "--site", "osl1"]) == 0
+    capsys.readouterr()
+    with source.open("a") as fh:
+        fh.write('ts="2026-12-01 10:00:01" msg=b\n')
+    assert main(["--db", db, "ingest", str(source)]) == 0
+    assert capsys.readouterr().err == ""
+    con = duckdb.connect(db, read_only=True)
+    try:
+        assert con.execute("SELECT message, site FROM logs ORDER BY line").fetchall() == [
+            ("a", "osl1"),
+            ("b", "osl1"),
+        ]
+    finally:
+        con.close()
+
+
 def test_forget_takes_the_whole_lineage_of_a_renamed_and_grown_file(tmp_path: Path) -> None:
     lab = tmp_path / "lab.duckdb"
     first = tmp_path / "app.log"

@@ -719,3 +719,20 @@ def test_a_bad_row_at_the_watermark_is_one_reject_however_often_it_is_read(
         lab_path,
         "SELECT status, rows_loaded, rows_rejected, rows_skipped FROM ingests ORDER BY ingest_id",
     ) == [("loaded", 1, 1, 0), ("unchanged", 0, 0, 1), ("unchanged", 0, 0, 1)]
+
+
+def test_an_empty_table_says_it_has_no_rows(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pg.execute(
+        sql.SQL("CREATE TABLE {} (task_id text, state text)").format(
+            sql.Identifier(scratch_schema, "empty")
+        )
+    )
+    assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.empty") == 0
+    assert capsys.readouterr().err.rstrip().endswith(": no rows")
+    assert rows(lab_path, "SELECT status, message FROM ingests") == [("unchanged", "no rows")]
