@@ -736,3 +736,22 @@ def test_an_empty_table_says_it_has_no_rows(
     assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.empty") == 0
     assert capsys.readouterr().err.rstrip().endswith(": no rows")
     assert rows(lab_path, "SELECT status, message FROM ingests") == [("unchanged", "no rows")]
+
+
+def test_a_wall_clock_time_at_the_end_of_postgresqls_range_is_one_reject(
+    pg_dsn: str, lab_path: Path
+) -> None:
+    """Read in a zone west of UTC it would leave PostgreSQL's range: the pull had failed
+    whole ("timestamp out of range")."""
+    query = (
+        "SELECT 't1' AS task_id, 'running' AS state, '294276-12-31 23:59:59'::timestamp "
+        "AS created_at UNION ALL SELECT 't2', 'running', '2026-11-30 09:00:00'::timestamp"
+    )
+    args = ("--query", query, "--kind", "tasks", "--tz", "America/St_Johns")
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    # 09:00 at -03:30 is 12:30 UTC
+    assert rows(lab_path, "SELECT task_id, created FROM tasks") == [
+        ("t2", utc(2026, 11, 30, 12, 30))
+    ]
+    [(reason,)] = rows(lab_path, "SELECT reason FROM rejects")
+    assert reason == 'tasks: column created_at: "294276-12-31 23:59:59" is not a time'
