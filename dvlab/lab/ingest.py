@@ -2030,17 +2030,22 @@ def _still_as_read(path: Path, read: _Read) -> bool:
 def writing(con: duckdb.DuckDBPyConnection, lab_path: Path) -> Iterator[None]:
     """The lab attached to the staging connection ``con`` as ``lab`` (brought up to date)
     for one transaction: committed when the block ends, rolled back if it raises, and
-    detached at once, so the lab is locked only while it is written."""
+    detached at once, so the lab is locked only while it is written. A lab this made
+    (there was none) is removed again when the transaction does not commit: a run stopped
+    or failed leaves no empty lab behind."""
     check_lab_file(lab_path)
+    created = not lab_path.exists()
     wait_for_lock(
         lambda: con.execute(f"ATTACH {schema.quote_literal(str(lab_path))} AS lab"), lab_path
     )
+    committed = False
     try:
         schema.migrate(con, "lab")
         con.execute("BEGIN TRANSACTION")
         try:
             yield
             con.execute("COMMIT")
+            committed = True
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -2048,6 +2053,9 @@ def writing(con: duckdb.DuckDBPyConnection, lab_path: Path) -> Iterator[None]:
         raise dberrors.translate(exc, what=f"writing to {lab_path}") from exc
     finally:
         con.execute("DETACH lab")
+        if created and not committed:
+            for made in (lab_path, lab_path.with_name(lab_path.name + ".wal")):
+                made.unlink(missing_ok=True)
 
 
 def _commit(

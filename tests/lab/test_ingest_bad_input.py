@@ -495,3 +495,27 @@ def test_strict_says_how_many_sources_its_rejects_are_spread_over(
     assert str(caught.value).startswith(
         f"{first}:2: --strict: 3 line(s) rejected in 2 sources, nothing written; first: "
     )
+
+
+def test_a_commit_that_fails_leaves_no_new_lab(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped inside the transaction (as a Ctrl-C that reaches it): the lab the commit made
+    is removed again, not left empty with its tables."""
+    from dvlab.lab import ingest as lab_ingest
+
+    source = tmp_path / "a.jsonl"
+    source.write_text(jsonl([record(1), record(2)]), encoding="utf-8")
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lab_ingest, "_insert_ledger_row", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(lab_path, [str(source)])
+
+    assert not lab_path.exists()
+    assert not lab_path.with_name(lab_path.name + ".wal").exists()
+    monkeypatch.undo()
+    ingest(lab_path, [str(source)])
+    assert table_counts(lab_path) == {"logs": 2, "rejects": 0, "ingests": 1}
