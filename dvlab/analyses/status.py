@@ -31,6 +31,10 @@ QUERIES = {
 }
 
 
+#: the longest --window, in seconds: a century (an interval DuckDB holds)
+_LONGEST_WINDOW = 100 * 366 * 86400
+
+
 @dataclass
 class Status:
     """The answers at one moment: each a list of rows (dicts) of its query."""
@@ -64,8 +68,10 @@ def status(
     or all; a failure counts when it happened within ``window`` seconds before ``at``."""
     if at is not None:
         parse_time(at, name="--at")
-    if window < 1:
-        raise BadInputError(f"--window must be at least 1 second, not {window}")
+    if not 1 <= window <= _LONGEST_WINDOW:
+        raise BadInputError(
+            f"--window must be from 1 second to {_LONGEST_WINDOW} (a century), not {window}"
+        )
     handle = open_lab(Path(lab) if lab is not None else None)
     if not handle.sql("SELECT count(*) FROM tasks").fetchall()[0][0]:
         raise BadInputError(

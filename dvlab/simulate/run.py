@@ -64,7 +64,10 @@ def simulate(
     start = start.astimezone(UTC)
     duration = scenarios.DURATIONS[scenario] if duration is None else duration
     if duration <= timedelta(minutes=10):
-        raise BadInputError(f"--duration {duration} is too short; give more than 10 minutes")
+        raise BadInputError(
+            f"--duration of {duration.total_seconds() / 60:g} minutes is too short; "
+            "give more than 10 minutes"
+        )
     if duration > MAX_DURATION:
         raise BadInputError(
             f"--duration {duration} is longer than a run can be ({MAX_DURATION.days} days)"

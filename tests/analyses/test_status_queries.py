@@ -172,6 +172,14 @@ def test_what_failed_why_what_it_touched_and_whether_to_retry(lab: Path) -> None
     assert e4["first_error"] is None
 
 
+@pytest.mark.parametrize("window", [0, -5, 10**20])
+def test_a_window_out_of_range_is_refused_in_plain_words(lab: Path, window: int) -> None:
+    with pytest.raises(
+        BadInputError, match=r"--window must be from 1 second to \d+ \(a century\)"
+    ):
+        status(lab, at=AT, window=window)
+
+
 def test_a_failure_outside_the_window_does_not_count(lab: Path) -> None:
     # c3 failed 30 s before the moment, e4 10 s before
     assert [r["task_id"] for r in status(lab, at=AT, window=20).failed] == ["e4"]

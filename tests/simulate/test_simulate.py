@@ -872,8 +872,8 @@ def test_cli_refuses_a_duration_too_short(
     code = simulate_baseline(out, f"--duration={duration}")
     err = capsys.readouterr().err
     assert code == 2
-    assert "--duration" in err
-    assert "short" in err
+    assert "--duration of " in err and " minutes is too short" in err
+    assert "0:" not in err  # said in minutes, not as Python writes a timedelta
     assert not out.exists()
 
 
