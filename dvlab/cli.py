@@ -935,10 +935,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"{args.scenario} (seed {args.seed}, {args.scale}) -> {result.out}: {counts}")
     if args.to_postgres:
         from dvlab.live import pgconn
+        from dvlab.live.pgingest import shown_name
         from dvlab.simulate.push import to_postgres
 
         held = to_postgres(result.out, args.to_postgres, args.pg_schema)
-        where = f"{pgconn.describe(args.to_postgres)} schema {args.pg_schema}"
+        # as --table takes it: a name PostgreSQL would fold (Upper) is quoted
+        schema_name = shown_name(args.pg_schema)
+        where = f"{pgconn.describe(args.to_postgres)} schema {schema_name}"
         print(f"postgresql: {', '.join(f'{t} {n:,} rows' for t, n in held.items())} in {where}")
     if args.to_nats:
         from dvlab.live.natsingest import describe

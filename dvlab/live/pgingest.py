@@ -88,12 +88,12 @@ class PgSource:
         where = pgconn.describe(self.dsn)
         if self.table is not None:
             # as PostgreSQL reads it, so that BRK.Tasks and brk.tasks are one source
-            return f"{where}?table={'.'.join(map(_shown_name, table_name(self.table)))}"
+            return f"{where}?table={'.'.join(map(shown_name, table_name(self.table)))}"
         digest = hashlib.sha256((self.query or "").strip().encode()).hexdigest()[:12]
         return f"{where}?query={digest}"
 
 
-def _shown_name(name: str) -> str:
+def shown_name(name: str) -> str:
     """A name as one would write it to PostgreSQL: bare when it reads back the same,
     else in double quotes."""
     if re.fullmatch(r"[a-z_][a-z0-9_$]*", name):

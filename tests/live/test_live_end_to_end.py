@@ -241,3 +241,26 @@ def test_an_unreachable_server_is_refused_before_anything_is_written(
         assert code == 2, target
         assert "127.0.0.1:9" in capsys.readouterr().err
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_schema_named_in_capitals_is_shown_as_table_takes_it(
+    pg_dsn: str, pg: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PostgreSQL folds a bare name: the schema Dv... is written "Dv..." for --table."""
+    from tests.live.conftest import unique_name
+
+    schema = "Dv" + unique_name()
+    try:
+        out = tmp_path / "sim"
+        simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
+        pushed = ["--to-postgres", pg_dsn, "--pg-schema", schema]
+        assert main([*simulate, "--out", str(out), *pushed]) == 0
+        assert f'schema "{schema}"' in capsys.readouterr().out
+        lab = tmp_path / "lab.duckdb"
+        assert main(["--db", str(lab), "ingest", pg_dsn, "--table", f'"{schema}".tasks']) == 0
+    finally:
+        pg.execute(
+            psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                psycopg.sql.Identifier(schema)
+            )
+        )
