@@ -709,6 +709,10 @@ _CONSUMER = {
 
 def _jsz(snap: _Snapshot, body: dict[str, Any]) -> None:
     snap.numbers(body, (), _JSZ, {})
+    # the limits its memory and storage are read against, as /varz gives them too
+    config = snap.child(body, (), "config")
+    if config is not None:
+        snap.numbers(config, ("config",), _JETSTREAM_LIMITS, {})
     for name, keys in _JSZ_TOTALS.items():
         key = next((k for k in keys if body.get(k) is not None), None)
         if key is not None:

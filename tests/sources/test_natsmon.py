@@ -397,6 +397,8 @@ def test_jsz_meta_peers_streams_and_consumers(
     assert values(rows, "nats_jetstream_meta_cluster_size") == [3.0]
     assert values(rows, "nats_jetstream_streams") == [1.0]
     assert values(rows, "nats_jetstream_api_errors_total") == [1.0]
+    # the limit of its config, as /varz gives it
+    assert values(rows, "nats_jetstream_max_memory_bytes") == [1.0]
     stream = {
         r["name"]: r["value"]
         for r in rows
