@@ -199,3 +199,19 @@ def test_out_ending_in_json_writes_json(
     assert (code, err) == (0, "")
     rows = json.loads(out.read_text(encoding="utf-8"))  # one array, as sql writes it
     assert [row["value"] for row in rows] == [0.0, 0.0, 3.0]
+
+
+def test_labels_as_text_escape_quotes_backslashes_and_line_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As Prometheus writes a label value: one line per point whatever the value holds."""
+    scrape = tmp_path / "s.prom"
+    scrape.write_text('# TYPE g gauge\ng{v="a\\"b\\\\c\\nd"} 1\n')
+    lab = tmp_path / "lab.duckdb"
+    assert main(["--db", str(lab), "ingest", str(scrape), "--at", "2026-12-04T10:00Z"]) == 0
+    capsys.readouterr()
+
+    code, out, _ = run(lab, capsys, "g", "--format", "csv")
+
+    assert code == 0
+    assert out.splitlines()[1:] == ['2026-12-04T10:00:00.000000Z,"{v=""a\\""b\\\\c\\nd""}",,,1.0']

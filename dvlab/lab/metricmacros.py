@@ -2,7 +2,7 @@
 
 ``dvlab_labels_text(labels)``
     A series' labels as Prometheus writes them, sorted by name:
-    ``{code="500",method="GET"}`` (quotes and backslashes escaped), ``''`` for
+    ``{code="500",method="GET"}`` (quotes, backslashes and line breaks escaped), ``''`` for
     none. One text per series, so points group and print by it.
 ``dvlab_cumulative(type, name, labels)``
     Whether a series only grows until its process restarts: a counter (but its
@@ -20,7 +20,8 @@ MACROS = (
         CASE WHEN cardinality(labels) > 0
              THEN '{' || array_to_string(list_transform(list_sort(map_entries(labels)),
                       lambda e: e.key || '="'
-                                || replace(replace(e.value, '\', '\\'), '"', '\"') || '"'),
+                                || replace(replace(replace(e.value, '\', '\\'), '"', '\"'),
+                                           chr(10), '\n') || '"'),
                       ',') || '}'
              ELSE '' END)""",
     """CREATE OR REPLACE TEMP MACRO dvlab_cumulative(type, name, labels) AS (
