@@ -301,7 +301,9 @@ class _Committer:
                 )
             finally:
                 con.unregister("adv")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE tbl_0 AS {tables._events_select('tbl_raw_0')}")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE tbl_0 AS {tables.events_select(con, 'tbl_raw_0')}"
+        )
         rejected = tables._reject_rows(con, "tbl_0", "events", 0, self.name)
         con.execute("DELETE FROM tbl_0 WHERE reject IS NOT NULL")
         tables._fold_redeliveries(con, "tbl_0")

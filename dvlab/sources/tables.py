@@ -504,7 +504,7 @@ def stage(
     columnar = _read_raw(con, raw, path, shape, copied=copied)
     try:
         if shape.kind == "events":
-            select = _events_select(raw)
+            select = events_select(con, raw)
         else:
             select = _table_select(raw, shape, mapping, time_origin, name, columnar, version)
         try:
@@ -1024,10 +1024,23 @@ def _known_states() -> str:
     return ", ".join(w for words in TASK_STATES.values() for w in words)
 
 
-def _events_select(raw: str) -> str:
+#: the JSON object ``j`` with its member ``k`` read as JSON when it is text holding a JSON
+#: object: a table (CSV, a database's copy) holds a message's data and headers as text
+_JSON_INSIDE = """CREATE OR REPLACE TEMP MACRO dvlab_json_inside(j, k) AS (
+    CASE WHEN json_type(j, '$.' || k) = 'VARCHAR'
+              AND starts_with(ltrim(j ->> ('$.' || k)), '{')
+              AND json_valid(j ->> ('$.' || k))
+         THEN json_merge_patch(j, json_object(k, (j ->> ('$.' || k))::JSON))
+         ELSE j END)"""
+
+
+def events_select(con: duckdb.DuckDBPyConnection, raw: str) -> str:
     """A JetStream export line (stream, seq, subject, time, headers, data) or a bare
-    CloudEvents line, as an ``events`` row. Site and service come from the envelope's
-    ``site``/``service`` extensions, else from a ``source`` ending in ``SITE/SERVICE``."""
+    CloudEvents line, as an ``events`` row (the SELECT, over the raw rows ``raw``; the
+    macro it needs is made on ``con``). Site and service come from the envelope's
+    ``site``/``service`` extensions, else from a ``source`` ending in ``SITE/SERVICE``.
+    Data and headers held as text (a table's columns) are read as the JSON they hold."""
+    con.execute(_JSON_INSIDE)
     return rf"""
         SELECT line, event_id, stream, subject, seq, coalesce(time, published) AS time,
                published, type, site, service, correlation_id, causation_id, task_id,
@@ -1089,8 +1102,9 @@ def _events_select(raw: str) -> str:
                                  THEN CASE WHEN is_wrapped THEN msg -> 'data' ELSE msg END
                             END AS env
                         FROM (
-                            SELECT line, record,
-                                CASE WHEN json_valid(record) THEN record::JSON END AS msg,
+                            SELECT line, record, dvlab_json_inside(dvlab_json_inside(
+                                       CASE WHEN json_valid(record) THEN record::JSON END,
+                                       'data'), 'headers') AS msg,
                                 json_valid(record) AND (record::JSON ->> 'stream' IS NOT NULL
                                     OR record::JSON ->> 'seq' IS NOT NULL) AS is_wrapped
                             FROM {raw})))))

@@ -776,6 +776,30 @@ def test_jetstream_export_stores_one_row_per_event_counting_deliveries(
     assert json.loads(payload[0][0]) == {"task_id": "t1", "workflow_id": "w1"}
 
 
+def test_a_table_of_messages_holds_its_envelopes_as_text(tmp_path: Path, lab_path: Path) -> None:
+    """A CSV export (as a database table) keeps data and headers as JSON text: read as the
+    JSON they hold, the envelope's id, type, site and service count, as in JSON lines."""
+    envelope = cloudevent("e1", 0, subject="t1", data={"task_id": "t1"})
+    path = write_csv(
+        tmp_path / "events.csv",
+        ["stream", "seq", "subject", "time", "headers", "data"],
+        [
+            ["S", 1, "dv.x", iso(1), json.dumps({"Nats-Msg-Id": "m1"}), json.dumps(envelope)],
+            ["S", 2, "dv.y", iso(2), "", "not json"],
+        ],
+    )
+    ingest(lab_path, [str(path)], IngestOptions(kind="events"))
+
+    assert query(
+        lab_path,
+        "SELECT event_id, type, site, service, headers ->> 'Nats-Msg-Id', payload::VARCHAR "
+        "FROM events ORDER BY seq",
+    ) == [
+        ("e1", "dv.task.started", "sto1", "nova", "m1", '{"task_id":"t1"}'),
+        ("S:2", "dv.y", None, None, None, '"not json"'),
+    ]
+
+
 def test_bare_cloudevents_lines(tmp_path: Path, lab_path: Path) -> None:
     path = tmp_path / "cloudevents.jsonl"
     lines = [
