@@ -281,7 +281,7 @@ def _last_position(
         rows = con.execute(
             """SELECT options ->> 'watermark', position, options ->> 'naive_tz', options::VARCHAR
                FROM ingests
-               WHERE source = ? AND status IN ('loaded', 'unchanged') AND position IS NOT NULL
+               WHERE source = ? AND status IN ('loaded', 'unchanged')
                ORDER BY ingest_id DESC LIMIT 1""",
             [name],
         ).fetchall()
@@ -579,9 +579,9 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
         note = None
         # a source keeps how its rows were read (their kind, the column names mapped): rows
         # read past the position another way would sit beside rows read before the old way
-        changed = lab_ingest.option_change(recorded_options, options, _KEPT_OPTIONS)
-        if recorded_options is not None and changed is not None:
-            note = changed
+        if recorded_options is not None:
+            # what was given otherwise is said; what was left out is kept without a word
+            note = lab_ingest.option_change(recorded_options, options, _KEPT_OPTIONS)
             options = lab_ingest.kept_options(recorded_options, options, _KEPT_OPTIONS)
         kept_tz = json.loads(recorded_options or "{}").get("tz")
         if kept_tz is not None:
@@ -606,11 +606,23 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
                 source, naive_tz=None if recorded_zone == SERVER_ZONE else recorded_zone
             )
         since = None if source.full else recorded
-        if source.watermark is None and recorded_column is not None:
+        if recorded_column is not None and source.watermark not in (None, recorded_column):
+            note = "; ".join(
+                filter(
+                    None,
+                    [
+                        note,
+                        f"--watermark {source.watermark} not applied: this source keeps the "
+                        f"column it was first read by ({recorded_column}); `dvlab forget` it "
+                        "to read it by another",
+                    ],
+                )
+            )
+        if recorded_column is not None:
             # a source keeps the watermark column it was first taken by
             source = replace(source, watermark=recorded_column)
-        elif source.watermark != recorded_column:
-            since = None  # another column: the recorded value says nothing about it
+        elif source.watermark is not None:
+            since = None  # a column now, none before: the recorded value says nothing of it
         ingest_id = lab_ingest._next_ingest_id(lab_path)
         staging = lab_ingest._Staging(options.tz, spill_dir=lab_path.resolve().parent)
         try:

@@ -755,3 +755,66 @@ def test_a_wall_clock_time_at_the_end_of_postgresqls_range_is_one_reject(
     ]
     [(reason,)] = rows(lab_path, "SELECT reason FROM rejects")
     assert reason == 'tasks: column created_at: "294276-12-31 23:59:59" is not a time'
+
+
+def test_options_left_out_later_are_kept_and_others_given_are_said(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    table = sql.Identifier(scratch_schema, "op")
+    pg.execute(sql.SQL("CREATE TABLE {} (tid text, st text, seqno int, v2 int)").format(table))
+    add = sql.SQL("INSERT INTO {} VALUES (%s, 'running', %s, %s)").format(table)
+    pg.execute(add, ["a", 1, 9])
+    name = f"{scratch_schema}.op"
+    first = ("--kind", "tasks", "--map", "task_id=tid", "--map", "state=st")
+    assert ingest(lab_path, pg_dsn, "--table", name, *first, "--watermark", "seqno") == 0
+    capsys.readouterr()
+    pg.execute(add, ["b", 2, 8])
+    # all left out: kept, without a word
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    assert capsys.readouterr().err == ""
+    pg.execute(add, ["c", 3, 7])
+    # another watermark: said, and not applied (the source goes on from seqno 2)
+    assert ingest(lab_path, pg_dsn, "--table", name, "--watermark", "v2") == 0
+    assert "--watermark v2 not applied" in capsys.readouterr().err
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("a",), ("b",), ("c",)]
+    assert rows(
+        lab_path, "SELECT position, options ->> 'watermark' FROM ingests ORDER BY ingest_id"
+    ) == [("1", "seqno"), ("2", "seqno"), ("3", "seqno")]
+
+
+def test_a_source_without_a_watermark_keeps_its_zone_too(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Read whole each time: the zone of the first run still holds (the times had moved with
+    each run's --tz, and the transitions been stored again at each new time)."""
+    table = sql.Identifier(scratch_schema, "tt")
+    pg.execute(
+        sql.SQL("CREATE TABLE {} (task_id text, from_state text, to_state text, ts text)").format(
+            table
+        )
+    )
+    pg.execute(
+        sql.SQL(
+            "INSERT INTO {} VALUES ('a', NULL, 'pending', '2026-07-01 10:00'), "
+            "('a', 'pending', 'running', '2026-07-01 10:02')"
+        ).format(table)
+    )
+    name = f"{scratch_schema}.tt"
+    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Europe/Oslo") == 0
+    assert ingest(lab_path, pg_dsn, "--table", name) == 0
+    capsys.readouterr()
+    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Asia/Tokyo") == 0
+    assert "--tz Asia/Tokyo not applied" in capsys.readouterr().err
+    # 10:00 in Oslo in summer (+02:00) is 08:00 UTC
+    assert rows(lab_path, "SELECT seq, to_state, ts FROM task_transitions ORDER BY seq") == [
+        (1, "pending", utc(2026, 7, 1, 8)),
+        (2, "running", utc(2026, 7, 1, 8, 2)),
+    ]
