@@ -63,6 +63,15 @@ DEFAULT_WATERMARK = "updated_at"
 _TIMESTAMP = 1114
 _TIMESTAMPTZ = 1184
 
+#: the DuckDB type a watermark's text is compared as, by its PostgreSQL type (oid), so that
+#: two versions of a row are ordered as PostgreSQL orders them; text otherwise (compared
+#: byte by byte: a collation of the server's own may order it otherwise)
+_VERSION_TYPES = {
+    **dict.fromkeys((20, 21, 23, 26), "HUGEINT"),  # bigint, smallint, integer, oid
+    **dict.fromkeys((700, 701, 1700), "DOUBLE"),  # real, double precision, numeric
+    **dict.fromkeys((1082, _TIMESTAMP, _TIMESTAMPTZ), "TIMESTAMPTZ"),  # date and times
+}
+
 #: rows, or bytes, written at once while copying (and between checks for Ctrl-C): whichever
 #: comes first, so wide rows do not pile up in memory
 _COPY_BATCH = 8192
@@ -300,6 +309,8 @@ class _Pulled:
     watermark: str | None
     #: rows from a SQL_ASCII database that held bytes that are not UTF-8 (see _mend)
     mended: int = 0
+    #: the DuckDB type the watermark's values compare as (see _VERSION_TYPES)
+    watermark_type: str = "VARCHAR"
 
 
 def _pull(
@@ -447,7 +458,13 @@ def _pull(
     rows = cur.rowcount if cur.rowcount >= 0 else -1
     conn.execute("COMMIT")
     return _Pulled(
-        into, tables.CopiedRows(tuple(names), longest), rows, position, watermark, mended
+        into,
+        tables.CopiedRows(tuple(names), longest),
+        rows,
+        position,
+        watermark,
+        mended,
+        _VERSION_TYPES.get(dict(described)[watermark], "VARCHAR") if watermark else "VARCHAR",
     )
 
 
@@ -714,6 +731,7 @@ def _stage(
             copied=pulled.copied,
             # of two rows of one id, the one of the later watermark is the row as it is now
             version=pulled.watermark,
+            version_type=pulled.watermark_type,
         )
     except SourceReadError as exc:
         # the staging file is ours, and gone when the run ends: name the source instead

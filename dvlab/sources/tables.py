@@ -479,6 +479,7 @@ def stage(
     source: str | None = None,
     copied: CopiedRows | None = None,
     version: str | None = None,
+    version_type: str = "VARCHAR",
 ) -> tuple[str, int, int, int]:
     """Read ``path`` into a staging table of the lab's columns for ``shape.kind``.
 
@@ -488,8 +489,10 @@ def stage(
     array. A CSV copied out of a database (``copied``) is named by ``source``
     rather than its path, and its rows are numbered by the numbers it holds.
     ``version`` names a column that orders the versions of a row (a live
-    source's watermark): of the rows of one id, those of an earlier version than
-    the latest are superseded (dropped, and counted), not duplicates.
+    source's watermark; its text compared as ``version_type``): of the rows of
+    one id, those of an earlier version than the latest are superseded (dropped,
+    and counted), not duplicates. A row without a version counts as the latest:
+    a source reads such a row every time, the others of its id perhaps not.
     """
     name = source or str(path)
     if shape.kind == "events" and kind_of(shape.columns) != "events":
@@ -520,7 +523,7 @@ def stage(
         superseded = 0
         if shape.kind != "events":
             if version is not None:
-                superseded = _drop_superseded(con, staged, shape, mapping, name)
+                superseded = _drop_superseded(con, staged, shape, mapping, name, version_type)
             _reject_repeated(con, staged, shape, mapping, name)
         # a rejected row's excerpt is looked up in the raw rows: making it for every row
         # would cost as much as the rest of the staging
@@ -955,21 +958,19 @@ def _drop_superseded(
     shape: Shape,
     mapping: dict[str, str],
     source: str,
+    version_type: str,
 ) -> int:
     """Drop each staged row of a key that has a row of a later version (its
-    ``dvlab_version``, compared as a number, else as a time, else as text): an earlier
-    state of the row, which a live source read by its watermark would not hold again.
-    Rows of the key's latest version stay (two of them are duplicates). Returns how many
-    were dropped."""
+    ``dvlab_version`` compared as ``version_type``; none is the latest): an earlier state
+    of the row, which a live source read by its watermark would not hold again. Rows of
+    the key's latest version stay (two of them are duplicates). Returns how many were
+    dropped."""
     keys = _keys(shape, checked_columns(shape, mapping, source))
     if keys is None:
         return 0
     ident = quote_ident(staged)
     cols = ", ".join(keys)
-    order = (
-        "TRY_CAST(dvlab_version AS DOUBLE) DESC NULLS LAST, "
-        "TRY_CAST(dvlab_version AS TIMESTAMPTZ) DESC NULLS LAST, dvlab_version DESC NULLS LAST"
-    )
+    order = f"TRY_CAST(dvlab_version AS {version_type}) DESC NULLS FIRST"
     # the window runs over the rows of keys seen more than once only
     return int(
         con.execute(

@@ -818,3 +818,52 @@ def test_a_source_without_a_watermark_keeps_its_zone_too(
         (1, "pending", utc(2026, 7, 1, 8)),
         (2, "running", utc(2026, 7, 1, 8, 2)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("column", "older", "newer"),
+    [
+        # two values a double cannot tell apart
+        ("bigint", "99999999999999999", "100000000000000001"),
+        ("text", "10", "9"),  # text, compared as text, as PostgreSQL does
+        ("timestamptz", "-infinity", "2026-01-01 00:00:00+00"),
+        ("numeric", "2.5", "10"),
+    ],
+)
+def test_the_later_version_is_the_one_postgresql_orders_later(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    column: str,
+    older: str,
+    newer: str,
+) -> None:
+    table = sql.Identifier(scratch_schema, "v")
+    pg.execute(
+        sql.SQL("CREATE TABLE {} (task_id text, state text, w {})").format(table, sql.SQL(column))
+    )
+    pg.execute(
+        sql.SQL("INSERT INTO {} VALUES ('t', 'failed', %s), ('t', 'running', %s)").format(table),
+        [newer, older],
+    )
+    args = ("--table", f"{scratch_schema}.v", "--watermark", "w")
+    for _ in range(2):  # and a rerun changes nothing
+        assert ingest(lab_path, pg_dsn, *args) == 0
+        assert rows(lab_path, "SELECT state FROM tasks") == [("failed",)]
+    assert rows(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
+
+
+def test_a_row_without_a_watermark_is_the_latest_version_on_every_run(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """Read on every run, it would otherwise win on the runs that read it alone."""
+    table = sql.Identifier(scratch_schema, "n")
+    pg.execute(sql.SQL("CREATE TABLE {} (task_id text, state text, w float8)").format(table))
+    pg.execute(
+        sql.SQL("INSERT INTO {} VALUES ('t', 'failed', NULL), ('t', 'running', 1)").format(table)
+    )
+    args = ("--table", f"{scratch_schema}.n", "--watermark", "w")
+    for full in ((), ("--full",), (), ("--full",)):
+        assert ingest(lab_path, pg_dsn, *args, *full) == 0
+        assert rows(lab_path, "SELECT state FROM tasks") == [("failed",)]
