@@ -49,7 +49,14 @@ def _key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
 def _lab_path(args: argparse.Namespace) -> Path:
     from dvlab.lab.store import default_path
 
-    return Path(args.db) if args.db else default_path()
+    path = Path(args.db) if args.db else default_path()
+    if "\\" in str(path):
+        # DuckDB reads a backslash in a path as a folder separator, as on Windows
+        raise BadInputError(
+            f"--db {path}: a lab's path cannot hold a backslash (DuckDB takes it for a "
+            "folder separator); name it without one"
+        )
+    return path
 
 
 # --------------------------------------------------------------------------- output
@@ -357,11 +364,28 @@ def _table_lines(result: _Shown) -> Iterator[str]:
 
 
 def _write_lines(lines: Iterator[str], out: str | None) -> None:
-    """Write ``lines`` as they come, to ``out`` or to stdout."""
-    if out:
+    """Write ``lines`` as they come, to ``out`` (compressed when it ends in .gz or .zst)
+    or to stdout (no ``out``, or ``-``)."""
+    if out and out != "-":
         _refuse_a_database(out)
-        with open(out, "w", encoding="utf-8") as fh:
-            fh.writelines(lines)
+        compression = COMPRESSIONS.get(Path(out).suffix.lower())
+        if compression == "gzip":
+            import gzip
+
+            with gzip.open(out, "wt", encoding="utf-8") as fh:
+                fh.writelines(lines)
+        elif compression == "zstd":
+            import zstandard
+
+            with (
+                open(out, "wb") as raw,
+                zstandard.ZstdCompressor().stream_writer(raw) as packed,
+            ):
+                for text in lines:
+                    packed.write(text.encode("utf-8"))
+        else:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.writelines(lines)
         return
     try:
         for text in lines:
@@ -813,10 +837,18 @@ def cmd_metrics(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from dvlab.analyses.status import render, status
 
-    fmt = args.format or ("json" if _format_for(None, args.out, "text") == "json" else "text")
+    fmt = args.format or _format_for(None, args.out, "text")
+    if fmt not in ("text", "json"):
+        raise BadInputError(
+            f"--out {args.out}: status writes text or JSON, not {fmt}; name a .json or .txt "
+            "file, or say which with --format"
+        )
     answers = status(_lab_path(args), at=args.at, site=args.site, window=args.window)
     if fmt == "json":
-        text = json.dumps(answers.to_dict(), default=_json_value, indent=2) + "\n"
+        # one line in a file of JSON lines, indented elsewhere
+        lines = args.out is not None and _inner_suffix(args.out) in (".jsonl", ".ndjson")
+        text = json.dumps(answers.to_dict(), default=_json_value, indent=None if lines else 2)
+        text += "\n"
     else:
         text = "".join(f"{_visible(line)}\n" for line in render(answers))
     _write_text(text, args.out)

@@ -369,3 +369,27 @@ def test_out_ending_in_json_writes_json(
         )
         assert {row["id"] for row in rows} >= {"r1", "a1"}
     assert capsys.readouterr().err == ""
+
+
+def test_out_minus_is_stdout_and_a_compressed_suffix_compresses(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    from dvlab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for command in (["status", "--at", AT], ["trace", "w1"], ["timeline", "--id", "c1"]):
+        assert main(["--db", str(lab), *command, "--out", "-"]) == 0
+        assert capsys.readouterr().out.strip()
+    assert list(tmp_path.iterdir()) == []  # no file named "-"
+
+    packed = tmp_path / "answers.json.gz"
+    assert main(["--db", str(lab), "status", "--at", AT, "--out", str(packed)]) == 0
+    assert json.loads(gzip.decompress(packed.read_bytes()))["at"].startswith(AT[:16])
+    one_line = tmp_path / "answers.jsonl"
+    assert main(["--db", str(lab), "status", "--at", AT, "--out", str(one_line)]) == 0
+    assert len(one_line.read_text(encoding="utf-8").splitlines()) == 1
+
+    assert main(["--db", str(lab), "status", "--at", AT, "--out", str(tmp_path / "a.csv")]) == 2
+    assert "status writes text or JSON, not csv" in capsys.readouterr().err
