@@ -19,6 +19,7 @@ from typing import Any
 
 from dvlab.analyses.timeline import parse_time
 from dvlab.errors import BadInputError
+from dvlab.lab.queries import CENTURY
 from dvlab.lab.store import open_lab
 from dvlab.lab.timeconv import format_utc
 
@@ -32,7 +33,7 @@ QUERIES = {
 
 
 #: the longest --window, in seconds: a century (an interval DuckDB holds)
-_LONGEST_WINDOW = 100 * 366 * 86400
+_LONGEST_WINDOW = CENTURY
 
 
 @dataclass

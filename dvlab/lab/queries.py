@@ -173,6 +173,9 @@ class CuratedQuery:
         return {k: v for k, v in values.items() if fold(k) in used}
 
 
+#: a century in seconds: the longest window a query takes
+CENTURY = 100 * 366 * 86400
+
 #: parameters that are times wherever a curated query takes them
 TIME_PARAMS = ("from", "to", "at")
 
@@ -194,8 +197,14 @@ def _check_value(query: str, name: str, value: Any) -> None:
     elif name == "step" and not _positive_interval(value):
         raise BadInputError(
             f"query {query!r}: --param step={value!r} is not a fixed length of time above "
-            "zero and under a century (weeks to seconds: a month or a year has no fixed "
-            "length); give one as DuckDB reads them, such as '5 minutes' or '30 days'"
+            "zero and under a century, in days or in hours and less (a month or a year has no "
+            "fixed length, and DuckDB steps by days or by time, not both); give one such as "
+            "'5 minutes', '30 days' or '26 hours'"
+        )
+    elif name == "window" and not (value.strip().isdigit() and 1 <= int(value) <= CENTURY):
+        raise BadInputError(
+            f"query {query!r}: --param window={value!r} is not a number of seconds from 1 to "
+            f"{CENTURY} (a century)"
         )
     elif name == "q":
         try:
@@ -208,7 +217,8 @@ def _check_value(query: str, name: str, value: Any) -> None:
 
 def _positive_interval(text: str) -> bool:
     """Whether ``text`` is a DuckDB interval longer than zero (and shorter than a century)
-    of a fixed length: no months or years, whose length depends on when they start."""
+    of a fixed length: no months or years, whose length depends on when they start; and in
+    days or in time, not both, as DuckDB's time_bucket takes it."""
     import duckdb
 
     con = duckdb.connect()
@@ -217,6 +227,8 @@ def _positive_interval(text: str) -> bool:
             con.execute(
                 "SELECT i > INTERVAL 0 SECONDS AND i < INTERVAL 100 YEARS "
                 "AND datepart('year', i) = 0 AND datepart('month', i) = 0 "
+                "AND (datepart('day', i) = 0 OR to_microseconds(0) = "
+                "i - to_days(datepart('day', i)::INTEGER)) "
                 "FROM (SELECT TRY_CAST($text AS INTERVAL) AS i)",
                 {"text": text},
             ).fetchall()[0][0]

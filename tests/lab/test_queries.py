@@ -55,7 +55,18 @@ def test_a_time_parameter_that_is_not_a_time_is_refused(tmp_path: Path, name: st
 @pytest.mark.parametrize(
     "step",
     # a month or a year is no fixed length: steps of one would follow the calendar
-    ["0s", "-10 seconds", "abc", "1000000 years", "1 month", "1 year", "1 month 1 day"],
+    # nor days and hours together: DuckDB's time_bucket steps by one or the other
+    [
+        "0s",
+        "-10 seconds",
+        "abc",
+        "1000000 years",
+        "1 month",
+        "1 year",
+        "1 month 1 day",
+        "1 day 2 hours",
+        "1 week 1 hour",
+    ],
 )
 def test_a_step_that_is_no_fixed_length_of_time_is_refused(tmp_path: Path, step: str) -> None:
     query = queries.parse(
@@ -67,6 +78,7 @@ def test_a_step_that_is_no_fixed_length_of_time_is_refused(tmp_path: Path, step:
         query.bind({"step": step})
     assert query.bind({"step": "5 minutes"}) == {"step": "5 minutes"}
     assert query.bind({"step": "400 days"}) == {"step": "400 days"}
+    assert query.bind({"step": "26 hours"}) == {"step": "26 hours"}
 
 
 @pytest.mark.parametrize("q", ["abc", "NaN", ""])
@@ -116,3 +128,14 @@ def test_every_curated_query_in_the_repo_parses_and_declares_its_params() -> Non
 def test_unknown_name_lists_the_available_ones() -> None:
     with pytest.raises(BadInputError, match=r"available: .*timeline"):
         queries.load("no_such_query")
+
+
+@pytest.mark.parametrize("window", ["0", "-5", "soon", "99999999999999999999"])
+def test_a_window_that_is_no_number_of_seconds_is_refused(tmp_path: Path, window: str) -> None:
+    """It had answered nothing (0, -5) or failed in DuckDB's words."""
+    query = queries.parse(
+        write(tmp_path, "q", "-- d\n-- @param window=3600 x\nSELECT $window::BIGINT\n")
+    )
+    with pytest.raises(BadInputError, match=f"--param window='{window}' is not a number of"):
+        query.bind({"window": window})
+    assert query.bind({"window": "60"}) == {"window": "60"}
