@@ -750,7 +750,12 @@ class _Rows:
         labels = {
             **res.labels,
             **scope.labels,
-            **{k: _label_text(v) for k, v in attributes(point, at).items() if v is not None},
+            # an attribute of no value is no label (Prometheus reads e{a=""} as e)
+            **{
+                k: t
+                for k, v in attributes(point, at).items()
+                if v is not None and (t := _label_text(v))
+            },
             **extra,
         }
         rows = read_points(point, at)
@@ -965,23 +970,36 @@ def _exponential_point(point: dict[str, Any], at: JsonPath) -> _PointRows:
     negative_offset, negative = _exponential_buckets(point, at, "negative")
     positive_offset, positive = _exponential_buckets(point, at, "positive")
     try:
-        buckets = [  # (le, count), ascending: the most negative first
-            (-exponential_bound(scale, negative_offset + i), count)
-            for i, count in reversed(list(enumerate(negative)))
-        ]
-        if negative:
+        # a bucket whose values all lie within the zero bucket's threshold (the threshold
+        # may reach past a few of them) is counted in the zero bucket
+        inside = 0
+        below: list[tuple[float, int]] = []  # (le, count), ascending: the most negative first
+        for i, count in reversed(list(enumerate(negative))):
+            if exponential_bound(scale, negative_offset + i + 1) <= zero_threshold:
+                inside += count
+            else:
+                below.append((-exponential_bound(scale, negative_offset + i), count))
+        above: list[tuple[float, int]] = []
+        for i, count in enumerate(positive):
+            upper = exponential_bound(scale, positive_offset + i + 1)
+            if upper <= zero_threshold:
+                inside += count
+            else:
+                above.append((upper, count))
+        buckets = []
+        if below:
             # the lowest bucket's lower bound, as an empty bucket before it: a quantile
             # that falls in it is placed between its bounds, not below a bound not written
-            buckets.insert(0, (-exponential_bound(scale, negative_offset + len(negative)), 0))
-        buckets.append((zero_threshold, zero_count))
-        lowest = exponential_bound(scale, positive_offset)
-        if positive and lowest > zero_threshold:
+            lowest_negative = -exponential_bound(scale, negative_offset + len(negative))
+            buckets.append((lowest_negative, 0))
+        buckets.extend(below)
+        buckets.append((zero_threshold, zero_count + inside))
+        first = positive_offset + len(positive) - len(above)
+        lowest = exponential_bound(scale, first)
+        if above and lowest > zero_threshold:
             # the same for the lowest positive bucket, when the zero bucket does not end there
             buckets.append((lowest, 0))
-        buckets.extend(
-            (exponential_bound(scale, positive_offset + i + 1), count)
-            for i, count in enumerate(positive)
-        )
+        buckets.extend(above)
     except OverflowError:
         raise _Bad(at, f"a bucket's bound at scale {scale} is beyond a double") from None
     return _bucket_rows(point, at, [*buckets, (math.inf, 0)])

@@ -636,8 +636,8 @@ def exposition_format(head: bytes) -> str | None:
     rejects), and at least one must be a HELP, TYPE or UNIT line or a sample
     with labels (so a log line, which is none of these, never makes a file a
     scrape). A head that declares its families (a HELP, TYPE or UNIT line) may
-    also hold a few lines that are none of these, one for every ten that are
-    samples: lines its reader rejects, which would otherwise have the whole
+    also hold a few lines that are none of these, one in ten of its sample
+    lines at most: lines its reader rejects, which would otherwise have the whole
     scrape refused. See the module docstring for how OpenMetrics is told.
 
     >>> exposition_format(b'# TYPE up gauge\\nup{job="node"} 1\\n')
@@ -646,7 +646,7 @@ def exposition_format(head: bytes) -> str | None:
     'openmetrics'
     >>> exposition_format(b"2026-05-01 12:00:00 INFO up 1\\n") is None
     True
-    >>> scrape = b"# TYPE a gauge\\n" + b"a 1\\n" * 10
+    >>> scrape = b"# TYPE a gauge\\n" + b"a 1\\n" * 9
     >>> exposition_format(scrape + b"1bad 6\\n"), exposition_format(scrape + b"x y\\n" * 2)
     ('prometheus', None)
     """
@@ -685,7 +685,7 @@ def exposition_format(head: bytes) -> str | None:
             samples += 1
             telling = telling or bool(pairs)
             openmetrics = openmetrics or _has_exemplar(line)
-    if not telling or (odd and not (declared and odd * 10 <= samples)):
+    if not telling or (odd and not (declared and odd * 10 <= samples + odd)):
         return None
     return OPENMETRICS if openmetrics and not untyped else PROMETHEUS
 

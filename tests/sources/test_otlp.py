@@ -1373,3 +1373,35 @@ def test_a_span_sent_twice_in_one_file_is_kept_once(
     assert [reason for _, reason in rejects] == [
         f"{spans}[1]: span {1:016x} of trace {1:032x} again (first on line 1)"
     ]
+
+
+def test_buckets_within_the_zero_threshold_count_in_the_zero_bucket(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """Scale 0 (base 2), offset -2: buckets (1/4, 1/2] and (1/2, 1]; a zero threshold of 1/2
+    takes in the first. Its bound had been written twice (le 0.5 with 2 and with 3), and a
+    quantile counted 5 observations of 4."""
+    point = {
+        "timeUnixNano": str(T0),
+        "scale": 0,
+        "count": "4",
+        "zeroThreshold": 0.5,
+        "zeroCount": "2",
+        "positive": {"offset": -2, "bucketCounts": ["1", "1"]},
+    }
+    request = metrics({"name": "h", "exponentialHistogram": {"dataPoints": [point]}})
+    found, rejects = stage_text(con, tmp_path, pretty(request))
+    assert rejects == []
+    assert by_le(found["metrics"], "h_bucket") == [("0.5", 3), ("1", 4), ("+Inf", 4)]
+
+
+def test_an_attribute_of_no_value_is_no_label(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    point = gauge_point(
+        1.5, attributes=[attr("a", {"stringValue": ""}), attr("b", {"stringValue": "x"})]
+    )
+    found, _ = stage_text(
+        con, tmp_path, pretty(metrics({"name": "g", "gauge": {"dataPoints": [point]}}))
+    )
+    assert [r["labels"] for r in found["metrics"]] == [{**LIB, "b": "x"}]
