@@ -1,6 +1,6 @@
 -- Workflows blocked (waiting on an unavailable dependency), retrying (after other errors) or running in reduced mode at a moment, with the task and reason.
 -- @param at=null    the moment, any time dvlab parses; null for the latest time in the task history
--- @param site=null  only workflows of this site
+-- @param site=null  only workflows with a step at this site
 WITH
 s AS (SELECT * FROM dvlab_task_states(dvlab_moment($at))),
 roots AS (SELECT * FROM s WHERE parent_task_id IS NULL),
@@ -76,7 +76,10 @@ SELECT m.workflow_id, r.workflow_type, r.site AS control_site, w.site, m.mode, m
        m.name AS task, m.reason, m.since, r.correlation_id
 FROM modes AS m
 JOIN roots AS r USING (workflow_id)
-LEFT JOIN (SELECT workflow_id, any_value(site) AS site FROM s
+LEFT JOIN (SELECT workflow_id, string_agg(DISTINCT site, ',' ORDER BY site) AS site FROM s
            WHERE parent_task_id IS NOT NULL GROUP BY workflow_id) AS w USING (workflow_id)
-WHERE $site IS NULL OR w.site = $site::VARCHAR
+-- a workflow with steps at several sites is of each of them
+WHERE $site IS NULL
+   OR EXISTS (SELECT 1 FROM s AS x WHERE x.workflow_id = m.workflow_id
+              AND x.parent_task_id IS NOT NULL AND x.site = $site::VARCHAR)
 ORDER BY m.mode, m.since, m.workflow_id, m.task_id

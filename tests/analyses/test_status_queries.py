@@ -393,3 +393,26 @@ def test_out_minus_is_stdout_and_a_compressed_suffix_compresses(
 
     assert main(["--db", str(lab), "status", "--at", AT, "--out", str(tmp_path / "a.csv")]) == 2
     assert "status writes text or JSON, not csv" in capsys.readouterr().err
+
+
+def test_a_workflow_with_steps_at_two_sites_is_of_both(tmp_path: Path) -> None:
+    """Reduced after its step at sto1 failed, its other step running at hel1: filtering by
+    either site finds it (a site picked from its steps had hidden it from the other)."""
+    header = TASKS.splitlines()[0]
+    rows = [
+        f"rr,wr,provision_vm,,provision_vm,osl1,scheduler,workflow,wr,running,1,"
+        f"{DAY}10:00:00Z,{DAY}10:00:00Z,,,,idem-r,backoff(1),cr",
+        f"x1,wr,provision_vm,rr,create_port,sto1,nett,port,p-1,failed,1,"
+        f"{DAY}10:00:01Z,{DAY}10:00:02Z,{DAY}10:00:30Z,Timeout,no answer,,backoff(2),cr",
+        f"x2,wr,provision_vm,rr,attach_volume,hel1,storage,volume,v-1,running,1,"
+        f"{DAY}10:00:31Z,{DAY}10:00:32Z,,,,,backoff(2),cr",
+    ]
+    source = tmp_path / "tasks.csv"
+    source.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(source)])
+    for site in ("sto1", "hel1"):
+        got = status(lab, at=f"{DAY}10:01:00Z", site=site)
+        assert {(r["workflow_id"], r["mode"]) for r in got.workflows} == {("wr", "reduced")}, site
+        assert {r["site"] for r in got.workflows} == {"hel1,sto1"}
+    assert status(lab, at=f"{DAY}10:01:00Z", site="osl1").workflows == []
