@@ -867,3 +867,23 @@ def test_a_row_without_a_watermark_is_the_latest_version_on_every_run(
     for full in ((), ("--full",), (), ("--full",)):
         assert ingest(lab_path, pg_dsn, *args, *full) == 0
         assert rows(lab_path, "SELECT state FROM tasks") == [("failed",)]
+
+
+def test_strict_does_not_count_a_reject_the_lab_holds_already(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """The bad row at the watermark, read again by each run, is known: a later --strict run
+    loads what is new (it had failed on that row for good)."""
+    table = sql.Identifier(scratch_schema, "st")
+    pg.execute(sql.SQL("CREATE TABLE {} (task_id text, state text, w int)").format(table))
+    add = sql.SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(table)
+    pg.execute(add, ["a", "running", 1])
+    pg.execute(add, ["b", "bogus", 2])
+    args = ("--table", f"{scratch_schema}.st", "--watermark", "w")
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    pg.execute(add, ["c", "running", 2])
+    assert ingest(lab_path, pg_dsn, *args, "--strict") == 0
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("a",), ("c",)]
+    pg.execute(add, ["d", "sideways", 3])
+    assert ingest(lab_path, pg_dsn, *args, "--strict") == 2  # a new bad row still fails it
+    assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
