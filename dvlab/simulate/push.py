@@ -211,6 +211,15 @@ def check_targets(
     if pg_dsn is not None:
         if not schema:
             raise BadInputError("--pg-schema is empty: give a schema name")
+        if schema.lower().startswith("pg_") or schema.lower() == "information_schema":
+            raise BadInputError(
+                f"--pg-schema {schema}: a schema PostgreSQL keeps for itself; give another"
+            )
+        if len(schema.encode("utf-8")) > 63:
+            raise BadInputError(
+                f"--pg-schema {schema}: longer than PostgreSQL keeps a name (63 bytes); "
+                "give a shorter one"
+            )
         from dvlab.live import pgconn
 
         pgconn.connect(pg_dsn, purpose="dvlab simulate").close()

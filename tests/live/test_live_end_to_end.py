@@ -264,3 +264,23 @@ def test_a_schema_named_in_capitals_is_shown_as_table_takes_it(
                 psycopg.sql.Identifier(schema)
             )
         )
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        ("information_schema", "a schema PostgreSQL keeps for itself"),
+        ("pg_catalog", "a schema PostgreSQL keeps for itself"),
+        ("s" * 64, "longer than PostgreSQL keeps a name (63 bytes)"),
+    ],
+)
+def test_a_schema_postgresql_keeps_or_cuts_is_refused_before_the_run(
+    pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], schema: str, message: str
+) -> None:
+    out = tmp_path / "sim"
+    simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
+    code = main([*simulate, "--out", str(out), "--to-postgres", pg_dsn, "--pg-schema", schema])
+
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
