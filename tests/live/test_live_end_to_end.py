@@ -275,11 +275,30 @@ def test_a_schema_named_in_capitals_is_shown_as_table_takes_it(
     ],
 )
 def test_a_schema_postgresql_keeps_or_cuts_is_refused_before_the_run(
-    pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], schema: str, message: str
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    schema: str,
+    message: str,
 ) -> None:
     out = tmp_path / "sim"
     simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
-    code = main([*simulate, "--out", str(out), "--to-postgres", pg_dsn, "--pg-schema", schema])
+    try:
+        code = main([*simulate, "--out", str(out), "--to-postgres", pg_dsn, "--pg-schema", schema])
+    finally:
+        # what a run that went ahead would have made there
+        held = schema[:63]
+        for table in ("tasks", "task_transitions"):
+            pg.execute(
+                psycopg.sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    psycopg.sql.Identifier(held, table)
+                )
+            )
+        if held not in ("information_schema", "pg_catalog"):
+            pg.execute(
+                psycopg.sql.SQL("DROP SCHEMA IF EXISTS {}").format(psycopg.sql.Identifier(held))
+            )
 
     assert code == 2
     assert message in capsys.readouterr().err
