@@ -138,6 +138,10 @@ class IngestSummary:
             f"{self.total('rows_rejected')} rejected",
             f"{self.total('rows_skipped')} skipped",
         ]
+        replaced = self.total("rows_replaced")
+        if replaced:
+            # stored rows that rows of this run took the place of (see the README)
+            parts.append(f"{replaced} replaced")
         if unchanged:
             parts.append(f"{unchanged} unchanged")
         if self.failed:

@@ -1440,6 +1440,7 @@ def test_a_table_loaded_again_counts_the_stored_rows_it_replaced(
 
     # every id the file holds was stored already: all four rows replaced, one of them changed
     assert (summary.total("rows_loaded"), summary.total("rows_replaced")) == (4, 4)
+    assert ", 4 loaded, 0 rejected, 0 skipped, 4 replaced" in summary.line()  # as --json says
     assert {k: v["state"] for k, v in task_rows(lab_path).items()} == {
         "t0": "running",
         "t1": "running",
