@@ -1267,7 +1267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", help="this level or more severe")
     p.add_argument(
         "--id",
-        help="correlation, causation, task, trace, event or workflow id, or a value in attributes or a payload (text or a number; not a key)",
+        help="correlation, causation, task, trace, event or workflow id, a task's target or "
+        "idempotency key, or a value in attributes or a payload (text or a number; not a key)",
     )
     p.add_argument(
         "--limit",

@@ -4,7 +4,7 @@
 -- @param site=null     only this site
 -- @param service=null  only this service
 -- @param level=null    this level or more severe (trace, debug, info, warn, error, fatal)
--- @param id=null       a correlation, causation, task, trace, event or workflow id, or a value anywhere in attributes or a payload (text, or a number as written; not a key); the traces its logs carry come with it
+-- @param id=null       a correlation, causation, task, trace, event or workflow id, or a value anywhere in attributes or a payload, or a task's target or idempotency key (text, or a number; not a key); the traces its logs carry come with it
 -- @param spans=key     which spans: key (those with status error, the roots of what is loaded, and every span of the id's traces), all, or none
 -- @param limit=100000  at most this many rows
 WITH
@@ -31,12 +31,13 @@ task_changes AS (
     SELECT tr.ts, t.site, t.service, tr.to_state AS state, tr.from_state, tr.attempt, tr.reason,
            tr.task_id, t.workflow_id, t.correlation_id, t.parent_task_id,
            coalesce(t.attributes ->> 'name', t.workflow_type) AS name, t.target_kind, t.target_id,
-           t.error_class, tr.source, tr.line
+           t.error_class, t.idempotency_key, t.attributes, tr.source, tr.line
     FROM task_transitions AS tr LEFT JOIN tasks AS t USING (task_id)
     UNION ALL
     SELECT c.ts, t.site, t.service, c.state, NULL, t.attempt, NULL, t.task_id, t.workflow_id,
            t.correlation_id, t.parent_task_id, coalesce(t.attributes ->> 'name', t.workflow_type),
-           t.target_kind, t.target_id, t.error_class, t.source, t.line
+           t.target_kind, t.target_id, t.error_class, t.idempotency_key, t.attributes, t.source,
+           t.line
     FROM tasks AS t,
          LATERAL (VALUES (t.created, 'pending'), (t.started, 'running'),
                          (t.finished, CASE WHEN t.state IN ('succeeded', 'failed', 'cancelled')
@@ -66,7 +67,11 @@ everything AS (
                || coalesce(' (attempt ' || attempt || ')', '')
                || coalesce(': ' || coalesce(reason, CASE WHEN state = 'failed' THEN error_class END), '')
                || coalesce(' on ' || target_kind || ' ' || target_id, ''),
-           correlation_id, parent_task_id, task_id, NULL, NULL, workflow_id, NULL, source, line
+           correlation_id, parent_task_id, task_id, NULL, NULL, workflow_id,
+           -- what else an id may be of: the task's target, idempotency key, attributes
+           json_object('target_id', target_id, 'idempotency_key', idempotency_key,
+                       'attributes', attributes)::VARCHAR,
+           source, line
     FROM task_changes
     UNION ALL
     SELECT start_time, 'span', site, NULL, service,

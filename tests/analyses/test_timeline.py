@@ -226,3 +226,24 @@ def test_cli_text_shows_control_characters_as_escapes(
         "boom \\x1b]0;owned\\x07 \\x1b[31mred\\x9b2J\n"
         "    second\tline  [correlation_id=r-\\x1b[0m]\n"
     )
+
+
+def test_id_finds_a_tasks_changes_by_its_target_or_idempotency_key(tmp_path: Path) -> None:
+    source = tmp_path / "tasks.csv"
+    source.write_text(
+        "task_id,state,created_at,started_at,target_id,idempotency_key,shelf\n"
+        "t1,running,2026-12-01T10:00:00Z,2026-12-01T10:00:01Z,vol-7,idem-1,a\n"
+        "t2,running,2026-12-01T10:00:02Z,,vol-8,idem-2,b\n",
+        encoding="utf-8",
+    )
+    lab = tmp_path / "lab.duckdb"
+    assert main(["--db", str(lab), "ingest", str(source)]) == 0
+
+    def tasks(the_id: str) -> list[str]:
+        found = timeline(lab, id=the_id).select("task_id, message").fetchall()  # type: ignore[arg-type]
+        return [task for task, _ in found]
+
+    assert tasks("vol-7") == ["t1", "t1"]  # created, started
+    assert tasks("idem-2") == ["t2"]
+    assert tasks("b") == ["t2"]  # an attribute's value
+    assert tasks("shelf") == []  # its name
