@@ -524,7 +524,9 @@ def stage(
         if shape.kind != "events":
             if version is not None:
                 superseded = _drop_superseded(con, staged, shape, mapping, name, version_type)
-            _reject_repeated(con, staged, shape, mapping, name)
+            # a live source's rows come in no set order: which of two is kept is told by
+            # what they hold, the same on every run
+            _reject_repeated(con, staged, shape, mapping, name, by_content=copied is not None)
         # a rejected row's excerpt is looked up in the raw rows: making it for every row
         # would cost as much as the rest of the staging
         rejected = _reject_rows(
@@ -990,12 +992,16 @@ def _reject_repeated(
     shape: Shape,
     mapping: dict[str, str],
     source: str,
+    *,
+    by_content: bool = False,
 ) -> None:
     """Make every staged row after the first of its key (a task's id; a transition's id
     and sequence number, when the source numbers them) a reject, unless it is one already.
     The first is looked for among every row, rejected or not. The keys seen more than once
     are found by grouping the staged rows, once they are read: a window over every row
-    costs several times more."""
+    costs several times more. ``by_content``: the one kept is chosen by what the rows hold,
+    not by their place (a database sends its rows in no set order, and a run that read
+    them in another would keep the other)."""
     chosen = checked_columns(shape, mapping, source)
     keys = _keys(shape, chosen)
     if keys is None:
@@ -1006,13 +1012,23 @@ def _reject_repeated(
         else "duplicate transition ' || to_json(s.task_id)::VARCHAR || ' #' || s.seq"
     )
     ident = quote_ident(staged)
+    first = (
+        "arg_min(line, hash(*COLUMNS(* EXCLUDE (line, reject, record, dvlab_version))))"
+        if by_content
+        else "min(line)"
+    )
+    # a database's row has no line of its own to name: the one kept is said by what it is
+    kept = (
+        "' (another row of it, as old, is kept)'"
+        if by_content
+        else "' (first on line ' || r.first_line || ')'"
+    )
     con.execute(
         f"""UPDATE {ident} AS s
-            SET reject = 'column {_col(chosen, "task_id")}: {what}
-                         || ' (first on line ' || r.first_line || ')'
-            FROM (SELECT {", ".join(keys)}, min(line) AS first_line FROM {ident}
+            SET reject = 'column {_col(chosen, "task_id")}: {what} || {kept}
+            FROM (SELECT {", ".join(keys)}, {first} AS first_line FROM {ident}
                   GROUP BY ALL HAVING count(*) > 1) AS r
-            WHERE s.reject IS NULL AND s.line > r.first_line
+            WHERE s.reject IS NULL AND s.line <> r.first_line
               AND {" AND ".join(f"s.{k} = r.{k}" for k in keys)}"""
     )
 

@@ -696,7 +696,7 @@ def test_two_rows_of_one_id_at_one_watermark_are_duplicates(
     )
     assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.tied") == 0
     [(reason,)] = rows(lab_path, "SELECT reason FROM rejects")
-    assert 'duplicate id "t" (first on line ' in reason
+    assert reason == 'tasks: column task_id: duplicate id "t" (another row of it, as old, is kept)'
     assert rows(lab_path, "SELECT count(*) FROM tasks") == [(1,)]
 
 
@@ -886,4 +886,25 @@ def test_strict_does_not_count_a_reject_the_lab_holds_already(
     assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("a",), ("c",)]
     pg.execute(add, ["d", "sideways", 3])
     assert ingest(lab_path, pg_dsn, *args, "--strict") == 2  # a new bad row still fails it
+    assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
+
+
+def test_which_of_two_rows_at_one_watermark_is_kept_does_not_hang_on_their_order(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """PostgreSQL sends rows in no set order (an UPDATE moves one to the end): the row kept
+    is chosen by what the two hold, so the lab does not flip between runs."""
+    table = sql.Identifier(scratch_schema, "tie")
+    pg.execute(sql.SQL("CREATE TABLE {} (task_id text, state text, w int)").format(table))
+    pg.execute(
+        sql.SQL("INSERT INTO {} VALUES ('b', 'running', 2), ('b', 'failed', 2)").format(table)
+    )
+    args = ("--table", f"{scratch_schema}.tie", "--watermark", "w")
+    assert ingest(lab_path, pg_dsn, *args) == 0
+    kept = rows(lab_path, "SELECT state FROM tasks")
+    for state in ("running", "failed", "running"):
+        # rewrite one row as it is: it moves to the end of the table's order
+        pg.execute(sql.SQL("UPDATE {} SET state = state WHERE state = %s").format(table), [state])
+        assert ingest(lab_path, pg_dsn, *args) == 0
+        assert rows(lab_path, "SELECT state FROM tasks") == kept
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
