@@ -140,3 +140,18 @@ def test_ingest_refuses_an_at_before_1970(
     assert code == 2
     assert f"--at {at!r}: give a time from 1970 to 9999" in capsys.readouterr().err
     assert not (tmp_path / "lab.duckdb").exists()
+
+
+def test_a_lab_path_with_a_backslash_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DuckDB takes a backslash for a folder separator: the lab would be looked for
+    elsewhere ("Cannot open file .../x/y.duckdb")."""
+    source = tmp_path / "a.jsonl"
+    source.write_text('{"ts": "2026-12-01T10:00:00Z", "msg": "a"}\n', encoding="utf-8")
+
+    code = main(["--db", str(tmp_path / "x\\y.duckdb"), "ingest", str(source)])
+
+    assert code == 2
+    assert "a lab's path cannot hold a backslash" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
