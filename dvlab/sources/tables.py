@@ -1245,6 +1245,20 @@ def continue_numbering(con: duckdb.DuckDBPyConnection, staged: str) -> int:
     return int(dropped)
 
 
+#: a staged span ``s`` the lab holds already: the same trace and span id
+_STORED_SPAN = """EXISTS (SELECT 1 FROM lab.spans AS t
+    WHERE t.trace_id = s.trace_id AND t.span_id = s.span_id)"""
+
+
+def stored_spans(con: duckdb.DuckDBPyConnection, staged: str) -> int:
+    """How many of the staged spans the lab (attached as ``lab``) holds already."""
+    return int(
+        con.execute(
+            f"SELECT count(*) FROM {quote_ident(staged)} AS s WHERE {_STORED_SPAN}"
+        ).fetchall()[0][0]
+    )
+
+
 def insert_sql(kind: str, staged: str) -> list[str]:
     """Statements that upsert ``staged`` into the lab (``$source``, ``$ingest_id`` bound).
 
@@ -1270,12 +1284,14 @@ def insert_sql(kind: str, staged: str) -> list[str]:
         ]
     if kind in _FILE_ROWS:
         # rows that belong to their file: appended (the file's earlier rows are removed
-        # before when it changed); a staged table may leave out trailing optional columns
+        # before when it changed); a staged table may leave out trailing optional columns.
+        # A span stored already (another file of the same export, sent again) is not.
         table, columns = _FILE_ROWS[kind]
         cols = ", ".join(columns)
+        stored = f" AS s WHERE NOT {_STORED_SPAN}" if kind == "spans" else ""
         return [
             f"""INSERT INTO lab.{table} ({cols}, source, line, ingest_id)
-                SELECT {cols}, $source, line, $ingest_id FROM {ident}"""
+                SELECT {cols}, $source, line, $ingest_id FROM {ident}{stored}"""
         ]
     cols = ", ".join(EVENT_COLUMNS)
     return [

@@ -175,6 +175,23 @@ def span(n: int, **fields: Any) -> dict[str, Any]:
     }
 
 
+def test_a_span_another_file_holds_too_is_stored_once(lab_path: Path, tmp_path: Path) -> None:
+    """An export sent again lands in a second file: its spans are skipped, not counted
+    twice as requests (they had been stored twice)."""
+    first, again = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(span_request(span(1), span(2))), encoding="utf-8")
+    again.write_text(json.dumps(span_request(span(2), span(3))), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(first), str(again)])
+
+    assert [(s.rows_loaded, s.rows_skipped) for s in summary.sources] == [(2, 0), (1, 1)]
+    assert query(lab_path, "SELECT span_id, source FROM spans ORDER BY 1") == [
+        (f"{1:016x}", str(first)),
+        (f"{2:016x}", str(first)),
+        (f"{3:016x}", str(again)),
+    ]
+
+
 def test_a_reject_names_path_and_line_and_strict_writes_nothing(
     lab_path: Path, tmp_path: Path
 ) -> None:
