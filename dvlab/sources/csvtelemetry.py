@@ -437,6 +437,13 @@ def _metrics_select(
     # a long table's value is in its value column; a wide one's metric is named after its
     # column
     said = _quoted(chosen, "value") if long else "'column ' || name || ': '"
+    # a series twice at one time (two rows of a long table, two files of one scrape being
+    # another matter): the later row is a reject, as in a scrape
+    again = (
+        "'the series ' || name || dvlab_labels_text(labels) || ' at ' "
+        "|| strftime(timezone('UTC', ts), '%Y-%m-%dT%H:%M:%S.%fZ') "
+        "|| ' again (first on line ' || first_line || ')'"
+    )
     return f"""
         WITH rows AS (
             SELECT *, {_time("t_ts", origin)} AS ts, {_pod_service()} AS service
@@ -445,7 +452,12 @@ def _metrics_select(
                     coalesce({texts["site"]}, $site::VARCHAR) AS site
                 FROM {raw}))
         SELECT line, ts, name, labels, value, type, site, service, NULL::VARCHAR AS family,
-               reject, skip, NULL::VARCHAR AS record
+               coalesce(reject, CASE WHEN NOT skip AND line > first_line THEN {again} END)
+                   AS reject,
+               skip, NULL::VARCHAR AS record
+        FROM (
+        SELECT *, min(line) FILTER (WHERE reject IS NULL AND NOT skip)
+                      OVER (PARTITION BY name, labels, site, service, ts) AS first_line
         FROM (
             SELECT line, ts, name, labels, value, type, site, service,
                 CASE WHEN v IS NOT NULL AND value IS NULL
@@ -467,7 +479,7 @@ def _metrics_select(
             UNION ALL
             SELECT line, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
                 CASE {_not_time(chosen, "ts", required="time")} END, false
-            FROM rows WHERE ts IS NULL)"""
+            FROM rows WHERE ts IS NULL))"""
 
 
 def _text(shape: Shape, columnar: Columnar | None, column: str) -> str:

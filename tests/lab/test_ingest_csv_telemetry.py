@@ -500,13 +500,47 @@ def test_long_metrics_keep_other_columns_as_labels(tmp_path: Path, lab_path: Pat
     summary = load(lab_path, [path], "metrics")
 
     at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    assert query(lab_path, "SELECT line, name, ts, value, labels, type FROM metrics") == [
+    assert query(
+        lab_path, "SELECT line, name, ts, value, labels, type FROM metrics ORDER BY line"
+    ) == [
         (2, "queue_depth", at, 7.0, {"host": "n1"}, "gauge"),
         (3, "requests_total", at + timedelta(seconds=10), 120.0, {"host": "n2"}, "counter"),
     ]
     [(line, reason)] = rejects(lab_path)
     assert line == 5
     assert reason.startswith('metrics: column type: unknown metric type "histogramm"; known: ')
+    assert summary.total("rows_skipped") == 1
+
+
+def test_a_series_twice_at_one_time_is_a_reject_naming_the_first_line(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """As in a scrape: two values of one series at one moment cannot both be it (both had
+    been stored). Another host, or another time, is another point; a skipped cell no row."""
+    path = write(
+        tmp_path / "long.csv",
+        "ts,name,value,host\n"
+        "2026-05-01T12:00:00Z,queue_depth,7,n1\n"  # line 2
+        "2026-05-01T12:00:00Z,queue_depth,9,n2\n"  # another series
+        "2026-05-01T12:00:00Z,queue_depth,,n1\n"  # skipped: no value
+        "2026-05-01T12:00:00Z,queue_depth,8,n1\n"  # line 5: again
+        "2026-05-01T12:00:10Z,queue_depth,6,n1\n",
+    )
+
+    summary = load(lab_path, [path], "metrics")
+
+    assert query(lab_path, "SELECT line, value FROM metrics ORDER BY line") == [
+        (2, 7.0),
+        (3, 9.0),
+        (6, 6.0),
+    ]
+    assert rejects(lab_path) == [
+        (
+            5,
+            'metrics: the series queue_depth{host="n1"} at 2026-05-01T12:00:00.000000Z again '
+            "(first on line 2)",
+        )
+    ]
     assert summary.total("rows_skipped") == 1
 
 
