@@ -73,6 +73,10 @@ log = logging.getLogger(__name__)
 
 KINDS = ("spans", "metrics", "logs")
 
+#: a span's duration in milliseconds from its start and (given) end. HUGEINT: two times far
+#: apart (a start thousands of centuries BC) do not overflow
+_SPAN_TIMES = "(epoch_us(end_given)::HUGEINT - epoch_us(start_time)) / 1000.0"
+
 #: a span duration column's unit, by the lab column it is mapped to: SQL making it
 #: milliseconds (dividing rather than multiplying by a fraction, which is inexact)
 DURATION_UNITS = {
@@ -258,7 +262,11 @@ def _spans_select(
     if durations:
         unit = durations[0]
         said = _quoted(chosen, unit)
-        duration = f"TRY_CAST(t_{unit} AS DOUBLE) {DURATION_UNITS[unit]}"
+        # an empty cell: the duration is the times', as without the column
+        duration = (
+            f"CASE WHEN t_{unit} IS NULL THEN {_SPAN_TIMES} "
+            f"ELSE TRY_CAST(t_{unit} AS DOUBLE) {DURATION_UNITS[unit]} END"
+        )
         # try(): a duration too long for the times after its start makes no end (a reject
         # below), not an error
         after = f"try(start_time + to_microseconds(TRY_CAST({duration} * 1000 AS BIGINT)))"
@@ -271,8 +279,7 @@ def _spans_select(
                 || to_json(t_{unit})::VARCHAR
                 || ' is out of range: the span would end after the last time the lab holds'"""
     else:
-        # HUGEINT: two times far apart (a start thousands of centuries BC) do not overflow
-        duration = "(epoch_us(end_time)::HUGEINT - epoch_us(start_time)) / 1000.0"
+        duration = _SPAN_TIMES.replace("end_given", "end_time")
         after = "NULL"
         bad_duration = ""
     kinds = _word("t_kind", SPAN_KINDS, "span_kind_")

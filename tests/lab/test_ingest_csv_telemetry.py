@@ -673,6 +673,23 @@ def test_span_end_from_a_duration_in_nanoseconds(tmp_path: Path, lab_path: Path)
     ]
 
 
+def test_an_empty_duration_cell_takes_the_spans_times(tmp_path: Path, lab_path: Path) -> None:
+    """As without the column (its duration had been NULL)."""
+    path = write(
+        tmp_path / "spans.csv",
+        "traceId,spanId,startTime,endTime,durationNano\n"
+        "ab,c1,2026-05-01T12:00:00Z,2026-05-01T12:00:00.004Z,\n"
+        "ab,c2,2026-05-01T12:00:00Z,,2500000\n",
+    )
+
+    load(lab_path, [path], "spans")
+
+    assert query(lab_path, "SELECT span_id, duration_ms FROM spans ORDER BY 1") == [
+        ("c1", 4.0),
+        ("c2", 2.5),
+    ]
+
+
 def test_a_span_after_a_rejected_row_of_its_ids_is_kept(tmp_path: Path, lab_path: Path) -> None:
     # only a kept row makes a later row of its ids a repeat
     path = write(
