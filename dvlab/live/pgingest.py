@@ -607,7 +607,7 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
             options = replace(options, tz=kept_tz)
         if recorded_zone is not None:
             given = source.naive_tz or SERVER_ZONE
-            if given != recorded_zone and source.naive_tz is not None:
+            if not _same_zone(given, recorded_zone) and source.naive_tz is not None:
                 note = "; ".join(
                     filter(
                         None,
@@ -654,6 +654,14 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
             staging.close()
     summary.finished = datetime.now(UTC)
     return summary
+
+
+#: names of UTC itself (a server's TimeZone is often Etc/UTC, a user's --tz UTC)
+_UTC_NAMES = frozenset({"utc", "etc/utc", "etc/universal", "universal", "zulu", "etc/zulu"})
+
+
+def _same_zone(a: str, b: str) -> bool:
+    return a == b or {a.lower(), b.lower()} <= _UTC_NAMES
 
 
 def _stage(

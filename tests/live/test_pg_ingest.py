@@ -908,3 +908,18 @@ def test_which_of_two_rows_at_one_watermark_is_kept_does_not_hang_on_their_order
         assert ingest(lab_path, pg_dsn, *args) == 0
         assert rows(lab_path, "SELECT state FROM tasks") == kept
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
+
+
+def test_utc_by_another_name_is_no_other_zone(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_tasks(pg, scratch_schema)
+    name = f"{scratch_schema}.tasks"
+    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Etc/UTC") == 0
+    capsys.readouterr()
+    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "UTC") == 0
+    assert "not applied" not in capsys.readouterr().err
