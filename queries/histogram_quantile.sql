@@ -24,18 +24,9 @@
 -- together (and so does not move the quantile) unless a bucket is extrapolated to zero.
 WITH
 bounds AS (
-    SELECT CASE
-             -- a step is a fixed length: a month or a year has none (time_bucket would
-             -- start such steps on the calendar's months, not at the window's start)
-             WHEN $step IS NOT NULL
-                  AND (datepart('year', $step::INTERVAL) * 12
-                       + datepart('month', $step::INTERVAL) <> 0
-                       OR epoch($step::INTERVAL) <= 0)
-               THEN error('step ' || $step::VARCHAR || ': give a length above zero in '
-                          || 'weeks, days, hours, minutes or seconds (such as ''30 days''); '
-                          || 'a month or a year is no fixed length')
-             ELSE coalesce(dvlab_ts($from::VARCHAR), min(ts))
-           END AS lo, dvlab_ts($to::VARCHAR) AS hi
+    -- (a step is checked: a month has no fixed length, see dvlab.lab.metricmacros)
+    SELECT dvlab_step_start($step, coalesce(dvlab_ts($from::VARCHAR), min(ts))) AS lo,
+           dvlab_ts($to::VARCHAR) AS hi
     FROM metrics
     WHERE name = CASE WHEN suffix($metric::VARCHAR, '_bucket') THEN $metric::VARCHAR
                       ELSE $metric::VARCHAR || '_bucket' END

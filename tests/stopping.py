@@ -15,12 +15,15 @@ def stop_midway(
     *,
     env: Mapping[str, str] | None = None,
     settle: float = 0.0,
+    script: str | None = None,
 ) -> tuple[int, str, str]:
-    """Start ``python -m dvlab.launch ARGS``, send it ``signum`` once ``ready(its pid)``
-    holds (and ``settle`` seconds more), and return its exit code, stdout and stderr. The
-    command is killed if it has not ended two minutes after the signal."""
+    """Start ``python -m dvlab.launch ARGS`` (or ``python -c SCRIPT ARGS``), send it
+    ``signum`` once ``ready(its pid)`` holds (and ``settle`` seconds more), and return its
+    exit code, stdout and stderr. The command is killed if it has not ended two minutes
+    after the signal."""
+    start = ["-m", "dvlab.launch"] if script is None else ["-c", script]
     child = subprocess.Popen(
-        [sys.executable, "-m", "dvlab.launch", *args],
+        [sys.executable, *start, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,10 +17,12 @@ import pytest
 import dvlab.lab.ingest as ingest_module
 from tests.stopping import stop_midway
 
-# Runs the real command, announcing on stderr the moment the commit starts writing the file's rows, so the
-# signal is sure to land inside DuckDB's statement (the case DuckDB used to swallow).
+# Runs the real command, announcing (by making the file $DVLAB_TEST_READY) the moment the
+# commit starts writing the file's rows, so the signal is sure to land inside DuckDB's
+# statement (the case DuckDB used to swallow).
 CHILD = textwrap.dedent(
     """
+    import os
     import sys
     import dvlab.lab.ingest as ingest
     from dvlab.cli import main
@@ -27,7 +30,7 @@ CHILD = textwrap.dedent(
     real = ingest._insert_staged
 
     def announced(*args, **kwargs):
-        print("writing", file=sys.stderr, flush=True)
+        open(os.environ["DVLAB_TEST_READY"], "w").close()
         return real(*args, **kwargs)
 
     ingest._insert_staged = announced
@@ -36,25 +39,11 @@ CHILD = textwrap.dedent(
 )
 
 
-def signalled(script: str, args: list[str], ready: str, signum: int) -> tuple[int, str, str]:
-    """Run ``script`` with ``args``, send ``signum`` once it prints ``ready`` on stderr; its
-    (exit code, stdout, stderr)."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", script, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stderr is not None
-        assert child.stderr.readline().strip() == ready
-        child.send_signal(signum)
-        out, err = child.communicate(timeout=120)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    return child.returncode, out, err
+def signalled(script: str, args: list[str], marker: Path, signum: int) -> tuple[int, str, str]:
+    """Run ``script`` with ``args``, send ``signum`` once it makes the file ``marker``
+    (named to it as $DVLAB_TEST_READY); its (exit code, stdout, stderr)."""
+    env = {**os.environ, "DVLAB_TEST_READY": str(marker)}
+    return stop_midway(args, lambda _pid: marker.exists(), signum, env=env, script=script)
 
 
 @pytest.mark.slow
@@ -70,7 +59,7 @@ def test_sigint_inside_the_commit_write_leaves_the_lab_as_it_was(tmp_path: Path)
             record = {"ts": "2026-12-01T10:00:00Z", "msg": f"m{i}", "http": {"status": 200}}
             fh.write(json.dumps(record) + "\n")
     code, out, err = signalled(
-        CHILD, ["--db", str(lab), "ingest", str(big)], "writing", signal.SIGINT
+        CHILD, ["--db", str(lab), "ingest", str(big)], tmp_path / "writing", signal.SIGINT
     )
     assert code == 130, (out, err)
     assert err.strip().endswith("dvlab: interrupted")
@@ -86,12 +75,13 @@ def test_sigint_inside_the_commit_write_leaves_the_lab_as_it_was(tmp_path: Path)
 # file, and announces it: only an interrupt of DuckDB itself ends it.
 ENDLESS = textwrap.dedent(
     """
+    import os
     import sys
     import dvlab.sources.jsonlines as jsonlines
     from dvlab.cli import main
 
     def endless(con, path):
-        print("reading", file=sys.stderr, flush=True)
+        open(os.environ["DVLAB_TEST_READY"], "w").close()
         con.execute("SELECT sum(a.range * b.range) FROM range(100000000) a, range(1000000) b")
         raise AssertionError("the endless statement ended")
 
@@ -109,7 +99,7 @@ def test_a_signal_interrupts_duckdb_mid_statement(tmp_path: Path, signum: int) -
     source = tmp_path / "one.jsonl"
     source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
     code, out, err = signalled(
-        ENDLESS, ["--db", str(lab), "ingest", str(source)], "reading", signum
+        ENDLESS, ["--db", str(lab), "ingest", str(source)], tmp_path / "reading", signum
     )
     assert code == 130, (out, err)
     assert err.strip().endswith("dvlab: interrupted")
@@ -173,13 +163,14 @@ def test_inside_a_deferred_block_a_signal_raises_only_at_its_end() -> None:
 LOADING = textwrap.dedent(
     """
     import importlib.abc
+    import os
     import sys
     import time
 
     class Slow(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path, target=None):
             if name == sys.argv[1]:
-                print("loading", file=sys.stderr, flush=True)
+                open(os.environ["DVLAB_TEST_READY"], "w").close()
                 time.sleep(60)
             return None
 
@@ -205,7 +196,7 @@ def test_a_signal_while_the_command_loads_is_an_interrupt(
     source = tmp_path / "one.jsonl"
     source.write_text('{"ts":"2026-12-01T10:00:00Z","msg":"m"}\n')
     code, out, err = signalled(
-        LOADING, [module, "--db", str(lab), "ingest", str(source)], "loading", signum
+        LOADING, [module, "--db", str(lab), "ingest", str(source)], tmp_path / "loading", signum
     )
     assert (code, out, err) == (130, "", "dvlab: interrupted\n")
     assert not lab.exists()

@@ -41,6 +41,40 @@ line two', '2026-01-01 10:05:00+00')"""
     return table
 
 
+#: the columns of a task table with an updated_at watermark
+TASK_STATES = "task_id text, state text, updated_at timestamptz"
+
+
+class Table:
+    """A table of the test's own in ``schema``: made with ``columns`` (SQL), a row added
+    by :meth:`add` (its values for the columns ``filled``, else for all)."""
+
+    def __init__(
+        self,
+        pg: psycopg.Connection,
+        schema: str,
+        name: str,
+        columns: str,
+        *,
+        filled: tuple[str, ...] = (),
+    ) -> None:
+        self.pg, self.name = pg, f"{schema}.{name}"
+        self.ident = sql.Identifier(schema, name)
+        self.filled = filled
+        pg.execute(sql.SQL("CREATE TABLE {} ({})").format(self.ident, sql.SQL(columns)))
+
+    def add(self, *values: object) -> None:
+        into = sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, self.filled)))
+        self.pg.execute(
+            sql.SQL("INSERT INTO {}{} VALUES ({})").format(
+                self.ident,
+                into if self.filled else sql.SQL(""),
+                sql.SQL(", ").join(sql.Placeholder() * len(values)),
+            ),
+            list(values),
+        )
+
+
 def ingest(lab: Path, *args: str) -> int:
     return main(["--db", str(lab), "ingest", *args])
 
@@ -554,20 +588,17 @@ def test_a_source_keeps_its_zone_for_times_held_as_text(
     """A time column of text is read in the first run's --tz on every run, as a timestamp
     column is: a later run without --tz had read it in UTC (and rejected every row, its
     start then before its creation)."""
-    table = sql.Identifier(scratch_schema, "texty")
-    pg.execute(
-        sql.SQL(
-            "CREATE TABLE {} (task_id text, state text, created_at text, started_at timestamp, "
-            "updated_at timestamptz)"
-        ).format(table)
+    table = Table(
+        pg,
+        scratch_schema,
+        "texty",
+        "task_id text, state text, created_at text, started_at timestamp, updated_at timestamptz",
     )
-    insert = sql.SQL(
-        "INSERT INTO {} VALUES (%s, 'running', '2026-11-30 09:00:00', '2026-11-30 09:00:00', %s)"
-    ).format(table)
-    pg.execute(insert, ["t1", utc(2026, 11, 30, 10)])
-    name = f"{scratch_schema}.texty"
+    nine = "2026-11-30 09:00:00"
+    table.add("t1", "running", nine, nine, utc(2026, 11, 30, 10))
+    name = table.name
     assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Asia/Kathmandu") == 0
-    pg.execute(insert, ["t2", utc(2026, 11, 30, 11)])
+    table.add("t2", "running", nine, nine, utc(2026, 11, 30, 11))
     assert ingest(lab_path, pg_dsn, "--table", name) == 0
 
     # 09:00 in Kathmandu (+05:45) is 03:15 UTC, for both columns of both rows
@@ -584,22 +615,19 @@ def test_transitions_without_numbers_pulled_in_runs_keep_every_one(
 ) -> None:
     """Each run numbers the rows it reads from 1: the second run's rows had replaced the
     first's of the same numbers (pending -> running was lost)."""
-    table = sql.Identifier(scratch_schema, "trn")
-    pg.execute(
-        sql.SQL(
-            "CREATE TABLE {} (id serial PRIMARY KEY, task_id text, from_state text, "
-            "to_state text, ts timestamptz)"
-        ).format(table)
+    table = Table(
+        pg,
+        scratch_schema,
+        "trn",
+        "id serial PRIMARY KEY, task_id text, from_state text, to_state text, ts timestamptz",
+        filled=("task_id", "from_state", "to_state", "ts"),
     )
-    insert = sql.SQL("INSERT INTO {} (task_id, from_state, to_state, ts) VALUES (%s, %s, %s, %s)")
-    add = insert.format(table)
-    pg.execute(add, ["a", "pending", "running", utc(2026, 11, 30, 9)])
-    pg.execute(add, ["a", "running", "retrying", utc(2026, 11, 30, 9, 1)])
-    pg.execute(add, ["b", None, "pending", utc(2026, 11, 30, 9, 2)])
-    name = f"{scratch_schema}.trn"
-    args = ("--table", name, "--kind", "transitions", "--watermark", "id")
+    table.add("a", "pending", "running", utc(2026, 11, 30, 9))
+    table.add("a", "running", "retrying", utc(2026, 11, 30, 9, 1))
+    table.add("b", None, "pending", utc(2026, 11, 30, 9, 2))
+    args = ("--table", table.name, "--kind", "transitions", "--watermark", "id")
     assert ingest(lab_path, pg_dsn, *args) == 0
-    pg.execute(add, ["a", "retrying", "failed", utc(2026, 11, 30, 9, 3)])
+    table.add("a", "retrying", "failed", utc(2026, 11, 30, 9, 3))
     assert ingest(lab_path, pg_dsn, *args) == 0
     assert ingest(lab_path, pg_dsn, *args) == 0  # nothing new
 
@@ -658,17 +686,11 @@ def test_of_two_rows_of_one_id_the_later_watermark_is_kept_and_a_rerun_changes_n
     later watermark is t as it is now; the earlier is skipped, not a reject. (The first
     row read had been kept, the other rejected, and the next run, which reads from 10:00
     only, then turned t failed with nothing changed in the database.)"""
-    table = sql.Identifier(scratch_schema, "hist")
-    pg.execute(
-        sql.SQL("CREATE TABLE {} (task_id text, state text, updated_at timestamptz)").format(table)
-    )
-    pg.execute(
-        sql.SQL(
-            "INSERT INTO {} VALUES ('t', 'running', %s), ('t', 'failed', %s), ('u', 'running', %s)"
-        ).format(table),
-        [utc(2026, 11, 30, 9), utc(2026, 11, 30, 10), utc(2026, 11, 30, 9, 30)],
-    )
-    args = ("--table", f"{scratch_schema}.hist")
+    table = Table(pg, scratch_schema, "hist", TASK_STATES)
+    table.add("t", "running", utc(2026, 11, 30, 9))
+    table.add("t", "failed", utc(2026, 11, 30, 10))
+    table.add("u", "running", utc(2026, 11, 30, 9, 30))
+    args = ("--table", table.name)
     for _ in range(3):
         assert ingest(lab_path, pg_dsn, *args) == 0
         assert rows(lab_path, "SELECT task_id, state FROM tasks ORDER BY 1") == [
@@ -685,16 +707,11 @@ def test_two_rows_of_one_id_at_one_watermark_are_duplicates(
     pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
 ) -> None:
     """Nothing tells which of them is the later: the first is kept, the other a reject."""
-    table = sql.Identifier(scratch_schema, "tied")
-    pg.execute(
-        sql.SQL("CREATE TABLE {} (task_id text, state text, updated_at timestamptz)").format(table)
-    )
+    table = Table(pg, scratch_schema, "tied", TASK_STATES)
     at = utc(2026, 11, 30, 10)
-    pg.execute(
-        sql.SQL("INSERT INTO {} VALUES ('t', 'running', %s), ('t', 'failed', %s)").format(table),
-        [at, at],
-    )
-    assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.tied") == 0
+    table.add("t", "running", at)
+    table.add("t", "failed", at)
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
     [(reason,)] = rows(lab_path, "SELECT reason FROM rejects")
     assert reason == 'tasks: column task_id: duplicate id "t" (another row of it, as old, is kept)'
     assert rows(lab_path, "SELECT count(*) FROM tasks") == [(1,)]
@@ -703,15 +720,10 @@ def test_two_rows_of_one_id_at_one_watermark_are_duplicates(
 def test_a_bad_row_at_the_watermark_is_one_reject_however_often_it_is_read(
     pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
 ) -> None:
-    table = sql.Identifier(scratch_schema, "badtop")
-    pg.execute(
-        sql.SQL("CREATE TABLE {} (task_id text, state text, updated_at timestamptz)").format(table)
-    )
-    pg.execute(
-        sql.SQL("INSERT INTO {} VALUES ('t', 'running', %s), ('u', 'sideways', %s)").format(table),
-        [utc(2026, 11, 30, 9), utc(2026, 11, 30, 10)],
-    )
-    args = ("--table", f"{scratch_schema}.badtop")
+    table = Table(pg, scratch_schema, "badtop", TASK_STATES)
+    table.add("t", "running", utc(2026, 11, 30, 9))
+    table.add("u", "sideways", utc(2026, 11, 30, 10))
+    args = ("--table", table.name)
     for _ in range(3):
         assert ingest(lab_path, pg_dsn, *args) == 0
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
@@ -728,12 +740,8 @@ def test_an_empty_table_says_it_has_no_rows(
     lab_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    pg.execute(
-        sql.SQL("CREATE TABLE {} (task_id text, state text)").format(
-            sql.Identifier(scratch_schema, "empty")
-        )
-    )
-    assert ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.empty") == 0
+    table = Table(pg, scratch_schema, "empty", "task_id text, state text")
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
     assert capsys.readouterr().err.rstrip().endswith(": no rows")
     assert rows(lab_path, "SELECT status, message FROM ingests") == [("unchanged", "no rows")]
 
@@ -764,19 +772,17 @@ def test_options_left_out_later_are_kept_and_others_given_are_said(
     lab_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    table = sql.Identifier(scratch_schema, "op")
-    pg.execute(sql.SQL("CREATE TABLE {} (tid text, st text, seqno int, v2 int)").format(table))
-    add = sql.SQL("INSERT INTO {} VALUES (%s, 'running', %s, %s)").format(table)
-    pg.execute(add, ["a", 1, 9])
-    name = f"{scratch_schema}.op"
+    table = Table(pg, scratch_schema, "op", "tid text, st text, seqno int, v2 int")
+    table.add("a", "running", 1, 9)
+    name = table.name
     first = ("--kind", "tasks", "--map", "task_id=tid", "--map", "state=st")
     assert ingest(lab_path, pg_dsn, "--table", name, *first, "--watermark", "seqno") == 0
     capsys.readouterr()
-    pg.execute(add, ["b", 2, 8])
+    table.add("b", "running", 2, 8)
     # all left out: kept, without a word
     assert ingest(lab_path, pg_dsn, "--table", name) == 0
     assert capsys.readouterr().err == ""
-    pg.execute(add, ["c", 3, 7])
+    table.add("c", "running", 3, 7)
     # another watermark: said, and not applied (the source goes on from seqno 2)
     assert ingest(lab_path, pg_dsn, "--table", name, "--watermark", "v2") == 0
     assert "--watermark v2 not applied" in capsys.readouterr().err
@@ -795,19 +801,12 @@ def test_a_source_without_a_watermark_keeps_its_zone_too(
 ) -> None:
     """Read whole each time: the zone of the first run still holds (the times had moved with
     each run's --tz, and the transitions been stored again at each new time)."""
-    table = sql.Identifier(scratch_schema, "tt")
-    pg.execute(
-        sql.SQL("CREATE TABLE {} (task_id text, from_state text, to_state text, ts text)").format(
-            table
-        )
+    table = Table(
+        pg, scratch_schema, "tt", "task_id text, from_state text, to_state text, ts text"
     )
-    pg.execute(
-        sql.SQL(
-            "INSERT INTO {} VALUES ('a', NULL, 'pending', '2026-07-01 10:00'), "
-            "('a', 'pending', 'running', '2026-07-01 10:02')"
-        ).format(table)
-    )
-    name = f"{scratch_schema}.tt"
+    table.add("a", None, "pending", "2026-07-01 10:00")
+    table.add("a", "pending", "running", "2026-07-01 10:02")
+    name = table.name
     assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Europe/Oslo") == 0
     assert ingest(lab_path, pg_dsn, "--table", name) == 0
     capsys.readouterr()
@@ -839,15 +838,10 @@ def test_the_later_version_is_the_one_postgresql_orders_later(
     older: str,
     newer: str,
 ) -> None:
-    table = sql.Identifier(scratch_schema, "v")
-    pg.execute(
-        sql.SQL("CREATE TABLE {} (task_id text, state text, w {})").format(table, sql.SQL(column))
-    )
-    pg.execute(
-        sql.SQL("INSERT INTO {} VALUES ('t', 'failed', %s), ('t', 'running', %s)").format(table),
-        [newer, older],
-    )
-    args = ("--table", f"{scratch_schema}.v", "--watermark", "w")
+    table = Table(pg, scratch_schema, "v", f"task_id text, state text, w {column}")
+    table.add("t", "failed", newer)
+    table.add("t", "running", older)
+    args = ("--table", table.name, "--watermark", "w")
     for _ in range(2):  # and a rerun changes nothing
         assert ingest(lab_path, pg_dsn, *args) == 0
         assert rows(lab_path, "SELECT state FROM tasks") == [("failed",)]
@@ -858,12 +852,10 @@ def test_a_row_without_a_watermark_is_the_latest_version_on_every_run(
     pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
 ) -> None:
     """Read on every run, it would otherwise win on the runs that read it alone."""
-    table = sql.Identifier(scratch_schema, "n")
-    pg.execute(sql.SQL("CREATE TABLE {} (task_id text, state text, w float8)").format(table))
-    pg.execute(
-        sql.SQL("INSERT INTO {} VALUES ('t', 'failed', NULL), ('t', 'running', 1)").format(table)
-    )
-    args = ("--table", f"{scratch_schema}.n", "--watermark", "w")
+    table = Table(pg, scratch_schema, "n", "task_id text, state text, w float8")
+    table.add("t", "failed", None)
+    table.add("t", "running", 1)
+    args = ("--table", table.name, "--watermark", "w")
     for full in ((), ("--full",), (), ("--full",)):
         assert ingest(lab_path, pg_dsn, *args, *full) == 0
         assert rows(lab_path, "SELECT state FROM tasks") == [("failed",)]
@@ -874,17 +866,15 @@ def test_strict_does_not_count_a_reject_the_lab_holds_already(
 ) -> None:
     """The bad row at the watermark, read again by each run, is known: a later --strict run
     loads what is new (it had failed on that row for good)."""
-    table = sql.Identifier(scratch_schema, "st")
-    pg.execute(sql.SQL("CREATE TABLE {} (task_id text, state text, w int)").format(table))
-    add = sql.SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(table)
-    pg.execute(add, ["a", "running", 1])
-    pg.execute(add, ["b", "bogus", 2])
-    args = ("--table", f"{scratch_schema}.st", "--watermark", "w")
+    table = Table(pg, scratch_schema, "st", "task_id text, state text, w int")
+    table.add("a", "running", 1)
+    table.add("b", "bogus", 2)
+    args = ("--table", table.name, "--watermark", "w")
     assert ingest(lab_path, pg_dsn, *args) == 0
-    pg.execute(add, ["c", "running", 2])
+    table.add("c", "running", 2)
     assert ingest(lab_path, pg_dsn, *args, "--strict") == 0
     assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("a",), ("c",)]
-    pg.execute(add, ["d", "sideways", 3])
+    table.add("d", "sideways", 3)
     assert ingest(lab_path, pg_dsn, *args, "--strict") == 2  # a new bad row still fails it
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
 
@@ -894,17 +884,17 @@ def test_which_of_two_rows_at_one_watermark_is_kept_does_not_hang_on_their_order
 ) -> None:
     """PostgreSQL sends rows in no set order (an UPDATE moves one to the end): the row kept
     is chosen by what the two hold, so the lab does not flip between runs."""
-    table = sql.Identifier(scratch_schema, "tie")
-    pg.execute(sql.SQL("CREATE TABLE {} (task_id text, state text, w int)").format(table))
-    pg.execute(
-        sql.SQL("INSERT INTO {} VALUES ('b', 'running', 2), ('b', 'failed', 2)").format(table)
-    )
-    args = ("--table", f"{scratch_schema}.tie", "--watermark", "w")
+    table = Table(pg, scratch_schema, "tie", "task_id text, state text, w int")
+    table.add("b", "running", 2)
+    table.add("b", "failed", 2)
+    args = ("--table", table.name, "--watermark", "w")
     assert ingest(lab_path, pg_dsn, *args) == 0
     kept = rows(lab_path, "SELECT state FROM tasks")
     for state in ("running", "failed", "running"):
         # rewrite one row as it is: it moves to the end of the table's order
-        pg.execute(sql.SQL("UPDATE {} SET state = state WHERE state = %s").format(table), [state])
+        pg.execute(
+            sql.SQL("UPDATE {} SET state = state WHERE state = %s").format(table.ident), [state]
+        )
         assert ingest(lab_path, pg_dsn, *args) == 0
         assert rows(lab_path, "SELECT state FROM tasks") == kept
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(1,)]
