@@ -216,23 +216,25 @@ def _check_value(query: str, name: str, value: Any) -> None:
 
 
 def _positive_interval(text: str) -> bool:
-    """Whether ``text`` is a DuckDB interval longer than zero (and shorter than a century)
-    of a fixed length: no months or years, whose length depends on when they start; and in
-    days or in time, not both, as DuckDB's time_bucket takes it."""
+    """Whether ``text`` is a step the curated queries take (see ``dvlab_step_start`` in
+    :mod:`dvlab.lab.metricmacros`, which they check it with themselves): an interval of a
+    fixed length above zero, in days or in time, and shorter than a century."""
     import duckdb
+
+    from dvlab.lab import metricmacros
 
     con = duckdb.connect()
     try:
+        metricmacros.install(con)
         return bool(
             con.execute(
-                "SELECT i > INTERVAL 0 SECONDS AND i < INTERVAL 100 YEARS "
-                "AND datepart('year', i) = 0 AND datepart('month', i) = 0 "
-                "AND (datepart('day', i) = 0 OR to_microseconds(0) = "
-                "i - to_days(datepart('day', i)::INTEGER)) "
+                "SELECT dvlab_step_start($text, i < INTERVAL 100 YEARS) "
                 "FROM (SELECT TRY_CAST($text AS INTERVAL) AS i)",
                 {"text": text},
             ).fetchall()[0][0]
         )
+    except duckdb.Error:
+        return False  # not an interval, or not one the queries step by
     finally:
         con.close()
 
