@@ -5,7 +5,8 @@
 loads the JSON-lines file DATA into a new DuckDB file DB the way contender NAME
 does it, then prints one JSON object on stdout: the seconds the load took, the
 rows the tool said it loaded (``null`` if it says nothing), the rows the
-``logs`` table holds afterwards, and the process's peak resident memory.
+``logs`` table holds afterwards, the processor time the load took (user and
+system, every thread) and the process's peak resident memory.
 :mod:`benchmarks.ingest_json` starts one such process per measurement, so a
 peak belongs to one contender alone; it also checks the row counts.
 
@@ -121,11 +122,15 @@ def measure(name: str, data: Path, db: Path) -> dict[str, object]:
         raise FileExistsError(f"{db} already exists; each measurement needs a new database file")
     load = CONTENDERS[name]()
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
     reported = load(data, db)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "contender": name,
         "seconds": seconds,
+        # every thread's user and system time over the load
+        "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
         "reported_rows": reported,
         "stored_rows": stored_rows(db),
         # ru_maxrss is in KiB on Linux

@@ -16,7 +16,10 @@ file in a temporary folder:
 - ``pandas``: ``pandas.read_json(lines=True)``, then a DuckDB table from the frame.
 
 With ``--repeat K`` the contenders take turns K times; the table shows each
-one's fastest run and the highest peak memory of its runs. A load that stores
+one's fastest run, the least processor time of its runs (``CPU s``: user and
+system seconds of every thread of its process over the timed part; above
+the wall seconds when a contender keeps both cores busy) and the highest
+peak memory of its runs. A load that stores
 the wrong number of rows stops the benchmark with an error. The speed target
 (dvlab at 0.7 of the ceiling or better) is reported, never asserted: the
 figures depend on the machine and on what else it is doing.
@@ -69,12 +72,18 @@ class Result:
     file_bytes: int
     rows: int = 0
     run_seconds: list[float] = field(default_factory=list)
+    #: processor seconds (user and system, all threads) of each run
+    run_cpu_seconds: list[float] = field(default_factory=list)
     peak_rss_kib: int = 0
     skipped: str | None = None
 
     @property
     def seconds(self) -> float:
         return min(self.run_seconds)
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        return min(self.run_cpu_seconds) if self.run_cpu_seconds else None
 
     @property
     def rows_per_s(self) -> float:
@@ -95,6 +104,7 @@ class Result:
             "skipped": False,
             "rows": self.rows,
             "seconds": round(self.seconds, 4),
+            "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 4),
             "rows_per_s": round(self.rows_per_s, 1),
             "mb_per_s": round(self.mb_per_s, 2),
             "peak_rss_mib": round(self.peak_rss_mib, 1),
@@ -202,9 +212,13 @@ def run_all(
             figures = run_once(name, data=files[name], db=db, records=records)
             result = results[name]
             result.run_seconds.append(float(figures["seconds"]))
+            result.run_cpu_seconds.append(float(figures["cpu_seconds"]))
             result.peak_rss_kib = max(result.peak_rss_kib, int(figures["peak_rss_kib"]))
             peak_mib = figures["peak_rss_kib"] / 1024
-            log(f"  {name}: {figures['seconds']:.2f} s, peak RSS {peak_mib:.0f} MiB")
+            log(
+                f"  {name}: {figures['seconds']:.2f} s ({figures['cpu_seconds']:.2f} s of CPU), "
+                f"peak RSS {peak_mib:.0f} MiB"
+            )
             if not keep:
                 for leftover in workdir.glob(db.name + "*"):
                     leftover.unlink()
@@ -214,7 +228,16 @@ def run_all(
 def format_table(results: Sequence[Result]) -> list[str]:
     """The results as aligned text lines, the ceiling's rows/s as the yardstick."""
     ceiling = next((r for r in results if r.contender == "ceiling" and not r.skipped), None)
-    header = ("contender", "rows", "seconds", "rows/s", "MB/s", "peak RSS MiB", "vs ceiling")
+    header = (
+        "contender",
+        "rows",
+        "seconds",
+        "CPU s",
+        "rows/s",
+        "MB/s",
+        "peak RSS MiB",
+        "vs ceiling",
+    )
     rows: list[tuple[str, ...]] = [header]
     for r in results:
         if r.skipped is not None:
@@ -225,6 +248,7 @@ def format_table(results: Sequence[Result]) -> list[str]:
                 r.contender,
                 f"{r.rows:,}",
                 f"{r.seconds:.2f}",
+                "-" if r.cpu_seconds is None else f"{r.cpu_seconds:.2f}",
                 f"{r.rows_per_s:,.0f}",
                 f"{r.mb_per_s:,.1f}",
                 f"{r.peak_rss_mib:,.0f}",

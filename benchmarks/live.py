@@ -21,6 +21,8 @@ same run on the same data:
 
 Every contender runs as a process of its own, timed from its start to its
 exit (interpreter start and imports included, for the ceilings too). Its
+processor time (``CPU s``) is that process's alone: the server's work for it
+is not counted. Its
 peak memory is the kernel's account of that one process, which never reads
 below the 10 MiB or so of the bare interpreter that starts it (see
 :data:`LAUNCHER`). With ``--repeat K`` the contenders take turns K times;
@@ -205,7 +207,8 @@ print(json.dumps({"messages": counted}))
 
 
 #: starts a contender, run as ``python -I -S -c LAUNCHER REPORT COMMAND...``: forks, execs
-#: COMMAND, waits for it and writes its wall time, exit status and peak memory to REPORT.
+#: COMMAND, waits for it and writes its wall time, exit status, processor time (user and
+#: system, every thread of the process and of its children) and peak memory to REPORT.
 #: A child's peak memory counts what its parent held when it forked (the kernel keeps the
 #: high-water mark across exec), so the contender is started by this bare interpreter
 #: (about 10 MiB) rather than by the benchmark, which holds its libraries and data.
@@ -224,7 +227,8 @@ _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - started
 with open(report, "w") as fh:
     json.dump({"seconds": seconds, "status": os.waitstatus_to_exitcode(status),
-               "peak_rss_kib": usage.ru_maxrss}, fh)
+               "peak_rss_kib": usage.ru_maxrss,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime}, fh)
 """
 
 
@@ -235,6 +239,8 @@ class Timed:
     seconds: float
     peak_rss_kib: int
     stdout: str
+    #: the process's processor seconds (a server's work for it is not counted)
+    cpu_seconds: float = 0.0
 
 
 def run_timed(
@@ -264,6 +270,7 @@ def run_timed(
         seconds=float(figures["seconds"]),
         peak_rss_kib=int(figures["peak_rss_kib"]),
         stdout=stdout,
+        cpu_seconds=float(figures["cpu_seconds"]),
     )
 
 
@@ -370,9 +377,11 @@ _SHORT = {"rows": "rows", "messages": "msgs"}
 
 def _record(result: Result, timed: Timed, *, round_no: int, repeat: int) -> None:
     result.run_seconds.append(timed.seconds)
+    result.run_cpu_seconds.append(timed.cpu_seconds)
     result.peak_rss_kib = max(result.peak_rss_kib, timed.peak_rss_kib)
     log(
-        f"  {result.contender} ({round_no}/{repeat}): {timed.seconds:.2f} s, "
+        f"  {result.contender} ({round_no}/{repeat}): {timed.seconds:.2f} s "
+        f"({timed.cpu_seconds:.2f} s of CPU), "
         f"peak RSS {timed.peak_rss_kib / 1024:.0f} MiB"
     )
 

@@ -45,7 +45,7 @@ from benchmarks.ingest_json import (
     scratch_folder,
     vs_ceiling,
 )
-from benchmarks.live import dvlab_ingest, lab_rows, run_timed
+from benchmarks.live import Timed, dvlab_ingest, lab_rows, run_timed
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 ORDER = ("ceiling", "dvlab")
@@ -75,11 +75,13 @@ def ensure_data(scrapes: int, seed: int) -> tuple[Path, Path, int, bool]:
     return folder, parquet, samples, True
 
 
-def _record(result: Result, seconds: float, peak_kib: int, round_no: int, repeat: int) -> None:
-    result.run_seconds.append(seconds)
-    result.peak_rss_kib = max(result.peak_rss_kib, peak_kib)
+def _record(result: Result, timed: Timed, round_no: int, repeat: int) -> None:
+    result.run_seconds.append(timed.seconds)
+    result.run_cpu_seconds.append(timed.cpu_seconds)
+    result.peak_rss_kib = max(result.peak_rss_kib, timed.peak_rss_kib)
     log(
-        f"  {result.contender} ({round_no}/{repeat}): {seconds:.2f} s, peak RSS {peak_kib / 1024:.0f} MiB"
+        f"  {result.contender} ({round_no}/{repeat}): {timed.seconds:.2f} s "
+        f"({timed.cpu_seconds:.2f} s of CPU), peak RSS {timed.peak_rss_kib / 1024:.0f} MiB"
     )
 
 
@@ -98,7 +100,7 @@ def bench_load(
         )
         stored = int(timed.stdout.strip().splitlines()[-1])
         _check("ceiling", stored, samples)
-        _record(results["ceiling"], timed.seconds, timed.peak_rss_kib, round_no, repeat)
+        _record(results["ceiling"], timed, round_no, repeat)
         db.unlink()
         if round_no > 1:
             _remove(lab)
@@ -106,7 +108,7 @@ def bench_load(
         timed, reported = dvlab_ingest([str(folder), "--format", "prometheus"], lab=lab)
         _check("dvlab", reported, samples)
         _check("dvlab", lab_rows(lab, "metrics"), samples)
-        _record(results["dvlab"], timed.seconds, timed.peak_rss_kib, round_no, repeat)
+        _record(results["dvlab"], timed, round_no, repeat)
     return results, lab
 
 

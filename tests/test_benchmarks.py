@@ -134,8 +134,14 @@ def test_benchmark_runs_end_to_end_on_a_small_file(
     assert report["contenders"]["dvlab-bad-line"]["rows"] == 2000
     assert report["contenders"]["pandas"] == {"skipped": True, "reason": "--skip-pandas"}
     assert report["target"]["met"] == (report["target"]["vs_ceiling"] >= 0.7)
+    # each contender's processor time over its load: some, and (as it counts every
+    # thread) not bounded by its wall time, but by the threads that can run at once
+    for name in ("ceiling", "dvlab", "dvlab-bad-line"):
+        figures = report["contenders"][name]
+        assert 0 < figures["cpu_seconds"] <= figures["seconds"] * (os.cpu_count() or 1) + 0.05
     printed = capsys.readouterr().out
     assert "pandas skipped" in printed
+    assert re.search(r"^contender +rows +seconds +CPU s +rows/s ", printed, re.MULTILINE)
     assert re.search(r"^dvlab +2,000 ", printed, re.MULTILINE)
 
 
@@ -146,6 +152,21 @@ def test_a_wrong_row_count_stops_the_benchmark(tmp_path: Path) -> None:
 
     with pytest.raises(ingest_json.BenchmarkError, match="stored_rows is 50, expected 51"):
         ingest_json.run_once("ceiling", data=data, db=tmp_path / "lab.duckdb", records=51)
+
+
+def test_the_table_shows_a_runs_processor_time_or_a_dash_without_one() -> None:
+    timed = ingest_json.Result("ceiling", file_bytes=10**6, rows=1000)
+    timed.run_seconds += [2.0, 1.0]
+    timed.run_cpu_seconds += [3.5, 1.75]
+    untimed = ingest_json.Result("dvlab", file_bytes=10**6, rows=1000, run_seconds=[4.0])
+
+    header, first, second = ingest_json.format_table([timed, untimed])
+
+    assert header.split()[:5] == ["contender", "rows", "seconds", "CPU", "s"]
+    # the least of the runs, as for the seconds
+    assert first.split()[:4] == ["ceiling", "1,000", "1.00", "1.75"]
+    assert second.split()[:4] == ["dvlab", "1,000", "4.00", "-"]
+    assert timed.to_dict(timed)["cpu_seconds"] == 1.75
 
 
 def test_psql_copy_count_is_read_from_its_last_line() -> None:
@@ -215,6 +236,8 @@ def test_live_benchmark_runs_end_to_end_and_removes_what_it_made(
     }
     for section in (report["postgresql"], report["nats"]):
         assert set(section["contenders"]) == {"ceiling", "dvlab"}
+        # a process that ran has spent processor time (the interpreter's start at least)
+        assert all(c["cpu_seconds"] > 0 for c in section["contenders"].values())
         assert section["target"]["met"] == (section["target"]["vs_ceiling"] >= 0.5)
     # about 310 bytes a task row as CSV and 360 a message, as designed
     assert 280 <= report["postgresql"]["csv_bytes"] / 2000 <= 340
