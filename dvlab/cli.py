@@ -426,7 +426,6 @@ def _visible(text: str, *, newline: str = "\n") -> str:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from dvlab.lab.ingest import IngestOptions, ingest
 
-    tz = "UTC" if args.tz is None else args.tz
     if args.pattern and args.format:
         raise BadInputError(
             f"--pattern reads every line with its regular expression; it cannot go with "
@@ -437,7 +436,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         pattern=args.pattern,
         site=args.site,
         service=args.service,
-        tz=tz,
+        tz=args.tz,
         year=args.year,
         strict=args.strict,
         kind=args.kind,
@@ -445,7 +444,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         time_origin=args.time_origin,
         at=args.at,
     )
-    _check_zone(tz)
+    if args.tz is not None:
+        _check_zone(args.tz)
     if args.year is not None and not 1 <= args.year <= 9999:
         raise BadInputError(f"--year {args.year}: give a year from 1 to 9999")
     for flag, given in (("--time-origin", args.time_origin), ("--at", args.at)):
@@ -1135,8 +1135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", help="service for records that name none")
     p.add_argument(
         "--tz",
-        help="zone of times without an offset (default UTC; for a PostgreSQL `timestamp` "
-        "column, the server's TimeZone)",
+        help="zone of times without an offset (default: UTC, or the zone a source already "
+        "in the lab was read in; for a PostgreSQL `timestamp` column, the server's TimeZone)",
     )
     p.add_argument(
         "--year", type=int, help="year for formats whose times have none (RFC 3164 syslog)"

@@ -84,7 +84,8 @@ class IngestOptions:
     pattern: str | None = None
     site: str | None = None
     service: str | None = None
-    tz: str = "UTC"
+    #: the zone naive times are read in; None: not given (UTC, or the one a source keeps)
+    tz: str | None = None
     year: int | None = None
     strict: bool = False
     #: logs, tasks, transitions or events; None: told from the source
@@ -95,6 +96,11 @@ class IngestOptions:
     time_origin: str | None = None
     #: the scrape time of metrics whose samples carry none (default: the file's mtime)
     at: str | None = None
+
+    @property
+    def zone(self) -> str:
+        """The zone naive times are read in: ``tz``, else UTC."""
+        return "UTC" if self.tz is None else self.tz
 
 
 @dataclass
@@ -502,7 +508,9 @@ def option_change(
     def shown(k: str, v: object) -> str:
         return f"{flag.get(k, '--' + k.replace('_', '-'))} {v}"
 
-    was = ", ".join(shown(k, recorded.get(k)) for k in changed if recorded.get(k) is not None)
+    # a source read without --tz was read in UTC
+    was_values = {k: recorded.get(k) or ("UTC" if k == "tz" else None) for k in changed}
+    was = ", ".join(shown(k, v) for k, v in was_values.items() if v is not None)
     new = ", ".join(shown(k, now.get(k)) for k in changed if now.get(k) is not None)
     return (
         f"loaded before with other options ({was or 'none'}; now {new or 'none'}); what is in "
@@ -713,7 +721,7 @@ class _Staging:
 
     def finish_source(self, src: int, source: str, options: IngestOptions) -> tuple[int, int]:
         """Normalise ``raw`` into the stage tables; returns (rows, rejects). Empties ``raw``."""
-        _use_zone(self.con, options.tz)
+        _use_zone(self.con, options.zone)
         self.con.execute(
             """
             INSERT INTO stage_logs
@@ -770,7 +778,7 @@ class _Staging:
         planned (``planned_bytes``): the caller reads it line by line instead.
         """
         table = whole_table(src)
-        _use_zone(self.con, options.tz)
+        _use_zone(self.con, options.zone)
         select = jsonlines.whole_file_sql(path, keys)
         self.con.execute("SET preserve_insertion_order = true")
         try:
@@ -893,7 +901,7 @@ class _Staging:
     ) -> tuple[int, int] | None:
         """The ``odd`` lines through the line reader's SQL into ``stage_rejects``: (rejects,
         blank lines skipped). None, with nothing added, if one of them would load."""
-        _use_zone(self.con, options.tz)
+        _use_zone(self.con, options.zone)
         table = pa.table(
             {
                 "line": pa.array([line for line, _ in odd], type=pa.int64()),
@@ -1056,7 +1064,7 @@ def _read_source(
         parser = get_parser(fmt)
     parse_options = ParseOptions(
         source=name,
-        tz=options.tz,
+        tz=options.zone,
         year=options.year,
         mtime=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC),
         pattern=options.pattern,
@@ -1520,7 +1528,7 @@ def ingest(
         states = _load_states(lab_path)
         next_id = _next_ingest_id(lab_path)
         # spill files beside the lab: its disk is the one chosen for the data
-        staging = _Staging(options.tz, spill_dir=lab_path.resolve().parent)
+        staging = _Staging(options.zone, spill_dir=lab_path.resolve().parent)
         try:
             ledger: list[dict[str, Any]] = []
             for src, path in enumerate(paths):
@@ -1777,7 +1785,7 @@ def _read_table(
     (its watermark stays at the start): its rows replace the stored rows of the same ids.
     A table of spans, metrics or log records is staged by csvtelemetry; its rows belong to
     the file, and its empty metric cells count as skipped."""
-    _use_zone(staging.con, options.tz)
+    _use_zone(staging.con, options.zone)
     mapping = tables.parse_map(list(options.mapping))
     if shape.kind in csvtelemetry.KINDS:
         made = csvtelemetry.stage(
@@ -1898,7 +1906,7 @@ def _read_telemetry(
     head: bytes,
 ) -> _Read:
     """Stage a file of metrics, spans or log records whole with its format's reader."""
-    _use_zone(staging.con, options.tz)
+    _use_zone(staging.con, options.zone)
     source = telemetry.Source(
         path=path,
         src=src,
@@ -1932,7 +1940,7 @@ def _read_nats(
     path: Path, src: int, staging: _Staging, options: IngestOptions, endpoint: str, head: bytes
 ) -> _Read:
     """Stage a saved NATS monitoring response whole, as ``metrics`` rows (see natsmon)."""
-    _use_zone(staging.con, options.tz)
+    _use_zone(staging.con, options.zone)
     staged, loaded, rejected = natsmon.stage(staging.con, src=src, path=path, source=str(path))
     return _whole_read(path, head, f"nats-{endpoint}", (("metrics", staged),), loaded, rejected)
 
@@ -2209,7 +2217,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     elif "whole" in entry:
         # read whole: a row's rowid tells its line
         table, options, rowless = entry["whole"]
-        _use_zone(con, options.tz)
+        _use_zone(con, options.zone)
         con.execute(
             f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
                 SELECT *, $ingest_id FROM (

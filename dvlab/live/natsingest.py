@@ -238,7 +238,7 @@ class _Committer:
         self.ingest_id: int | None = None
         self.position: int | None = None
         self.commits = 0
-        self.staging = lab_ingest._Staging(options.tz, spill_dir=lab_path.resolve().parent)
+        self.staging = lab_ingest._Staging(options.zone, spill_dir=lab_path.resolve().parent)
 
     def close(self) -> None:
         self.staging.close()

@@ -641,7 +641,7 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
         elif source.watermark is not None:
             since = None  # a column now, none before: the recorded value says nothing of it
         ingest_id = lab_ingest._next_ingest_id(lab_path)
-        staging = lab_ingest._Staging(options.tz, spill_dir=lab_path.resolve().parent)
+        staging = lab_ingest._Staging(options.zone, spill_dir=lab_path.resolve().parent)
         try:
             report, entry = _stage(source, name, since, ingest_id, staging, options)
             if note is not None:
@@ -725,7 +725,7 @@ def _stage(
             f"(columns {', '.join(columns)}); say which with --kind",
             source=name,
         )
-    lab_ingest._use_zone(staging.con, options.tz)
+    lab_ingest._use_zone(staging.con, options.zone)
     shape = tables.Shape(kind=kind, layout="csv", columns=columns)
     try:
         staged, loaded, rejected, superseded = tables.stage(

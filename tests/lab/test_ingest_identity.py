@@ -296,6 +296,38 @@ def test_an_option_left_out_later_is_kept_without_a_word(
         con.close()
 
 
+def test_a_zone_left_out_later_is_kept_without_a_word_and_utc_given_is_a_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--tz left out is not --tz UTC: the source goes on in its zone and says nothing (it
+    had said "loaded before with other options (--tz Europe/Oslo; now --tz UTC)")."""
+    from dvlab.cli import main
+
+    source = tmp_path / "n.log"
+    source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
+    db = str(tmp_path / "lab.duckdb")
+    assert main(["--db", db, "ingest", str(source), "--tz", "Europe/Oslo"]) == 0
+    capsys.readouterr()
+    with source.open("a") as fh:
+        fh.write('ts="2026-12-01 11:00:00" msg=b\n')
+    assert main(["--db", db, "ingest", str(source)]) == 0
+    assert capsys.readouterr().err == ""
+    with source.open("a") as fh:
+        fh.write('ts="2026-12-01 12:00:00" msg=c\n')
+    assert main(["--db", db, "ingest", str(source), "--tz", "UTC"]) == 0
+    err = capsys.readouterr().err
+    assert "(--tz Europe/Oslo; now --tz UTC)" in err
+    con = duckdb.connect(db, read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT message, strftime(ts AT TIME ZONE 'UTC', '%H:%M') FROM logs ORDER BY line"
+        ).fetchall()
+    finally:
+        con.close()
+    # Oslo is an hour ahead of UTC in December, for every line the source holds
+    assert rows == [("a", "09:00"), ("b", "10:00"), ("c", "11:00")]
+
+
 def test_forget_takes_the_whole_lineage_of_a_renamed_and_grown_file(tmp_path: Path) -> None:
     lab = tmp_path / "lab.duckdb"
     first = tmp_path / "app.log"
