@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dvlab.cli import main
+from dvlab.simulate import scenarios
 from dvlab.simulate.run import simulate
 from dvlab.simulate.scenarios import DEGRADED_RATE
 
@@ -875,6 +876,42 @@ def test_cli_refuses_a_duration_too_short(
     assert "--duration of " in err and " minutes is too short" in err
     assert "0:" not in err  # said in minutes, not as Python writes a timedelta
     assert not out.exists()
+
+
+@pytest.mark.parametrize("scenario", list(scenarios.DURATIONS))
+@pytest.mark.parametrize(
+    "duration",
+    [timedelta(minutes=m) for m in (11, 15, 20, 29, 45, 60, 90)] + [timedelta(hours=3)],
+)
+def test_every_moment_and_failover_step_falls_inside_the_run_in_its_order(
+    scenario: str, duration: timedelta
+) -> None:
+    import random
+
+    start = datetime(2026, 11, 30, 8, tzinfo=UTC)
+    plan = scenarios.plan(scenario, random.Random(1), start, duration)
+    times = [at for _, at in plan.moments]
+    assert all(start < at < start + duration for at in times), plan.moments
+    assert times == sorted(times)
+    if plan.failover is not None:
+        (fault,) = plan.faults
+        _, _, over, back = plan.failover
+        # the links go, the failover starts, the links come back, the failback starts
+        assert fault.start < over < fault.end < back < start + duration
+        moments = dict(plan.moments)
+        assert moments["before"] < fault.start < moments["links-down"] < moments["failed-over"]
+        assert fault.end < back < moments["failed-back"]
+
+
+def test_a_short_failover_run_names_only_moments_inside_it(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    assert main(["simulate", "--scenario", "site-failover", "--seed", "1",
+                 "--duration", "12m", "--out", str(out)]) == 0  # fmt: skip
+    truth = json.loads((out / "truth.json").read_text("utf-8"))
+    start, end = iso_ms(truth["start"]), iso_ms(truth["end"])
+    named = [iso_ms(m["at"]) for m in truth["moments"]]
+    named += [iso_ms(truth["failover"]["at"]), iso_ms(truth["failover"]["back"])]
+    assert all(start < at < end for at in named), truth["moments"]
 
 
 def test_a_run_removes_what_a_killed_run_into_the_same_folder_left(tmp_path: Path) -> None:
