@@ -1,4 +1,4 @@
--- The lineage of the work an id belongs to: its workflows' task trees, each task's events in causal order (never before their cause, whatever the sites' clocks), and the gaps.
+-- The lineage of the work an id belongs to: its workflows' task trees and each task's events in causal order (never before their cause, whatever the sites' clocks: a task comes after the event that asked for it), and the gaps.
 -- @param id=null  a correlation, causation, event, task, workflow, request or idempotency id, a trace id its logs carry, or a target resource id
 WITH RECURSIVE
 correlations AS (
@@ -32,22 +32,6 @@ e AS (
            AND (ev.task_id IN (SELECT task_id FROM t)
                 OR $id::VARCHAR IN (ev.event_id, ev.causation_id, ev.task_id, ev.workflow_id)))
 ),
-task_tree AS (
-    -- roots: tasks whose parent is not among them
-    SELECT task_id, 0 AS depth,
-           [strftime(timezone('UTC', coalesce(created, started, finished)), '%Y%m%d%H%M%S%f') || task_id] AS path,
-           CASE WHEN parent_task_id IS NOT NULL
-                THEN 'parent task ' || parent_task_id || ' not loaded' END AS gap
-    FROM t
-    WHERE parent_task_id IS NULL OR parent_task_id NOT IN (SELECT task_id FROM t)
-    UNION ALL
-    SELECT c.task_id, p.depth + 1,
-           list_append(p.path,
-                       strftime(timezone('UTC', coalesce(c.created, c.started, c.finished)), '%Y%m%d%H%M%S%f') || c.task_id),
-           NULL
-    FROM t AS c JOIN task_tree AS p ON c.parent_task_id = p.task_id
-    WHERE p.depth < 64
-),
 causal_paths AS (
     -- each event's place in its causal chain: never before its cause, whatever the clocks
     -- (an event is its id and CloudEvents source; a cause is named by id alone)
@@ -63,6 +47,40 @@ causal AS (
     -- one place per event, after the latest of its causes when its id names several
     SELECT event_id, event_source, max(ctime) AS ctime, max(depth) AS depth
     FROM causal_paths GROUP BY event_id, event_source
+),
+task_after AS (
+    -- a task is placed no earlier than the first event, of another task, that caused one
+    -- of its own (a child created just before, by another clock, the parent's event that
+    -- asked for it comes after that event)
+    SELECT ev.task_id, min(ca.ctime) AS cause_time
+    FROM e AS ev
+    JOIN e AS cause ON cause.event_id = ev.causation_id
+                   AND cause.task_id IS DISTINCT FROM ev.task_id
+    JOIN causal AS ca ON ca.event_id = cause.event_id
+                     AND ca.event_source IS NOT DISTINCT FROM cause.event_source
+    WHERE ev.task_id IS NOT NULL
+    GROUP BY ev.task_id
+),
+placed AS (
+    -- a task's key among its siblings and its parent's events: its time, then its id (after
+    -- an event of the same moment)
+    SELECT t.task_id, t.parent_task_id,
+           strftime(timezone('UTC', greatest(coalesce(t.created, t.started, t.finished),
+                                             ta.cause_time)), '%Y%m%d%H%M%S%f')
+           || '~' || t.task_id AS key
+    FROM t LEFT JOIN task_after AS ta USING (task_id)
+),
+task_tree AS (
+    -- roots: tasks whose parent is not among them
+    SELECT task_id, 0 AS depth, [key] AS path,
+           CASE WHEN parent_task_id IS NOT NULL
+                THEN 'parent task ' || parent_task_id || ' not loaded' END AS gap
+    FROM placed
+    WHERE parent_task_id IS NULL OR parent_task_id NOT IN (SELECT task_id FROM t)
+    UNION ALL
+    SELECT c.task_id, p.depth + 1, list_append(p.path, c.key), NULL
+    FROM placed AS c JOIN task_tree AS p ON c.parent_task_id = p.task_id
+    WHERE p.depth < 64
 ),
 requests AS (
     -- ids a log of the same work carries (an API request id that caused the first event)

@@ -241,6 +241,48 @@ def test_trace_from_a_target_shows_the_tree_and_the_gaps(lab: Path) -> None:
     assert "!! arrived before its cause" in text[6]
 
 
+def test_trace_puts_a_child_task_after_the_parents_event_that_asked_for_it(
+    tmp_path: Path,
+) -> None:
+    """The control plane created k at 10:00:01; the parent's event asking for it is
+    stamped 10:00:02 by a site clock running ahead. The tree follows the cause."""
+    header = TASKS.splitlines()[0]
+    tasks = [
+        f"p,w9,provision_vm,,provision_vm,osl1,scheduler,workflow,w9,succeeded,1,"
+        f"{DAY}10:00:00Z,{DAY}10:00:00Z,{DAY}10:00:09Z,,,,,c9",
+        f"k,w9,provision_vm,p,allocate_ip,sto1,nett,ip,ip-9,succeeded,1,"
+        f"{DAY}10:00:01Z,{DAY}10:00:03Z,{DAY}10:00:04Z,,,,,c9",
+        f"k2,w9,provision_vm,p,create_port,sto1,nett,port,prt-9,succeeded,1,"
+        f"{DAY}10:00:05Z,{DAY}10:00:05Z,{DAY}10:00:06Z,,,,,c9",
+    ]
+    (tmp_path / "tasks.csv").write_text("\n".join([header, *tasks]) + "\n", encoding="utf-8")
+    events = [
+        ("ev-p-asked", "p", "10:00:02", None),
+        ("ev-k-created", "k", "10:00:03", "ev-p-asked"),
+    ]
+    with (tmp_path / "events.jsonl").open("w", encoding="utf-8") as fh:
+        for seq, (event_id, task, time, cause) in enumerate(events, start=1):
+            envelope = {"specversion": "1.0", "id": event_id, "type": "dv.x",
+                        "source": "dv/osl1/svc", "time": f"{DAY}{time}Z",
+                        "correlationid": "c9", "subject": task, "data": {"task_id": task},
+                        **({"causationid": cause} if cause else {})}  # fmt: skip
+            record = {"stream": "S", "seq": seq, "subject": "dv.x", "time": f"{DAY}{time}Z"}
+            fh.write(json.dumps({**record, "data": envelope}) + "\n")
+    lab = tmp_path / "lab.duckdb"
+    assert ingest(lab, [str(tmp_path / "tasks.csv"), str(tmp_path / "events.jsonl")]).failed == []
+
+    relation = trace(lab, "w9")
+
+    rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
+    assert [(r["depth"], r["id"]) for r in rows] == [
+        (0, "p"),
+        (1, "ev-p-asked"),
+        (1, "k"),  # after the event that asked for it, though created a second before it
+        (2, "ev-k-created"),
+        (1, "k2"),
+    ]
+
+
 def test_trace_names_a_cause_that_is_not_loaded(lab: Path) -> None:
     relation = trace(lab, "ev-e4-effect")
     rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
