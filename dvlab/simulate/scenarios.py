@@ -139,17 +139,17 @@ def plan(name: str, rng: random.Random, start: datetime, duration: timedelta) ->
         )
         # the fixed steps of a failover, shortened in a short run so that each stays
         # inside it and in its order (the run's first share before the loss, the rest after)
-        down, after = back - lost, end - back
+        cut_off, after = back - lost, end - back
         result.failover = (
             site,
             target,
-            lost + min(timedelta(minutes=2), down / 3),
+            lost + min(timedelta(minutes=2), cut_off / 3),
             back + min(timedelta(minutes=5), after / 3),
         )
         result.moments = [
             ("before", lost - min(timedelta(minutes=10), (lost - start) / 2)),
-            ("links-down", lost + min(timedelta(minutes=1), down / 4)),
-            ("failed-over", lost + down / 2),
+            ("links-down", lost + min(timedelta(minutes=1), cut_off / 4)),
+            ("failed-over", lost + cut_off / 2),
             ("failed-back", back + min(timedelta(minutes=15), after * 2 / 3)),
         ]
     else:  # flaky-storage
