@@ -443,9 +443,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         mapping=tuple(args.map or ()),
         time_origin=args.time_origin,
         at=args.at,
+        time_format=args.time_format,
     )
     if args.tz is not None:
         _check_zone(args.tz)
+    if args.time_format is not None:
+        from dvlab.lab.timeconv import check_time_format
+
+        check_time_format(args.time_format)
     if args.year is not None and not 1 <= args.year <= 9999:
         raise BadInputError(f"--year {args.year}: give a year from 1 to 9999")
     for flag, given in (("--time-origin", args.time_origin), ("--at", args.at)):
@@ -533,6 +538,10 @@ def _live_source(args: argparse.Namespace) -> Callable[[Any], Any] | None:
     nats = [p for p in args.paths if natsingest.is_url(p)]
     if (pg or nats) and len(args.paths) != 1:
         raise BadInputError("a live source is ingested alone: give it as the one PATH")
+    if (pg or nats) and args.time_format is not None:
+        raise BadInputError(
+            "--time-format: for files only (a live source's times come in a form dvlab knows)"
+        )
     if not pg and flags(_PG_ONLY):
         raise BadInputError(f"{', '.join(flags(_PG_ONLY))}: for a postgresql:// source only")
     if not nats and flags(_NATS_ONLY):
@@ -1137,6 +1146,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--tz",
         help="zone of times without an offset (default: UTC, or the zone a source already "
         "in the lab was read in; for a PostgreSQL `timestamp` column, the server's TimeZone)",
+    )
+    p.add_argument(
+        "--time-format",
+        metavar="FMT",
+        help="the form of the times of JSON-lines, logfmt, --pattern and table files, in "
+        "strptime notation, where dvlab cannot tell it (e.g. '%%y/%%m/%%d %%H:%%M:%%S' for "
+        "Spark's 17/06/09 20:10:40); kept by the source",
     )
     p.add_argument(
         "--year", type=int, help="year for formats whose times have none (RFC 3164 syslog)"

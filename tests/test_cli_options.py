@@ -155,3 +155,45 @@ def test_a_lab_path_with_a_backslash_is_refused(
     assert code == 2
     assert "a lab's path cannot hold a backslash" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        (["--time-format", "%H:%M:%S"], "--time-format '%H:%M:%S' says no year"),
+        (["--time-format", "%Y %Q"], "--time-format '%Y %Q': Failed to parse format specifier"),
+        (["--time-format", "%Y"], "--time-format: for files only"),
+    ],
+)
+def test_ingest_refuses_a_time_format_it_cannot_use(
+    extra: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the last case names a live source (never reached: refused before any connection)
+    source = "nats://127.0.0.1:4222" if said.endswith("files only") else str(tmp_path / "a.log")
+    stream = ["--stream", "S"] if source.startswith("nats") else []
+
+    code = main(["--db", str(tmp_path / "lab.duckdb"), "ingest", source, *stream, *extra])
+
+    assert code == 2
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "lab.duckdb").exists()
+
+
+def test_a_time_format_fails_a_source_whose_times_have_a_form_of_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Syslog's parser writes the times it reads in a form of its own; a JSON-lines file of
+    the same run loads by the format given."""
+    syslog = tmp_path / "messages"
+    syslog.write_text("Jun  9 20:10:40 host app[1]: hello\n", encoding="utf-8")
+    spark = tmp_path / "app.jsonl"
+    spark.write_text('{"time": "17/06/09 20:10:40", "msg": "hi"}\n', encoding="utf-8")
+    db = str(tmp_path / "lab.duckdb")
+
+    code = main(["--db", db, "ingest", str(syslog), str(spark), "--time-format", "%y/%m/%d %H:%M:%S"])  # fmt: skip
+
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert f"{syslog}: --time-format is for JSON lines, logfmt and --pattern sources" in err
+    assert "this one reads as syslog" in err
+    assert ": 2 source(s), 1 loaded, 0 rejected, " in out

@@ -52,7 +52,7 @@ import pyarrow as pa
 import xxhash
 
 from dvlab.errors import BadInputError, DvlabError, SourceReadError
-from dvlab.lab import dberrors, interrupts, schema
+from dvlab.lab import dberrors, interrupts, schema, timeconv
 from dvlab.lab.store import (
     NO_AUTOLOAD,
     check_lab_file,
@@ -96,6 +96,8 @@ class IngestOptions:
     time_origin: str | None = None
     #: the scrape time of metrics whose samples carry none (default: the file's mtime)
     at: str | None = None
+    #: the form of the sources' times, in strptime notation (None: the forms dvlab knows)
+    time_format: str | None = None
 
     @property
     def zone(self) -> str:
@@ -428,6 +430,18 @@ def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
     con.execute(f"SET TimeZone = {schema.quote_literal(tz)}")
 
 
+def _use_times(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
+    """Read times as a source's options say: naive ones in its zone, all in its
+    ``--time-format`` if it has one (each source may have its own)."""
+    _use_zone(con, options.zone)
+    timeconv.use_time_format(con, options.time_format)
+
+
+#: formats whose times are read as written (their parsers keep the time's text), and so
+#: in ``--time-format`` when one is given
+_TIME_FORMAT_READERS = ("jsonl", "logfmt", "pattern")
+
+
 def _options_json(options: IngestOptions) -> str:
     return json.dumps(
         {
@@ -450,6 +464,7 @@ _KEPT_OPTIONS = (
     "mapping",
     "time_origin",
     "at",
+    "time_format",
 )
 
 
@@ -529,9 +544,13 @@ NORMALISED = """dvlab_ts(ts_raw) AS ts, coalesce(site, $site) AS site, host,
     $source AS source, line"""
 
 #: why a raw record is a reject (parse failure, or no usable time)
-REJECT_REASON = """coalesce(reject,
+REJECT_REASON = r"""coalesce(reject,
     CASE WHEN ts_raw IS NULL THEN 'no time: the record has no time field'
-         ELSE 'unparseable time ' || to_json(ts_raw)::VARCHAR END)"""
+         ELSE 'unparseable time ' || to_json(ts_raw)::VARCHAR
+              || CASE WHEN regexp_matches(ts_raw, '^\s*\d{1,3}[-/.]\d')
+                   THEN ' (its year is not written in full: say the form with '
+                        || '--time-format, as %y/%m/%d %H:%M:%S)'
+                   ELSE '' END END)"""
 
 
 def whole_table(src: int) -> str:
@@ -721,7 +740,7 @@ class _Staging:
 
     def finish_source(self, src: int, source: str, options: IngestOptions) -> tuple[int, int]:
         """Normalise ``raw`` into the stage tables; returns (rows, rejects). Empties ``raw``."""
-        _use_zone(self.con, options.zone)
+        _use_times(self.con, options)
         self.con.execute(
             """
             INSERT INTO stage_logs
@@ -778,7 +797,7 @@ class _Staging:
         planned (``planned_bytes``): the caller reads it line by line instead.
         """
         table = whole_table(src)
-        _use_zone(self.con, options.zone)
+        _use_times(self.con, options)
         select = jsonlines.whole_file_sql(path, keys)
         self.con.execute("SET preserve_insertion_order = true")
         try:
@@ -901,7 +920,7 @@ class _Staging:
     ) -> tuple[int, int] | None:
         """The ``odd`` lines through the line reader's SQL into ``stage_rejects``: (rejects,
         blank lines skipped). None, with nothing added, if one of them would load."""
-        _use_zone(self.con, options.zone)
+        _use_times(self.con, options)
         table = pa.table(
             {
                 "line": pa.array([line for line, _ in odd], type=pa.int64()),
@@ -1650,6 +1669,12 @@ def _stage_one(
             if reader is None and endpoint is None and _may_be_table(head, options)
             else None
         )
+        if options.time_format is not None and (reader is not None or endpoint is not None):
+            raise BadInputError(
+                "--time-format is for logs and tables whose times are text; this source's "
+                "times have a form of their own",
+                source=name,
+            )
         if reader is not None:
             read = _read_telemetry(path, src, staging, options, reader, head)
             fmt = read.format
@@ -1665,6 +1690,13 @@ def _stage_one(
                     name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
                 )
             fmt = fmt or _detect(path, head, options)
+            if options.time_format is not None and fmt not in _TIME_FORMAT_READERS:
+                raise BadInputError(
+                    f"--time-format is for JSON lines, logfmt and --pattern sources, whose "
+                    f"times are read as written; this one reads as {fmt}, whose times have a "
+                    "form of their own",
+                    source=name,
+                )
             start_offset = state.watermark_offset if state is not None else 0
             start_line = state.watermark_line if state is not None else 1
             read = _read_source(
@@ -1785,7 +1817,7 @@ def _read_table(
     (its watermark stays at the start): its rows replace the stored rows of the same ids.
     A table of spans, metrics or log records is staged by csvtelemetry; its rows belong to
     the file, and its empty metric cells count as skipped."""
-    _use_zone(staging.con, options.zone)
+    _use_times(staging.con, options)
     mapping = tables.parse_map(list(options.mapping))
     if shape.kind in csvtelemetry.KINDS:
         made = csvtelemetry.stage(
@@ -1906,7 +1938,7 @@ def _read_telemetry(
     head: bytes,
 ) -> _Read:
     """Stage a file of metrics, spans or log records whole with its format's reader."""
-    _use_zone(staging.con, options.zone)
+    _use_times(staging.con, options)
     source = telemetry.Source(
         path=path,
         src=src,
@@ -1940,7 +1972,7 @@ def _read_nats(
     path: Path, src: int, staging: _Staging, options: IngestOptions, endpoint: str, head: bytes
 ) -> _Read:
     """Stage a saved NATS monitoring response whole, as ``metrics`` rows (see natsmon)."""
-    _use_zone(staging.con, options.zone)
+    _use_times(staging.con, options)
     staged, loaded, rejected = natsmon.stage(staging.con, src=src, path=path, source=str(path))
     return _whole_read(path, head, f"nats-{endpoint}", (("metrics", staged),), loaded, rejected)
 
@@ -2217,7 +2249,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     elif "whole" in entry:
         # read whole: a row's rowid tells its line
         table, options, rowless = entry["whole"]
-        _use_zone(con, options.zone)
+        _use_times(con, options)
         con.execute(
             f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
                 SELECT *, $ingest_id FROM (

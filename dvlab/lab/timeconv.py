@@ -13,6 +13,9 @@ one by one. Accepted, in this order:
 * a trailing zone abbreviation from :data:`ZONE_ABBREVIATIONS`, read as its
   fixed offset (``PST`` is always -08:00, even in summer); any other
   abbreviation (``CST``, ``IST`` mean several zones) is not a time;
+* not a date whose year is written in fewer than four digits (``17/06/09``,
+  ``9/6/17``): which of its fields is the year is not said (``--time-format``
+  says it);
 * epoch numbers: seconds, milliseconds, microseconds or nanoseconds, told
   apart by magnitude (below 1e11 seconds, below 1e14 milliseconds, below 1e17
   microseconds, else nanoseconds), read as decimals and, like text
@@ -115,6 +118,11 @@ def macros_sql() -> list[str]:
               -- the common case first: ends in a digit or Z, and DuckDB casts it itself
               -- DuckDB's special words (infinity, epoch, now, ...) are not times in a log
               WHEN NOT (left(ltrim(s), 1) BETWEEN '0' AND '9') THEN NULL
+              -- a date that starts with one to three digits (17/06/09, 9/6/17): DuckDB would
+              -- take them for the year 17 or 9; which field is the year is not said
+              WHEN substr(ltrim(s), 2, 1) IN ('-', '/', '.') OR substr(ltrim(s), 3, 1) IN ('-', '/', '.')
+                   OR substr(ltrim(s), 4, 1) IN ('-', '/', '.')
+                THEN NULL
               -- UTC said the common ways (Z; +00, as PostgreSQL writes it): no offset the next
               -- test refuses ends so, and two regular expressions a row are spared
               WHEN right(s, 1) = 'Z' OR suffix(s, '+00') OR suffix(s, '+00:00')
@@ -143,6 +151,43 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create the time macros on ``con`` (idempotent)."""
     for statement in macros_sql():
         con.execute(statement)
+
+
+#: strptime directives that say a year (``%s`` is an epoch in seconds)
+_YEAR_DIRECTIVES = ("%Y", "%y", "%G", "%s")
+
+
+def check_time_format(fmt: str) -> None:
+    """Raise BadInputError unless ``fmt`` is a strptime format DuckDB takes that says the year."""
+    from dvlab.errors import BadInputError
+
+    con = duckdb.connect()
+    try:
+        con.execute("SELECT try_strptime('', ?)", [fmt])
+    except duckdb.Error as exc:
+        reason = str(exc).splitlines()[0].split(": ", 1)[-1]
+        raise BadInputError(f"--time-format {fmt!r}: {reason}") from None
+    finally:
+        con.close()
+    if not any(directive in fmt.replace("%%", "") for directive in _YEAR_DIRECTIVES):
+        raise BadInputError(
+            f"--time-format {fmt!r} says no year (%Y, or %y for two digits): the times would "
+            "fall in 1900"
+        )
+
+
+def use_time_format(con: duckdb.DuckDBPyConnection, fmt: str | None) -> None:
+    """Make ``dvlab_ts`` on ``con`` read times in the strptime format ``fmt`` (each time
+    trimmed, as a whole; without ``%z`` or ``%Z`` in the connection's zone, as other local
+    times), or, with None, as it reads them by default."""
+    if fmt is None:
+        con.execute(macros_sql()[-1])
+        return
+    literal = "'" + fmt.replace("'", "''") + "'"
+    parsed = f"try_strptime(trim(s), {literal})"
+    zoned = any(d in fmt.replace("%%", "") for d in ("%z", "%Z"))
+    body = f"{parsed}::TIMESTAMPTZ" if zoned else f"dvlab_ts_local({parsed}::TIMESTAMPTZ)"
+    con.execute(f"CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS ({body})")
 
 
 def format_utc(value: datetime, *, digits: int = 3) -> str:

@@ -189,3 +189,53 @@ def test_cli_summary_totals_match_the_files(
     assert [s["rows_loaded"] for s in report["sources"]] == starts
     assert [s["rows_rejected"] for s in report["sources"]] == [len(b) for b in bad]
     assert [s["format"] for s in report["sources"]] == ["oslo", "syslog", "syslog"]
+
+
+SPARK = "loghub-spark/Spark_2k.log"
+SPARK_PATTERN = r"^(?P<ts>\S+ \S+) (?P<level>\w+) (?P<logger>[^:]+): (?P<msg>.*)$"
+
+
+def test_spark_two_digit_years_are_rejected_until_their_form_is_said(
+    real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Spark writes yy/MM/dd: DuckDB alone reads 17/06/09 as the year 17. Without
+    --time-format every line is a reject that says so; with it, each line is its time."""
+    source = tmp_path / "Spark_2k.log"
+    source.write_bytes((real_data / SPARK).read_bytes())
+    text = source.read_bytes().decode("utf-8")
+    assert text.endswith("\r\n")  # CRLF, the last line ended too
+    lines = text.split("\r\n")[:-1]
+    assert len(lines) == 2000
+    times = [datetime.strptime(x[:17], "%y/%m/%d %H:%M:%S").replace(tzinfo=UTC) for x in lines]
+    levels = Counter(x.split(" ")[2] for x in lines)
+    lab = str(tmp_path / "lab.duckdb")
+
+    code, out, _ = run_cli(capsys, "--db", lab, "ingest", str(source), "--pattern", SPARK_PATTERN)
+    assert code == 0 and ", 0 loaded, 2000 rejected, " in out
+    reasons = query(
+        Path(lab), "SELECT DISTINCT regexp_replace(reason, '\"[^\"]*\"', 'T') FROM rejects"
+    )
+    assert reasons == [
+        ("unparseable time T (its year is not written in full: say the form with "
+         "--time-format, as %y/%m/%d %H:%M:%S)",)
+    ]  # fmt: skip
+    assert run_cli(capsys, "--db", lab, "forget", str(source))[0] == 0
+
+    form = ["--time-format", "%y/%m/%d %H:%M:%S"]
+    code, out, _ = run_cli(
+        capsys, "--db", lab, "ingest", str(source), "--pattern", SPARK_PATTERN, *form
+    )
+    assert code == 0 and ", 2000 loaded, 0 rejected, " in out
+    assert query(Path(lab), "SELECT ts FROM logs ORDER BY line") == [(t,) for t in times]
+    stored = query(Path(lab), "SELECT level_raw, count(*) FROM logs GROUP BY 1")
+    assert dict(stored) == levels  # type: ignore[arg-type]
+
+    # grown: the source keeps its form (and its pattern) without being told again
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("17/06/09 20:12:01 WARN storage.BlockManager: one more\r\n")
+    code, out, err = run_cli(capsys, "--db", lab, "ingest", str(source))
+    assert (code, err) == (0, "")
+    assert query(Path(lab), "SELECT ts, level FROM logs WHERE line = 2001") == [
+        (datetime(2017, 6, 9, 20, 12, 1, tzinfo=UTC), "warn")
+    ]
+    assert query(Path(lab), "SELECT count(*) FROM rejects") == [(0,)]

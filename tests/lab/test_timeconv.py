@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import duckdb
 import pytest
 
+from dvlab.errors import BadInputError
+from dvlab.lab import timeconv
 from dvlab.lab.store import prepare
 
 
@@ -66,6 +68,12 @@ def test_accepted_shapes_end_in_utc(
         # offsets stop at +-23:59; DuckDB alone would read these as a day and more
         "2026-06-01T12:00:00+25:00",
         "2026-06-01 12:00:00.5 -2400",
+        # a year written short: DuckDB alone reads these as the years 17, 6, 9 and 99
+        "17/06/09 20:10:40",
+        "06/09/17 20:10:40",
+        "9/6/17",
+        "99-1-1 00:00:00Z",
+        "123-01-01 00:00:00",
     ],
 )
 def test_unparseable_text_gives_null(con: duckdb.DuckDBPyConnection, text: str) -> None:
@@ -116,3 +124,42 @@ def test_a_local_time_shown_twice_is_the_first_of_the_two(
     # hour unequal whenever their zones differ (PEP 495)
     got = con.execute("SELECT epoch_us(dvlab_ts(?))", [text]).fetchall()[0][0]
     assert got == int(expected.timestamp()) * 1_000_000 + expected.microsecond
+
+
+def test_a_year_written_in_full_is_taken_however_few_its_digits(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    got = con.execute(
+        "SELECT dvlab_ts('2017/06/09 20:10:40'), dvlab_ts('0017-06-09 00:00:00Z')"
+    ).fetchall()[0]
+    assert got == (
+        datetime(2017, 6, 9, 20, 10, 40, tzinfo=UTC),
+        datetime(17, 6, 9, tzinfo=UTC),
+    )
+
+
+def test_a_time_format_reads_naive_times_in_the_zone_and_zoned_ones_as_said() -> None:
+    con = duckdb.connect()
+    try:
+        prepare(con, tz="Europe/Oslo")
+        timeconv.use_time_format(con, "%y/%m/%d %H:%M:%S")
+        naive = con.execute("SELECT dvlab_ts(' 17/06/09 20:10:40 '), dvlab_ts('x')").fetchall()
+        timeconv.use_time_format(con, "%d.%m.%Y %H:%M %z")
+        zoned = con.execute("SELECT dvlab_ts('09.06.2017 20:10 +0000')").fetchall()
+        timeconv.use_time_format(con, None)
+        default = con.execute("SELECT dvlab_ts('17/06/09 20:10:40')").fetchall()
+    finally:
+        con.close()
+    # Oslo is two hours ahead of UTC in June
+    assert naive == [(datetime(2017, 6, 9, 18, 10, 40, tzinfo=UTC), None)]
+    assert zoned == [(datetime(2017, 6, 9, 20, 10, tzinfo=UTC),)]
+    assert default == [(None,)]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "said"),
+    [("%H:%M:%S", "says no year"), ("%Y-%Q", "Unrecognized format"), ("%%Y %H", "says no year")],
+)
+def test_a_time_format_that_is_none_or_says_no_year_is_refused(fmt: str, said: str) -> None:
+    with pytest.raises(BadInputError, match=said):
+        timeconv.check_time_format(fmt)
