@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -276,6 +277,10 @@ class _State:
     rows_gone: bool = False
     #: every name this content was read under (loaded, grown or found unchanged)
     names: frozenset[str] = frozenset()
+    #: for a syslog file, the year of its record where the next read starts (its last,
+    #: which is read again), as the source's zone shows it: a year-less date read from
+    #: there goes on from it rather than from the year given when the file was first read
+    resume_year: int | None = None
 
 
 def _load_states(lab_path: Path) -> list[_State]:
@@ -303,6 +308,22 @@ def _load_states(lab_path: Path) -> list[_State]:
                  AND generation IS NOT NULL"""
         ).fetchall():
             names.setdefault(int(generation), set()).add(str(source))
+        resumed = {
+            int(generation): (ts, tz)
+            for generation, ts, tz in con.execute(
+                """
+                WITH latest AS (
+                    SELECT generation, watermark_line, options ->> 'tz' AS tz FROM ingests
+                    WHERE status IN ('loaded', 'grown', 'rewritten') AND generation IS NOT NULL
+                    QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
+                       AND format = 'syslog')
+                SELECT latest.generation, max(l.ts), any_value(latest.tz)
+                FROM latest JOIN ingests AS i ON i.generation = latest.generation
+                JOIN logs AS l ON l.ingest_id = i.ingest_id AND l.line = latest.watermark_line
+                GROUP BY latest.generation
+                """
+            ).fetchall()
+        }
         gone: set[int] = set()
         if schema.current_version(con, _catalog(con)) >= 3:
             gone = {
@@ -341,9 +362,15 @@ def _load_states(lab_path: Path) -> list[_State]:
             position=r[12],
             rows_gone=r[0] in gone,
             names=frozenset(names.get(int(r[0]), ())),
+            resume_year=_wall_year(*resumed[int(r[0])]) if int(r[0]) in resumed else None,
         )
         for r in rows
     ]
+
+
+def _wall_year(ts: datetime, tz: str | None) -> int:
+    """The year ``ts`` falls in on the clocks of zone ``tz`` (None: UTC)."""
+    return ts.astimezone(ZoneInfo(tz or "UTC")).year
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> str:
@@ -1699,12 +1726,18 @@ def _stage_one(
                 )
             start_offset = state.watermark_offset if state is not None else 0
             start_line = state.watermark_line if state is not None else 1
+            if state is not None and options.year is not None and state.resume_year is not None:
+                # --year is the year of a file's first record; read again from its last, the
+                # dates go on from the year that record was given
+                parsing = dataclasses.replace(options, year=state.resume_year)
+            else:
+                parsing = options
             read = _read_source(
                 path,
                 src,
                 fmt,
                 staging,
-                options,
+                parsing,
                 start_offset=start_offset,
                 start_line=start_line,
                 head=head,

@@ -73,9 +73,11 @@ class YearGuess:
     The first date takes ``year`` when given. Otherwise it takes the year of
     ``reference`` (the file's modification time, else now), or the year
     before when the date would lie more than :data:`FUTURE_SLACK` after the
-    reference: a file cannot hold lines written after it was last changed.
-    After that, a month that drops by more than :data:`ROLLOVER_MONTHS` from
-    the previous date's (December, then January) starts the next year.
+    reference: a file cannot hold lines written after it was last changed
+    (29 February takes the latest leap year that allows). After that, a month
+    that drops by more than :data:`ROLLOVER_MONTHS` from the previous date's
+    (December, then January) starts the next year, and one that rises by as
+    much (January, then a late line of December) goes back to the year before.
 
     ``reference`` may be naive (taken as wall time in ``tz``) or aware
     (converted to ``tz``, the zone the log's times are read in).
@@ -100,6 +102,8 @@ class YearGuess:
             self._year = self._first_year(month, day, clock)
         elif self._last_month is not None and self._last_month - month > ROLLOVER_MONTHS:
             self._year += 1
+        elif self._last_month is not None and month - self._last_month > ROLLOVER_MONTHS:
+            self._year -= 1  # written late, by a writer still in the old year
         self._last_month = month
         return self._year
 
@@ -109,11 +113,16 @@ class YearGuess:
         reference = self._reference or datetime.now()
         year = reference.year
         hour, minute, second = (int(part) for part in clock[:8].split(":"))
-        try:
-            when = datetime(year, month, day, hour, minute, min(second, 59))
-        except ValueError:  # 29 February of a common year, 31 April: nothing to compare
-            return year
-        return year - 1 if when > reference + FUTURE_SLACK else year
+        for candidate in range(year, year - 8, -1):
+            try:
+                when = datetime(candidate, month, day, hour, minute, min(second, 59))
+            except ValueError:  # 29 February of a common year: the leap year before
+                if month == 2 and day == 29:
+                    continue
+                return year  # 31 April: no date at all
+            if when <= reference + FUTURE_SLACK:
+                return candidate
+        return year - 1
 
 
 def _wall_time(moment: datetime | None, tz: str) -> datetime | None:

@@ -266,6 +266,38 @@ def test_syslog_growth(tmp_path: Path, lab_path: Path) -> None:
     assert messages_by_line(lab_path) == [(1, "one"), (2, "two"), (3, "three")]
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Pacific/Kiritimati"])
+def test_syslog_growth_across_new_year_keeps_the_year_it_rolled_into(
+    tmp_path: Path, lab_path: Path, tz: str
+) -> None:
+    """--year is the year of the file's first record. The growth reads its last record
+    again: that record and the new ones go on from the year it was given (they had all been
+    put in --year's, a year early). In a zone 14 hours ahead, the year is the zone's."""
+    source = tmp_path / "messages"
+    source.write_text(
+        "Dec 30 10:00:00 h app[1]: a\nDec 31 10:00:00 h app[1]: b\nJan  1 10:00:00 h app[1]: c\n",
+        encoding="utf-8",
+    )
+    ingest(lab_path, [str(source)], IngestOptions(year=2025, tz=tz))
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("Jan  2 10:00:00 h app[1]: d\n")
+
+    grown = ingest(lab_path, [str(source)], IngestOptions(year=2025, tz=tz))
+
+    assert [s.status for s in grown.sources] == ["grown"]
+    got = query(
+        lab_path,
+        "SELECT message, strftime(timezone(?, ts), '%Y-%m-%d') FROM logs ORDER BY line",
+        [tz],
+    )
+    assert got == [
+        ("a", "2025-12-30"),
+        ("b", "2025-12-31"),
+        ("c", "2026-01-01"),
+        ("d", "2026-01-02"),
+    ]
+
+
 def test_an_empty_source_is_the_start_of_nothing(tmp_path: Path, lab_path: Path) -> None:
     """An empty file's ledger row used to match every later file as its growth."""
     empty = tmp_path / "empty.log"

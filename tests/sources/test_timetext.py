@@ -89,10 +89,20 @@ def test_december_to_january_moves_to_the_next_year() -> None:
     guess = YearGuess(year=2023)
     years = [
         guess.year_for(month, day, "00:00:00")
-        for month, day in [(11, 30), (12, 31), (1, 1), (1, 2), (2, 1), (12, 1), (1, 3)]
+        for month, day in [(11, 30), (12, 31), (1, 1), (1, 2), (2, 1), (8, 1), (1, 3)]
     ]
-    # each Dec -> Jan rolls over; Feb -> Dec goes forwards, so the year stays
+    # each Dec -> Jan rolls over; Feb -> Aug goes six months forwards, so the year stays,
+    # and Aug -> Jan rolls over again
     assert years == [2023, 2023, 2024, 2024, 2024, 2024, 2025]
+
+
+def test_a_late_line_of_december_after_january_is_of_the_year_before() -> None:
+    """A date more than six months ahead of the one before is nearer as a date behind it:
+    a line written late by a writer still in the old year."""
+    guess = YearGuess(reference=datetime(2027, 1, 1, 0, 5))
+    dates = [(12, 31, "23:59:58"), (1, 1, "00:00:00"), (12, 31, "23:59:59"), (1, 1, "00:00:01")]
+    years = [guess.year_for(month, day, clock) for month, day, clock in dates]
+    assert years == [2026, 2027, 2026, 2027]
 
 
 def test_a_small_step_back_stays_in_the_year() -> None:
@@ -100,8 +110,24 @@ def test_a_small_step_back_stays_in_the_year() -> None:
     assert [guess.year_for(m, 1, "00:00:00") for m in (8, 3, 9)] == [2023, 2023, 2023]
 
 
-def test_29_february_keeps_the_reference_year() -> None:
-    assert YearGuess(reference=datetime(2023, 3, 1)).year_for(2, 29, "10:00:00") == 2023
+@pytest.mark.parametrize(
+    ("reference", "year"),
+    [
+        (datetime(2025, 3, 10), 2024),
+        (datetime(2024, 3, 1), 2024),
+        (datetime(2023, 3, 1), 2020),
+        # 29 February 2024 at 10:00 is more than a day after this: not yet written
+        (datetime(2024, 2, 28), 2020),
+    ],
+)
+def test_29_february_takes_the_latest_leap_year_the_reference_allows(
+    reference: datetime, year: int
+) -> None:
+    assert YearGuess(reference=reference).year_for(2, 29, "10:00:00") == year
+
+
+def test_a_date_no_year_has_keeps_the_reference_year() -> None:
+    assert YearGuess(reference=datetime(2023, 5, 1)).year_for(4, 31, "10:00:00") == 2023
 
 
 def test_bsd_to_iso_unknown_month() -> None:
