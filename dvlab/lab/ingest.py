@@ -1638,6 +1638,15 @@ def _stage_one(
         "started": started,
         "options": _options_json(options),
     }
+    shown = files.shown_name(name)
+    if shown != name:
+        # the lab, and DuckDB's readers, take names as text: this one is said as its bytes
+        message = (
+            f"{shown}: its name is not UTF-8 text, which the lab keeps names as; rename it "
+            "to load it"
+        )
+        report = SourceReport(source=shown, status="failed", message=message)
+        return report, {**base, "source": shown, "status": "failed", "message": message}
     try:
         head = files.peek_head(path)
         if _may_be_table(head, options) is False and files.looks_binary(head):

@@ -286,3 +286,13 @@ def peek_head(path: Path) -> bytes:
                 break
             buf.write(block)
         return buf.getvalue()
+
+
+def shown_name(name: str) -> str:
+    """``name`` as text: a file name whose bytes are not UTF-8 (kept by Python as
+    surrogates) with each such byte written ``\\xHH``; any other name as it is."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return name

@@ -416,6 +416,31 @@ def test_a_file_named_with_glob_characters_loads_by_its_name(
     ]
 
 
+def test_a_file_whose_name_is_not_utf8_fails_alone_said_as_its_bytes(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """Such a name had stopped the whole run ("Python Conversion Failure")."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "good.log").write_text(jsonl([record(1)]), encoding="utf-8")
+    (folder / os.fsdecode(b"bad\xffname.log")).write_text(jsonl([record(2)]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(folder)], JSONL)
+
+    shown = f"{folder}/bad\\xffname.log"
+    assert sorted((s.source, s.status, s.rows_loaded) for s in summary.sources) == [
+        (shown, "failed", 0),
+        (str(folder / "good.log"), "loaded", 1),
+    ]
+    assert summary.failed[0].message == (
+        f"{shown}: its name is not UTF-8 text, which the lab keeps names as; rename it to load it"
+    )
+    assert query(lab_path, "SELECT source, status FROM ingests ORDER BY source") == [
+        (shown, "failed"),
+        (str(folder / "good.log"), "loaded"),
+    ]
+
+
 def test_a_glob_that_matches_nothing_fails_alone(tmp_path: Path, lab_path: Path) -> None:
     good = tmp_path / "ok.jsonl"
     good.write_text(jsonl([record(1)]), encoding="utf-8")
