@@ -1641,12 +1641,12 @@ def _stage_one(
     shown = files.shown_name(name)
     if shown != name:
         # the lab, and DuckDB's readers, take names as text: this one is said as its bytes
-        message = (
+        refusal = (
             f"{shown}: its name is not UTF-8 text, which the lab keeps names as; rename it "
             "to load it"
         )
-        report = SourceReport(source=shown, status="failed", message=message)
-        return report, {**base, "source": shown, "status": "failed", "message": message}
+        report = SourceReport(source=shown, status="failed", message=refusal)
+        return report, {**base, "source": shown, "status": "failed", "message": refusal}
     try:
         head = files.peek_head(path)
         if _may_be_table(head, options) is False and files.looks_binary(head):
