@@ -1649,10 +1649,8 @@ def _stage_one(
         return report, {**base, "source": shown, "status": "failed", "message": refusal}
     try:
         head = files.peek_head(path)
-        if _may_be_table(head, options) is False and files.looks_binary(head):
-            raise SourceReadError(
-                name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
-            )
+        if _may_be_table(head, options) is False:
+            _refuse_binary(name, head, options)
         if len(head) < files.HEAD_BYTES and not head.strip():
             report = SourceReport(source=name, status="empty", message="no lines yet")
             entry = {**base, "status": "empty"}
@@ -1721,10 +1719,7 @@ def _stage_one(
             read = _read_table(path, src, staging, options, shape, head)
             fmt = read.format
         else:
-            if files.looks_binary(head):
-                raise SourceReadError(
-                    name, "looks binary (NUL or control bytes in the first 4 KiB), not a log"
-                )
+            _refuse_binary(name, head, options)
             fmt = fmt or _detect(path, head, options)
             if options.time_format is not None and fmt not in _TIME_FORMAT_READERS:
                 raise BadInputError(
@@ -1825,6 +1820,19 @@ def _stage_one(
     if rewritten is not None:
         entry["replace_generation"] = rewritten.generation
     return report, entry
+
+
+def _refuse_binary(name: str, head: bytes, options: IngestOptions) -> None:
+    """Fail a source whose head is not text, unless its format was given (then each line
+    that is not a record is a reject)."""
+    if files.utf16(head):
+        raise SourceReadError(name, "is UTF-16 text; dvlab reads UTF-8: convert it to UTF-8")
+    if not (options.format or options.pattern) and files.looks_binary(head):
+        raise SourceReadError(
+            name,
+            "looks binary (control bytes in the first 4 KiB), not a log; give --format to "
+            "read it as one anyway",
+        )
 
 
 def _may_be_table(head: bytes, options: IngestOptions) -> bool:

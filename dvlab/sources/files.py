@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,15 +200,23 @@ def one_json_document(head: bytes) -> bool:
     return True
 
 
+#: a run of NULs this long is a hole in a text file (a file truncated under a writer that
+#: went on at its old offset, or blocks a crash left unwritten), not data
+_NUL_HOLE = re.compile(rb"\x00{8,}")
+
+
 def looks_binary(head: bytes) -> bool:
-    """True when the first bytes hold NULs or are mostly not text."""
-    if not head:
-        return False
-    if b"\x00" in head:
-        return True
-    sample = head[:4096]
+    """True when the first bytes are mostly not text: more than one in ten of them control
+    bytes (NULs among them, but for runs of NULs, which text files hold after a crash or
+    a truncation), as in UTF-16 text, an executable or a compressed file."""
+    sample = _NUL_HOLE.sub(b"", head[:4096])
     control = sum(1 for b in sample if b < 9 or 13 < b < 32)
     return control > len(sample) * 0.1
+
+
+def utf16(head: bytes) -> bool:
+    """Whether ``head`` starts with a UTF-16 byte-order mark."""
+    return head.startswith((b"\xff\xfe", b"\xfe\xff"))
 
 
 def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:

@@ -221,7 +221,8 @@ def broken_sources(tmp_path: Path) -> dict[str, Path]:
     corrupt = folder / "corrupt.jsonl.zst"
     corrupt.write_bytes(bytes(packed))
     binary = folder / "binary.jsonl"
-    binary.write_bytes(b'{"time": "2026-05-01T12:00:00Z"}\n\x00\x00\x01\x02binary\n')
+    # an executable's start: a header of control bytes, and NULs between them
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(1, 32)) * 8 + b"\n")
     fifo = folder / "fifo.jsonl"
     os.mkfifo(fifo)
     return {
@@ -413,6 +414,53 @@ def test_a_file_named_with_glob_characters_loads_by_its_name(
     assert [(s.source, s.status, s.rows_loaded) for s in summary.sources] == [
         (str(literal), "loaded", 2),
         (str(starred), "loaded", 1),
+    ]
+
+
+def test_nuls_in_a_text_file_make_rejects_not_a_binary_file(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """A stray NUL in a line, or a hole of NULs a truncation left at the start, had made the
+    whole file "binary"; the lines holding them are rejects, the others load."""
+    lines = jsonl([record(i) for i in range(1, 6)]).encode().splitlines(keepends=True)
+    stray = tmp_path / "stray.jsonl"
+    stray.write_bytes(b"".join([lines[0], lines[1][:5] + b"\x00" + lines[1][5:], *lines[2:]]))
+    hole = tmp_path / "hole.jsonl"
+    hole.write_bytes(b"\x00" * 5000 + b"\n" + b"".join(lines))
+
+    summary = ingest(lab_path, [str(stray), str(hole)])
+
+    assert [(s.status, s.rows_loaded, s.rows_rejected) for s in summary.sources] == [
+        ("loaded", 4, 1),
+        ("loaded", 5, 1),
+    ]
+    assert query(lab_path, "SELECT source, line FROM rejects ORDER BY source") == [
+        (str(hole), 1),
+        (str(stray), 2),
+    ]
+
+
+def test_utf16_is_named_and_a_binary_file_read_as_the_format_given(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    utf16 = tmp_path / "wide.jsonl"
+    utf16.write_bytes(jsonl([record(1)]).encode("utf-16"))
+    binary = tmp_path / "blob.log"
+    control = bytes(b for b in range(1, 32) if b not in (10, 13))  # no line ends
+    binary.write_bytes(control * 4 + b"\n" + jsonl([record(2)]).encode())
+
+    summary = ingest(lab_path, [str(utf16), str(binary)])
+    forced = ingest(lab_path, [str(binary)], JSONL)
+
+    assert [s.status for s in summary.sources] == ["failed", "failed"]
+    assert summary.sources[0].message == (
+        f"{utf16}: is UTF-16 text; dvlab reads UTF-8: convert it to UTF-8"
+    )
+    assert "looks binary" in (summary.sources[1].message or "")
+    assert "give --format to read it as one anyway" in (summary.sources[1].message or "")
+    # told its format, the control bytes are a line that is not JSON, and the record loads
+    assert [(s.status, s.rows_loaded, s.rows_rejected) for s in forced.sources] == [
+        ("loaded", 1, 1)
     ]
 
 
