@@ -2,8 +2,9 @@
 
 The original word stays in ``level_raw``. Numbers follow pino / bunyan
 (10 trace … 60 fatal), the commonest numeric scheme in JSON logs; single
-letters follow klog (I, W, E, F); zap's DPANIC is an error. Words not listed
-give NULL rather than a guess.
+letters follow klog (I, W, E, F); zap's DPANIC is an error; OpenStack's AUDIT
+(between INFO and WARNING) is info. Words not listed give NULL rather than a
+guess.
 """
 
 from __future__ import annotations
@@ -33,11 +34,24 @@ NAMES: dict[str, tuple[str, ...]] = {
         "log",
         "statement",
         "default",
+        "audit",
+        "i",
         "30",
     ),
-    "warn": ("warn", "warning", "wrn", "40"),
-    "error": ("error", "err", "eror", "severe", "50"),
-    "fatal": ("fatal", "critical", "crit", "alert", "emerg", "emergency", "panic", "ftl", "60"),
+    "warn": ("warn", "warning", "wrn", "w", "40"),
+    "error": ("error", "err", "eror", "severe", "dpanic", "e", "50"),
+    "fatal": (
+        "fatal",
+        "critical",
+        "crit",
+        "alert",
+        "emerg",
+        "emergency",
+        "panic",
+        "ftl",
+        "f",
+        "60",
+    ),
 }
 
 

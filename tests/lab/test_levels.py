@@ -34,6 +34,13 @@ from dvlab.lab.store import prepare
         ("emerg", "fatal"),
         ("PANIC", "fatal"),
         (" Info ", "info"),
+        # klog's letters, zap's development panic, OpenStack's audit
+        ("I", "info"),
+        ("W", "warn"),
+        ("E", "error"),
+        ("F", "fatal"),
+        ("DPANIC", "error"),
+        ("AUDIT", "info"),
         ("verbose-ish", None),
         ("", None),
         (None, None),
