@@ -184,7 +184,7 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
     colours = [LEVEL_COLOURS.get(level, OTHER_LEVEL_COLOUR) for level in levels]
     time_axis = alt.Axis(
         title="time (UTC)",
-        labelExpr=_UTC_TIME_LABEL,
+        labelExpr=_UTC_MINUTE_LABEL,
         labelOverlap=True,
         tickMinStep=60_000,  # milliseconds: no tick between two whole minutes
     )
@@ -206,7 +206,16 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
         .encode(
             x=alt.X("bucket:T", scale=alt.Scale(type="utc"), axis=time_axis),
             x2="bucket_end:T",
-            y=alt.Y("stack_low:Q", axis=alt.Axis(title="events", tickMinStep=1, format=",d")),
+            # a count is whole: a tick between two (the static renderer places them though
+            # asked not to) goes unlabelled, not labelled as the whole number next to it
+            y=alt.Y(
+                "stack_low:Q",
+                axis=alt.Axis(
+                    title="events",
+                    tickMinStep=1,
+                    labelExpr="datum.value == floor(datum.value) ? format(datum.value, ',d') : ''",
+                ),
+            ),
             y2="stack_high:Q",
             color=alt.Color(
                 "level:N",
@@ -267,6 +276,12 @@ def _count(n: int, noun: str) -> str:
 _UTC_TIME_LABEL = (
     "utchours(datum.value) == 0 && utcminutes(datum.value) == 0"
     " ? utcFormat(datum.value, '%Y-%m-%d') : utcFormat(datum.value, '%H:%M')"
+)
+
+# The same for ticks meant a whole minute or more apart: one the static renderer places
+# between two minutes (though asked not to) goes unlabelled, not named as the minute.
+_UTC_MINUTE_LABEL = (
+    "utcseconds(datum.value) != 0 || utcmilliseconds(datum.value) != 0 ? '' : " + _UTC_TIME_LABEL
 )
 
 # The same, with the seconds at a tick that falls between two minutes.

@@ -139,6 +139,28 @@ def test_counts_chart_svg_names_each_service_on_a_utc_axis(counts: pl.DataFrame)
     assert "<script" not in svg
 
 
+def test_small_counts_over_two_minutes_label_each_whole_count_and_minute_once() -> None:
+    """The renderer puts ticks at half counts and half minutes (tickMinStep aside); they had
+    been labelled 0, 1, 1, 2, 2 and 00:01, 00:01."""
+    start = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    frame = pl.DataFrame(
+        {
+            "bucket": [start, start + minute],
+            "bucket_end": [start + minute, start + 2 * minute],
+            "service": ["nova", "nova"],
+            "level": ["info", "error"],
+            "events": [2, 1],
+        }
+    )
+
+    svg = vl_convert.vegalite_to_svg(charts.counts_chart(frame, bucket="1 minute").to_json())
+
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    axis = texts[texts.index("nova") + 1 : texts.index("events")]
+    assert axis == ["10:00", "10:01", "10:02", "time (UTC)", "0", "1", "2"]
+
+
 def test_counts_chart_level_colours_skip_absent_levels(counts: pl.DataFrame) -> None:
     only_errors = counts.filter(pl.col("level").is_in(["error", "fatal"]))
 
