@@ -1620,6 +1620,9 @@ def run(args: argparse.Namespace) -> int:
             traceback.print_exc(file=sys.stderr)
         code, message = _failure(exc)
         print(f"dvlab: {_visible(_one_line(message))}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # a script that asked for JSON gets JSON, also when the command fails
+            print(json.dumps({"error": _one_line(message), "exit_code": code}))
         return code
 
 

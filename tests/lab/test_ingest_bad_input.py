@@ -199,6 +199,30 @@ def test_cli_strict_exits_2_with_file_and_line(
     assert table_counts(lab_path) == {"logs": 0, "rejects": 0, "ingests": 0}
 
 
+def test_cli_strict_with_json_prints_the_failure_as_json(
+    tmp_path: Path, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script that asked for JSON had got nothing on stdout when the run failed."""
+    source = write_mixed(tmp_path)
+
+    code, out, err = run_cli(
+        capsys,
+        "--db",
+        str(lab_path),
+        "ingest",
+        "--format",
+        "jsonl",
+        "--strict",
+        "--json",
+        str(source),
+    )
+
+    assert code == 2
+    printed = json.loads(out)
+    assert printed == {"error": err.strip().removeprefix("dvlab: "), "exit_code": 2}
+    assert printed["error"].startswith(f"{source}:2: --strict: 5 line(s) rejected")
+
+
 # --------------------------------------------------------------------------- unreadable sources
 
 
