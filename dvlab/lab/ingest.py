@@ -513,9 +513,13 @@ def kept_options(
     return dataclasses.replace(options, **kept)
 
 
-def _option_change(state: _State, options: IngestOptions) -> str | None:
-    """What differs between the options a source was loaded with and the ones given now."""
-    return option_change(state.options, options, _KEPT_OPTIONS)
+def _option_change(state: _State, options: IngestOptions, name: str) -> str | None:
+    """What differs between the options a source was loaded with and the ones given now;
+    read under another name (``name``, a copy or a rotated file), which one it was."""
+    change = option_change(state.options, options, _KEPT_OPTIONS)
+    if change is not None and name != state.source and name not in state.names:
+        change = change.replace("loaded before", f"loaded before as {state.source}", 1)
+    return change
 
 
 def option_change(
@@ -1677,7 +1681,7 @@ def _stage_one(
                 status="unchanged",
                 format=state.format,
                 rows_skipped=state.consumed_lines,
-                message=_option_change(state, given) or "already loaded",
+                message=_option_change(state, given, name) or "already loaded",
             )
             entry = {
                 **base,
@@ -1775,7 +1779,7 @@ def _stage_one(
         )
     status = "grown" if state is not None else "rewritten" if rewritten else "loaded"
     if state is not None:
-        message = _option_change(state, given)
+        message = _option_change(state, given, name)
     elif rewritten is not None:
         message = "changed in place since it was loaded; its earlier rows are replaced"
     else:

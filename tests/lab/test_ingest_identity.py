@@ -225,6 +225,27 @@ def test_changed_options_are_reported_not_silently_dropped(tmp_path: Path) -> No
     assert "--site osl1" in report.message and "dvlab forget" in report.message
 
 
+def test_a_copy_given_other_options_says_which_file_its_content_was_loaded_as(
+    tmp_path: Path,
+) -> None:
+    """The copy itself was never loaded: the message had said it was ("p2.log: loaded
+    before with other options")."""
+    source = tmp_path / "p.log"
+    source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
+    copy = tmp_path / "p2.log"
+    copy.write_bytes(source.read_bytes())
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(source)])
+
+    (report,) = ingest(lab, [str(copy)], IngestOptions(site="osl1")).sources
+    (again,) = ingest(lab, [str(source)], IngestOptions(site="osl1")).sources
+
+    assert (report.source, report.status) == (str(copy), "unchanged")
+    assert report.message is not None
+    assert report.message.startswith(f"loaded before as {source} with other options")
+    assert again.message is not None and again.message.startswith("loaded before with other")
+
+
 def test_forget_then_load_again_with_new_options(tmp_path: Path) -> None:
     source = tmp_path / "n.log"
     source.write_text('ts="2026-12-01 10:00:00" msg=a\nnot a logfmt line at all\n')
