@@ -35,9 +35,14 @@ async def _quiet(exc: Exception) -> None:
     pass
 
 
-async def _ping(url: str) -> None:
+async def _ping(url: str, **options: Any) -> None:
     nc = await nats.connect(
-        url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False, error_cb=_quiet
+        url,
+        connect_timeout=3,
+        max_reconnect_attempts=0,
+        allow_reconnect=False,
+        error_cb=_quiet,
+        **options,
     )
     try:
         await nc.jetstream().account_info()
@@ -251,7 +256,11 @@ class OwnServer:
     """A nats-server with JetStream on a loopback port of its own, started and stopped by
     the test (by its pid), its store in the test's folder."""
 
-    def __init__(self, folder: Path):
+    def __init__(
+        self, folder: Path, *, config: Path | None = None, login: dict[str, Any] | None = None
+    ):
+        """``config``: a server configuration file; ``login``: how a client logs in to it
+        (nats-py's connect options), for the check that it answers."""
         binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
         if not Path(binary).exists():
             unavailable("nats-server is not installed: the restart test starts one of its own")
@@ -261,6 +270,8 @@ class OwnServer:
         self.log = folder / "nats-server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self._log: Any = None
+        self.config = config
+        self.login = login or {}
 
     @property
     def url(self) -> str:
@@ -268,15 +279,26 @@ class OwnServer:
 
     def start(self) -> None:
         self._log = open(self.log, "ab")  # noqa: SIM115 - closed when the server stops
+        config = ["-c", str(self.config)] if self.config is not None else []
         self.process = subprocess.Popen(
-            [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)],
+            [
+                self.binary,
+                *config,
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-js",
+                "-sd",
+                str(self.store),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=self._log,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                asyncio.run(_ping(self.url))
+                asyncio.run(_ping(self.url, **self.login))
                 return
             except Exception:
                 time.sleep(0.1)

@@ -635,3 +635,51 @@ def test_forget_during_follow_keeps_the_ledger_true_to_the_lab(
         ("loaded", 10),
     ]
     assert rows(lab, "SELECT count(*) FROM events") == [(10,)]
+
+
+@pytest.mark.slow
+def test_an_nkey_seed_logs_in_to_a_server_that_asks_for_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--nkey had always failed ("No module named 'nkeys'"): the client's signing needs an
+    extra the install now asks for. The server here trusts one user key, and no one else."""
+    import os
+
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    seed_file = tmp_path / "user.nk"
+    seed_file.write_bytes(seed + b"\n")
+    config = tmp_path / "server.conf"
+    config.write_text(f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}\n')
+    server = OwnServer(tmp_path, config=config, login={"nkeys_seed": str(seed_file)})
+    server.start()
+    try:
+
+        async def fill() -> None:
+            nc = await nats.connect(server.url, nkeys_seed=str(seed_file))
+            try:
+                js = nc.jetstream()
+                await js.add_stream(name="DVT_NKEY", subjects=["dvtnkey.>"])
+                for n in range(5):
+                    await js.publish("dvtnkey.x", json.dumps(envelope(n)).encode())
+            finally:
+                await nc.close()
+
+        asyncio.run(fill())
+        lab = tmp_path / "lab.duckdb"
+        source = [server.url, "--stream", "DVT_NKEY", "--until-caught-up"]
+
+        # in a process of its own: the client leaves the refused connection's socket open
+        refused = cli(lab, *source)
+        _, refused_err = refused.communicate(timeout=60)
+        signed = main(["--db", str(lab), "ingest", *source, "--nkey", str(seed_file)])
+        out = capsys.readouterr().out
+    finally:
+        server.stop()
+
+    assert refused.returncode == 2
+    assert "authorization" in refused_err.lower() and len(refused_err.splitlines()) == 1
+    assert signed == 0 and ", 5 loaded, " in out
+    assert rows(lab, "SELECT count(*) FROM events") == [(5,)]
