@@ -558,13 +558,23 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
             nats.connect(**{**options, "allow_reconnect": False, "max_reconnect_attempts": 1}),
             timeout=source.connect_timeout * 3,
         )
+        # the client turns to TLS only where the server requires it: a tls:// URL to a
+        # server that does not would be read in plain text, unasked
+        plain = not getattr(probe, "_server_info", {}).get("tls_required")
         await probe.close()
-        return await asyncio.wait_for(nats.connect(**options), timeout=source.connect_timeout * 3)
+        if not (plain and any(u.strip().startswith("tls://") for u in source.url.split(","))):
+            return await asyncio.wait_for(
+                nats.connect(**options), timeout=source.connect_timeout * 3
+            )
     except (NoServersError, OSError, TimeoutError) as exc:
         cause = seen[-1] if seen else exc  # "no servers" says less than why
         raise SourceConnectError(f"{where}: cannot connect: {_reason(cause)}") from None
     except Exception as exc:  # the client's authorisation errors have no common base
         raise SourceConnectError(f"{where}: cannot connect: {_reason(exc)}") from None
+    raise SourceConnectError(
+        f"{where}: asked for TLS (tls://), but the server does not require it, and the "
+        "connection would not be encrypted; give nats:// to connect without TLS"
+    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -683,3 +683,19 @@ def test_an_nkey_seed_logs_in_to_a_server_that_asks_for_one(
     assert "authorization" in refused_err.lower() and len(refused_err.splitlines()) == 1
     assert signed == 0 and ", 5 loaded, " in out
     assert rows(lab, "SELECT count(*) FROM events") == [(5,)]
+
+
+def test_a_tls_url_to_a_server_without_tls_is_refused_not_read_in_plain_text(
+    nats_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The client turns to TLS only when the server requires it: tls:// had connected in
+    plain text, unasked."""
+    plain = "tls://" + nats_url.split("://", 1)[1]
+    lab = tmp_path / "lab.duckdb"
+
+    code = main(["--db", str(lab), "ingest", plain, "--stream", "DVT_NO_SUCH_STREAM"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "asked for TLS (tls://), but the server does not require it" in err
+    assert not lab.exists()
