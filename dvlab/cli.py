@@ -538,6 +538,11 @@ def _live_source(args: argparse.Namespace) -> Callable[[Any], Any] | None:
     nats = [p for p in args.paths if natsingest.is_url(p)]
     if (pg or nats) and len(args.paths) != 1:
         raise BadInputError("a live source is ingested alone: give it as the one PATH")
+    if (pg or nats) and args.format is not None:
+        raise BadInputError(
+            f"--format: for files only (a {'postgresql' if pg else 'nats'}:// source's "
+            "rows are read as what they are)"
+        )
     if (pg or nats) and args.time_format is not None:
         raise BadInputError(
             "--time-format: for files only (a live source's times come in a form dvlab knows)"

@@ -163,6 +163,7 @@ def test_a_lab_path_with_a_backslash_is_refused(
         (["--time-format", "%H:%M:%S"], "--time-format '%H:%M:%S' says no year"),
         (["--time-format", "%Y %Q"], "--time-format '%Y %Q': Failed to parse format specifier"),
         (["--time-format", "%Y"], "--time-format: for files only"),
+        (["--format", "jsonl"], "--format: for files only"),
     ],
 )
 def test_ingest_refuses_a_time_format_it_cannot_use(

@@ -329,6 +329,16 @@ class _Committer:
     def commit(self, batch: _Batch, health: list[dict[str, Any]]) -> None:
         """Write ``batch`` and ``health`` to the lab in one transaction."""
         rows, rejected = self.stage(batch, health)
+        if rejected and self.options.strict:
+            # the batch is neither written nor acknowledged: the server delivers it again
+            seq, reason = self.staging.con.execute(
+                "SELECT line, reason FROM stage_rejects ORDER BY line LIMIT 1"
+            ).fetchall()[0]
+            raise BadInputError(
+                f"--strict: {rejected} message(s) rejected, their batch neither written nor "
+                f"acknowledged; first: stream sequence {seq}: {reason}",
+                source=self.name,
+            )
         if batch.seq:
             top = max(batch.seq)
             self.position = top if self.position is None else max(self.position, top)
@@ -881,7 +891,15 @@ class _Pipeline:
         self.running = asyncio.ensure_future(self._commit_and_ack(batch, health))
 
     async def _commit_and_ack(self, batch: _Batch, health: list[dict[str, Any]]) -> None:
-        await asyncio.to_thread(self.committer.commit, batch, health)
+        try:
+            await asyncio.to_thread(self.committer.commit, batch, health)
+        except BadInputError:
+            # refused (--strict): given back at once, for the next run to read again
+            with contextlib.suppress(Exception):
+                for msg in batch.every:
+                    await msg.nak()
+                await self.nc.flush(timeout=5)
+            raise
         # only now that the lab holds them, and at once (an idle stream sends no next batch
         # to wait for, and the server would deliver them again)
         try:

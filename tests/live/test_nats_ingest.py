@@ -699,3 +699,28 @@ def test_a_tls_url_to_a_server_without_tls_is_refused_not_read_in_plain_text(
     assert code == 2
     assert "asked for TLS (tls://), but the server does not require it" in err
     assert not lab.exists()
+
+
+def test_strict_stores_and_acknowledges_nothing_of_a_batch_with_a_bad_message(
+    stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--strict had been taken and ignored: the bad message was a reject, acknowledged."""
+    bad = {**envelope(5), "time": "garbage"}
+    items = [(f"{stream.prefix}.x", json.dumps(envelope(n)).encode(), None) for n in range(5)]
+    publish(stream.url, [*items, (f"{stream.prefix}.x", json.dumps(bad).encode(), None)])
+    durable = stream.durable()
+
+    strict = ingest(lab_path, stream, durable, "--strict")
+    err = capsys.readouterr().err
+    _, consumer = info(stream.url, stream.name, durable)
+    again = ingest(lab_path, stream, durable)
+
+    assert strict == 2
+    assert "--strict: 1 message(s) rejected, their batch neither written nor acknowledged" in err
+    assert 'first: stream sequence 6: events: field data.time: "garbage" is not a time' in err
+    assert consumer.ack_floor.stream_seq == 0  # the server will deliver all six again
+    assert again == 0
+    assert rows(lab_path, "SELECT count(*) FROM events") == [(5,)]
+    assert rows(lab_path, "SELECT line, reason FROM rejects") == [
+        (6, 'events: field data.time: "garbage" is not a time')
+    ]
