@@ -2287,9 +2287,11 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                         if entry["rows_skipped"]
                         else "no rows",
                     )
-            if kind == "spans":
-                # a span another file holds too (an export sent again) is stored once
-                again = tables.stored_spans(con, staged)
+            if kind in ("spans", "events"):
+                # a span or event another file holds too (an export sent again, a message
+                # delivered twice) is stored once
+                stored = tables.stored_spans if kind == "spans" else tables.stored_events
+                again = stored(con, staged)
                 entry["rows_loaded"] = int(entry["rows_loaded"]) - again
                 entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + again
             values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}

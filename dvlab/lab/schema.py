@@ -294,6 +294,12 @@ MIGRATIONS: list[list[str]] = [
         # only within its source, so the two together say which event a row is
         "ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS event_source VARCHAR",
     ],
+    [
+        # an event named by its Nats-Msg-Id, or by its stream and sequence, is one of its
+        # stream's: two streams' messages of one id are two events
+        """UPDATE {db}.events SET event_source = 'nats:' || stream
+           WHERE event_source IS NULL AND stream IS NOT NULL""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

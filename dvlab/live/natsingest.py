@@ -12,8 +12,10 @@ another subject than ``--subject``.
 
 A run killed between commit and acknowledgement leaves messages stored but
 not acknowledged: the server delivers them again and they are recognised by
-their event id (the CloudEvents id, else the ``Nats-Msg-Id`` header, else
-stream and sequence) and stored once, their delivery count raised. A rerun
+their event id (the CloudEvents id and source, else the ``Nats-Msg-Id``
+header, else the sequence, within the stream as made when the run began: one
+deleted and made again under its name is another) and stored once, their
+delivery count raised. A rerun
 resumes where the consumer's acknowledgements stopped. A consumer deleted
 meanwhile is made again and reads the stream from its start, because what the
 lab holds can have gaps where a killed run fetched and never stored.
@@ -238,6 +240,9 @@ class _Committer:
         self.ingest_id: int | None = None
         self.position: int | None = None
         self.commits = 0
+        #: when the stream was made (UTC, ISO 8601): a stream deleted and made again under
+        #: its name numbers its messages anew, and they are other events
+        self.stream_created: str | None = None
         self.staging = lab_ingest._Staging(options.zone, spill_dir=lab_path.resolve().parent)
 
     def close(self) -> None:
@@ -269,13 +274,14 @@ class _Committer:
             con.execute(
                 """CREATE OR REPLACE TEMP TABLE tbl_raw_0 AS
                    SELECT seq AS line, json_object(
-                       'stream', $stream, 'seq', seq, 'subject', subject,
+                       'stream', $stream, 'stream_created', $created, 'seq', seq,
+                       'subject', subject,
                        'time', strftime(make_timestamp(published_us), '%Y-%m-%dT%H:%M:%S.%fZ'),
                        'delivered', delivered, 'headers', headers::JSON,
                        'data', CASE WHEN json_valid(payload) THEN payload::JSON
                                     ELSE to_json(payload) END)::VARCHAR AS record
                    FROM batch""",
-                {"stream": self.source.stream},
+                {"stream": self.source.stream, "created": self.stream_created},
             )
         finally:
             con.unregister("batch")
@@ -587,6 +593,14 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
     )
 
 
+def _created(stream: Any) -> str | None:
+    """When ``stream`` (its info) was made, as UTC ISO 8601; None if the server says not."""
+    created = getattr(stream, "created", None)
+    if isinstance(created, datetime):
+        return created.astimezone(UTC).isoformat()
+    return None if created is None else str(created)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
@@ -676,6 +690,7 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
         js = nc.jetstream()
         committer.position = committer.last_position()
         stream, _info = await _consumer(js, source, committer.position)
+        committer.stream_created = _created(stream)
         # --until-caught-up ends here: the stream's last sequence as the run starts, not the
         # end of a stream that keeps growing (a bound on the stream, not on the consumer's
         # subject: a later message on the subject shows the consumer has passed it)
@@ -704,7 +719,9 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
                 try:
-                    await _consumer(js, source, committer.position)
+                    again, _info = await _consumer(js, source, committer.position)
+                    await pipeline.drain()  # the batch under way is of the stream it was
+                    committer.stream_created = _created(again)
                     sub = await js.pull_subscribe_bind(
                         durable=source.consumer, stream=source.stream
                     )

@@ -1081,9 +1081,13 @@ def events_select(con: duckdb.DuckDBPyConnection, raw: str) -> str:
                              CASE WHEN trim(headers ->> '$."Nats-Msg-Id"') <> ''
                                   THEN headers ->> '$."Nats-Msg-Id"' END,
                              stream || ':' || t_seq) AS event_id,
-                    -- an envelope's id is unique within its source only
-                    CASE WHEN trim(env ->> 'id') <> '' THEN env ->> 'source' END
-                        AS event_source,
+                    -- an envelope's id is unique within its source only; a message's
+                    -- Nats-Msg-Id, or sequence, within its stream (and a stream made
+                    -- again under its name, its sequence starting anew, is another)
+                    CASE WHEN trim(env ->> 'id') <> '' THEN env ->> 'source'
+                         WHEN stream IS NOT NULL
+                           THEN 'nats:' || stream || coalesce('@' || (msg ->> 'stream_created'), '')
+                    END AS event_source,
                     dvlab_ts(t_time) AS time,
                     dvlab_ts(t_published) AS published,
                     TRY_CAST(t_seq AS BIGINT) AS seq,
@@ -1255,6 +1259,16 @@ def stored_spans(con: duckdb.DuckDBPyConnection, staged: str) -> int:
     return int(
         con.execute(
             f"SELECT count(*) FROM {quote_ident(staged)} AS s WHERE {_STORED_SPAN}"
+        ).fetchall()[0][0]
+    )
+
+
+def stored_events(con: duckdb.DuckDBPyConnection, staged: str) -> int:
+    """How many of the staged events the lab (attached as ``lab``) holds already."""
+    return int(
+        con.execute(
+            f"""SELECT count(*) FROM {quote_ident(staged)} AS s
+                WHERE EXISTS (SELECT 1 FROM lab.events e WHERE {_SAME_EVENT})"""
         ).fetchall()[0][0]
     )
 

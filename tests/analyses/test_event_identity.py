@@ -71,7 +71,7 @@ def test_a_lab_from_before_event_sources_reads_as_before(lab: Path) -> None:
         con.execute("UPDATE dvlab_meta SET value = '5' WHERE key = 'schema_version'")
     finally:
         con.close()
-    assert schema.SCHEMA_VERSION == 6
+    assert schema.SCHEMA_VERSION > 5
 
     sources = open_lab(lab).sql("SELECT DISTINCT event_source FROM events").fetchall()
     assert sources == [(None,)]
@@ -118,3 +118,50 @@ def test_an_event_without_a_correlation_id_is_traced(tmp_path: Path) -> None:
     rows = [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
     assert [(r["kind"], r["id"], r["correlation_id"]) for r in rows] == [("event", "Z1", None)]
     assert draw(rows)[0] == "no correlation id"
+
+
+def test_messages_of_one_id_in_two_streams_are_two_events_and_older_labs_learn_it(
+    tmp_path: Path,
+) -> None:
+    """A Nats-Msg-Id (or a stream sequence) names a message within its stream: two streams'
+    messages of one id had been one event, the second dropped. A lab stored before has its
+    such events given their stream at its next ingest."""
+
+    def plain(stream: str, seq: int, msg_id: str) -> str:
+        line = {"stream": stream, "seq": seq, "subject": "x", "time": f"2026-12-04T10:00:0{seq}Z",
+                "headers": {"Nats-Msg-Id": msg_id}, "data": {"n": seq}}  # fmt: skip
+        return json.dumps(line) + "\n"
+
+    (tmp_path / "a.jsonl").write_text(plain("A", 1, "m-1") + plain("A", 2, "m-2"), "utf-8")
+    (tmp_path / "b.jsonl").write_text(plain("B", 1, "m-1"), "utf-8")
+    lab = tmp_path / "lab.duckdb"
+    ingest(lab, [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])
+    stored = "SELECT event_id, event_source, stream FROM events ORDER BY ALL"
+    con = duckdb.connect(str(lab))
+    try:
+        assert con.execute(stored).fetchall() == [
+            ("m-1", "nats:A", "A"),
+            ("m-1", "nats:B", "B"),
+            ("m-2", "nats:A", "A"),
+        ]
+        # as a lab of the schema before wrote them
+        con.execute("UPDATE events SET event_source = NULL")
+        con.execute("UPDATE dvlab_meta SET value = '6' WHERE key = 'schema_version'")
+    finally:
+        con.close()
+
+    (tmp_path / "c.jsonl").write_text(plain("A", 2, "m-2") + plain("C", 1, "m-1"), "utf-8")
+    summary = ingest(lab, [str(tmp_path / "c.jsonl")])
+
+    # A's m-2 is stored already; C's m-1 is another stream's
+    assert (summary.total("rows_loaded"), summary.total("rows_skipped")) == (1, 1)
+    con = duckdb.connect(str(lab), read_only=True)
+    try:
+        assert con.execute(stored).fetchall() == [
+            ("m-1", "nats:A", "A"),
+            ("m-1", "nats:B", "B"),
+            ("m-1", "nats:C", "C"),
+            ("m-2", "nats:A", "A"),
+        ]
+    finally:
+        con.close()

@@ -951,13 +951,15 @@ def test_one_event_id_from_two_cloudevents_sources_is_two_events(
         ("dv/osl2/neutron", 3),
         ("dv/sto1/nova", 2),
     ]
-    # an id taken from Nats-Msg-Id or stream and sequence has no source
+    # an id taken from Nats-Msg-Id or stream and sequence is its stream's
     plain = tmp_path / "plain.jsonl"
     plain.write_text(
         jsonl([{"stream": "S", "seq": 9, "subject": "x", "time": iso(3), "data": {}}]), "utf-8"
     )
     ingest(lab_path, [str(plain)])
-    assert query(lab_path, "SELECT event_source FROM events WHERE event_id = 'S:9'") == [(None,)]
+    assert query(lab_path, "SELECT event_source FROM events WHERE event_id = 'S:9'") == [
+        ("nats:S",)
+    ]
 
 
 # --------------------------------------------------------------------------- 5. bad input

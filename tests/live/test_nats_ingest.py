@@ -23,6 +23,7 @@ from tests.live.natsfix import (
     OwnServer,
     Publisher,
     Stream,
+    _delete,
     create_stream,
     envelope,
     info,
@@ -724,3 +725,25 @@ def test_strict_stores_and_acknowledges_nothing_of_a_batch_with_a_bad_message(
     assert rows(lab_path, "SELECT line, reason FROM rejects") == [
         (6, 'events: field data.time: "garbage" is not a time')
     ]
+
+
+def test_a_stream_made_again_under_its_name_brings_other_events(
+    stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its sequence starts anew: its messages had been taken for the old stream's of the same
+    sequence, and dropped ("3 skipped")."""
+    publish(stream.url, [(f"{stream.prefix}.x", f"old {n}".encode(), None) for n in range(3)])
+    assert ingest(lab_path, stream, "again") == 0
+    asyncio.run(_delete(stream.url, stream.name))
+    asyncio.run(create_stream(stream.url, stream.name, stream.prefix))
+    publish(stream.url, [(f"{stream.prefix}.x", f"new {n}".encode(), None) for n in range(3)])
+    capsys.readouterr()
+
+    assert ingest(lab_path, stream, "again") == 0
+
+    assert ", 3 loaded, 0 rejected, 0 skipped" in capsys.readouterr().out
+    assert rows(lab_path, "SELECT seq, payload::VARCHAR FROM events ORDER BY ingest_id, seq") == [
+        (1, '"old 0"'), (2, '"old 1"'), (3, '"old 2"'),
+        (1, '"new 0"'), (2, '"new 1"'), (3, '"new 2"'),
+    ]  # fmt: skip
+    assert rows(lab_path, "SELECT count(DISTINCT event_source) FROM events") == [(2,)]
