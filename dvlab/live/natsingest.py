@@ -138,10 +138,15 @@ class NatsSource:
     subject: str | None = None
     durable: str | None = None
     follow: bool = False
-    #: messages asked for in one fetch
+    #: messages asked for in one fetch, at most
     fetch: int = 1000
-    #: commit when this many messages are staged (or ``commit_seconds`` passed)
+    #: about how many bytes of messages one fetch asks for: large messages are asked for a
+    #: few at a time (a thousand of a megabyte would overrun the client and the server)
+    fetch_bytes: int = 8 << 20
+    #: commit when this many messages, or bytes of them, are staged (or ``commit_seconds``
+    #: passed)
     commit_rows: int = 50_000
+    commit_bytes: int = 64 << 20
     commit_seconds: float = 2.0
     advisories: bool = False
     creds: str | None = None
@@ -178,6 +183,8 @@ class _Batch:
     every: list[Any] = field(default_factory=list)  # acknowledged once committed
     advisories: list[tuple[str, str]] = field(default_factory=list)  # (subject, body)
     started: float = 0.0
+    #: bytes of the messages' payloads
+    size: int = 0
 
     def __len__(self) -> int:
         return len(self.seq)
@@ -695,6 +702,8 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
         # end of a stream that keeps growing (a bound on the stream, not on the consumer's
         # subject: a later message on the subject shows the consumer has passed it)
         bound = int(stream.state.last_seq or 0)
+        # the size of a message, as the stream's average says, then as the last fetch's do
+        message_bytes = int(stream.state.bytes or 0) // max(1, int(stream.state.messages or 0))
         reached = False  # a message at or past the bound was fetched
         last_rounds = 0
         sub = await js.pull_subscribe_bind(durable=source.consumer, stream=source.stream)
@@ -733,7 +742,8 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                     await asyncio.sleep(0.5)
                     continue
             try:
-                msgs = await sub.fetch(source.fetch, timeout=1.0 if source.follow else 0.5)
+                count = max(1, min(source.fetch, source.fetch_bytes // max(1, message_bytes)))
+                msgs = await sub.fetch(count, timeout=1.0 if source.follow else 0.5)
             except NatsTimeout:
                 msgs = []
                 if source.follow and await _consumer_gone(js, source):
@@ -747,6 +757,8 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 await asyncio.sleep(0.5)
                 continue
             pending = None
+            if msgs:
+                message_bytes = sum(len(m.data) for m in msgs) // len(msgs)
             for msg in msgs:
                 fields = _reply_fields(msg.reply or "")
                 if fields is None:
@@ -773,6 +785,7 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 batch.headers.append(json.dumps(headers, ensure_ascii=False) if headers else None)
                 batch.payload.append(payload)
                 batch.every.append(msg)
+                batch.size += len(msg.data)
             if not source.follow and (not msgs or pending == 0 or reached):
                 # what is in hand is stored and acknowledged before the server is asked
                 await pipeline.submit(batch, [])
@@ -797,8 +810,10 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                         caught_up = False
                         continue
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
-            full = len(batch) >= source.commit_rows or (
-                len(batch) and time.monotonic() - batch.started >= source.commit_seconds
+            full = (
+                len(batch) >= source.commit_rows
+                or batch.size >= source.commit_bytes
+                or (len(batch) and time.monotonic() - batch.started >= source.commit_seconds)
             )
             if full or caught_up or due_health or (batch.advisories and not batch.seq):
                 health: list[dict[str, Any]] = []

@@ -747,3 +747,31 @@ def test_a_stream_made_again_under_its_name_brings_other_events(
         (1, '"new 0"'), (2, '"new 1"'), (3, '"new 2"'),
     ]  # fmt: skip
     assert rows(lab_path, "SELECT count(DISTINCT event_source) FROM events") == [(2,)]
+
+
+@pytest.mark.slow
+def test_large_messages_are_fetched_a_few_at_a_time(tmp_path: Path) -> None:
+    """A thousand messages asked for at once, of nearly a megabyte each, had overrun what
+    the server holds for a client (a slow consumer: dropped, delivered again and again)
+    and the ingest's memory. Here the server holds 12 MB for a client."""
+    config = tmp_path / "server.conf"
+    config.write_text("max_pending: 12MB\n")
+    server = OwnServer(tmp_path, config=config)
+    server.start()
+    try:
+        s = Stream(server.url, "DVT_BIG", "dvtbig")
+        asyncio.run(create_stream(s.url, s.name, s.prefix))
+        body = json.dumps({"blob": "x" * 900_000}).encode()
+        for _ in range(6):
+            publish(s.url, [(f"{s.prefix}.x", body, None)] * 10)
+        lab = tmp_path / "lab.duckdb"
+
+        code = ingest(lab, s, "big")
+    finally:
+        server.stop()
+
+    assert code == 0
+    assert rows(lab, "SELECT count(*), max(deliveries), min(seq), max(seq) FROM events") == [
+        (60, 1, 1, 60)
+    ]
+    assert "Slow Consumer" not in server.log.read_text()
