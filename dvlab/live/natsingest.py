@@ -480,7 +480,8 @@ def _health(stream: Any, consumer: Any, source: NatsSource) -> list[dict[str, An
         add("nats_stream_first_seq", state.first_seq, "gauge", s)
         add("nats_stream_last_seq", state.last_seq, "counter", s)
         add("nats_stream_consumers", state.consumer_count, "gauge", s)
-        add("nats_stream_deleted", state.num_deleted, "gauge", s)
+        # the server leaves the count out when there are none
+        add("nats_stream_deleted", state.num_deleted or 0, "gauge", s)
     if consumer is not None:
         c = {**s, "consumer": consumer.name}
         add("nats_consumer_pending", consumer.num_pending, "gauge", c)

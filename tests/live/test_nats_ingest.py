@@ -172,6 +172,7 @@ def test_stream_and_consumer_health_are_stored_as_metrics(stream: Stream, lab_pa
     assert got["nats_stream_messages"] == state.state.messages == 40
     assert got["nats_stream_bytes"] == state.state.bytes
     assert got["nats_stream_last_seq"] == 40
+    assert got["nats_stream_deleted"] == 0  # the server leaves out a count of none
     assert got["nats_consumer_pending"] == consumer.num_pending == 0
     assert got["nats_consumer_delivered_stream_seq"] == consumer.delivered.stream_seq == 40
     assert "nats_consumer_ack_pending" in got and "nats_consumer_waiting" in got
