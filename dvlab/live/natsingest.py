@@ -308,7 +308,9 @@ class _Committer:
                            'specversion', '1.0', 'id', body::JSON ->> 'id',
                            'type', body::JSON ->> 'type',
                            'time', body::JSON ->> 'timestamp',
-                           'source', 'nats/' || coalesce(body::JSON ->> 'server', ''),
+                           -- the server that sent it; no site is known of it
+                           'source', 'urn:nats:server:' || coalesce(body::JSON ->> 'server', ''),
+                           'service', 'nats-server',
                            'data', body::JSON)::VARCHAR
                        FROM adv WHERE json_valid(body)"""
                 )
@@ -601,6 +603,25 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
     )
 
 
+def _state_request(body: str, source: NatsSource) -> bool:
+    """Whether the advisory ``body`` audits a request for the state of the stream or the
+    consumer read (what dvlab asks each minute while following, and as a run ends):
+    read-only, and an event each would bury the advisories worth reading."""
+    try:
+        advisory = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(advisory, dict)
+        and str(advisory.get("type", "")).endswith(".api_audit")
+        and advisory.get("subject")
+        in (
+            f"$JS.API.STREAM.INFO.{source.stream}",
+            f"$JS.API.CONSUMER.INFO.{source.stream}.{source.consumer}",
+        )
+    )
+
+
 def _created(stream: Any) -> str | None:
     """When ``stream`` (its info) was made, as UTC ISO 8601; None if the server says not."""
     created = getattr(stream, "created", None)
@@ -713,7 +734,9 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
         if source.advisories:
 
             async def advisory(msg: Any) -> None:
-                batch.advisories.append((msg.subject, msg.data.decode("utf-8", "replace")))
+                body = msg.data.decode("utf-8", "replace")
+                if not _state_request(body, source):
+                    batch.advisories.append((msg.subject, body))
 
             await nc.subscribe(ADVISORY_SUBJECT, cb=advisory)
         last_health = time.monotonic()

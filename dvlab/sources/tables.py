@@ -1092,8 +1092,8 @@ def events_select(con: duckdb.DuckDBPyConnection, raw: str) -> str:
                     dvlab_ts(t_published) AS published,
                     TRY_CAST(t_seq AS BIGINT) AS seq,
                     coalesce(env ->> 'type', subject) AS type,
-                    coalesce(env ->> 'site',
-                             regexp_extract(env ->> 'source', '([^/]+)/[^/]+/?$', 1)) AS site,
+                    coalesce(env ->> 'site', nullif(
+                             regexp_extract(env ->> 'source', '([^/]+)/[^/]+/?$', 1), '')) AS site,
                     coalesce(env ->> 'service',
                              regexp_extract(env ->> 'source', '([^/]+)/?$', 1)) AS service,
                     coalesce(env ->> 'correlationid', env ->> 'correlation_id',

@@ -305,6 +305,13 @@ def test_follow_survives_a_server_restart_and_stops_cleanly_on_sigterm(
     ) == [(200, 200)]
     advisories = rows(lab, "SELECT type FROM events WHERE stream IS NULL")
     assert ("io.nats.jetstream.advisory.v1.consumer_action",) in advisories, advisories
+    # from the server, of no site; not the audit of dvlab's own requests for the state
+    assert rows(lab, "SELECT DISTINCT site, service FROM events WHERE stream IS NULL") == [
+        (None, "nats-server")
+    ]
+    assert rows(
+        lab, "SELECT count(*) FROM events WHERE payload ->> 'subject' LIKE '$JS.API.%.INFO.%'"
+    ) == [(0,)]
     assert rows(lab, "SELECT count(*) FROM ingests") == [(1,)]
 
 
@@ -776,3 +783,16 @@ def test_large_messages_are_fetched_a_few_at_a_time(tmp_path: Path) -> None:
         (60, 1, 1, 60)
     ]
     assert "Slow Consumer" not in server.log.read_text()
+
+
+def test_advisories_leave_out_the_audit_of_the_runs_own_requests_for_the_state(
+    stream: Stream, lab_path: Path
+) -> None:
+    """Each run asks for the stream's and the consumer's state (each minute while following):
+    their audit advisories had been stored, three events a run and 1,440 a day."""
+    publish_envelopes(stream, range(20))
+
+    assert ingest(lab_path, stream, stream.durable(), "--advisories") == 0
+
+    assert rows(lab_path, "SELECT count(*) FROM events WHERE stream IS NULL") == [(0,)]
+    assert rows(lab_path, "SELECT count(*) FROM events") == [(20,)]
