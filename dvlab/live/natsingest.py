@@ -651,11 +651,18 @@ async def _consumer(js: Any, source: NatsSource, start_after: int | None) -> Any
     try:
         info = await js.consumer_info(source.stream, source.consumer)
         wanted = source.subject
-        has = info.config.filter_subject
-        if wanted is not None and has != wanted:
+        filters = getattr(info.config, "filter_subjects", None) or []
+        has = info.config.filter_subject or ", ".join(filters) or None
+        if has != wanted:
+            # --subject left out would not say what the source is: part of the stream
+            hint = (
+                f"give --subject {has} to read what it reads, or another --durable"
+                if has and not filters
+                else "give another --durable"
+            )
             raise BadInputError(
-                f"--durable {source.consumer} reads {has or 'every subject'}, not {wanted}; "
-                "give another --durable for another subject"
+                f"--durable {source.consumer} reads {has or 'every subject'}, not "
+                f"{wanted or 'every subject'}; {hint}"
             )
         if info.config.deliver_subject:
             raise BadInputError(
@@ -982,6 +989,11 @@ def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> Ingest
             raise BadInputError(
                 f"{option} {name!r}: a JetStream name has no spaces, dots, * or > and is not empty"
             )
+    if source.subject is not None and not _SUBJECT.fullmatch(source.subject):
+        raise BadInputError(
+            f"--subject {source.subject!r}: a subject is tokens without spaces, joined by dots "
+            "(* for one token, > for the rest)"
+        )
     committer = _Committer(lab_path, source, options)
     stop = _Stop()
     try:
@@ -996,6 +1008,7 @@ def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> Ingest
 
 
 _NAME = re.compile(r"[^\s.*>/\\]+")
+_SUBJECT = re.compile(r"[^\s.]+(\.[^\s.]+)*")
 
 
 __all__ = ["NatsSource", "describe", "ingest", "is_url"]

@@ -796,3 +796,29 @@ def test_advisories_leave_out_the_audit_of_the_runs_own_requests_for_the_state(
 
     assert rows(lab_path, "SELECT count(*) FROM events WHERE stream IS NULL") == [(0,)]
     assert rows(lab_path, "SELECT count(*) FROM events") == [(20,)]
+
+
+def test_a_filtered_durable_read_without_its_subject_is_refused_naming_it(
+    stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read without --subject, it had loaded part of the stream under the stream's name."""
+    publish_envelopes(stream, range(3))
+    subject = f"{stream.prefix}.a"
+    config = api.ConsumerConfig(
+        durable_name="part", ack_policy=api.AckPolicy.EXPLICIT, filter_subject=subject
+    )
+    asyncio.run(make_consumer(stream.url, stream.name, config))
+
+    assert ingest(lab_path, stream, "part") == 2
+
+    err = capsys.readouterr().err
+    assert f"--durable part reads {subject}, not every subject; give --subject {subject}" in err
+    assert not lab_path.exists() or rows(lab_path, "SELECT count(*) FROM events") == [(0,)]
+
+
+@pytest.mark.parametrize("subject", ["", "a b", "a..b", ".a"])
+def test_a_subject_that_is_none_is_refused(
+    subject: str, stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert ingest(lab_path, stream, "any", "--subject", subject) == 2
+    assert f"--subject {subject!r}: a subject is tokens without spaces" in capsys.readouterr().err
