@@ -207,7 +207,7 @@ def check_targets(
                 f"--nats-prefix {prefix!r} is not a subject prefix: give tokens joined by "
                 "dots, none empty, without blanks, * or >"
             )
-        asyncio.run(_reach_nats(nats_url))
+        asyncio.run(_reach_nats(nats_url, stream, prefix))
     if pg_dsn is not None:
         if not schema:
             raise BadInputError("--pg-schema is empty: give a schema name")
@@ -225,11 +225,60 @@ def check_targets(
         pgconn.connect(pg_dsn, purpose="dvlab simulate").close()
 
 
-async def _reach_nats(url: str) -> None:
+async def _reach_nats(url: str, stream: str, prefix: str) -> None:
+    """Refuse a server that does not answer, a stream that does not take ``prefix.>``,
+    and, for a stream to be made, one whose subjects another stream's overlap."""
+    from nats.js.errors import NotFoundError
+
     from dvlab.live import natsingest
 
-    nc = await natsingest._connect(natsingest.NatsSource(url=url, stream=STREAM))
-    await nc.close()
+    nc = await natsingest._connect(natsingest.NatsSource(url=url, stream=stream))
+    try:
+        js = nc.jetstream()
+        try:
+            info = await js.stream_info(stream)
+        except NotFoundError:
+            info = None
+        if info is not None:
+            subjects = list(info.config.subjects or [])
+            if not any(_covers(s, prefix) for s in subjects):
+                raise BadInputError(
+                    f"--nats-stream {stream} takes {', '.join(subjects) or 'no subjects'}, not "
+                    f"{prefix}.>: give an --nats-prefix it takes, or another stream"
+                )
+            return
+        for other in await js.streams_info():
+            clash = [s for s in other.config.subjects or [] if _overlap(s, f"{prefix}.>")]
+            if clash:
+                raise BadInputError(
+                    f"--nats-stream {stream} would be made on {prefix}.>, which stream "
+                    f"{other.config.name} takes ({', '.join(clash)}): give another "
+                    "--nats-prefix, or --nats-stream " + str(other.config.name)
+                )
+    finally:
+        await nc.close()
+
+
+def _covers(pattern: str, prefix: str) -> bool:
+    """Whether every subject ``prefix.…`` matches the subject pattern ``pattern``."""
+    tokens, fixed = pattern.split("."), prefix.split(".")
+    for i, token in enumerate(tokens):
+        if token == ">":
+            return i <= len(fixed)
+        if i >= len(fixed) or token not in ("*", fixed[i]):
+            return False
+    return False
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether some subject matches both subject patterns."""
+    left, right = a.split("."), b.split(".")
+    for x, y in zip(left, right, strict=False):
+        if ">" in (x, y):
+            return True
+        if "*" not in (x, y) and x != y:
+            return False
+    return len(left) == len(right)
 
 
 def to_nats(

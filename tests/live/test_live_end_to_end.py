@@ -227,6 +227,55 @@ def test_a_bad_stream_name_is_refused_before_anything_is_written(
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_a_stream_that_would_not_take_the_messages_is_refused_before_anything_is_written(
+    stream: Stream, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing stream on other subjects, or a new one whose subjects another stream's
+    overlap: the run had been simulated and written first, then refused."""
+    out = tmp_path / "sim"
+    simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
+    target = ["--out", str(out), "--to-nats", stream.url]
+
+    other = main([*simulate, *target, "--nats-stream", stream.name, "--nats-prefix", "dvt.zz"])
+    other_err = capsys.readouterr().err
+    inner = f"{stream.prefix}.inner"
+    taken = main([*simulate, *target, "--nats-stream", "DVT_NEVER_MADE", "--nats-prefix", inner])
+    taken_err = capsys.readouterr().err
+
+    assert (other, taken) == (2, 2)
+    assert f"--nats-stream {stream.name} takes {stream.prefix}.>, not dvt.zz.>" in other_err
+    assert (
+        f"--nats-stream DVT_NEVER_MADE would be made on {inner}.>, which stream {stream.name} "
+        f"takes ({stream.prefix}.>)"
+    ) in taken_err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("pattern", "prefix", "covered"),
+    [("dv.>", "dv.sim", True), ("dv.sim.>", "dv.sim", True), (">", "a", True),
+     ("dv.*.>", "dv.sim", True), ("dv.*", "dv.sim", False), ("dv.sim", "dv.sim", False),
+     ("dv.sim.x.>", "dv.sim", False), ("ev.>", "dv", False)],
+)  # fmt: skip
+def test_which_stream_subjects_take_every_subject_under_a_prefix(
+    pattern: str, prefix: str, covered: bool
+) -> None:
+    from dvlab.simulate.push import _covers
+
+    assert _covers(pattern, prefix) is covered
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [("dv.>", "dv.sim.>", True), ("dv.*.x", "dv.sim.>", True), ("a.b", "a.*", True),
+     ("a.b", "a.c", False), ("a.b", "a.b.c", False), ("a.*", "a.b.c", False)],
+)  # fmt: skip
+def test_which_subject_patterns_meet(a: str, b: str, overlap: bool) -> None:
+    from dvlab.simulate.push import _overlap
+
+    assert _overlap(a, b) is overlap
+
+
 def test_an_unreachable_server_is_refused_before_anything_is_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
