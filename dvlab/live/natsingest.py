@@ -622,6 +622,14 @@ def _state_request(body: str, source: NatsSource) -> bool:
     )
 
 
+def _ack_room(consumer: Any) -> int:
+    """How many messages a batch may hold: a consumer that lets only so many await their
+    acknowledgement (``max_ack_pending``) sends no more until a batch is stored and
+    acknowledged, so a batch holds half of them, and the next is fetched meanwhile."""
+    limit = getattr(getattr(consumer, "config", None), "max_ack_pending", None)
+    return max(1, int(limit) // 2) if limit is not None and int(limit) > 0 else 1 << 62
+
+
 def _created(stream: Any) -> str | None:
     """When ``stream`` (its info) was made, as UTC ISO 8601; None if the server says not."""
     created = getattr(stream, "created", None)
@@ -725,8 +733,9 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
     try:
         js = nc.jetstream()
         committer.position = committer.last_position()
-        stream, _info = await _consumer(js, source, committer.position)
+        stream, consumer = await _consumer(js, source, committer.position)
         committer.stream_created = _created(stream)
+        room = _ack_room(consumer)
         # --until-caught-up ends here: the stream's last sequence as the run starts, not the
         # end of a stream that keeps growing (a bound on the stream, not on the consumer's
         # subject: a later message on the subject shows the consumer has passed it)
@@ -759,9 +768,10 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
                 try:
-                    again, _info = await _consumer(js, source, committer.position)
+                    again, consumer = await _consumer(js, source, committer.position)
                     await pipeline.drain()  # the batch under way is of the stream it was
                     committer.stream_created = _created(again)
+                    room = _ack_room(consumer)
                     sub = await js.pull_subscribe_bind(
                         durable=source.consumer, stream=source.stream
                     )
@@ -773,7 +783,9 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                     await asyncio.sleep(0.5)
                     continue
             try:
-                count = max(1, min(source.fetch, source.fetch_bytes // max(1, message_bytes)))
+                count = max(
+                    1, min(source.fetch, room, source.fetch_bytes // max(1, message_bytes))
+                )
                 msgs = await sub.fetch(count, timeout=1.0 if source.follow else 0.5)
             except NatsTimeout:
                 msgs = []
@@ -842,7 +854,7 @@ async def _run(lab_path: Path, source: NatsSource, committer: _Committer, stop: 
                         continue
             due_health = source.follow and time.monotonic() - last_health >= source.health_every
             full = (
-                len(batch) >= source.commit_rows
+                len(batch) >= min(source.commit_rows, room)
                 or batch.size >= source.commit_bytes
                 or (len(batch) and time.monotonic() - batch.started >= source.commit_seconds)
             )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import nats
@@ -822,3 +823,30 @@ def test_a_subject_that_is_none_is_refused(
 ) -> None:
     assert ingest(lab_path, stream, "any", "--subject", subject) == 2
     assert f"--subject {subject!r}: a subject is tokens without spaces" in capsys.readouterr().err
+
+
+def test_a_consumer_that_lets_few_messages_await_acknowledgement_is_read_in_batches_of_half(
+    stream: Stream, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With max_ack_pending 100 the server sends no more until a batch is acknowledged: a
+    batch waited two seconds for messages that could not come, each time."""
+    from dvlab.live import natsingest
+
+    publish_envelopes(stream, range(1000))
+    config = api.ConsumerConfig(
+        durable_name="narrow", ack_policy=api.AckPolicy.EXPLICIT, max_ack_pending=100
+    )
+    asyncio.run(make_consumer(stream.url, stream.name, config))
+    sizes: list[int] = []
+    commit = natsingest._Committer.commit
+
+    def counted(self: Any, batch: Any, health: Any) -> None:
+        sizes.append(len(batch))
+        commit(self, batch, health)
+
+    monkeypatch.setattr(natsingest._Committer, "commit", counted)
+
+    assert ingest(lab_path, stream, "narrow") == 0
+
+    assert rows(lab_path, "SELECT count(*), max(deliveries) FROM events") == [(1000, 1)]
+    assert sum(sizes) == 1000 and max(sizes) <= 50, sizes
