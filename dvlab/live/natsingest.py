@@ -73,7 +73,7 @@ from urllib.parse import urlsplit, urlunsplit
 import duckdb
 import pyarrow as pa
 
-from dvlab.errors import BadInputError, SourceConnectError
+from dvlab.errors import BadInputError, DvlabError, SourceConnectError
 from dvlab.lab import ingest as lab_ingest
 from dvlab.lab import schema
 from dvlab.lab.ingest import IngestOptions, IngestSummary, SourceReport
@@ -1006,10 +1006,32 @@ def ingest(lab_path: Path, source: NatsSource, options: IngestOptions) -> Ingest
             f"--subject {source.subject!r}: a subject is tokens without spaces, joined by dots "
             "(* for one token, > for the rest)"
         )
+    for option, path in (
+        ("--creds", source.creds),
+        ("--nkey", source.nkey),
+        ("--tls-ca", source.tls_ca),
+        ("--tls-cert", source.tls_cert),
+        ("--tls-key", source.tls_key),
+    ):
+        if path is not None and not Path(path).is_file():
+            raise BadInputError(f"{option} {path}: no such file")
+    from nats.errors import Error as NatsError
+
     committer = _Committer(lab_path, source, options)
     stop = _Stop()
     try:
         asyncio.run(_run(lab_path, source, committer, stop))
+    except DvlabError:
+        raise
+    except ssl.SSLError as exc:
+        raise BadInputError(
+            f"{describe(source.url)}: the TLS files given cannot be used: {_reason(exc)}"
+        ) from None
+    except (NatsError, TimeoutError, ConnectionError) as exc:
+        # the connection went and did not come back: which source, then why
+        raise SourceConnectError(
+            f"{describe(source.url)}: stream {source.stream}: {_reason(exc)}"
+        ) from None
     finally:
         committer.close()
     committer.summary.finished = datetime.now(UTC)

@@ -850,3 +850,27 @@ def test_a_consumer_that_lets_few_messages_await_acknowledgement_is_read_in_batc
 
     assert rows(lab_path, "SELECT count(*), max(deliveries) FROM events") == [(1000, 1)]
     assert sum(sizes) == 1000 and max(sizes) <= 50, sizes
+
+
+@pytest.mark.parametrize("option", ["--tls-ca", "--creds", "--nkey"])
+def test_a_credentials_file_that_is_not_there_is_named(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It had been "dvlab: no such file or directory", naming neither file nor option."""
+    missing = tmp_path / "missing.pem"
+    code = main(["--db", str(tmp_path / "lab.duckdb"), "ingest", "nats://127.0.0.1:4222",
+                 "--stream", "S", option, str(missing)])  # fmt: skip
+    assert code == 2
+    assert capsys.readouterr().err == f"dvlab: {option} {missing}: no such file\n"
+
+
+def test_a_tls_file_that_holds_no_certificate_is_said_so(
+    nats_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "ca.pem"
+    empty.write_text("\n")
+    code = main(["--db", str(tmp_path / "lab.duckdb"), "ingest", nats_url, "--stream", "S",
+                 "--tls-ca", str(empty)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the TLS files given cannot be used: [X509: NO_CERTIFICATE_OR_CRL_FOUND]" in err
