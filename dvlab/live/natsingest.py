@@ -114,13 +114,17 @@ def describe(url: str) -> str:
                 "give the credentials another way (--creds, --nkey)"
             )
         parts = urlsplit(one)
+        written = (
+            f"{one[:start]}{'***@' if at >= 0 else ''}{one[at + 1 :] if at >= 0 else one[start:]}"
+        )
         try:
             port = parts.port
         except ValueError:
             raise BadInputError(
-                f"not a NATS URL: {one[:start]}{'***@' if at >= 0 else ''}"
-                f"{one[at + 1 :] if at >= 0 else one[start:]}: its port is not a number"
+                f"not a NATS URL: {written}: its port is not a number from 1 to 65535"
             ) from None
+        if not parts.hostname:
+            raise BadInputError(f"not a NATS URL: {written}: it names no host")
         host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"

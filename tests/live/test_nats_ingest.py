@@ -874,3 +874,21 @@ def test_a_tls_file_that_holds_no_certificate_is_said_so(
     err = capsys.readouterr().err
     assert code == 2
     assert "the TLS files given cannot be used: [X509: NO_CERTIFICATE_OR_CRL_FOUND]" in err
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("nats://127.0.0.1:99999", "nats://127.0.0.1:99999: its port is not a number from 1"),
+        ("nats://", "nats://: it names no host"),
+        ("nats://user:pw@:4222", "nats://***@:4222: it names no host"),
+    ],
+)
+def test_a_url_without_a_host_or_with_a_port_past_65535_is_refused(
+    url: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--db", str(tmp_path / "lab.duckdb"), "ingest", url, "--stream", "S"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"dvlab: not a NATS URL: {said}" + err.split(said, 1)[1]
+    assert "pw" not in err
