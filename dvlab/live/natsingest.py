@@ -554,7 +554,8 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
         log.debug("nats: %s", type(exc).__name__)
 
     async def note_disconnect() -> None:
-        log.info("nats: disconnected from %s; reconnecting", where)
+        # also as the connection is closed at the end: the reconnection is said if it comes
+        log.info("nats: disconnected from %s", where)
 
     async def note_reconnect() -> None:
         log.info("nats: reconnected to %s", where)
@@ -585,7 +586,15 @@ async def _connect(source: NatsSource, reconnected: asyncio.Event | None = None)
         # a first connection that fails is said at once, even when following: a probe
         # without reconnection, then the connection kept, which reconnects as told
         probe = await asyncio.wait_for(
-            nats.connect(**{**options, "allow_reconnect": False, "max_reconnect_attempts": 1}),
+            nats.connect(
+                **{
+                    **options,
+                    "allow_reconnect": False,
+                    "max_reconnect_attempts": 1,
+                    "disconnected_cb": None,
+                    "reconnected_cb": None,
+                }
+            ),
             timeout=source.connect_timeout * 3,
         )
         # the client turns to TLS only where the server requires it: a tls:// URL to a

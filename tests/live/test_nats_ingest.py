@@ -892,3 +892,15 @@ def test_a_url_without_a_host_or_with_a_port_past_65535_is_refused(
     assert code == 2
     assert err == f"dvlab: not a NATS URL: {said}" + err.split(said, 1)[1]
     assert "pw" not in err
+
+
+def test_a_run_that_meets_no_outage_does_not_log_a_reconnection(
+    stream: Stream, lab_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Closing the connections at the end had been logged as "disconnected; reconnecting",
+    twice a run."""
+    publish_envelopes(stream, range(3))
+    with caplog.at_level("INFO", logger="dvlab.live.natsingest"):
+        assert ingest(lab_path, stream, stream.durable()) == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if "reconnect" in m], said
