@@ -1894,7 +1894,7 @@ def _read_table(
         )
         read.skipped = made.skipped
         return read
-    staged, loaded, rejected, _ = tables.stage(
+    staged, loaded, rejected, copies = tables.stage(
         staging.con,
         src=src,
         path=path,
@@ -1902,9 +1902,11 @@ def _read_table(
         mapping=mapping,
         time_origin=options.time_origin,
     )
-    return _whole_read(
+    read = _whole_read(
         path, head, f"{shape.kind}-{shape.layout}", ((shape.kind, staged),), loaded, rejected
     )
+    read.skipped = copies  # an event's other deliveries in the file
+    return read
 
 
 def _whole_read(

@@ -251,6 +251,8 @@ class _Committer:
         self.ingest_id: int | None = None
         self.position: int | None = None
         self.commits = 0
+        #: the batch's messages that were another's copy (the same event twice in it)
+        self.copies = 0
         #: when the stream was made (UTC, ISO 8601): a stream deleted and made again under
         #: its name numbers its messages anew, and they are other events
         self.stream_created: str | None = None
@@ -325,7 +327,7 @@ class _Committer:
         )
         rejected = tables._reject_rows(con, "tbl_0", "events", 0, self.name)
         con.execute("DELETE FROM tbl_0 WHERE reject IS NOT NULL")
-        tables._fold_redeliveries(con, "tbl_0")
+        self.copies = tables._fold_redeliveries(con, "tbl_0")
         rows = int(con.execute("SELECT count(*) FROM tbl_0").fetchall()[0][0])
         con.execute("DROP TABLE tbl_raw_0")
         con.execute(
@@ -395,7 +397,7 @@ class _Committer:
                 {"ingest_id": self.ingest_id},
             )
             loaded = self.report.rows_loaded + int(stored)
-            skipped = self.report.rows_skipped + rows - int(stored)
+            skipped = self.report.rows_skipped + rows - int(stored) + self.copies
             rejects = self.report.rows_rejected + rejected
             self._ledger(con, loaded, skipped, rejects)
         self.report.rows_loaded = loaded

@@ -534,7 +534,8 @@ def stage(
         )
         con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
         if shape.kind == "events":
-            _fold_redeliveries(con, staged)
+            # a message delivered or published twice: one row, the copies counted skipped
+            superseded = _fold_redeliveries(con, staged)
         rows = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
     finally:
         drop_raw(con, raw)
@@ -1162,9 +1163,10 @@ def _reject_rows(
     return rejected
 
 
-def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:
+def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> int:
     """One row per event (id and CloudEvents source): the first delivery, counting how many
-    times it came."""
+    times it came. Returns how many rows the copies were."""
+    before = con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {staged} AS
             SELECT * EXCLUDE (deliveries, n),
@@ -1178,6 +1180,7 @@ def _fold_redeliveries(con: duckdb.DuckDBPyConnection, staged: str) -> None:
             WHERE pick = 1"""
     )
     con.execute(f"ALTER TABLE {staged} DROP COLUMN pick")
+    return int(before - con.execute(f"SELECT count(*) FROM {staged}").fetchall()[0][0])
 
 
 #: the lab table of each kind, and the columns that identify a row of it

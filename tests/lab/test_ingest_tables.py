@@ -762,6 +762,8 @@ def test_jetstream_export_stores_one_row_per_event_counting_deliveries(
     summary = ingest(lab_path, [str(path)])
 
     assert statuses(summary) == [("loaded", 3, 0)]
+    # the five lines are three events: the redelivery and the republished copy are skipped
+    assert summary.sources[0].rows_skipped == 2
     assert summary.sources[0].format == "events-jsonl"
     src = str(path)
     assert event_rows(lab_path) == [

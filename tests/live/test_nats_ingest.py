@@ -904,3 +904,16 @@ def test_a_run_that_meets_no_outage_does_not_log_a_reconnection(
         assert ingest(lab_path, stream, stream.durable()) == 0
     said = [r.getMessage() for r in caplog.records]
     assert not [m for m in said if "reconnect" in m], said
+
+
+def test_a_message_published_twice_in_one_batch_is_counted_skipped(
+    stream: Stream, lab_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stored once, as before; the summary had counted the copy nowhere."""
+    one = json.dumps(envelope(1)).encode()
+    publish(stream.url, [(f"{stream.prefix}.x", one, None), (f"{stream.prefix}.x", one, None)])
+
+    assert ingest(lab_path, stream, stream.durable()) == 0
+
+    assert ", 1 loaded, 0 rejected, 1 skipped" in capsys.readouterr().out
+    assert rows(lab_path, "SELECT count(*), max(deliveries) FROM events") == [(1, 2)]
