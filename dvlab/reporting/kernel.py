@@ -29,10 +29,22 @@ class LoggingKernelManager(AsyncKernelManager):  # type: ignore[misc]
             await super().start_kernel(stderr=log, **kw)
 
 
+#: what an idle kernel writes when it is sent the interrupt every shutdown begins with
+#: (jupyter_client's): said of no cell, as a cell running then is interrupted in its output
+_SHUTDOWN_INTERRUPT = b"KeyboardInterrupt caught in kernel."
+
+
 def drop_if_empty(path: Path) -> None:
-    """Remove a kernel log that holds nothing."""
+    """Remove a kernel log that holds nothing but the line the shutdown's interrupt
+    leaves (that line is dropped from any log)."""
     try:
-        if path.stat().st_size == 0:
-            path.unlink()
+        text = path.read_bytes()
     except FileNotFoundError:
-        pass
+        return
+    kept = b"".join(
+        line for line in text.splitlines(keepends=True) if _SHUTDOWN_INTERRUPT not in line
+    )
+    if not kept:
+        path.unlink()
+    elif kept != text:
+        path.write_bytes(kept)
