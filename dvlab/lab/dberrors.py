@@ -41,7 +41,7 @@ def translate(exc: duckdb.Error, *, what: str = "query") -> DvlabError:
     elif isinstance(exc, duckdb.OutOfMemoryException):
         err = QueryError(
             f"{what} ran out of memory: {first_line(exc)}; give an ingest more "
-            "(DVLAB_STAGING_MEMORY, e.g. 4GB) or read fewer files at once"
+            "(DVLAB_STAGING_MEMORY, e.g. 4GB), or give it less at once (fewer files)"
         )
     elif isinstance(exc, duckdb.CatalogException) and _MISSING.search(text):
         err = MissingTableError(f"{what} failed: {text}")

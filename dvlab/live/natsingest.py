@@ -150,7 +150,7 @@ class NatsSource:
     #: commit when this many messages, or bytes of them, are staged (or ``commit_seconds``
     #: passed)
     commit_rows: int = 50_000
-    commit_bytes: int = 64 << 20
+    commit_bytes: int = 16 << 20
     commit_seconds: float = 2.0
     advisories: bool = False
     creds: str | None = None
