@@ -450,7 +450,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.time_format is not None:
         from dvlab.lab.timeconv import check_time_format
 
-        check_time_format(args.time_format)
+        check_time_format(args.time_format, args.year)
     if args.year is not None and not 1 <= args.year <= 9999:
         raise BadInputError(f"--year {args.year}: give a year from 1 to 9999")
     for flag, given in (("--time-origin", args.time_origin), ("--at", args.at)):
@@ -1160,7 +1160,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Spark's 17/06/09 20:10:40); kept by the source",
     )
     p.add_argument(
-        "--year", type=int, help="year for formats whose times have none (RFC 3164 syslog)"
+        "--year",
+        type=int,
+        help="year for times written without one (RFC 3164 syslog, or a --time-format that "
+        "says none, as klog's)",
     )
     p.add_argument(
         "--strict", action="store_true", help="fail on the first bad line and write nothing"

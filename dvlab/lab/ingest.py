@@ -461,7 +461,7 @@ def _use_times(con: duckdb.DuckDBPyConnection, options: IngestOptions) -> None:
     """Read times as a source's options say: naive ones in its zone, all in its
     ``--time-format`` if it has one (each source may have its own)."""
     _use_zone(con, options.zone)
-    timeconv.use_time_format(con, options.time_format)
+    timeconv.use_time_format(con, options.time_format, options.year)
 
 
 #: formats whose times are read as written (their parsers keep the time's text), and so

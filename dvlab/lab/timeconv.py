@@ -153,12 +153,17 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-#: strptime directives that say a year (``%s`` is an epoch in seconds)
-_YEAR_DIRECTIVES = ("%Y", "%y", "%G", "%s")
+#: strptime directives that say a year
+_YEAR_DIRECTIVES = ("%Y", "%y", "%G")
 
 
-def check_time_format(fmt: str) -> None:
-    """Raise BadInputError unless ``fmt`` is a strptime format DuckDB takes that says the year."""
+def _says_year(fmt: str) -> bool:
+    return any(directive in fmt.replace("%%", "") for directive in _YEAR_DIRECTIVES)
+
+
+def check_time_format(fmt: str, year: int | None = None) -> None:
+    """Raise BadInputError unless ``fmt`` is a strptime format DuckDB takes that says the
+    year, or ``year`` (``--year``) is given for it."""
     from dvlab.errors import BadInputError
 
     con = duckdb.connect()
@@ -169,22 +174,31 @@ def check_time_format(fmt: str) -> None:
         raise BadInputError(f"--time-format {fmt!r}: {reason}") from None
     finally:
         con.close()
-    if not any(directive in fmt.replace("%%", "") for directive in _YEAR_DIRECTIVES):
+    if year is None and not _says_year(fmt):
         raise BadInputError(
-            f"--time-format {fmt!r} says no year (%Y, or %y for two digits): the times would "
-            "fall in 1900"
+            f"--time-format {fmt!r} says no year (%Y, or %y for two digits): give the year "
+            "with --year, else the times would fall in 1900"
         )
 
 
-def use_time_format(con: duckdb.DuckDBPyConnection, fmt: str | None) -> None:
+def use_time_format(
+    con: duckdb.DuckDBPyConnection, fmt: str | None, year: int | None = None
+) -> None:
     """Make ``dvlab_ts`` on ``con`` read times in the strptime format ``fmt`` (each time
     trimmed, as a whole; without ``%z`` or ``%Z`` in the connection's zone, as other local
-    times), or, with None, as it reads them by default."""
+    times; a format that says no year, in ``year``), or, with None, as it reads them by
+    default."""
     if fmt is None:
         con.execute(macros_sql()[-1])
         return
-    literal = "'" + fmt.replace("'", "''") + "'"
-    parsed = f"try_strptime(trim(s), {literal})"
+    if year is not None and not _says_year(fmt):
+        # the year written before the time, so that 29 February is one where it is one
+        fmt = f"%Y {fmt}"
+        literal = "'" + fmt.replace("'", "''") + "'"
+        parsed = f"try_strptime('{int(year):04d} ' || trim(s), {literal})"
+    else:
+        literal = "'" + fmt.replace("'", "''") + "'"
+        parsed = f"try_strptime(trim(s), {literal})"
     zoned = any(d in fmt.replace("%%", "") for d in ("%z", "%Z"))
     body = f"{parsed}::TIMESTAMPTZ" if zoned else f"dvlab_ts_local({parsed}::TIMESTAMPTZ)"
     con.execute(f"CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS ({body})")

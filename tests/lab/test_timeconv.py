@@ -163,3 +163,24 @@ def test_a_time_format_reads_naive_times_in_the_zone_and_zoned_ones_as_said() ->
 def test_a_time_format_that_is_none_or_says_no_year_is_refused(fmt: str, said: str) -> None:
     with pytest.raises(BadInputError, match=said):
         timeconv.check_time_format(fmt)
+
+
+def test_a_time_format_without_a_year_takes_the_year_given() -> None:
+    """klog writes I1205 10:00:00.123456: month and day, no year."""
+    timeconv.check_time_format("%m%d %H:%M:%S.%f", 2024)  # refused without the year
+    con = duckdb.connect()
+    try:
+        prepare(con)
+        timeconv.use_time_format(con, "%m%d %H:%M:%S.%f", 2024)
+        got = con.execute(
+            "SELECT dvlab_ts('1205 10:00:00.123456'), dvlab_ts('0229 10:00:02.5')"
+        ).fetchall()
+        timeconv.use_time_format(con, "%m%d %H:%M:%S.%f", 2023)
+        common = con.execute("SELECT dvlab_ts('0229 10:00:02.5')").fetchall()
+    finally:
+        con.close()
+    assert got == [
+        (datetime(2024, 12, 5, 10, 0, 0, 123456, tzinfo=UTC),
+         datetime(2024, 2, 29, 10, 0, 2, 500000, tzinfo=UTC))
+    ]  # fmt: skip
+    assert common == [(None,)]  # no 29 February in 2023
