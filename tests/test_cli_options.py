@@ -198,3 +198,30 @@ def test_a_time_format_fails_a_source_whose_times_have_a_form_of_their_own(
     assert f"{syslog}: --time-format is for JSON lines, logfmt and --pattern sources" in err
     assert "this one reads as syslog" in err
     assert ": 2 source(s), 1 loaded, 0 rejected, " in out
+
+
+def test_a_short_year_is_hinted_at_in_every_reject_until_a_form_is_given(
+    tmp_path: Path,
+) -> None:
+    """A task table's time column, and a log's time: the hint had been missing from the one,
+    and given to the other even with --time-format there."""
+    import duckdb
+
+    tasks = tmp_path / "tasks.csv"
+    tasks.write_text("task_id,state,created_at\nt1,running,9/6/17 10:00:00\n", encoding="utf-8")
+    logs = tmp_path / "app.jsonl"
+    logs.write_text('{"time": "17/06/09 25:10:40", "msg": "no 25th hour"}\n', encoding="utf-8")
+    db = tmp_path / "lab.duckdb"
+
+    assert main(["--db", str(db), "ingest", str(tasks)]) == 0
+    assert main(["--db", str(db), "ingest", str(logs), "--time-format", "%y/%m/%d %H:%M:%S"]) == 0
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        reasons = dict(con.execute("SELECT source, reason FROM rejects").fetchall())
+    finally:
+        con.close()
+    hint = " (its year is not written in full: say the form with --time-format"
+    assert reasons[str(tasks)].startswith('tasks: column created_at: "9/6/17 10:00:00" is not')
+    assert hint in reasons[str(tasks)]
+    assert reasons[str(logs)] == 'unparseable time "17/06/09 25:10:40"'

@@ -578,10 +578,7 @@ NORMALISED = """dvlab_ts(ts_raw) AS ts, coalesce(site, $site) AS site, host,
 REJECT_REASON = r"""coalesce(reject,
     CASE WHEN ts_raw IS NULL THEN 'no time: the record has no time field'
          ELSE 'unparseable time ' || to_json(ts_raw)::VARCHAR
-              || CASE WHEN regexp_matches(ts_raw, '^\s*\d{1,3}[-/.]\d')
-                   THEN ' (its year is not written in full: say the form with '
-                        || '--time-format, as %y/%m/%d %H:%M:%S)'
-                   ELSE '' END END)"""
+              || dvlab_short_year_hint(ts_raw) END)"""
 
 
 def whole_table(src: int) -> str:

@@ -147,10 +147,20 @@ def macros_sql() -> list[str]:
     ]
 
 
+#: what a reject of an unparseable time adds when its year is written short, and no
+#: --time-format was given (with one, the macro says nothing)
+_SHORT_YEAR_HINT = r"""CREATE OR REPLACE TEMP MACRO dvlab_short_year_hint(s) AS (
+    CASE WHEN regexp_matches(s::VARCHAR, '^\s*\d{1,3}[-/.]\d')
+         THEN ' (its year is not written in full: say the form with --time-format, as '
+              || '%y/%m/%d %H:%M:%S)'
+         ELSE '' END)"""
+
+
 def install(con: duckdb.DuckDBPyConnection) -> None:
     """Create the time macros on ``con`` (idempotent)."""
     for statement in macros_sql():
         con.execute(statement)
+    con.execute(_SHORT_YEAR_HINT)
 
 
 #: strptime directives that say a year
@@ -190,7 +200,9 @@ def use_time_format(
     default."""
     if fmt is None:
         con.execute(macros_sql()[-1])
+        con.execute(_SHORT_YEAR_HINT)
         return
+    con.execute("CREATE OR REPLACE TEMP MACRO dvlab_short_year_hint(s) AS ('')")
     if year is not None and not _says_year(fmt):
         # the year written before the time, so that 29 February is one where it is one
         fmt = f"%Y {fmt}"

@@ -890,7 +890,7 @@ def _table_select(
     for c in times:
         checks.append(
             f"WHEN t_{c} IS NOT NULL AND {c} IS NULL THEN 'column {_col(chosen, c)}: "
-            f"' || to_json(t_{c})::VARCHAR || ' is not a time'"
+            f"' || to_json(t_{c})::VARCHAR || ' is not a time' || dvlab_short_year_hint(t_{c})"
         )
     if kind == "transitions":
         checks.append(f"WHEN t_ts IS NULL THEN 'column {_col(chosen, 'ts')}: no time'")
@@ -1070,8 +1070,10 @@ def events_select(con: duckdb.DuckDBPyConnection, raw: str) -> str:
                           || 'header, or stream and seq)'
                      WHEN t_time IS NOT NULL AND time IS NULL
                        THEN 'field data.time: ' || to_json(t_time)::VARCHAR || ' is not a time'
+                            || dvlab_short_year_hint(t_time)
                      WHEN t_published IS NOT NULL AND published IS NULL
                        THEN 'field time: ' || to_json(t_published)::VARCHAR || ' is not a time'
+                            || dvlab_short_year_hint(t_published)
                      WHEN t_seq IS NOT NULL AND seq IS NULL
                        THEN 'field seq: ' || to_json(t_seq)::VARCHAR || ' is not a number'
                      WHEN coalesce(time, published) IS NULL THEN 'no time (data.time or time)'
