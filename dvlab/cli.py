@@ -12,6 +12,8 @@ visible, so a log line cannot drive the user's terminal.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
 import math
@@ -1577,7 +1579,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line read (argparse exits on a wrong one, or after ``--help``)."""
+    """The command line read (argparse exits on a wrong one, or after ``--help``; with
+    ``--json`` on it, a wrong one is also said as JSON on stdout)."""
+    if "--json" not in (sys.argv[1:] if argv is None else argv):
+        return _parse(argv)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            return _parse(argv)
+    except SystemExit as exc:
+        if exc.code == 2:
+            lines = said.getvalue().strip().splitlines() or ["the command line is wrong"]
+            error = lines[-1].split(": error: ", 1)[-1]
+            print(json.dumps({"error": error, "exit_code": 2}))
+        raise
+    finally:
+        sys.stderr.write(said.getvalue())
+
+
+def _parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     # options after `dvlab lab` that dvlab does not know are JupyterLab's own
     args, unknown = parser.parse_known_args(argv)

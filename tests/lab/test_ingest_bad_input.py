@@ -223,6 +223,22 @@ def test_cli_strict_with_json_prints_the_failure_as_json(
     assert printed["error"].startswith(f"{source}:2: --strict: 5 line(s) rejected")
 
 
+def test_cli_a_wrong_command_line_with_json_is_said_as_json_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line's own errors (argparse's) had printed nothing on stdout."""
+    with pytest.raises(SystemExit) as stopped:
+        run_cli(capsys, "ingest", "--json", str(tmp_path / "x.log"), "--format", "nosuch")
+    out, err = capsys.readouterr()
+
+    assert stopped.value.code == 2
+    assert json.loads(out) == {
+        "error": err.strip().splitlines()[-1].split(": error: ", 1)[1],
+        "exit_code": 2,
+    }
+    assert "invalid choice: 'nosuch'" in out and err.startswith("usage: dvlab ingest")
+
+
 # --------------------------------------------------------------------------- unreadable sources
 
 
