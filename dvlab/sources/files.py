@@ -215,8 +215,16 @@ def looks_binary(head: bytes) -> bool:
 
 
 def utf16(head: bytes) -> bool:
-    """Whether ``head`` starts with a UTF-16 byte-order mark."""
-    return head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    """Whether ``head`` is UTF-16 text: it starts with the byte-order mark, or (mostly
+    ASCII written so) every other byte of it is a NUL and the bytes between are not."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    sample = head[:4096]
+    if len(sample) < 16:
+        return False
+    evens, odds = sample[0::2], sample[1::2]
+    nuls_even, nuls_odd = evens.count(0) / len(evens), odds.count(0) / len(odds)
+    return max(nuls_even, nuls_odd) >= 0.9 and min(nuls_even, nuls_odd) <= 0.1
 
 
 def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:

@@ -485,19 +485,21 @@ def test_utf16_is_named_and_a_binary_file_read_as_the_format_given(
 ) -> None:
     utf16 = tmp_path / "wide.jsonl"
     utf16.write_bytes(jsonl([record(1)]).encode("utf-16"))
+    # without the byte-order mark, as some tools write it
+    bare = tmp_path / "bare.jsonl"
+    bare.write_bytes(jsonl([record(1)]).encode("utf-16-be"))
     binary = tmp_path / "blob.log"
     control = bytes(b for b in range(1, 32) if b not in (10, 13))  # no line ends
     binary.write_bytes(control * 4 + b"\n" + jsonl([record(2)]).encode())
 
-    summary = ingest(lab_path, [str(utf16), str(binary)])
+    summary = ingest(lab_path, [str(utf16), str(bare), str(binary)])
     forced = ingest(lab_path, [str(binary)], JSONL)
 
-    assert [s.status for s in summary.sources] == ["failed", "failed"]
-    assert summary.sources[0].message == (
-        f"{utf16}: is UTF-16 text; dvlab reads UTF-8: convert it to UTF-8"
-    )
-    assert "looks binary" in (summary.sources[1].message or "")
-    assert "give --format to read it as one anyway" in (summary.sources[1].message or "")
+    assert [s.status for s in summary.sources] == ["failed", "failed", "failed"]
+    for wide, report in zip((utf16, bare), summary.sources, strict=False):
+        assert report.message == f"{wide}: is UTF-16 text; dvlab reads UTF-8: convert it to UTF-8"
+    assert "looks binary" in (summary.sources[2].message or "")
+    assert "give --format to read it as one anyway" in (summary.sources[2].message or "")
     # told its format, the control bytes are a line that is not JSON, and the record loads
     assert [(s.status, s.rows_loaded, s.rows_rejected) for s in forced.sources] == [
         ("loaded", 1, 1)
