@@ -2385,7 +2385,10 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
             for source in sources:
                 # as recorded: its full path (a name read before paths were made full
                 # is also taken as written)
-                spellings = (source, str(Path(source)), os.path.abspath(source))
+                spellings = tuple(
+                    files.shown_name(s)  # a name that is not UTF-8 is kept as its \xHH
+                    for s in (source, str(Path(source)), os.path.abspath(source))
+                )
                 name = next((n for n in spellings if n in known), source)
                 if name not in known and os.path.exists(source):
                     # through a link, or a folder reached another way: the same file
@@ -2402,7 +2405,7 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
                     from dvlab.live.pgconn import redact
 
                     raise BadInputError(
-                        f"{redact(source)} is not in the lab's ledger; "
+                        f"{redact(files.shown_name(source))} is not in the lab's ledger; "
                         '`dvlab sql "SELECT DISTINCT source FROM ingests"` lists what is'
                     )
                 wanted.append(name)

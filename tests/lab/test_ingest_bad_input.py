@@ -14,7 +14,7 @@ import pytest
 import zstandard
 
 from dvlab.errors import BadInputError
-from dvlab.lab.ingest import IngestOptions, ingest
+from dvlab.lab.ingest import IngestOptions, forget, ingest
 from tests.conftest import unavailable
 
 from .ingest_support import (
@@ -529,6 +529,9 @@ def test_a_file_whose_name_is_not_utf8_fails_alone_said_as_its_bytes(
         (shown, "failed"),
         (str(folder / "good.log"), "loaded"),
     ]
+    # named as the file system names it, it is found under the name the ledger keeps
+    (forgotten,) = forget(lab_path, [str(folder / os.fsdecode(b"bad\xffname.log"))])
+    assert (forgotten.source, forgotten.rows, forgotten.ingests) == (shown, 0, 1)
 
 
 def test_a_glob_that_matches_nothing_fails_alone(tmp_path: Path, lab_path: Path) -> None:
