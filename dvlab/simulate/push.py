@@ -294,10 +294,38 @@ def to_nats(
         return asyncio.run(_publish(out, url, stream, prefix))
     except NatsError as exc:
         reason = str(exc).removeprefix("nats: ") or type(exc).__name__
+        hint = f" (does the stream take subjects {prefix}.>?)" if "responders" in reason else ""
         raise SourceConnectError(
-            f"{describe(url)}: publishing to stream {stream}: {reason} (does the stream take "
-            f"subjects {prefix}.>?)"
+            f"{describe(url)}: publishing to stream {stream}: {reason}{hint}"
         ) from None
+
+
+def _check_room(out: Path, prefix: str, stream: str, info: Any, max_payload: int) -> None:
+    """Refuse, before one is sent, messages the stream or the server would not all take:
+    one larger than either allows, or more than a stream that turns new ones away holds."""
+    count = size = largest = 0
+    for _subject, _headers, body in _messages(out, prefix):
+        count, size, largest = count + 1, size + len(body), max(largest, len(body))
+    config = info.config
+    limits = [("the server's max_payload", max_payload)]
+    limits.append((f"stream {stream}'s max_msg_size", int(config.max_msg_size or -1)))
+    for what, limit in limits:
+        if 0 < limit < largest:
+            raise BadInputError(
+                f"the largest message is {largest:,} bytes, more than {what} ({limit:,}); "
+                "nothing was published"
+            )
+    if str(getattr(config.discard, "value", config.discard)) == "new":
+        state = info.state
+        for what, limit, held, adding in (
+            ("messages", config.max_msgs, state.messages, count),
+            ("bytes", config.max_bytes, state.bytes, size),
+        ):
+            if limit is not None and 0 < limit < (held or 0) + adding:
+                raise BadInputError(
+                    f"stream {stream} turns new messages away past {limit:,} {what} and holds "
+                    f"{held or 0:,}: the run's {adding:,} would not all fit; nothing was published"
+                )
 
 
 async def _publish(out: Path, url: str, stream: str, prefix: str) -> dict[str, int]:
@@ -310,9 +338,10 @@ async def _publish(out: Path, url: str, stream: str, prefix: str) -> dict[str, i
     try:
         js = nc.jetstream()
         try:
-            await js.stream_info(stream)
+            info = await js.stream_info(stream)
         except NotFoundError:
-            await js.add_stream(name=stream, subjects=[f"{prefix}.>"])
+            info = await js.add_stream(name=stream, subjects=[f"{prefix}.>"])
+        _check_room(out, prefix, stream, info, int(nc.max_payload or 0))
         sent = 0
         pending: list[Any] = []
         for subject, headers, body in _messages(out, prefix):

@@ -352,3 +352,54 @@ def test_a_schema_postgresql_keeps_or_cuts_is_refused_before_the_run(
     assert code == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("limits", "said"),
+    [
+        ({"max_msg_size": 100}, "more than stream {name}'s max_msg_size (100); nothing was"),
+        (
+            {"max_msgs": 5, "discard": "new"},
+            "stream {name} turns new messages away past 5 messages and holds 0",
+        ),
+    ],
+)
+def test_a_stream_that_would_not_take_every_message_is_refused_before_one_is_sent(
+    nats_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], limits: dict, said: str
+) -> None:
+    """It had published what fitted, then failed asking whether the stream took the subjects."""
+    import asyncio
+    import uuid
+
+    import nats
+    from nats.js import api
+
+    name, prefix = f"DVT_LIM_{uuid.uuid4().hex[:8]}", f"dvtlim{uuid.uuid4().hex[:8]}"
+
+    async def make() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            extra = {**limits, "discard": api.DiscardPolicy(limits.get("discard", "old"))}
+            await nc.jetstream().add_stream(name=name, subjects=[f"{prefix}.>"], **extra)
+        finally:
+            await nc.close()
+
+    async def held() -> int:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream()
+            count = int((await js.stream_info(name)).state.messages)
+            await js.delete_stream(name)
+            return count
+        finally:
+            await nc.close()
+
+    asyncio.run(make())
+    out = tmp_path / "sim"
+    code = main(["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m",
+                 "--out", str(out), "--to-nats", nats_url, "--nats-stream", name,
+                 "--nats-prefix", prefix])  # fmt: skip
+    err = capsys.readouterr().err
+
+    assert (code, asyncio.run(held())) == (2, 0)
+    assert said.format(name=name) in err
