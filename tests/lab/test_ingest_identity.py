@@ -291,22 +291,32 @@ def test_cli_forget_and_option_warnings(
     assert "not in the lab's ledger" in capsys.readouterr().err
 
 
-def test_an_option_left_out_later_is_kept_without_a_word(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Left out is not asked to change: the source goes on with what it keeps, and says
-    nothing (it had said "loaded before with other options (--site osl1; now none)")."""
+def load_then_grow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], line: str
+) -> tuple[str, Path, str]:
+    """A logfmt file of one line loaded with ``options``, then grown by a line (``line``: its
+    clock and fields on 2026-12-01) and loaded again without them: (lab, file, stderr)."""
     from dvlab.cli import main
 
     source = tmp_path / "n.log"
     source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
     db = str(tmp_path / "lab.duckdb")
-    assert main(["--db", db, "ingest", str(source), "--site", "osl1"]) == 0
+    assert main(["--db", db, "ingest", str(source), *options]) == 0
     capsys.readouterr()
+    clock, fields = line.split(" ", 1)
     with source.open("a") as fh:
-        fh.write('ts="2026-12-01 10:00:01" msg=b\n')
+        fh.write(f'ts="2026-12-01 {clock}" {fields}\n')
     assert main(["--db", db, "ingest", str(source)]) == 0
-    assert capsys.readouterr().err == ""
+    return db, source, capsys.readouterr().err
+
+
+def test_an_option_left_out_later_is_kept_without_a_word(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Left out is not asked to change: the source goes on with what it keeps, and says
+    nothing (it had said "loaded before with other options (--site osl1; now none)")."""
+    db, _source, err = load_then_grow(tmp_path, capsys, ["--site", "osl1"], "10:00:01 msg=b")
+    assert err == ""
     con = duckdb.connect(db, read_only=True)
     try:
         assert con.execute("SELECT message, site FROM logs ORDER BY line").fetchall() == [
@@ -324,15 +334,8 @@ def test_a_zone_left_out_later_is_kept_without_a_word_and_utc_given_is_a_change(
     had said "loaded before with other options (--tz Europe/Oslo; now --tz UTC)")."""
     from dvlab.cli import main
 
-    source = tmp_path / "n.log"
-    source.write_text('ts="2026-12-01 10:00:00" msg=a\n')
-    db = str(tmp_path / "lab.duckdb")
-    assert main(["--db", db, "ingest", str(source), "--tz", "Europe/Oslo"]) == 0
-    capsys.readouterr()
-    with source.open("a") as fh:
-        fh.write('ts="2026-12-01 11:00:00" msg=b\n')
-    assert main(["--db", db, "ingest", str(source)]) == 0
-    assert capsys.readouterr().err == ""
+    db, source, err = load_then_grow(tmp_path, capsys, ["--tz", "Europe/Oslo"], "11:00:00 msg=b")
+    assert err == ""
     with source.open("a") as fh:
         fh.write('ts="2026-12-01 12:00:00" msg=c\n')
     assert main(["--db", db, "ingest", str(source), "--tz", "UTC"]) == 0
