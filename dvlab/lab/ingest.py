@@ -2289,8 +2289,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
             if kind in ("spans", "events"):
                 # a span or event another file holds too (an export sent again, a message
                 # delivered twice) is stored once
-                stored = tables.stored_spans if kind == "spans" else tables.stored_events
-                again = stored(con, staged)
+                again = tables.stored(con, kind, staged)
                 entry["rows_loaded"] = int(entry["rows_loaded"]) - again
                 entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + again
             values = {"source": entry["source"], "ingest_id": entry["ingest_id"]}

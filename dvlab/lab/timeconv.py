@@ -202,15 +202,14 @@ def use_time_format(
         con.execute(macros_sql()[-1])
         con.execute(_SHORT_YEAR_HINT)
         return
+    from dvlab.lab.schema import quote_literal
+
     con.execute("CREATE OR REPLACE TEMP MACRO dvlab_short_year_hint(s) AS ('')")
+    text = "trim(s)"
     if year is not None and not _says_year(fmt):
         # the year written before the time, so that 29 February is one where it is one
-        fmt = f"%Y {fmt}"
-        literal = "'" + fmt.replace("'", "''") + "'"
-        parsed = f"try_strptime('{int(year):04d} ' || trim(s), {literal})"
-    else:
-        literal = "'" + fmt.replace("'", "''") + "'"
-        parsed = f"try_strptime(trim(s), {literal})"
+        fmt, text = f"%Y {fmt}", f"'{int(year):04d} ' || trim(s)"
+    parsed = f"try_strptime({text}, {quote_literal(fmt)})"
     zoned = any(d in fmt.replace("%%", "") for d in ("%z", "%Z"))
     body = f"{parsed}::TIMESTAMPTZ" if zoned else f"dvlab_ts_local({parsed}::TIMESTAMPTZ)"
     con.execute(f"CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS ({body})")

@@ -123,9 +123,9 @@ def describe(url: str) -> str:
             raise BadInputError(
                 f"not a NATS URL: {written}: its port is not a number from 1 to 65535"
             ) from None
-        if not parts.hostname:
+        host = parts.hostname
+        if not host:
             raise BadInputError(f"not a NATS URL: {written}: it names no host")
-        host = parts.hostname or ""
         if ":" in host:
             host = f"[{host}]"
         netloc = host + (f":{port}" if port else "")

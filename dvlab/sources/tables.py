@@ -1254,26 +1254,20 @@ def continue_numbering(con: duckdb.DuckDBPyConnection, staged: str) -> int:
     return int(dropped)
 
 
-#: a staged span ``s`` the lab holds already: the same trace and span id
-_STORED_SPAN = """EXISTS (SELECT 1 FROM lab.spans AS t
-    WHERE t.trace_id = s.trace_id AND t.span_id = s.span_id)"""
+#: a staged row ``s`` the lab holds already, by kind: a span of the same trace and span id,
+#: an event of the same id and CloudEvents source (see _SAME_EVENT)
+_STORED = {
+    "spans": """EXISTS (SELECT 1 FROM lab.spans AS t
+        WHERE t.trace_id = s.trace_id AND t.span_id = s.span_id)""",
+    "events": f"EXISTS (SELECT 1 FROM lab.events e WHERE {_SAME_EVENT})",
+}
 
 
-def stored_spans(con: duckdb.DuckDBPyConnection, staged: str) -> int:
-    """How many of the staged spans the lab (attached as ``lab``) holds already."""
+def stored(con: duckdb.DuckDBPyConnection, kind: str, staged: str) -> int:
+    """How many of the staged spans or events the lab (attached as ``lab``) holds already."""
     return int(
         con.execute(
-            f"SELECT count(*) FROM {quote_ident(staged)} AS s WHERE {_STORED_SPAN}"
-        ).fetchall()[0][0]
-    )
-
-
-def stored_events(con: duckdb.DuckDBPyConnection, staged: str) -> int:
-    """How many of the staged events the lab (attached as ``lab``) holds already."""
-    return int(
-        con.execute(
-            f"""SELECT count(*) FROM {quote_ident(staged)} AS s
-                WHERE EXISTS (SELECT 1 FROM lab.events e WHERE {_SAME_EVENT})"""
+            f"SELECT count(*) FROM {quote_ident(staged)} AS s WHERE {_STORED[kind]}"
         ).fetchall()[0][0]
     )
 
@@ -1307,7 +1301,7 @@ def insert_sql(kind: str, staged: str) -> list[str]:
         # A span stored already (another file of the same export, sent again) is not.
         table, columns = _FILE_ROWS[kind]
         cols = ", ".join(columns)
-        stored = f" AS s WHERE NOT {_STORED_SPAN}" if kind == "spans" else ""
+        stored = f" AS s WHERE NOT {_STORED['spans']}" if kind == "spans" else ""
         return [
             f"""INSERT INTO lab.{table} ({cols}, source, line, ingest_id)
                 SELECT {cols}, $source, line, $ingest_id FROM {ident}{stored}"""
@@ -1319,5 +1313,5 @@ def insert_sql(kind: str, staged: str) -> list[str]:
             WHERE {_SAME_EVENT} AND s.deliveries > e.deliveries""",
         f"""INSERT INTO lab.events ({cols}, source, line, ingest_id)
             SELECT {cols}, $source, line, $ingest_id FROM {ident} s
-            WHERE NOT EXISTS (SELECT 1 FROM lab.events e WHERE {_SAME_EVENT})""",
+            WHERE NOT {_STORED["events"]}""",
     ]

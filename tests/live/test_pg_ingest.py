@@ -41,6 +41,13 @@ line two', '2026-01-01 10:05:00+00')"""
     return table
 
 
+@pytest.fixture
+def tasks(pg: psycopg.Connection, scratch_schema: str) -> str:
+    """The two-row task table of :func:`make_tasks` in the test's schema, by its name."""
+    make_tasks(pg, scratch_schema)
+    return f"{scratch_schema}.tasks"
+
+
 #: the columns of a task table with an updated_at watermark
 TASK_STATES = "task_id text, state text, updated_at timestamptz"
 
@@ -123,12 +130,9 @@ def test_a_task_table_is_pulled_with_its_times_in_utc(
 
 
 def test_tz_overrides_the_server_zone_for_timestamp_columns(
-    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+    pg_dsn: str, tasks: str, lab_path: Path
 ) -> None:
-    make_tasks(pg, scratch_schema)
-    assert (
-        ingest(lab_path, pg_dsn, "--table", f"{scratch_schema}.tasks", "--tz", "Asia/Tokyo") == 0
-    )
+    assert ingest(lab_path, pg_dsn, "--table", tasks, "--tz", "Asia/Tokyo") == 0
     # 10:00:01 in Tokyo (+09) is 01:00:01 UTC; timestamptz columns are not affected
     assert rows(lab_path, "SELECT started, created FROM tasks WHERE task_id = 't1'") == [
         (utc(2026, 7, 1, 1, 0, 1), utc(2026, 1, 1, 9))
@@ -403,10 +407,9 @@ def test_table_names_are_read_as_postgresql_reads_them(
 
 
 def test_a_query_may_end_in_a_semicolon_and_a_comment(
-    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+    pg_dsn: str, tasks: str, lab_path: Path
 ) -> None:
-    make_tasks(pg, scratch_schema)
-    query = f"SELECT task_id, state FROM {scratch_schema}.tasks; -- both of them"
+    query = f"SELECT task_id, state FROM {tasks}; -- both of them"
     assert ingest(lab_path, pg_dsn, "--query", query, "--kind", "tasks") == 0
     assert rows(lab_path, "SELECT count(*) FROM tasks") == [(2,)]
 
@@ -424,16 +427,10 @@ def test_an_empty_string_is_not_null(
 
 
 def test_a_source_keeps_the_zone_it_was_first_read_in(
-    pg_dsn: str,
-    pg: psycopg.Connection,
-    scratch_schema: str,
-    lab_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    pg_dsn: str, tasks: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_tasks(pg, scratch_schema)
-    name = f"{scratch_schema}.tasks"
-    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Asia/Tokyo") == 0
-    assert ingest(lab_path, pg_dsn, "--table", name, "--full", "--tz", "Europe/Oslo") == 0
+    assert ingest(lab_path, pg_dsn, "--table", tasks, "--tz", "Asia/Tokyo") == 0
+    assert ingest(lab_path, pg_dsn, "--table", tasks, "--full", "--tz", "Europe/Oslo") == 0
     assert "keeps the zone it was first read in (Asia/Tokyo)" in capsys.readouterr().err
     assert rows(lab_path, "SELECT started FROM tasks WHERE task_id = 't1'") == [
         (utc(2026, 7, 1, 1, 0, 1),)
@@ -562,23 +559,17 @@ def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
 
 
 def test_kind_logs_is_refused_and_maps_in_another_order_are_the_same(
-    pg_dsn: str,
-    pg: psycopg.Connection,
-    scratch_schema: str,
-    lab_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    pg_dsn: str, tasks: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_tasks(pg, scratch_schema)
-    name = f"{scratch_schema}.tasks"
-    assert ingest(lab_path, pg_dsn, "--table", name, "--kind", "logs") == 2
+    assert ingest(lab_path, pg_dsn, "--table", tasks, "--kind", "logs") == 2
     assert "--kind logs: rows pulled from PostgreSQL load as tasks, transitions or events" in (
         capsys.readouterr().err
     )
     maps = ["--map", "task_id=task_id", "--map", "state=state"]
-    assert ingest(lab_path, pg_dsn, "--table", name, *maps) == 0
+    assert ingest(lab_path, pg_dsn, "--table", tasks, *maps) == 0
     capsys.readouterr()
     again = ["--map", "state=state", "--map", "task_id=task_id", "--map", "state=state"]
-    assert ingest(lab_path, pg_dsn, "--table", name, *again) == 0
+    assert ingest(lab_path, pg_dsn, "--table", tasks, *again) == 0
     assert "other options" not in capsys.readouterr().err
 
 
@@ -901,15 +892,9 @@ def test_which_of_two_rows_at_one_watermark_is_kept_does_not_hang_on_their_order
 
 
 def test_utc_by_another_name_is_no_other_zone(
-    pg_dsn: str,
-    pg: psycopg.Connection,
-    scratch_schema: str,
-    lab_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    pg_dsn: str, tasks: str, lab_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_tasks(pg, scratch_schema)
-    name = f"{scratch_schema}.tasks"
-    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "Etc/UTC") == 0
+    assert ingest(lab_path, pg_dsn, "--table", tasks, "--tz", "Etc/UTC") == 0
     capsys.readouterr()
-    assert ingest(lab_path, pg_dsn, "--table", name, "--tz", "UTC") == 0
+    assert ingest(lab_path, pg_dsn, "--table", tasks, "--tz", "UTC") == 0
     assert "not applied" not in capsys.readouterr().err
