@@ -1151,7 +1151,7 @@ def _read_source(
                     for i, text in enumerate(_chunk_table(chunk).column("text").to_pylist()):
                         number = chunk.first_line + i
                         last_line = number
-                        stripped = files.decode_line(text)
+                        stripped = files.decode_line(text).lstrip(files.HOLE)
                         if number == 1:
                             stripped = stripped.removeprefix("\ufeff")  # a byte-order mark
                         if not stripped.strip():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 from dvlab.errors import BadInputError
+from dvlab.sources.files import HOLE
 from dvlab.sources.logfmt import LogfmtParser
 from dvlab.sources.multiline import is_continuation
 from dvlab.sources.oslo import OsloParser
@@ -46,7 +47,8 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
     format reads at least :data:`THRESHOLD` of the first
     :data:`SAMPLE_LINES` non-blank lines.
     """
-    lines = [line for line in sample if line.strip()][:SAMPLE_LINES]
+    lines = [line.lstrip(HOLE) for line in sample]
+    lines = [line for line in lines if line.strip()][:SAMPLE_LINES]
     if not lines:
         raise BadInputError(
             f"could not tell the format of {source}: it has no text lines; {_advice()}"

@@ -200,8 +200,11 @@ def one_json_document(head: bytes) -> bool:
     return True
 
 
-#: a run of NULs this long is a hole in a text file (a file truncated under a writer that
-#: went on at its old offset, or blocks a crash left unwritten), not data
+#: the byte of a hole in a text file (a file truncated under a writer that went on at its
+#: old offset, or blocks a crash left unwritten): NULs a line starts with are no part of it,
+#: and the line after such a hole starts with them
+HOLE = "\x00"
+#: a run of NULs this long is a hole, not data
 _NUL_HOLE = re.compile(rb"\x00{8,}")
 
 

@@ -222,15 +222,16 @@ def wide_keys(keys: set[str] | list[str]) -> list[str]:
 
 
 def _without_bom(lines_table: str) -> str:
-    """``lines_table`` with a byte-order mark at the start of the file (line 1) dropped.
+    """``lines_table`` with a byte-order mark at the start of the file (line 1) dropped,
+    and the NULs a line starts with (see :data:`files.HOLE`).
 
     Readers skip the mark there; anywhere else it is a character JSON does not allow
     before a value, and its line a reject.
     """
     return f"""(SELECT line,
-                       CASE WHEN line = 1 AND starts_with(text, chr(65279)) THEN text[2:]
-                            ELSE text END AS text
-                FROM {lines_table})"""
+                       CASE WHEN line = 1 AND starts_with(t, chr(65279)) THEN t[2:]
+                            ELSE t END AS text
+                FROM (SELECT line, ltrim(text, chr(0)) AS t FROM {lines_table}))"""
 
 
 def census_sql(lines_table: str) -> str:

@@ -461,7 +461,8 @@ def test_nuls_in_a_text_file_make_rejects_not_a_binary_file(
     tmp_path: Path, lab_path: Path
 ) -> None:
     """A stray NUL in a line, or a hole of NULs a truncation left at the start, had made the
-    whole file "binary"; the lines holding them are rejects, the others load."""
+    whole file "binary"; a line holding a stray NUL is a reject, a line of NULs alone is
+    skipped as blank, and the others load."""
     lines = jsonl([record(i) for i in range(1, 6)]).encode().splitlines(keepends=True)
     stray = tmp_path / "stray.jsonl"
     stray.write_bytes(b"".join([lines[0], lines[1][:5] + b"\x00" + lines[1][5:], *lines[2:]]))
@@ -470,13 +471,58 @@ def test_nuls_in_a_text_file_make_rejects_not_a_binary_file(
 
     summary = ingest(lab_path, [str(stray), str(hole)])
 
-    assert [(s.status, s.rows_loaded, s.rows_rejected) for s in summary.sources] == [
-        ("loaded", 4, 1),
-        ("loaded", 5, 1),
+    assert [
+        (s.status, s.rows_loaded, s.rows_rejected, s.rows_skipped) for s in summary.sources
+    ] == [
+        ("loaded", 4, 1, 0),
+        ("loaded", 5, 0, 1),
     ]
-    assert query(lab_path, "SELECT source, line FROM rejects ORDER BY source") == [
-        (str(hole), 1),
-        (str(stray), 2),
+    assert query(lab_path, "SELECT source, line FROM rejects ORDER BY source") == [(str(stray), 2)]
+
+
+HOLE_LINES = {
+    "jsonl": [json.dumps(record(i)) for i in range(1, 4)],
+    "logfmt": [f"ts=2026-05-01T12:00:0{i}Z level=info msg=m{i}" for i in range(1, 4)],
+    "syslog": [f"<14>1 2026-05-01T12:00:0{i}Z host app - - - m{i}" for i in range(1, 4)],
+}
+
+
+@pytest.mark.parametrize("reader", ["jsonl", "chunks", "logfmt", "syslog"])
+def test_a_hole_of_nuls_before_a_line_is_no_part_of_it(
+    reader: str, tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file truncated under a writer that went on at its old offset starts with NULs and
+    no newline before the first new line: that line had been a reject (and a short JSON
+    file of such a one a format no one could tell)."""
+    fmt = reader if reader in HOLE_LINES else "jsonl"
+    lines = HOLE_LINES[fmt]
+    if reader == "chunks":
+        force_chunk_reader(monkeypatch)
+    path = tmp_path / f"{reader}.log"
+    path.write_bytes(
+        b"\x00" * 3000
+        + lines[0].encode()
+        + b"\n"
+        + b"\x00" * 10
+        + b"\n"
+        + "".join(line + "\n" for line in lines[1:]).encode()
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    report = summary.sources[0]
+    assert (report.status, report.format, report.rows_loaded, report.rows_rejected) == (
+        "loaded",
+        fmt,
+        3,
+        0,
+    )
+    # the line of NULs alone is blank
+    assert report.rows_skipped == 1
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == [
+        (1, "m1"),
+        (3, "m2"),
+        (4, "m3"),
     ]
 
 
