@@ -576,7 +576,7 @@ NORMALISED = """dvlab_ts(ts_raw) AS ts, coalesce(site, $site) AS site, host,
 
 #: why a raw record is a reject (parse failure, or no usable time)
 REJECT_REASON = r"""coalesce(reject,
-    CASE WHEN ts_raw IS NULL THEN 'no time: the record has no time field'
+    CASE WHEN ts_raw IS NULL THEN dvlab_no_time(attributes)
          ELSE 'unparseable time ' || to_json(ts_raw)::VARCHAR
               || dvlab_short_year_hint(ts_raw) END)"""
 
@@ -875,7 +875,7 @@ class _Staging:
             f"""INSERT INTO stage_rejects
                 SELECT $src, $source, {jsonlines.row_line_sql(list(rowless))},
                        {REJECT_REASON}, NULL
-                FROM (SELECT rowid, NULL AS reject, ts_raw FROM {table})
+                FROM (SELECT rowid, NULL AS reject, ts_raw, attributes FROM {table})
                 WHERE dvlab_ts(ts_raw) IS NULL""",
             {"src": src, "source": str(path)},
         ).fetchall()[0][0]

@@ -46,6 +46,10 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _sql_list(items: tuple[str, ...]) -> str:
+    return "[" + ", ".join(_sql_literal(item) for item in items) + "]"
+
+
 def macros_sql() -> list[str]:
     return [
         # a JSON value as column text: strings unquoted, numbers and booleans as written,
@@ -87,6 +91,24 @@ def macros_sql() -> list[str]:
                 map_entries(try(a::JSON::MAP(VARCHAR, JSON))),
                 lambda e: dvlab_json_members(e.key, coalesce(e.value::VARCHAR, 'null'))),
               lambda x: x IS NOT NULL), ',') || '}')""",
+        # why a record whose attributes are ``a`` gave no time: the first key a time may come
+        # from that it holds (an object is flattened into "key.inner" members), and what it
+        # holds there; NULL when it holds none of them
+        f"""CREATE OR REPLACE TEMP MACRO dvlab_time_holder(a) AS (
+            list_filter(json_keys(try(a::JSON)),
+                        lambda key: list_contains({_sql_list(VARIANTS["ts_raw"])},
+                                                  split_part(key, '.', 1)))[1])""",
+        """CREATE OR REPLACE TEMP MACRO dvlab_time_held(a, key) AS (
+            'its time field ' || to_json(split_part(key, '.', 1))::VARCHAR || CASE
+              WHEN contains(key, '.') THEN ' holds an object, not a time'
+              ELSE CASE json_type(a::JSON, '$.' || to_json(key)::VARCHAR)
+                     WHEN 'ARRAY' THEN ' holds an array, not a time'
+                     WHEN 'OBJECT' THEN ' holds an object, not a time'
+                     WHEN 'VARCHAR' THEN ' is empty' ELSE ' holds no time' END
+            END)""",
+        """CREATE OR REPLACE TEMP MACRO dvlab_no_time(a) AS (
+            'no time: ' || coalesce(dvlab_time_held(a, dvlab_time_holder(a)),
+                                    'the record has no time field'))""",
         # whether an attributes object still holds a non-empty nested object
         """CREATE OR REPLACE TEMP MACRO dvlab_json_nested(a) AS (
             len(list_filter(map_values(try(a::JSON::MAP(VARCHAR, JSON))),

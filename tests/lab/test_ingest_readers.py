@@ -182,7 +182,7 @@ TIMES: list[tuple[Any, datetime]] = [
     ("2026-07-01 12:00:00Z", utc(2026, 7, 1, 12)),  # an explicit offset wins over --tz
 ]
 
-REJECTED_TIMES = [None, "", "half past nine", "2026-13-01T00:00:00Z", {"at": T0}]
+REJECTED_TIMES = [None, "", "half past nine", "2026-13-01T00:00:00Z", {"at": T0}, [T0]]
 
 
 def ingest_with(
@@ -265,10 +265,13 @@ def test_time_notations_end_in_utc(
     assert [r[0] for r in rejected] == list(range(first, first + len(REJECTED_TIMES)))
     assert [r[1] for r in rejected] == [
         "no time: the record has no time field",
-        "no time: the record has no time field",
+        'no time: its time field "time" is empty',
         'unparseable time "half past nine"',
         'unparseable time "2026-13-01T00:00:00Z"',
-        "no time: the record has no time field",
+        # the object had been "no time field" (its flattened member "time.at" is no key a
+        # time comes from)
+        'no time: its time field "time" holds an object, not a time',
+        'no time: its time field "time" holds an array, not a time',
     ]
 
 
