@@ -424,8 +424,9 @@ def _rewritten(
     differently (truncated and written anew, as rotation by copy-and-truncate
     does) is a new generation beside the old one, which stays. So is one whose
     old content is in another of the files read in the same run (``others``), or
-    was read under another name by an earlier run: the old file was renamed or
-    copied away (rotated), and a new one started under its name.
+    was read under another name by an earlier run, or is in a file beside it (see
+    :func:`_beside`): the old file was renamed or copied away (rotated), and a new one
+    started under its name, as one that opens each file with the same banner does.
     """
     name = str(path)
     same = [
@@ -440,16 +441,42 @@ def _rewritten(
         # a run found this content under another name since (renamed, or copied away
         # before this file was truncated): it lives on there
         return None
-    for other in others:
+    for other in [*others, *_beside(path, others)]:
         if other == path:
             continue
         try:
             found, _ = _match_state(other, files.peek_head(other), [latest])
         except (OSError, SourceReadError):
-            continue  # that file fails in its own turn
+            continue  # that file fails in its own turn, or is none of ours
         if found is not None:
             return None
     return latest
+
+
+#: files beside one that seems changed in place looked at for its old content, at most
+BESIDE_MAX = 1_000
+
+
+def _beside(path: Path, others: Sequence[Path]) -> list[Path]:
+    """The regular files in ``path``'s folder, but for ``others`` and a lab's own files
+    (:data:`BESIDE_MAX` of them at most), where a rotated copy of it would be."""
+    taken = set(others)
+    found: list[Path] = []
+    try:
+        with os.scandir(path.parent) as entries:
+            for entry in entries:
+                if len(found) >= BESIDE_MAX:
+                    break
+                if entry.name.endswith(_LAB_SUFFIXES) or Path(entry.path) in taken:
+                    continue
+                try:
+                    if entry.is_file():
+                        found.append(Path(entry.path))
+                except OSError:
+                    continue
+    except OSError:
+        return []
+    return sorted(found)
 
 
 def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:

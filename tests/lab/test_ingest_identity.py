@@ -3,6 +3,7 @@ restarted, options that changed, and forgetting a source to load it afresh."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -179,10 +180,37 @@ def test_a_rotated_log_with_a_banner_read_alone_keeps_its_old_rows(
     assert messages(lab) == old_and_new(20, 5)
 
 
+@pytest.mark.parametrize("kept", ["renamed", "compressed"])
+def test_a_log_starting_as_the_one_rotated_beside_it_read_alone_keeps_the_old_rows(
+    tmp_path: Path, kept: str
+) -> None:
+    """Two banner lines, and only the new file read: the rotated file beside it holds the
+    old content, so the new one is new content. It had been taken for an edit, and the
+    old rows replaced."""
+    lab = tmp_path / "lab.duckdb"
+    logfmt = IngestOptions(format="logfmt")
+    live = tmp_path / "app.log"
+    live.write_text(BANNER + banner_log(10, 20))
+    (tmp_path / "other.log").write_text(BANNER + banner_log(9, 3))  # not it
+    ingest(lab, [str(live)], logfmt)
+    rotated = tmp_path / "app.log.1"
+    live.rename(rotated)
+    if kept == "compressed":
+        with gzip.open(tmp_path / "app.log.1.gz", "wb") as out:
+            out.write(rotated.read_bytes())
+        rotated.unlink()
+    live.write_text(BANNER + banner_log(11, 5))
+    (report,) = ingest(lab, [str(live)], logfmt).sources
+    assert (report.status, report.rows_loaded, report.rows_replaced) == ("loaded", 5, 0)
+    assert messages(lab) == old_and_new(20, 5)
+
+
 def test_a_log_with_a_banner_edited_in_place_replaces_its_rows(tmp_path: Path) -> None:
     source = tmp_path / "app.log"
     lab = tmp_path / "lab.duckdb"
     source.write_text(banner_log(10, 4))
+    # a file beside it that starts as it does, but holds other content
+    (tmp_path / "app.log.1").write_text(banner_log(10, 2))
     ingest(lab, [str(source)])
     source.write_text(banner_log(10, 4).replace("msg=h10-2", "msg=edited"))
     (report,) = ingest(lab, [str(source)]).sources
