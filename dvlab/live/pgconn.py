@@ -20,6 +20,8 @@ from urllib.parse import unquote
 
 import psycopg
 from psycopg import conninfo
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 
 from dvlab.errors import BadInputError, SourceConnectError
 
@@ -287,11 +289,29 @@ def connect(dsn: str, *, purpose: str = "dvlab", autocommit: bool = False) -> ps
     if "connect_timeout" not in parts and not os.environ.get("PGCONNECT_TIMEOUT"):
         kwargs["connect_timeout"] = CONNECT_TIMEOUT
     try:
-        return psycopg.connect(dsn, autocommit=autocommit, **kwargs)
+        conn = psycopg.connect(dsn, autocommit=autocommit, **kwargs)
     except psycopg.Error as exc:
         raise SourceConnectError(
             f"{describe(dsn)}: cannot connect: {one_line(exc, dsn)}"
         ) from None
+    if conn.info.encoding == "ascii":
+        # a SQL_ASCII database's text comes as bytes in no known encoding (psycopg gives
+        # them as bytes): read as UTF-8, each other byte as \xHH, as rows are mended
+        for name in _TEXT_TYPES:
+            conn.adapters.register_loader(name, _TextOrHex)
+    return conn
+
+
+#: the types whose values psycopg would give a SQL_ASCII database's caller as bytes, by
+#: oid: text, varchar, bpchar, name, "char", unknown, and 0 for types psycopg does not know
+_TEXT_TYPES = (25, 1043, 1042, 19, 18, 705, 0)
+
+
+class _TextOrHex(Loader):
+    """Text as UTF-8, what is not UTF-8 in it as ``\\xHH``."""
+
+    def load(self, data: Buffer) -> str:
+        return bytes(data).decode("utf-8", "backslashreplace")
 
 
 def error(exc: BaseException, dsn: str, what: str) -> SourceConnectError:

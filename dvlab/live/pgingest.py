@@ -19,11 +19,15 @@ so rows sharing the last value are read again: they upsert by id, and a row
 that has not changed is skipped rather than rewritten. Without a watermark,
 every run reads the whole result and loads what changed.
 
-*Time.* The session runs in UTC, so ``timestamptz`` values arrive as UTC.
-A ``timestamp`` (without time zone) column holds wall-clock times; they are
-read in the zone given with ``--tz``, else in the server's own ``TimeZone``
+*Time.* A ``timestamp`` (without time zone) column holds wall-clock times; they
+are read in the zone given with ``--tz``, else in the session's own ``TimeZone``
 setting, the zone ``now()`` wrote them in. The ledger records that zone by name, and
-later runs of the source read in it whatever the server's setting has become.
+later runs of the source read in it whatever the server's setting has become. The
+session runs in that zone, so a ``--query`` that turns one kind of time into the
+other does so as the writers' sessions would, and the wall-clock times become
+instants by the zone's own rules (``AT TIME ZONE 'CET'`` would take CET for the
+fixed abbreviation, without summer time); ``timestamptz`` values arrive with their
+offsets.
 
 *Late commits.* For a time watermark the position recorded is held back to the
 start of the oldest transaction open when the run began: a row it commits later
@@ -324,13 +328,13 @@ def _pull(
     # convert and refuses to send as UTF-8 when they are not: they are taken as they are,
     # and what is not UTF-8 in them mended here (see _mend)
     settings = (
-        "TimeZone = 'UTC'",
-        "DateStyle = 'ISO, YMD'",
-        "extra_float_digits = 3",
-        "client_encoding = 'UTF8'",
+        sql.SQL("TimeZone = {}").format(sql.Literal(zone)),
+        sql.SQL("DateStyle = 'ISO, YMD'"),
+        sql.SQL("extra_float_digits = 3"),
+        sql.SQL("client_encoding = 'UTF8'"),
     )
     for setting in settings:
-        conn.execute(sql.SQL("SET " + setting))  # type: ignore[arg-type]
+        conn.execute(sql.SQL("SET {}").format(setting))
     unchecked = str(conn.execute("SHOW server_encoding").fetchall()[0][0]) == "SQL_ASCII"
     # Read before the snapshot: a row a transaction still in flight writes with now() will
     # carry that transaction's start, and commit after this run has moved past it. The
@@ -363,7 +367,7 @@ def _pull(
         )
     select = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(
-            _first_instant(sql.SQL("b.{}").format(sql.Identifier(n)), zone), sql.Identifier(n)
+            _first_instant(sql.SQL("b.{}").format(sql.Identifier(n))), sql.Identifier(n)
         )
         if oid == _TIMESTAMP
         else sql.SQL("b.{}").format(sql.Identifier(n))
@@ -413,7 +417,7 @@ def _pull(
             conn.execute("COMMIT")
             return None
         upper = since if top is None else str(top)
-        position = since if top is None else _held_back(cur, oid, str(top), horizon, zone)
+        position = since if top is None else _held_back(cur, oid, str(top), horizon)
         where = (
             sql.SQL("({} AND {} <= CAST({} AS {})) OR {}").format(
                 lower, column, sql.Literal(upper), type_name, unplaceable
@@ -502,16 +506,16 @@ _AS_HEX = "dvlab-copy-hex"
 codecs.register_error(_AS_HEX, _as_hex)
 
 
-def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone: str) -> str:
+def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str) -> str:
     """The position to record: ``top``, or for a time column the ``horizon`` (the oldest
     start of a transaction in flight when the run began) if that is earlier."""
     if oid == _TIMESTAMPTZ:
         held = "SELECT least(%s::timestamptz, %s::timestamptz)::text"
         params = [top, horizon]
     elif oid == _TIMESTAMP:
-        # such a column holds wall-clock times in the zone it is read in
-        held = "SELECT least(%s::timestamp, %s::timestamptz AT TIME ZONE %s)::text"
-        params = [top, horizon, zone]
+        # such a column holds wall-clock times in the zone it is read in, the session's
+        held = "SELECT least(%s::timestamp, %s::timestamptz::timestamp)::text"
+        params = [top, horizon]
     else:
         return top
     return str(cur.execute(held, params).fetchall()[0][0])
@@ -522,15 +526,18 @@ def _held_back(cur: psycopg.Cursor[Any], oid: int, top: str, horizon: str, zone:
 _SHIFTS = ("2 hours", "1 hour", "30 minutes")
 
 
-def _first_instant(value: sql.Composable, zone: str) -> sql.Composable:
-    """The instant of the wall-clock ``value`` (a ``timestamp``) in ``zone``: for a time the
-    clock shows twice, as summer time ends, the first of the two, as a file's times are
-    read (PostgreSQL's ``AT TIME ZONE`` gives the second). As text."""
-    at = sql.SQL("({} AT TIME ZONE {})").format(value, sql.Literal(zone))
+def _first_instant(value: sql.Composable) -> sql.Composable:
+    """The instant of the wall-clock ``value`` (a ``timestamp``) in the session's zone: for
+    a time the clock shows twice, as summer time ends, the first of the two, as a file's
+    times are read (PostgreSQL's cast gives the second). As text, with its offset.
+
+    The casts, not ``AT TIME ZONE``: that reads a name that is also an abbreviation (CET,
+    EET, MET, WET) as the abbreviation's fixed offset."""
+    at = sql.SQL("({}::timestamptz)").format(value)
     cases = [
         sql.SQL(
-            "WHEN ({at} - INTERVAL {shift}) AT TIME ZONE {z} = {v} THEN {at} - INTERVAL {shift}"
-        ).format(at=at, shift=sql.Literal(shift), z=sql.Literal(zone), v=value)
+            "WHEN ({at} - INTERVAL {shift})::timestamp = {v} THEN {at} - INTERVAL {shift}"
+        ).format(at=at, shift=sql.Literal(shift), v=value)
         for shift in _SHIFTS
     ]
     # within a day of the ends of the range a zone's shift would leave it: such a time is
@@ -600,11 +607,11 @@ def ingest(lab_path: Path, source: PgSource, options: IngestOptions) -> IngestSu
             # what was given otherwise is said; what was left out is kept without a word
             note = lab_ingest.option_change(recorded_options, options, _KEPT_OPTIONS)
             options = lab_ingest.kept_options(recorded_options, options, _KEPT_OPTIONS)
-        kept_tz = json.loads(recorded_options or "{}").get("tz")
-        if kept_tz is not None:
+        if recorded_options is not None:
             # naive times held as text (or dates) are read in the zone of the first run too,
-            # as its timestamp columns are (below): else a run without --tz reads them in UTC
-            options = replace(options, tz=kept_tz)
+            # as its timestamp columns are (below): else a run without --tz reads them in
+            # UTC, and one with another --tz in that, though it says it is not applied
+            options = replace(options, tz=json.loads(recorded_options).get("tz"))
         if recorded_zone is not None:
             given = source.naive_tz or SERVER_ZONE
             if not _same_zone(given, recorded_zone) and source.naive_tz is not None:

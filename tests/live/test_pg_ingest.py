@@ -95,7 +95,7 @@ def test_a_task_table_is_pulled_with_its_times_in_utc(
 ) -> None:
     make_tasks(pg, scratch_schema)
     # a server whose TimeZone is Oslo: its `timestamp` column holds Oslo wall-clock time
-    oslo = pg_dsn + ("&" if "?" in pg_dsn else "?") + "options=-c%20TimeZone%3DEurope/Oslo"
+    oslo = in_zone(pg_dsn, "Europe/Oslo")
     assert ingest(lab_path, oslo, "--table", f"{scratch_schema}.tasks") == 0
     got = rows(
         lab_path,
@@ -127,6 +127,46 @@ def test_a_task_table_is_pulled_with_its_times_in_utc(
         "line one\nline two",
     )
     assert sorted(r[9] for r in got) == [1, 2]
+
+
+def in_zone(dsn: str, zone: str) -> str:
+    """``dsn`` for sessions whose TimeZone is ``zone``, as a server set so gives them."""
+    return dsn + ("&" if "?" in dsn else "?") + "options=-c%20TimeZone%3D" + zone
+
+
+def test_a_zone_named_as_an_abbreviation_is_read_with_its_summer_time(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """A server set to CET: PostgreSQL's ``AT TIME ZONE 'CET'`` reads the name as the
+    abbreviation, +01 all year, and July's wall-clock times had been stored an hour late."""
+    table = Table(pg, scratch_schema, "cet", "task_id text, state text, created_at timestamp")
+    table.add("summer", "running", "2026-07-01 12:00:00")
+    table.add("winter", "running", "2026-01-15 12:00:00")
+    # shown twice as summer time ends (02:00-03:00 on 25 October): the first of the two
+    table.add("twice", "running", "2026-10-25 02:30:00")
+
+    assert ingest(lab_path, in_zone(pg_dsn, "CET"), "--table", table.name) == 0
+
+    assert rows(lab_path, "SELECT task_id, created FROM tasks ORDER BY 1") == [
+        ("summer", utc(2026, 7, 1, 10)),
+        ("twice", utc(2026, 10, 25, 0, 30)),
+        ("winter", utc(2026, 1, 15, 11)),
+    ]
+
+
+def test_a_query_turns_one_kind_of_time_into_the_other_in_the_sources_zone(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """``created_at::timestamp`` in a --query is the wall-clock time in the session's zone,
+    which the wall-clock times are read in: the cast had run in UTC, and its result been
+    read in St John's time, 2.5 hours off in July."""
+    table = Table(pg, scratch_schema, "cast", "task_id text, state text, created_at timestamptz")
+    table.add("t1", "running", utc(2026, 7, 1, 0, 1))
+    query = f"SELECT task_id, state, created_at::timestamp AS created_at FROM {table.name}"
+
+    assert ingest(lab_path, in_zone(pg_dsn, "America/St_Johns"), "--query", query) == 0
+
+    assert rows(lab_path, "SELECT task_id, created FROM tasks") == [("t1", utc(2026, 7, 1, 0, 1))]
 
 
 def test_tz_overrides_the_server_zone_for_timestamp_columns(
@@ -599,6 +639,40 @@ def test_a_source_keeps_its_zone_for_times_held_as_text(
         ("t2", at, at),
     ]
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
+
+
+def test_a_tz_given_after_the_first_run_is_not_applied_to_times_held_as_text_either(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The run said the later --tz was not applied, and read the text times in it all the
+    same (each row then an hour or two off the first run's), and kept it for later runs."""
+    table = Table(
+        pg,
+        scratch_schema,
+        "later",
+        "task_id text, state text, created_at text, updated_at timestamptz",
+    )
+    noon = "2026-07-01 12:00:00"
+    table.add("t1", "running", noon, utc(2026, 7, 1, 12))
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
+    table.add("t2", "running", noon, utc(2026, 7, 1, 13))
+    capsys.readouterr()
+    assert ingest(lab_path, pg_dsn, "--table", table.name, "--tz", "Europe/Oslo") == 0
+    assert "--tz Europe/Oslo not applied" in capsys.readouterr().err
+    table.add("t3", "running", noon, utc(2026, 7, 1, 14))
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
+
+    # read as UTC, as the first run read them
+    at = utc(2026, 7, 1, 12)
+    assert rows(lab_path, "SELECT task_id, created FROM tasks ORDER BY 1") == [
+        ("t1", at),
+        ("t2", at),
+        ("t3", at),
+    ]
 
 
 def test_transitions_without_numbers_pulled_in_runs_keep_every_one(

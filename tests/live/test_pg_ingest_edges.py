@@ -9,16 +9,18 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from dvlab.cli import main
-from dvlab.live import pgconn, pgingest
+from dvlab.live import pgconn, pghealth, pgingest
 from tests.live.labrows import rows
 
 PASSWORD = "Zq9SecretPW"
@@ -598,6 +600,35 @@ def test_bytes_that_are_not_utf8_in_a_sql_ascii_database_are_mended_not_fatal(
     err = capsys.readouterr().err
     assert "3 row(s) held bytes that are not UTF-8" in err
     assert rows(lab_path, "SELECT status, rows_loaded FROM ingests") == [("loaded", 5)]
+
+
+def test_a_sql_ascii_databases_zone_and_names_are_text(
+    sql_ascii_dsn: str, pg: psycopg.Connection, lab_path: Path
+) -> None:
+    """psycopg gives such a database's text as bytes: its TimeZone had read "b'Etc/UTC'"
+    (a timestamp column then failed every pull, "time zone not recognized"), and a
+    snapshot's labels had been "b'public'", a state counted apart from the same state."""
+    with psycopg.connect(sql_ascii_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE tasks (task_id text, state text, created_at timestamp)")
+        conn.execute("INSERT INTO tasks VALUES ('t1', 'running', '2026-07-01 12:00:00')")
+        # a table whose name holds a Latin-1 e-acute
+        conn.execute(
+            "DO $$ BEGIN EXECUTE format('CREATE TABLE %I (x int)', 'caf' || chr(233)); END $$"
+        )
+    zone = str(pg.execute("SHOW TimeZone").fetchall()[0][0])
+
+    assert ingest(lab_path, sql_ascii_dsn, "--table", "tasks") == 0
+    snapshot = pghealth.snapshot(sql_ascii_dsn, site=None, top_tables=100_000).to_pylist()
+
+    noon = datetime(2026, 7, 1, 12, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    assert rows(lab_path, "SELECT task_id, created FROM tasks") == [("t1", noon)]
+    assert rows(lab_path, "SELECT options ->> 'naive_tz' FROM ingests") == [(zone,)]
+    labels = [dict(r["labels"] or []) for r in snapshot]
+    assert {type(v) for found in labels for v in found.values()} == {str}
+    database = urlsplit(sql_ascii_dsn).path[1:]
+    assert {"database": database, "schema": "public", "table": "caf\\xe9"}.items() <= {
+        k: v for found in labels for k, v in found.items() if found.get("table") == "caf\\xe9"
+    }.items()
 
 
 def test_bytes_that_are_not_utf8_outside_the_rows_are_named(
