@@ -316,7 +316,7 @@ def _load_states(lab_path: Path) -> list[_State]:
                     SELECT generation, watermark_line, options ->> 'tz' AS tz FROM ingests
                     WHERE status IN ('loaded', 'grown', 'rewritten') AND generation IS NOT NULL
                     QUALIFY row_number() OVER (PARTITION BY generation ORDER BY ingest_id DESC) = 1
-                       AND format = 'syslog')
+                       AND format IN ('syslog', 'pattern'))
                 SELECT latest.generation, max(l.ts), any_value(latest.tz)
                 FROM latest JOIN ingests AS i ON i.generation = latest.generation
                 JOIN logs AS l ON l.ingest_id = i.ingest_id AND l.line = latest.watermark_line
@@ -1758,9 +1758,10 @@ def _stage_one(
                 )
             start_offset = state.watermark_offset if state is not None else 0
             start_line = state.watermark_line if state is not None else 1
-            if state is not None and options.year is not None and state.resume_year is not None:
-                # --year is the year of a file's first record; read again from its last, the
-                # dates go on from the year that record was given
+            if state is not None and state.resume_year is not None:
+                # a file's first record takes --year, or a year guessed from the file's date;
+                # read again from its last, the dates go on from the year that record was
+                # given (a guess from the file's new date could put it a year on)
                 parsing = dataclasses.replace(options, year=state.resume_year)
             else:
                 parsing = options

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -295,6 +297,41 @@ def test_syslog_growth_across_new_year_keeps_the_year_it_rolled_into(
         ("b", "2025-12-31"),
         ("c", "2026-01-01"),
         ("d", "2026-01-02"),
+    ]
+
+
+@pytest.mark.parametrize("reader", ["syslog", "pattern"])
+def test_a_year_guessed_from_the_files_date_holds_when_it_grows_a_year_later(
+    tmp_path: Path, lab_path: Path, reader: str
+) -> None:
+    """Without --year the first record's year is guessed from the file's date. The growth,
+    a year later by that date, read the last record again and put it and the new lines
+    in the next year, beside the earlier lines of the same second."""
+    source = tmp_path / "secure"
+    source.write_text(
+        "Dec 10 06:55:46 LabSZ sshd[24200]: one\nDec 10 06:55:46 LabSZ sshd[24200]: two\n",
+        encoding="utf-8",
+    )
+    options = IngestOptions()
+    if reader == "pattern":
+        pattern = (
+            r"(?P<ts>\w{3} +\d+ [\d:]+) (?P<host>\S+) (?P<service>[^\[]+)\[\d+\]: (?P<msg>.*)"
+        )
+        options = IngestOptions(pattern=pattern)
+    os.utime(source, (0, datetime(2026, 12, 5, 12, tzinfo=UTC).timestamp()))
+    ingest(lab_path, [str(source)], options)
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("Dec 10 06:55:46 LabSZ sshd[24200]: three\n")
+    os.utime(source, (0, datetime(2027, 12, 20, 12, tzinfo=UTC).timestamp()))
+
+    grown = ingest(lab_path, [str(source)], options)
+
+    assert [(s.status, s.format) for s in grown.sources] == [("grown", reader)]
+    # 5 December 2026: 10 December is after it, so the year before
+    assert query(lab_path, "SELECT message, year(ts) FROM logs ORDER BY line") == [
+        ("one", 2025),
+        ("two", 2025),
+        ("three", 2025),
     ]
 
 
