@@ -200,6 +200,37 @@ def test_a_time_format_fails_a_source_whose_times_have_a_form_of_their_own(
     assert ": 2 source(s), 1 loaded, 0 rejected, " in out
 
 
+@pytest.mark.parametrize(
+    ("line", "extra"),
+    [
+        (
+            "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok",
+            ["--pattern", r"^\[(?P<ts>[^\]]+)\] \[(?P<level>\w+)\] (?P<msg>.*)$"],
+        ),
+        ('ts="Sun Dec 04 04:47:44 2005" level=notice msg="workerEnv.init() ok"', []),
+    ],
+    ids=["pattern", "logfmt"],
+)
+def test_a_time_format_reads_a_month_name_time_as_written(
+    line: str, extra: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Apache's error log: the reader had rewritten such a time in a form of its own before
+    the format given read it, and every line had been a reject quoting a time the file does
+    not hold ("2005-12-04 04:47:44")."""
+    source = tmp_path / "error_log"
+    source.write_text(line + "\n", encoding="utf-8")
+    db = str(tmp_path / "lab.duckdb")
+
+    code = main(["--db", db, "ingest", str(source), *extra, "--time-format", "%a %b %d %H:%M:%S %Y"])  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    assert main(["--db", db, "sql", "SELECT ts, message FROM logs", "--format", "csv"]) == 0
+
+    assert (
+        capsys.readouterr().out == "ts,message\n2005-12-04T04:47:44.000000Z,workerEnv.init() ok\n"
+    )
+
+
 def test_a_short_year_is_hinted_at_in_every_reject_until_a_form_is_given(
     tmp_path: Path,
 ) -> None:

@@ -1142,6 +1142,7 @@ def _read_source(
         year=options.year,
         mtime=datetime.fromtimestamp(path.stat().st_mtime, tz=UTC),
         pattern=options.pattern,
+        time_format=options.time_format,
         service=options.service,
     )
 

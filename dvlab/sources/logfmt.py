@@ -46,11 +46,12 @@ class LogfmtParser:
     def parse(
         self, lines: Iterable[tuple[int, str]], options: ParseOptions
     ) -> Iterator[RawRecord | Reject]:
-        years = YearGuess.from_options(options)
+        # with --time-format, a time is kept as written for it to read
+        years = None if options.time_format is not None else YearGuess.from_options(options)
 
         def start(number: int, text: str) -> RawRecord | str:
             record = _start(number, text)
-            if not isinstance(record, str) and record["ts_raw"] is not None:
+            if not isinstance(record, str) and record["ts_raw"] is not None and years is not None:
                 record["ts_raw"] = iso_time(record["ts_raw"], years=years)
             return record
 

@@ -57,7 +57,8 @@ class PatternParser:
         self, lines: Iterable[tuple[int, str]], options: ParseOptions
     ) -> Iterator[RawRecord | Reject]:
         compiled = self._compiled or _Compiled(_required(options.pattern))
-        years = YearGuess.from_options(options)
+        # with --time-format, a time is kept as written for it to read
+        years = None if options.time_format is not None else YearGuess.from_options(options)
 
         def start(number: int, text: str) -> RawRecord | str:
             return compiled.record(number, text, years)
@@ -104,7 +105,7 @@ class _Compiled:
         shown = pattern if len(pattern) <= 80 else pattern[:77] + "..."
         self.mismatch = f"not a pattern line: the line does not match --pattern {shown!r}"
 
-    def record(self, number: int, text: str, years: YearGuess) -> RawRecord | str:
+    def record(self, number: int, text: str, years: YearGuess | None) -> RawRecord | str:
         match = self.regex.match(text)
         if match is None:
             return self.mismatch
@@ -121,7 +122,7 @@ class _Compiled:
         if not self.has_message:
             rest = text[match.end() :].strip()
             record["message"] = rest or None
-        if record["ts_raw"] is not None:
+        if record["ts_raw"] is not None and years is not None:
             record["ts_raw"] = iso_time(record["ts_raw"], years=years)
         record["attributes"] = attributes
         return record

@@ -63,6 +63,8 @@ class ParseOptions:
     year: int | None = None
     mtime: datetime | None = None
     pattern: str | None = None
+    #: ``--time-format``: times are kept as written, for it to read (none is rewritten)
+    time_format: str | None = None
     #: ``--service``: a record's service when it names none (before any guess from the
     #: file's name)
     service: str | None = None
