@@ -35,7 +35,10 @@ neighbours AS (
     GROUP BY f.task_id
 )
 SELECT f.task_id, f.workflow_id, f.workflow_type, f.name, f.site, f.service, f.since AS failed_at,
-       f.attempt, f.reason AS error_class, f.error_message,
+       f.attempt,
+       -- the task's own class of its final failure; else why it changed to failed
+       coalesce(CASE WHEN f.final_state = 'failed' THEN f.error_class END, f.reason) AS error_class,
+       f.error_message,
        fe.first_error, fe.error_ts AS first_error_at,
        f.target_kind, f.target_id, n.others_on_target, n.others,
        coalesce(e.side_effects, 0) AS side_effects, e.effect_types,

@@ -148,6 +148,34 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def test_a_failed_tasks_error_class_is_its_own_the_transitions_reason_else(
+    tmp_path: Path,
+) -> None:
+    """The reason of the change to failed had been given as the error class, over the
+    class the task table holds (equal in the simulator's tables, not in others')."""
+    header = TASKS.splitlines()[0]
+    (tmp_path / "tasks.csv").write_text(
+        header
+        + f"""
+own,w1,attach_volume,,attach_volume,sto1,storage,volume,vol-1,failed,1,{DAY}10:02:01Z,{DAY}10:02:02Z,{DAY}10:02:30Z,StorageIOError,io error,,none,c1
+none,w2,attach_volume,,attach_volume,sto1,storage,volume,vol-2,failed,1,{DAY}10:02:01Z,{DAY}10:02:02Z,{DAY}10:02:30Z,,io error,,none,c2
+""",
+        encoding="utf-8",
+    )
+    (tmp_path / "transitions.csv").write_text(
+        "task_id,seq,to_state,ts,attempt,reason\n"
+        f"own,1,running,{DAY}10:02:02Z,1,\nown,2,failed,{DAY}10:02:30Z,1,step gave up\n"
+        f"none,1,running,{DAY}10:02:02Z,1,\nnone,2,failed,{DAY}10:02:30Z,1,Timeout\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "lab.duckdb"
+    ingest(path, [str(tmp_path / "tasks.csv"), str(tmp_path / "transitions.csv")])
+
+    got = {r["task_id"]: r["error_class"] for r in status(path, at=AT).failed}
+
+    assert got == {"own": "StorageIOError", "none": "Timeout"}
+
+
 def test_what_is_running(lab: Path) -> None:
     got = status(lab, at=AT)
     # a1 and b2 wait to retry; c3 and e4 failed; the roots of open workflows run
