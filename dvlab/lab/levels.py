@@ -2,9 +2,10 @@
 
 The original word stays in ``level_raw``. Numbers follow pino / bunyan
 (10 trace … 60 fatal), the commonest numeric scheme in JSON logs; single
-letters follow klog (I, W, E, F); zap's DPANIC is an error; OpenStack's AUDIT
-(between INFO and WARNING) is info. Words not listed give NULL rather than a
-guess.
+letters follow klog and Android's logcat (V, D, I, W, E, F); log15's short words
+(dbug, eror, crit) are read; zap's DPANIC is an error; OpenStack's AUDIT
+(between INFO and WARNING) is info. Blanks and line ends around a word do not
+count. Words not listed give NULL rather than a guess.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import duckdb
 
 NAMES: dict[str, tuple[str, ...]] = {
-    "trace": ("trace", "trc", "finest", "finer", "verbose", "all", "10"),
+    "trace": ("trace", "trc", "finest", "finer", "verbose", "all", "v", "10"),
     "debug": (
         "debug",
         "dbg",
+        "dbug",
         "debug1",
         "debug2",
         "debug3",
@@ -23,6 +25,7 @@ NAMES: dict[str, tuple[str, ...]] = {
         "debug5",
         "fine",
         "config",
+        "d",
         "20",
     ),
     "info": (
@@ -57,7 +60,9 @@ NAMES: dict[str, tuple[str, ...]] = {
 
 def macro_sql() -> str:
     cases = " ".join(
-        "WHEN lower(trim(s)) IN (" + ", ".join(f"'{w}'" for w in words) + f") THEN '{name}'"
+        "WHEN lower(trim(s, ' ' || chr(9) || chr(10) || chr(13))) IN ("
+        + ", ".join(f"'{w}'" for w in words)
+        + f") THEN '{name}'"
         for name, words in NAMES.items()
     )
     return f"CREATE OR REPLACE TEMP MACRO dvlab_level(s) AS (CASE {cases} ELSE NULL END)"

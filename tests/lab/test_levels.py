@@ -41,6 +41,12 @@ from dvlab.lab.store import prepare
         ("F", "fatal"),
         ("DPANIC", "error"),
         ("AUDIT", "info"),
+        # logcat's verbose and debug letters, log15's short debug; a line end or tab around
+        ("V", "trace"),
+        ("D", "debug"),
+        ("dbug", "debug"),
+        ("warn\n", "warn"),
+        ("\tERROR\r\n", "error"),
         ("verbose-ish", None),
         ("", None),
         (None, None),
