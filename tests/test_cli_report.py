@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 import dvlab.reporting.notebooks as notebooks
 from dvlab.cli import main
 from dvlab.reporting.notebooks import ReportResult
+from tests.lab.test_store import lock_held
 
 
 @pytest.fixture
@@ -127,9 +129,20 @@ def test_a_missing_or_foreign_lab_is_refused_before_the_kernel_starts(
 ) -> None:
     not_a_lab = tmp_path / "x.jsonl"
     not_a_lab.write_text('{"a": 1}\n')
+    # an empty file, and a DuckDB database dvlab never loaded, had started a kernel and
+    # failed in a cell
+    empty = tmp_path / "empty.duckdb"
+    empty.touch()
+    foreign = tmp_path / "foreign.duckdb"
+    duckdb.connect(str(foreign)).execute("CREATE TABLE foo AS SELECT 1 AS x").close()
+    damaged = tmp_path / "damaged.duckdb"
+    damaged.write_bytes(foreign.read_bytes()[:20_000])
     for lab, fragment in (
         (tmp_path / "nope.duckdb", "no lab at"),
         (not_a_lab, "not a DuckDB database"),
+        (empty, "no lab at"),
+        (foreign, "is a DuckDB database but no lab"),
+        (damaged, "damaged.duckdb failed: IO Error"),
     ):
         code = main(
             ["report", "incident-timeline", "-p", f"lab={lab}", "--out", str(tmp_path / "r")]
@@ -137,3 +150,22 @@ def test_a_missing_or_foreign_lab_is_refused_before_the_kernel_starts(
         assert code == 2
         assert fragment in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing ran, so nothing was written
+
+
+def test_a_locked_lab_is_exit_3_before_the_kernel_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for every reader; it had started a kernel and failed in a cell (exit 4)."""
+    lab = tmp_path / "lab.duckdb"
+    source = tmp_path / "a.log"
+    source.write_text("ts=2026-12-01T10:00:00Z msg=a\n", encoding="utf-8")
+    assert main(["--db", str(lab), "ingest", str(source)]) == 0
+    monkeypatch.setenv("DVLAB_LOCK_TIMEOUT", "0.3")
+    with lock_held(lab, 30.0) as holder:
+        code = main(
+            ["--db", str(lab), "report", "incident-timeline", "--out", str(tmp_path / "r")]
+        )
+
+    assert code == 3
+    assert f"locked by process {holder.pid}" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

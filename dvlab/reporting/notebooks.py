@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dvlab.errors import BadInputError, MissingDependencyError, ReportError
+from dvlab.errors import BadInputError, LabLockedError, MissingDependencyError, ReportError
 from dvlab.resources import data_dir
 
 if TYPE_CHECKING:
@@ -145,12 +145,26 @@ def report_parameters(
 
 
 def _check_lab(path: Path) -> None:
-    """A report needs a lab to read: refuse a missing or foreign one before a kernel starts."""
-    from dvlab.lab.store import check_lab_file
+    """A report needs a lab to read: refuse a missing, empty, damaged or foreign one, or
+    one locked past ``DVLAB_LOCK_TIMEOUT`` (:class:`~dvlab.errors.LabLockedError`), before
+    a kernel starts."""
+    from dvlab.lab import schema
+    from dvlab.lab.store import connect_file
 
-    if not path.exists():
+    if not path.exists() or (path.is_file() and path.stat().st_size == 0):
         raise BadInputError(f"no lab at {path}; load one with `dvlab ingest PATH --db {path}`")
-    check_lab_file(path)
+    con = connect_file(path, read_only=True)  # a damaged file is said so here
+    try:
+        version = schema.current_version(
+            con, str(con.execute("SELECT current_database()").fetchall()[0][0])
+        )
+    finally:
+        con.close()
+    if not version:
+        raise BadInputError(
+            f"{path} is a DuckDB database but no lab (dvlab has never loaded it); load one "
+            f"with `dvlab ingest PATH --db {path}`"
+        )
 
 
 def run_report(
@@ -191,7 +205,11 @@ def run_report(
     log.info("report %s ran in %.1f s: %s", name, time.monotonic() - started, folder)
 
     if failure is not None:
-        raise _cell_failure(name, executed, failure, html_problem) from failure
+        error = _cell_failure(name, executed, failure, html_problem)
+        if getattr(failure, "ename", None) == "LabLockedError":
+            # the lab was locked past DVLAB_LOCK_TIMEOUT while the report ran: said as such
+            raise LabLockedError(str(error)) from failure
+        raise error from failure
     if html_problem is not None:
         raise ReportError(
             f"report {name!r} ran, but its HTML page could not be written: {html_problem}",

@@ -18,7 +18,8 @@ import nbformat
 import pytest
 from incident_fixture import SERVICES
 
-from dvlab.errors import BadInputError, ReportError
+from dvlab.errors import BadInputError, LabLockedError, ReportError
+from dvlab.lab.ingest import ingest
 from dvlab.reporting import notebooks
 from dvlab.reporting.notebooks import (
     available_reports,
@@ -28,6 +29,7 @@ from dvlab.reporting.notebooks import (
     run_report,
     start_jupyterlab,
 )
+from tests.lab.test_store import lock_held
 from tests.stopping import stop_midway
 
 REPO = Path(__file__).resolve().parents[2]
@@ -309,10 +311,16 @@ def test_run_report_writes_the_notebook_and_an_offline_page(
 def test_failing_cell_raises_report_error_and_keeps_the_executed_notebook(
     tmp_path: Path,
 ) -> None:
-    # a DuckDB file without dvlab's tables: the cell that opens the lab fails on `logs`
-    # (a missing lab is refused before the kernel starts, see tests/test_cli_report.py)
+    # a lab whose logs fail to read: the cell that opens the lab fails on them (a missing,
+    # foreign or locked lab is refused before the kernel starts, see tests/test_cli_report.py)
     bare_lab = tmp_path / "bare.duckdb"
-    duckdb.connect(str(bare_lab)).close()
+    source = tmp_path / "a.log"
+    source.write_text("ts=2026-12-01T10:00:00Z msg=a\n", encoding="utf-8")
+    ingest(bare_lab, [str(source)])
+    con = duckdb.connect(str(bare_lab))
+    con.execute("ALTER TABLE logs RENAME TO logs_kept")
+    con.execute("CREATE VIEW logs AS SELECT * FROM logs_kept WHERE error('logs are damaged')")
+    con.close()
 
     with pytest.raises(ReportError) as caught:
         run_report("incident-timeline", {}, out_dir=tmp_path / "out", lab=bare_lab)
@@ -324,7 +332,7 @@ def test_failing_cell_raises_report_error_and_keeps_the_executed_notebook(
     # the cell named once, as Jupyter numbers it, with its first line
     assert "failed in cell In [3] (# Open the lab and find the window" in message
     assert "code cell" not in message
-    assert "MissingTableError" in message and "logs" in message
+    assert "logs are damaged" in message
 
     executed = Path(str(error.notebook))
     assert executed.is_file()
@@ -332,8 +340,23 @@ def test_failing_cell_raises_report_error_and_keeps_the_executed_notebook(
     nb = nbformat.read(executed, as_version=4)
     failing = [cell for cell in nb.cells if cell.cell_type == "code"][2]
     (failure,) = [out for out in failing.outputs if out.output_type == "error"]
-    assert failure.ename == "MissingTableError"
+    assert failure.ename in message
     assert executed.with_suffix(".html").is_file()
+
+
+@pytest.mark.slow
+def test_a_lab_locked_while_the_report_runs_is_said_as_locked(
+    tmp_path: Path, incident_lab: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 3 as for every reader, not a failed cell (exit 4). The check before the kernel
+    starts is left out, as if the lock came after it."""
+    monkeypatch.setattr(notebooks, "_check_lab", lambda path: None)
+    monkeypatch.setenv("DVLAB_LOCK_TIMEOUT", "0.3")
+    with lock_held(incident_lab, 120.0) as holder, pytest.raises(LabLockedError) as caught:
+        run_report("incident-timeline", {}, out_dir=tmp_path / "out", lab=incident_lab)
+
+    assert f"locked by process {holder.pid}" in str(caught.value)
+    assert "failed in cell In [3]" in str(caught.value)
 
 
 # The window, checked before anything runs
