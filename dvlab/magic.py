@@ -22,12 +22,14 @@ Importing this module loads no lab and registers nothing; IPython calls
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from dvlab.lab.store import default_path, open_lab
 
@@ -39,18 +41,35 @@ if TYPE_CHECKING:
 # strings, comments.
 _SKIPPED = r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$|--[^\n]*|/\*.*?\*/"
 _TOKENS = re.compile(rf"{_SKIPPED}|\$([A-Za-z_][A-Za-z0-9_]*)", re.DOTALL)
+#: every ``$name`` in the text, where it is a parameter or not
+_ANY_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def sql_parameter_names(sql: str) -> list[str]:
-    """The ``$name`` parameters of ``sql`` in order of first use, outside strings and comments.
+    r"""The ``$name`` parameters of ``sql`` in order of first use, outside strings and comments.
+
+    DuckDB's parser says which they are (``E'…'`` and ``$tag$…$tag$`` strings included);
+    SQL it cannot parse is scanned here, and DuckDB then says what is wrong with it.
 
     >>> sql_parameter_names("SELECT * FROM logs WHERE site = $site AND message <> '$site $x' -- $y")
     ['site']
+    >>> sql_parameter_names("SELECT E'it\\'s $x', $tag$ $y $tag$, $z")
+    ['z']
     """
-    names: list[str] = []
+    scanned: list[str] = []
     for match in _TOKENS.finditer(sql):
         name = match.group(1)
-        if name is not None and name not in names:
+        if name is not None and name not in scanned:
+            scanned.append(name)
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return scanned
+    used = {name.lower() for statement in statements for name in statement.named_parameters}
+    names: list[str] = []
+    for match in _ANY_PARAMETER.finditer(sql):
+        name = match.group(1)
+        if name.lower() in used and name not in names:
             names.append(name)
     return names
 
@@ -90,7 +109,12 @@ class LabMagics(Magics):
     @cell_magic
     def sql(self, line: str, cell: str) -> pl.DataFrame:
         """Run the cell's SQL against the lab; the result as a polars DataFrame."""
-        args = parse_argstring(self.sql, line)
+        try:
+            # quotes as a shell reads them: a lab path may hold blanks
+            argv = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%%sql {line.strip()}: {exc}") from None
+        args = self.sql.parser.parse_args(argv)
         shell = self.shell
         if shell is None:
             raise UsageError("%%sql runs inside an IPython shell or notebook")

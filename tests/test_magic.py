@@ -96,6 +96,28 @@ def test_sql_lab_option_overrides_the_default(
     assert frame.rows() == [(3,)]
 
 
+@pytest.mark.parametrize("quote", ['"', "'"])
+def test_sql_lab_path_with_blanks_in_quotes(
+    shell: InteractiveShell, small_lab: Path, tmp_path: Path, quote: str
+) -> None:
+    """The quotes had stayed part of the path ("no lab at \"/…\"")."""
+    folder = tmp_path / "my labs"
+    folder.mkdir()
+    lab = folder / "lab.duckdb"
+    lab.write_bytes(small_lab.read_bytes())
+
+    frame = shell.run_cell_magic(
+        "sql", f"--lab {quote}{lab}{quote}", "SELECT count(*) AS n FROM logs"
+    )
+
+    assert frame.rows() == [(3,)]
+
+
+def test_sql_refuses_an_unclosed_quote(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match="No closing quotation"):
+        shell.run_cell_magic("sql", '--lab "x.duckdb', "SELECT 1")
+
+
 def test_sql_in_a_run_cell_shows_its_result(shell: InteractiveShell) -> None:
     result = shell.run_cell("%%sql -o sites\nSELECT DISTINCT site FROM logs ORDER BY site")
 
@@ -120,6 +142,16 @@ def test_parameter_names_skip_strings_and_comments() -> None:
     )
 
     assert sql_parameter_names(sql) == ["a", "f", "h_1"]
+
+
+def test_parameter_names_skip_escape_and_dollar_quoted_strings(shell: InteractiveShell) -> None:
+    """As DuckDB reads them: $x inside E'it\\'s $x' or $tag$ … $tag$ had been asked of the
+    notebook ("assign x")."""
+    sql = "SELECT E'it\\'s $x' AS s, $tag$ $y $tag$ AS t, $n AS n"
+    shell.user_ns["n"] = 7
+
+    assert sql_parameter_names(sql) == ["n"]
+    assert shell.run_cell_magic("sql", "", sql).rows() == [("it's $x", " $y ", 7)]
 
 
 def test_bind_lists_every_missing_name() -> None:
