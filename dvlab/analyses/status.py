@@ -46,11 +46,15 @@ class Status:
     failed: list[dict[str, Any]]
     workflows: list[dict[str, Any]]
     dependencies: list[dict[str, Any]]
+    #: the last time the task history knows of, when ``at`` is after it: what happened
+    #: since is not in the lab
+    history_ends: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "at": self.at,
             "site": self.site,
+            "history_ends": self.history_ends,
             "running": self.running,
             "failed": self.failed,
             "workflows": self.workflows,
@@ -98,13 +102,30 @@ def status(
         relation = handle.query(query, **params)
         columns = relation.columns
         answers[name] = [dict(zip(columns, row, strict=True)) for row in relation.fetchall()]
-    moment = handle.sql("SELECT dvlab_moment($at)", {"at": at}).fetchall()[0][0]
-    return Status(at=moment, site=site, **answers)
+    moment, first, last = handle.sql(
+        """SELECT dvlab_moment($at), min(t), max(t) FROM (
+               SELECT unnest([created, started, finished]) AS t FROM tasks
+               UNION ALL SELECT ts FROM task_transitions)""",
+        {"at": at},
+    ).fetchall()[0]
+    if first is not None and moment < first:
+        # no task had been created: a mistyped moment, not an all-clear
+        raise BadInputError(
+            f"--at {at}: the task history begins later, at {format_utc(first)} (and ends at "
+            f"{format_utc(last)}); nothing is known of that moment"
+        )
+    ends = last if last is not None and moment > last else None
+    return Status(at=moment, site=site, history_ends=ends, **answers)
 
 
 def render(answers: Status) -> list[str]:
     """The seven answers as text, each with its evidence."""
     lines = [f"status at {_time(answers.at)}" + (f", site {answers.site}" if answers.site else "")]
+    if answers.history_ends is not None:
+        lines.append(
+            f"(the task history ends at {_time(answers.history_ends)}: what changed after that "
+            "is not in the lab)"
+        )
     lines.append("")
     lines.append(f"1. What is running: {len(answers.running)} task(s)")
     for r in answers.running:

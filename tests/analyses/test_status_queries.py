@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dvlab.analyses.lineage import draw, trace
-from dvlab.analyses.status import status
+from dvlab.analyses.status import render, status
 from dvlab.errors import BadInputError
 from dvlab.lab.ingest import ingest
 
@@ -174,6 +174,22 @@ none,w2,attach_volume,,attach_volume,sto1,storage,volume,vol-2,failed,1,{DAY}10:
     got = {r["task_id"]: r["error_class"] for r in status(path, at=AT).failed}
 
     assert got == {"own": "StorageIOError", "none": "Timeout"}
+
+
+def test_a_moment_before_the_task_history_is_refused_and_one_after_it_said(lab: Path) -> None:
+    """A mistyped year had answered 0 running, 0 failed: an all-clear for a moment of which
+    the lab knows nothing. After the history's last change, the answers hold but say so."""
+    with pytest.raises(
+        BadInputError, match=r"the task history begins later, at 2026-11-30T10:00:00\.000Z"
+    ):
+        status(lab, at="2025-11-30T10:03:00Z")
+
+    later = status(lab, at="2030-01-01T00:00:00Z")
+    assert later.history_ends is not None
+    assert later.history_ends.isoformat() == "2026-11-30T10:08:00+00:00"  # r4 succeeded last
+    assert "(the task history ends at 2026-11-30T10:08:00.000Z" in render(later)[1]
+    assert status(lab, at=AT).history_ends is None
+    assert not render(status(lab, at=AT))[1]
 
 
 def test_what_is_running(lab: Path) -> None:
