@@ -54,7 +54,7 @@ _CLF = re.compile(
     + r"(?:\s*(?P<sign>[+-])(?P<hh>\d{2}):?(?P<mm>\d{2}))?\]?"
 )
 _BSD = re.compile(
-    r"(?:[A-Za-z]{3},?\s+)??"
+    r"(?:(?P<weekday>[A-Za-z]{3}),?\s+)??"
     + _MONTH
     + r"\s+(?P<day>\d{1,2})\s+(?:(?P<year>\d{4})\s+)?"
     + _CLOCK
@@ -78,6 +78,9 @@ class YearGuess:
     that drops by more than :data:`ROLLOVER_MONTHS` from the previous date's
     (December, then January) starts the next year, and one that rises by as
     much (January, then a late line of December) goes back to the year before.
+    A first date that names its weekday (``Mon Aug  5``, as ctime writes) takes,
+    of those years, the latest whose calendar agrees, going back up to 28 years
+    (the calendar's cycle); the file's date alone would make it a Wednesday.
 
     ``reference`` may be naive (taken as wall time in ``tz``) or aware
     (converted to ``tz``, the zone the log's times are read in).
@@ -96,10 +99,11 @@ class YearGuess:
         """The guess a parser uses for one source: ``--year``, else the file's mtime."""
         return cls(year=options.year, reference=options.mtime, tz=options.tz)
 
-    def year_for(self, month: int, day: int, clock: str) -> int:
-        """The year of the date ``month``/``day`` at ``clock`` (``HH:MM:SS``), the next in order."""
+    def year_for(self, month: int, day: int, clock: str, weekday: int | None = None) -> int:
+        """The year of the date ``month``/``day`` at ``clock`` (``HH:MM:SS``), the next in
+        order; ``weekday`` (Monday 0) is the one the line names, if it names one."""
         if self._year is None:
-            self._year = self._first_year(month, day, clock)
+            self._year = self._first_year(month, day, clock, weekday)
         elif self._last_month is not None and self._last_month - month > ROLLOVER_MONTHS:
             self._year += 1
         elif self._last_month is not None and month - self._last_month > ROLLOVER_MONTHS:
@@ -107,22 +111,27 @@ class YearGuess:
         self._last_month = month
         return self._year
 
-    def _first_year(self, month: int, day: int, clock: str) -> int:
+    def _first_year(self, month: int, day: int, clock: str, weekday: int | None) -> int:
         if self._fixed is not None:
             return self._fixed
         reference = self._reference or datetime.now()
         year = reference.year
         hour, minute, second = (int(part) for part in clock[:8].split(":"))
-        for candidate in range(year, year - 8, -1):
+        plain = None  # the year the file's date alone gives
+        for candidate in range(year, year - 30, -1):
             try:
                 when = datetime(candidate, month, day, hour, minute, min(second, 59))
             except ValueError:  # 29 February of a common year: the leap year before
                 if month == 2 and day == 29:
                     continue
                 return year  # 31 April: no date at all
-            if when <= reference + FUTURE_SLACK:
+            if when > reference + FUTURE_SLACK:
+                continue
+            if weekday is None or when.weekday() == weekday:
                 return candidate
-        return year - 1
+            if plain is None:
+                plain = candidate
+        return plain if plain is not None else year - 1
 
 
 def _wall_time(moment: datetime | None, tz: str) -> datetime | None:
@@ -137,17 +146,24 @@ def _wall_time(moment: datetime | None, tz: str) -> datetime | None:
     return moment.astimezone(zone).replace(tzinfo=None)
 
 
+#: English weekday abbreviations, Monday 0 (as datetime.weekday)
+WEEKDAYS = {name: i for i, name in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))}
+
+
 def month_number(name: str) -> int | None:
     """1-12 for an English month abbreviation (``Jan``, ``jan``), else None."""
     return MONTHS.get(name.lower())
 
 
-def bsd_to_iso(month: str, day: str, clock: str, years: YearGuess) -> str | None:
-    """``Mmm dd HH:MM:SS`` parts as ``YYYY-MM-DD HH:MM:SS``; None for an unknown month."""
+def bsd_to_iso(
+    month: str, day: str, clock: str, years: YearGuess, weekday: str | None = None
+) -> str | None:
+    """``Mmm dd HH:MM:SS`` parts as ``YYYY-MM-DD HH:MM:SS``; None for an unknown month.
+    ``weekday``, an English abbreviation the line gives (``Mon``), helps guess the year."""
     number = month_number(month)
     if number is None:
         return None
-    year = years.year_for(number, int(day), clock)
+    year = years.year_for(number, int(day), clock, WEEKDAYS.get((weekday or "").lower()))
     return f"{year:04d}-{number:02d}-{int(day):02d} {clock}"
 
 
@@ -172,7 +188,9 @@ def iso_time(text: str, *, years: YearGuess | None = None) -> str:
         year = match["year"] or match["year_after"]
         if year is None:
             guess = years if years is not None else YearGuess()
-            date_time = bsd_to_iso(match["month"], match["day"], match["clock"], guess)
+            date_time = bsd_to_iso(
+                match["month"], match["day"], match["clock"], guess, match["weekday"]
+            )
         else:
             date = _date(year, match["month"], match["day"])
             date_time = None if date is None else f"{date} {match['clock']}"

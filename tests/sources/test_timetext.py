@@ -133,3 +133,29 @@ def test_a_date_no_year_has_keeps_the_reference_year() -> None:
 def test_bsd_to_iso_unknown_month() -> None:
     assert bsd_to_iso("Foo", "1", "00:00:00", YearGuess(year=2000)) is None
     assert bsd_to_iso("Jul", " 7", "08:06:15", YearGuess(year=2005)) == "2005-07-07 08:06:15"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # 5 August 2026 is a Wednesday; 2025's a Tuesday, 2024's a Monday (by a calendar)
+        ("Mon Aug  5 20:21:42", "2024-08-05 20:21:42"),
+        ("Wed Aug  5 20:21:42", "2026-08-05 20:21:42"),
+        ("Aug  5 20:21:42", "2026-08-05 20:21:42"),
+        # not the name of a weekday: the file's date alone
+        ("Xyz Aug  5 20:21:42", "2026-08-05 20:21:42"),
+    ],
+)
+def test_a_weekday_the_line_names_picks_the_year_whose_calendar_agrees(
+    text: str, expected: str
+) -> None:
+    """mongod 2.2 writes ctime without a year: the file's date alone had put "Mon Aug 5"
+    in a year whose 5 August is a Wednesday."""
+    assert iso_time(text, years=YearGuess(reference=datetime(2026, 12, 5))) == expected
+
+
+def test_a_weekday_only_guides_the_first_date() -> None:
+    """The dates after the first go on from its year, by their months."""
+    years = YearGuess(reference=datetime(2026, 12, 5))
+    assert iso_time("Mon Aug  5 20:21:42", years=years) == "2024-08-05 20:21:42"
+    assert iso_time("Wed Aug  7 09:00:00", years=years) == "2024-08-07 09:00:00"
