@@ -149,6 +149,11 @@ def _printable(text: str | None) -> str | None:
     )
 
 
+#: how the counts chart names records without a service, or without a level
+NO_SERVICE = "(no service)"
+NO_LEVEL = "(no level)"
+
+
 def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
     """Events over time, one row of stacked bars per service, coloured by level.
 
@@ -179,6 +184,12 @@ def counts_chart(frame: pl.DataFrame, *, bucket: str) -> alt.Chart:
         pl.col(name).map_elements(_printable, return_dtype=pl.String)
         for name in ("service", "level")
         if frame.schema[name] == pl.String
+    )
+    # records without a level or a service are drawn, and named so: a null level has no
+    # colour on the scale, and its bars had been an unlabelled gap
+    frame = frame.with_columns(
+        pl.col("service").cast(pl.String).fill_null(NO_SERVICE),
+        pl.col("level").cast(pl.String).fill_null(NO_LEVEL),
     )
     levels = level_order(frame.get_column("level").unique().to_list())
     colours = [LEVEL_COLOURS.get(level, OTHER_LEVEL_COLOUR) for level in levels]
@@ -258,7 +269,7 @@ def counts_description(frame: pl.DataFrame, *, bucket: str) -> str:
     """
     named = frame.get_column("service").to_list()
     services = sorted({s for s in named if s is not None})
-    services += ["no service"] if None in named else []
+    services += [NO_SERVICE] if None in named else []
     levels = level_order(frame.get_column("level").to_list())
     events = int(frame.get_column("events").sum()) if frame.height else 0
     return (

@@ -233,3 +233,31 @@ def test_control_characters_in_labels_render_escaped() -> None:
     svg = vl_convert.vegalite_to_svg(charts.counts_chart(frame, bucket="1 minute").to_dict())
     assert "svc\\x1b[1m" in svg
     assert "\x1b" not in svg
+
+
+def test_records_without_a_level_or_a_service_are_drawn_and_named() -> None:
+    """A null level had no colour on the scale: its bars were an unlabelled gap, missing
+    from the legend, and a null service a row called "null"."""
+    start = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    minute = timedelta(minutes=1)
+    frame = pl.DataFrame(
+        {
+            "bucket": [start, start, start],
+            "bucket_end": [start + minute] * 3,
+            "service": ["nova", "nova", None],
+            "level": ["info", None, "error"],
+            "events": [2, 6, 1],
+        }
+    )
+
+    chart = charts.counts_chart(frame, bucket="1 minute")
+    svg = vl_convert.vegalite_to_svg(chart.to_json())
+
+    assert chart.to_dict()["encoding"]["color"]["scale"]["domain"] == [
+        "info",
+        "error",
+        "(no level)",
+    ]
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "(no level)" in texts and "(no service)" in texts
+    assert "null" not in texts
