@@ -68,11 +68,12 @@ _TIMESTAMP = 1114
 _TIMESTAMPTZ = 1184
 
 #: the DuckDB type a watermark's text is compared as, by its PostgreSQL type (oid), so that
-#: two versions of a row are ordered as PostgreSQL orders them; text otherwise (compared
-#: byte by byte: a collation of the server's own may order it otherwise)
+#: two versions of a row are ordered as PostgreSQL orders them. A watermark of another type
+#: (numeric, text in a collation, an enum, an interval, ...) is ranked by the server instead
+#: (see tables.RANKED)
 _VERSION_TYPES = {
     **dict.fromkeys((20, 21, 23, 26), "HUGEINT"),  # bigint, smallint, integer, oid
-    **dict.fromkeys((700, 701, 1700), "DOUBLE"),  # real, double precision, numeric
+    **dict.fromkeys((700, 701), "DOUBLE"),  # real, double precision
     **dict.fromkeys((1082, _TIMESTAMP, _TIMESTAMPTZ), "TIMESTAMPTZ"),  # date and times
 }
 
@@ -427,10 +428,18 @@ def _pull(
         )
     # COPY's text format: a line per row (see tables.CopiedRows), each numbered as it is
     # sent, so that the file can be read in parallel in any order
+    # a watermark whose order DuckDB cannot tell from its text is ranked here, in the
+    # server's own order of its type (its collation, an enum's declared order)
+    ranked = watermark is not None and dict(described)[watermark] not in _VERSION_TYPES
+    rank = (
+        sql.SQL(", dense_rank() OVER (ORDER BY b.{})").format(sql.Identifier(watermark))
+        if ranked and watermark is not None
+        else sql.SQL("")
+    )
     copy = sql.SQL(
-        "COPY (SELECT row_number() OVER () AS dvlab_row, {select} FROM ({rel}) AS b "
+        "COPY (SELECT row_number() OVER () AS dvlab_row, {select}{rank} FROM ({rel}) AS b "
         "WHERE {where}) TO STDOUT"
-    ).format(select=select, rel=relation, where=where)
+    ).format(select=select, rank=rank, rel=relation, where=where)
     longest = mended = 0
     if unchecked:
         # for the copy alone: the queries above read their text (names, values) as UTF-8
@@ -463,12 +472,16 @@ def _pull(
     conn.execute("COMMIT")
     return _Pulled(
         into,
-        tables.CopiedRows(tuple(names), longest),
+        tables.CopiedRows(tuple(names), longest, ranked=ranked),
         rows,
         position,
         watermark,
         mended,
-        _VERSION_TYPES.get(dict(described)[watermark], "VARCHAR") if watermark else "VARCHAR",
+        "BIGINT"
+        if ranked
+        else _VERSION_TYPES.get(dict(described)[watermark], "VARCHAR")
+        if watermark
+        else "VARCHAR",
     )
 
 
@@ -745,7 +758,7 @@ def _stage(
             source=name,
             copied=pulled.copied,
             # of two rows of one id, the one of the later watermark is the row as it is now
-            version=pulled.watermark,
+            version=tables.RANKED if pulled.copied.ranked else pulled.watermark,
             version_type=pulled.watermark_type,
         )
     except SourceReadError as exc:

@@ -55,18 +55,27 @@ _UNESCAPE_COPIED = r"""CREATE OR REPLACE TEMP MACRO dvlab_copied_text(v) AS (
     END)"""
 
 
+#: ``version`` for rows whose versions are ordered by the rank a database's copy gives each
+#: (see CopiedRows): for a type whose order DuckDB cannot tell from its text (an enum, a
+#: collated text, an interval, a numeric wider than a double)
+RANKED = "\x00rank"
+
+
 @dataclass(frozen=True)
 class CopiedRows:
     r"""A result a database wrote in PostgreSQL's text format (``COPY … TO STDOUT``): a
     line per row, values separated by tabs, a control character or backslash in a value
     escaped with a backslash, NULL written ``\N``; the first value is the row's number
     (from 1), the rest are ``columns``. ``longest`` is the widest line's length in bytes.
+    With ``ranked``, a last value follows: the rank of the row's version among the rows
+    copied, in the database's own order (see :data:`RANKED`).
 
     As no value holds a line break, DuckDB's reader can split the file anywhere in
     parallel (a CSV's quoted line breaks can make it start a part mid-value)."""
 
     columns: tuple[str, ...]
     longest: int
+    ranked: bool = False
 
     def line_bytes(self) -> int:
         return max(CSV_LINE_BYTES, self.longest + 1024)
@@ -570,16 +579,18 @@ def _read_raw(
     if copied is not None:
         con.execute(_UNESCAPE_COPIED)
         spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(copied.columns)))
+        rank = ", 'v': 'BIGINT'" if copied.ranked else ""
         # a view holds no parameter: the path is written in
         reader = (
             f"read_csv({quote_literal(files.duckdb_path(path))}, header = false, "
             "auto_detect = false, delim = '\t', quote = '', "
-            f"escape = '', nullstr = '\\N', columns = {{'n': 'BIGINT', {spec}}}, "
+            f"escape = '', nullstr = '\\N', columns = {{'n': 'BIGINT', {spec}{rank}}}, "
             f"strict_mode = true, max_line_size = {copied.line_bytes()})"
         )
         select = "n, " + ", ".join(
             f"dvlab_copied_text(c{i}) AS c{i}" for i in range(len(copied.columns))
         )
+        select += ", v" if copied.ranked else ""
     elif shape.layout == "csv":
         reader = (
             "read_csv(?, header = true, all_varchar = true, auto_detect = true, "
@@ -603,6 +614,7 @@ def _read_raw(
             columnar = {n: (f"c{i}", "VARCHAR") for i, n in enumerate(copied.columns)}
             record = ", ".join(f"{quote_literal(n)}, r.{a}" for n, (a, _) in columnar.items())
             aliases = "".join(f", r.{alias}" for alias, _ in columnar.values())
+            aliases += ", r.v AS dvlab_rank" if copied.ranked else ""
             con.execute(
                 f"""CREATE OR REPLACE TEMP VIEW {raw} AS
                     SELECT r.n AS line, json_object({record})::VARCHAR AS record{aliases}
@@ -875,6 +887,8 @@ def _table_select(
     # the version of a row (see stage), as text
     found = _find(columnar, version) if columnar is not None and version is not None else None
     version_text = f"{found[0]}::VARCHAR" if found is not None else "NULL::VARCHAR"
+    if version == RANKED:
+        version_text = "dvlab_rank::VARCHAR"
     chosen = checked_columns(shape, mapping, source)
     texts, attributes = row_texts(shape, chosen, columnar)
     state = "state" if kind == "tasks" else "to_state"

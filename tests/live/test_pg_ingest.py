@@ -892,6 +892,13 @@ def test_a_source_without_a_watermark_keeps_its_zone_too(
         ("text", "10", "9"),  # text, compared as text, as PostgreSQL does
         ("timestamptz", "-infinity", "2026-01-01 00:00:00+00"),
         ("numeric", "2.5", "10"),
+        # these had been compared as a double (taken for one value: the newer row a
+        # duplicate reject) or as text, byte by byte
+        ("numeric(20,0)", "12345678901234567890", "12345678901234567891"),
+        ("interval", "9 days", "10 days"),
+        ("pg_lsn", "0/9", "0/10"),
+        ('text COLLATE "en-x-icu"', "a", "B"),
+        ("enum", "zeta", "alpha"),  # in the order the type declares
     ],
 )
 def test_the_later_version_is_the_one_postgresql_orders_later(
@@ -903,6 +910,13 @@ def test_the_later_version_is_the_one_postgresql_orders_later(
     older: str,
     newer: str,
 ) -> None:
+    if column == "enum":
+        pg.execute(
+            sql.SQL("CREATE TYPE {} AS ENUM ('zeta', 'alpha')").format(
+                sql.Identifier(scratch_schema, "phase")
+            )
+        )
+        column = f'"{scratch_schema}".phase'
     table = Table(pg, scratch_schema, "v", f"task_id text, state text, w {column}")
     table.add("t", "failed", newer)
     table.add("t", "running", older)
