@@ -961,6 +961,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             raise BadInputError(
                 f"--start {args.start!r} is not a time; give RFC 3339, as 2026-11-30T08:00:00Z"
             )
+    from dvlab.simulate.run import identity
+
+    duration = None if args.duration is None else _duration(args.duration)
+    run = identity(args.scenario, args.seed, args.scale, start, duration)
     if args.to_nats or args.to_postgres:
         from dvlab.simulate.push import check_targets
 
@@ -970,6 +974,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             prefix=args.nats_prefix,
             pg_dsn=args.to_postgres or None,
             schema=args.pg_schema,
+            run=run,
         )
     result = simulate(
         Path(args.out),
@@ -977,7 +982,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         scale=args.scale,
         start=start,
-        duration=None if args.duration is None else _duration(args.duration),
+        duration=duration,
     )
     counts = ", ".join(f"{n:,} {what}" for what, n in result.counts.items())
     print(f"{args.scenario} (seed {args.seed}, {args.scale}) -> {result.out}: {counts}")
@@ -986,7 +991,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from dvlab.live.pgingest import shown_name
         from dvlab.simulate.push import to_postgres
 
-        held = to_postgres(result.out, args.to_postgres, args.pg_schema)
+        held = to_postgres(result.out, args.to_postgres, args.pg_schema, run=run)
         # as --table takes it: a name PostgreSQL would fold (Upper) is quoted
         schema_name = shown_name(args.pg_schema)
         where = f"{pgconn.describe(args.to_postgres)} schema {schema_name}"

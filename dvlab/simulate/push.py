@@ -43,9 +43,13 @@ _COLUMNS = {"tasks": TASK_COLUMNS, "task_transitions": TRANSITION_COLUMNS}
 SUBJECT_PREFIX = "dv"
 
 
-def to_postgres(out: Path, dsn: str, schema: str = "public") -> dict[str, int]:
+def to_postgres(
+    out: Path, dsn: str, schema: str = "public", *, run: str | None = None
+) -> dict[str, int]:
     """Load ``out/tasks/*.csv`` into ``schema.tasks`` and ``schema.task_transitions``;
-    returns the rows each table holds afterwards."""
+    returns the rows each table holds afterwards. ``run`` (see :func:`run.identity`) is
+    noted on the schema, so that :func:`check_targets` refuses another run's there before
+    it is simulated."""
     from psycopg import sql
 
     from dvlab.live import pgconn
@@ -152,6 +156,12 @@ def to_postgres(out: Path, dsn: str, schema: str = "public") -> dict[str, int]:
                         0
                     ]
                 )
+            if run is not None:
+                conn.execute(
+                    sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                        sql.Identifier(schema), sql.Literal(_RUN_NOTE + run)
+                    )
+                )
     except SourceConnectError:
         raise
     except Exception as exc:
@@ -191,10 +201,12 @@ def check_targets(
     prefix: str = SUBJECT_PREFIX,
     pg_dsn: str | None = None,
     schema: str = "public",
+    run: str | None = None,
 ) -> None:
-    """Refuse, before a run is simulated, a stream or schema name that cannot be one and a
-    server that does not answer: the run's folder would be written and then left (another
-    try needs another --out)."""
+    """Refuse, before a run is simulated, a stream or schema name that cannot be one, a
+    server that does not answer, and a schema that holds another ``run`` (as
+    :func:`to_postgres` noted it): the run's folder would be written and then left
+    (another try needs another --out)."""
     if nats_url is not None:
         if not stream or any(c in stream for c in " \t\r\n.*>/\\"):
             raise BadInputError(
@@ -222,7 +234,24 @@ def check_targets(
             )
         from dvlab.live import pgconn
 
-        pgconn.connect(pg_dsn, purpose="dvlab simulate").close()
+        conn = pgconn.connect(pg_dsn, purpose="dvlab simulate", autocommit=True)
+        try:
+            held = conn.execute(
+                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+                [schema],
+            ).fetchall()
+        finally:
+            conn.close()
+        noted = str(held[0][0] or "") if held else ""
+        if run is not None and noted.startswith(_RUN_NOTE) and noted != _RUN_NOTE + run:
+            raise BadInputError(
+                f"--pg-schema {schema} holds another simulation ({noted.removeprefix(_RUN_NOTE)}):"
+                " loading this one would overwrite its rows; give another --pg-schema"
+            )
+
+
+#: how a schema that a simulation was loaded into says which (a comment on it)
+_RUN_NOTE = "dvlab simulate: "
 
 
 async def _reach_nats(url: str, stream: str, prefix: str) -> None:

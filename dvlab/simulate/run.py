@@ -42,6 +42,20 @@ class Simulated:
     counts: dict[str, int]
 
 
+def identity(
+    scenario: str,
+    seed: int,
+    scale: str = "small",
+    start: datetime | None = None,
+    duration: timedelta | None = None,
+) -> str:
+    """What names a run, as :func:`simulate` resolves its defaults: the same text for two
+    runs that write the same rows."""
+    start = (start or DEFAULT_START).astimezone(UTC)
+    duration = scenarios.DURATIONS.get(scenario) if duration is None else duration
+    return f"{scenario}, seed {seed}, scale {scale}, from {start.isoformat()} for {duration}"
+
+
 def simulate(
     out: Path,
     *,

@@ -403,3 +403,23 @@ def test_a_stream_that_would_not_take_every_message_is_refused_before_one_is_sen
 
     assert (code, asyncio.run(held())) == (2, 0)
     assert said.format(name=name) in err
+
+
+def test_another_run_into_a_schema_is_refused_before_it_is_simulated(
+    pg_dsn: str, scratch_schema: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schema says which run it holds: another is refused before its folder is written
+    (it had been refused after, its folder left, and a second try refused as that folder
+    was not empty). The same run again is taken, and changes nothing."""
+    simulate = ["simulate", "--scenario", "baseline", "--duration", "20m"]
+    pushed = ["--to-postgres", pg_dsn, "--pg-schema", scratch_schema]
+    assert main([*simulate, "--seed", "2", "--out", str(tmp_path / "a"), *pushed]) == 0
+    capsys.readouterr()
+
+    code = main([*simulate, "--seed", "5", "--out", str(tmp_path / "b"), *pushed])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"--pg-schema {scratch_schema} holds another simulation (baseline, seed 2," in err
+    assert not (tmp_path / "b").exists()
+    assert main([*simulate, "--seed", "2", "--out", str(tmp_path / "c"), *pushed]) == 0
