@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dvlab.analyses.timeline import check_level, check_window, timeline
+from dvlab.analyses.timeline import check_level, check_window, parse_time, timeline
 from dvlab.cli import main
 from dvlab.errors import BadInputError
 from tests.cli_fixture import write_fixture
@@ -247,3 +247,9 @@ def test_id_finds_a_tasks_changes_by_its_target_or_idempotency_key(tmp_path: Pat
     assert tasks("idem-2") == ["t2"]
     assert tasks("b") == ["t2"]  # an attribute's value
     assert tasks("shelf") == []  # its name
+
+
+def test_a_number_too_short_for_an_epoch_is_told_how_long_one_is() -> None:
+    """`--at 5` had been told to give "an epoch number", which it had."""
+    with pytest.raises(BadInputError, match=r"'5' is not a time; .* at least 9 digits"):
+        parse_time("5", name="--at")
