@@ -53,8 +53,10 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
         raise BadInputError(
             f"could not tell the format of {source}: it has no text lines; {_advice()}"
         )
-    # a stack trace's lines belong to the record above them; they vote for no format
-    starts = [line for line in lines if not is_continuation(line)]
+    # a stack trace's lines belong to the record above them; they vote for no format (a
+    # JSON object is a record however it is indented)
+    starts = [line for line in lines if not is_continuation(line) or _is_json_object(line)]
+    continued = len(lines) - len(starts) if starts else 0
     if starts:
         lines = starts
 
@@ -67,13 +69,18 @@ def detect_format(sample: list[str], *, source: str = "the input") -> str:
     best = max(DETECTABLE, key=lambda name: scores[name])  # max keeps the first of equals
     if scores[best] >= THRESHOLD:
         return best
+    # the lines that voted: those that start a record
+    one = len(lines) == 1
+    voted = f"{len(lines)} {'line that starts' if one else 'lines that start'} a record" + (
+        f" ({continued} indented one{'' if continued == 1 else 's'} taken to continue them)"
+        if continued
+        else ""
+    )
     if scores[best] == 0:
-        found = (
-            f"none of {', '.join(sorted(DETECTABLE))} reads any of the first {len(lines)} lines"
-        )
+        found = f"none of {', '.join(sorted(DETECTABLE))} reads any of the first {voted}"
     else:
         found = (
-            f"the closest, {best}, reads {scores[best]:.0%} of the first {len(lines)} lines "
+            f"the closest, {best}, reads {scores[best]:.0%} of the first {voted} "
             f"({THRESHOLD:.0%} needed)"
         )
     raise BadInputError(f"could not tell the format of {source}: {found}; {_advice()}")

@@ -63,7 +63,8 @@ def test_only_the_first_200_lines_count() -> None:
         detect_format(sample)
     assert str(info.value) == (
         "could not tell the format of the input: none of jsonl, logfmt, oslo, syslog reads any "
-        "of the first 200 lines; pass --format (jsonl, logfmt, oslo, syslog for logs; "
+        "of the first 200 lines that start a record; pass --format (jsonl, logfmt, oslo, "
+        "syslog for logs; "
         "nats-monitor, otlp-json, openmetrics, prometheus, prometheus-api for metrics and "
         "traces), --kind for a table, or --pattern"
     )
@@ -82,7 +83,7 @@ def test_real_apache_error_log_is_not_detected(
         detect_format(raw_lines(real_data / "loghub-apache/Apache_2k.log"), source="Apache_2k.log")
     message = str(info.value)
     assert message.startswith("could not tell the format of Apache_2k.log")
-    assert "none of jsonl, logfmt, oslo, syslog reads any of the first 200 lines" in message
+    assert "none of jsonl, logfmt, oslo, syslog reads any of the first 200 lines that" in message
     assert message.endswith("), --kind for a table, or --pattern")
     assert "--format (jsonl, logfmt, oslo, syslog for logs; nats-monitor, otlp-json" in message
 
@@ -92,6 +93,21 @@ def test_a_mixed_sample_is_not_detected() -> None:
     sample = [*SYSLOG, "Jun 14 15:16:02 combo su: x", *LOGFMT]
     with pytest.raises(BadInputError, match="the closest, syslog, reads 60% of the first 5 lines"):
         detect_format(sample)
+
+
+def test_indented_lines_are_said_to_be_taken_as_continuations() -> None:
+    """A file of one line and 13 indented ones had been said to have 1 line."""
+    sample = ["2026-12-01 10:00:00 [INFO] start", *(f"    at frame{i}" for i in range(13))]
+    with pytest.raises(
+        BadInputError,
+        match=r"any of the first 1 line that starts a record \(13 indented ones taken to",
+    ):
+        detect_format(sample)
+
+
+def test_an_indented_json_object_is_a_record() -> None:
+    """It had been taken for a continuation, and the file for no format."""
+    assert detect_format([' {"ts": "2026-12-01T10:00:00Z", "msg": "a"}']) == "jsonl"
 
 
 def test_an_empty_sample() -> None:
