@@ -77,6 +77,9 @@ _VERSION_TYPES = {
     **dict.fromkeys((1082, _TIMESTAMP, _TIMESTAMPTZ), "TIMESTAMPTZ"),  # date and times
 }
 
+#: text, varchar, bpchar
+_TEXT_OIDS = frozenset({25, 1043, 1042})
+
 #: rows, or bytes, written at once while copying (and between checks for Ctrl-C): whichever
 #: comes first, so wide rows do not pile up in memory
 _COPY_BATCH = 8192
@@ -319,10 +322,15 @@ class _Pulled:
 
 
 def _pull(
-    conn: psycopg.Connection, source: PgSource, since: str | None, into: Path, zone: str
+    conn: psycopg.Connection,
+    source: PgSource,
+    since: str | None,
+    into: Path,
+    zone: str,
+    notes: list[str],
 ) -> _Pulled | None:
     """Copy the new rows into ``into`` as CSV, ``timestamp`` columns read in ``zone``; None
-    when there are none."""
+    when there are none. What the run should say of the source goes to ``notes``."""
     relation = _relation(source)
     # the copy's bytes are read as UTF-8 whatever the database's own encoding; but a
     # SQL_ASCII database holds bytes in no known encoding, which the server will not
@@ -379,6 +387,12 @@ def _pull(
     if watermark is not None:
         oid = dict(described)[watermark]
         type_name = _type_name(cur, oid)
+        if oid in _TEXT_OIDS:
+            notes.append(
+                f"the watermark column {watermark} holds text, and rows are taken in the order "
+                "of its text: times written in it with different offsets or forms are out of "
+                "order, and rows can be missed; give --watermark a timestamptz or sequence column"
+            )
         column = sql.SQL("b.{}").format(sql.Identifier(watermark))
         # a row without a watermark value, or with one past every other (NaN, infinity),
         # cannot be placed: it is read every time (and skipped when unchanged). A position
@@ -702,7 +716,8 @@ def _stage(
         # and the source keeps the zone it was first read in
         zone = source.naive_tz or str(conn.execute("SHOW TimeZone").fetchall()[0][0])
         recorded["naive_tz"] = zone
-        pulled = _pull(conn, source, since, staging.spill / "pulled.copy", zone)
+        notes: list[str] = []
+        pulled = _pull(conn, source, since, staging.spill / "pulled.copy", zone, notes)
     except psycopg.errors.UndefinedTable as exc:
         raise pgconn.error(exc, source.dsn, "no such table") from None
     except psycopg.errors.CharacterNotInRepertoire as exc:
@@ -729,7 +744,7 @@ def _stage(
         entry = {
             **base,
             "status": "unchanged",
-            "message": f"nothing new since {since}" if since else "no rows",
+            "message": "; ".join([f"nothing new since {since}" if since else "no rows", *notes]),
             "position": since,
             "options": json.dumps(recorded),
         }
@@ -792,10 +807,13 @@ def _stage(
         ingest_id=ingest_id,
     )
     if pulled.mended:
-        entry["message"] = report.message = (
+        notes.insert(
+            0,
             f"{pulled.mended} row(s) held bytes that are not UTF-8 (the database's encoding is "
-            "SQL_ASCII, which checks none): each such byte is stored as \\xHH, its value"
+            "SQL_ASCII, which checks none): each such byte is stored as \\xHH, its value",
         )
+    if notes:
+        entry["message"] = report.message = "; ".join(notes)
     return report, entry
 
 

@@ -675,6 +675,28 @@ def test_a_tz_given_after_the_first_run_is_not_applied_to_times_held_as_text_eit
     ]
 
 
+def test_a_watermark_of_text_is_said_to_order_rows_as_text(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """updated_at as text, taken by default: 09:30Z sorts before 10:00+02:00 (08:00Z) as
+    text, so the later row is missed, and that had gone without a word."""
+    table = Table(pg, scratch_schema, "texty", "task_id text, state text, updated_at text")
+    table.add("a", "running", "2026-01-01T10:00:00+02:00")
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
+    table.add("b", "running", "2026-01-01T09:30:00Z")
+    capsys.readouterr()
+
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
+
+    err = capsys.readouterr().err
+    assert "the watermark column updated_at holds text" in err
+    assert "give --watermark a timestamptz or sequence column" in err
+
+
 def test_transitions_without_numbers_pulled_in_runs_keep_every_one(
     pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
 ) -> None:
