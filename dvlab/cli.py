@@ -44,6 +44,9 @@ def _key_values(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise BadInputError(f"{flag} takes key=value, not {pair!r}")
+        if key.strip() in values:
+            # the one given last had won without a word
+            raise BadInputError(f"{flag} {key.strip()} given more than once; give each once")
         values[key.strip()] = value
     return values
 

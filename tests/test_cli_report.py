@@ -98,6 +98,12 @@ def test_without_p_lab_the_db_is_the_lab(calls: list[dict[str, Any]]) -> None:
             ["start=2026-12-04T10:00:00Z", "end=2026-12-04T11:00:00+01:00"],
             "start '2026-12-04T10:00:00Z' is not before end '2026-12-04T11:00:00+01:00'",
         ),
+        # an empty site had filtered on the empty string; the later of two had won
+        (["site="], "parameter site is empty: give a value, or leave it out"),
+        (
+            ["start=2026-12-04T10:00:00Z", "start=2026-12-04T09:00:00Z"],
+            "-p start given more than once",
+        ),
     ],
 )
 def test_a_bad_window_is_refused_before_the_run(

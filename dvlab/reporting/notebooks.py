@@ -276,6 +276,10 @@ def _convert(name: str, raw: str | None, declared: Mapping[str, str]) -> Any:
             raise BadInputError(f"parameter {name} is a {type_name} and cannot be None")
         return None
     text = raw.strip()
+    if not text:
+        # an empty site or id would filter on the empty string, and show nothing
+        left_out = ", or leave it out" if optional else ""
+        raise BadInputError(f"parameter {name} is empty: give a value{left_out}")
     try:
         if base == "int":
             return int(text)
