@@ -458,25 +458,26 @@ BESIDE_MAX = 1_000
 
 
 def _beside(path: Path, others: Sequence[Path]) -> list[Path]:
-    """The regular files in ``path``'s folder, but for ``others`` and a lab's own files
-    (:data:`BESIDE_MAX` of them at most), where a rotated copy of it would be."""
+    """The regular files in ``path``'s folder, but for ``others`` and a lab's own files,
+    where a rotated copy of it would be: those named as it is and more first (``app.log.1``,
+    ``app.log-20261204.gz``), then the rest, :data:`BESIDE_MAX` in all."""
     taken = set(others)
-    found: list[Path] = []
+    named: list[Path] = []
+    rest: list[Path] = []
     try:
         with os.scandir(path.parent) as entries:
             for entry in entries:
-                if len(found) >= BESIDE_MAX:
-                    break
                 if entry.name.endswith(_LAB_SUFFIXES) or Path(entry.path) in taken:
                     continue
                 try:
                     if entry.is_file():
+                        found = named if entry.name.startswith(path.name) else rest
                         found.append(Path(entry.path))
                 except OSError:
                     continue
     except OSError:
         return []
-    return sorted(found)
+    return [*sorted(named), *sorted(rest)][:BESIDE_MAX]
 
 
 def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from dvlab.errors import BadInputError
+from dvlab.lab import ingest as ingest_module
 from dvlab.lab.ingest import IngestOptions, expand_inputs, forget, ingest
 
 THREE = "ts=2026-12-01T10:00:01Z msg=l1\nts=2026-12-01T10:00:02Z msg=l2\nts=2026-12-01T10:00:03Z msg=l3\n"
@@ -203,6 +204,26 @@ def test_a_log_starting_as_the_one_rotated_beside_it_read_alone_keeps_the_old_ro
     (report,) = ingest(lab, [str(live)], logfmt).sources
     assert (report.status, report.rows_loaded, report.rows_replaced) == ("loaded", 5, 0)
     assert messages(lab) == old_and_new(20, 5)
+
+
+def test_files_named_as_the_log_are_looked_at_first_among_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder holds more files than are looked at: its rotated copy is among them."""
+    monkeypatch.setattr(ingest_module, "BESIDE_MAX", 1)
+    lab = tmp_path / "lab.duckdb"
+    logfmt = IngestOptions(format="logfmt")
+    live = tmp_path / "app.log"
+    live.write_text(BANNER + banner_log(10, 20))
+    ingest(lab, [str(live)], logfmt)
+    for name in ("aaa.log", "abc.log"):  # sorted before the rotated copy
+        (tmp_path / name).write_text(BANNER + banner_log(9, 1))
+    live.rename(tmp_path / "app.log.1")
+    live.write_text(BANNER + banner_log(11, 5))
+
+    (report,) = ingest(lab, [str(live)], logfmt).sources
+
+    assert (report.status, report.rows_loaded, report.rows_replaced) == ("loaded", 5, 0)
 
 
 def test_a_log_with_a_banner_edited_in_place_replaces_its_rows(tmp_path: Path) -> None:
