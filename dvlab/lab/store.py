@@ -196,7 +196,7 @@ class Lab:
         with self.connect() as con:
             try:
                 result = _run(con, query, params)
-                table = result.to_arrow_table() if result is not None else None
+                table = _with_offsets(result).to_arrow_table() if result is not None else None
             except duckdb.Error as exc:
                 raise dberrors.translate(exc) from exc
         if table is None:
@@ -221,6 +221,22 @@ class Lab:
             "WHERE table_catalog = current_database() ORDER BY 1"
         ).fetchall()
         return [row[0] for row in rows]
+
+
+def _with_offsets(result: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """``result`` with its ``TIME WITH TIME ZONE`` columns as text (``10:00:00+05:45``):
+    Arrow has no such type, and the copy into memory would drop their offsets."""
+    types = [str(t) for t in result.types]
+    if "TIME WITH TIME ZONE" not in types:
+        return result
+    return result.project(
+        ", ".join(
+            f"CAST({schema.quote_ident(c)} AS VARCHAR) AS {schema.quote_ident(c)}"
+            if t == "TIME WITH TIME ZONE"
+            else schema.quote_ident(c)
+            for c, t in zip(result.columns, types, strict=True)
+        )
+    )
 
 
 def _run(

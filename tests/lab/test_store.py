@@ -93,3 +93,17 @@ def test_a_bad_lock_timeout_is_a_clear_error_for_ingest_too(
         BadInputError, match="DVLAB_LOCK_TIMEOUT must be a number of seconds, not 'abc'"
     ):
         ingest(tmp_path / "lab.duckdb", [str(source)])
+
+
+def test_a_time_with_its_offset_keeps_the_offset(tmp_path: Path) -> None:
+    """Arrow has no TIME WITH TIME ZONE: the copy into memory had dropped the offset
+    (10:00:00+05:45 came out as 10:00:00)."""
+    path = tmp_path / "lab.duckdb"
+    with Lab(path, read_only=False).connect(write=True) as con:
+        con.execute("CREATE TABLE t AS SELECT TIMETZ '10:00:00+05:45' AS \"at\", 1 AS n")
+
+    got = Lab(path).sql("SELECT \"at\", n, TIME '09:00' AS plain FROM t").fetchall()
+
+    assert [(str(at), n, str(plain)) for at, n, plain in got] == [
+        ("10:00:00+05:45", 1, "09:00:00")
+    ]
