@@ -1056,11 +1056,13 @@ def _known_states() -> str:
     return ", ".join(w for words in TASK_STATES.values() for w in words)
 
 
-#: the JSON object ``j`` with its member ``k`` read as JSON when it is text holding a JSON
-#: object: a table (CSV, a database's copy) holds a message's data and headers as text
+#: the JSON object ``j`` with its member ``k`` read as JSON when it is text holding JSON: a
+#: table (CSV, a database's copy) holds a message's data and headers as text. Headers are
+#: an object; data any JSON value (``"x"``, ``42``, ``[1]``), and text that is no JSON
+#: stays text
 _JSON_INSIDE = """CREATE OR REPLACE TEMP MACRO dvlab_json_inside(j, k) AS (
     CASE WHEN json_type(j, '$.' || k) = 'VARCHAR'
-              AND starts_with(ltrim(j ->> ('$.' || k)), '{')
+              AND (k = 'data' OR starts_with(ltrim(j ->> ('$.' || k)), '{'))
               AND json_valid(j ->> ('$.' || k))
          THEN json_merge_patch(j, json_object(k, (j ->> ('$.' || k))::JSON))
          ELSE j END)"""

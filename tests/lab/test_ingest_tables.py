@@ -788,6 +788,11 @@ def test_a_table_of_messages_holds_its_envelopes_as_text(tmp_path: Path, lab_pat
         [
             ["S", 1, "dv.x", iso(1), json.dumps({"Nats-Msg-Id": "m1"}), json.dumps(envelope)],
             ["S", 2, "dv.y", iso(2), "", "not json"],
+            # JSON that is no object: the value it holds, as a JSON-lines export gives it
+            # (they had been text: "\"a string\"", "42")
+            ["S", 3, "dv.z", iso(3), "", json.dumps("a string")],
+            ["S", 4, "dv.z", iso(4), "", "42"],
+            ["S", 5, "dv.z", iso(5), "", "[1, 2]"],
         ],
     )
     ingest(lab_path, [str(path)], IngestOptions(kind="events"))
@@ -799,6 +804,9 @@ def test_a_table_of_messages_holds_its_envelopes_as_text(tmp_path: Path, lab_pat
     ) == [
         ("e1", "dv.task.started", "sto1", "nova", "m1", '{"task_id":"t1"}'),
         ("S:2", "dv.y", None, None, None, '"not json"'),
+        ("S:3", "dv.z", None, None, None, '"a string"'),
+        ("S:4", "dv.z", None, None, None, "42"),
+        ("S:5", "dv.z", None, None, None, "[1,2]"),
     ]
 
 
