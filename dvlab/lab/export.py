@@ -103,8 +103,16 @@ def _export(lab: Lab, folder: Path, chosen: list[str]) -> dict[str, tuple[Path, 
                         f"COPY (SELECT *, {PARTITIONED[table]} AS day FROM {quote_ident(table)}) "
                         f"TO {quote_literal(str(target))} (FORMAT parquet, PARTITION_BY (day))"
                     )
-                    # an empty partitioned table writes no folder
                     target.mkdir(exist_ok=True)
+                    if not any(target.iterdir()):
+                        # an empty table writes no partition: one file of no rows keeps its
+                        # columns, day among them (a date, as readers take it from a path),
+                        # for readers of DIR/logs
+                        con.execute(
+                            f"COPY (SELECT *, CAST({PARTITIONED[table]} AS DATE) AS day "
+                            f"FROM {quote_ident(table)} LIMIT 0) "
+                            f"TO {quote_literal(str(target / 'empty.parquet'))} (FORMAT parquet)"
+                        )
                 else:
                     con.execute(
                         f"COPY {quote_ident(table)} TO {quote_literal(str(target))} (FORMAT parquet)"

@@ -251,3 +251,29 @@ def test_a_folder_holding_two_labs_tables_says_so(
     assert tables["logs"]["lab"] == str(other.resolve())
     assert tables["tasks.parquet"]["lab"] == str(lab.resolve())
     assert "now holds tables of 2 labs" in caplog.text
+
+
+def test_an_empty_logs_table_keeps_its_columns(tmp_path: Path) -> None:
+    """A lab without logs had written an empty logs/ folder, from which no reader can take
+    a schema ("No files found")."""
+    source = tmp_path / "tasks.csv"
+    source.write_text("task_id,state,created_at\nt1,running,2026-12-01T10:00:00Z\n")
+    db = tmp_path / "lab.duckdb"
+    assert main(["--db", str(db), "ingest", str(source)]) == 0
+    out = tmp_path / "parquet"
+
+    written = export_parquet(db, out, tables=["logs"])
+
+    assert written["logs"][1] == 0
+    con = duckdb.connect()
+    described = con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{out}/logs/**/*.parquet')"
+    ).fetchall()
+    lab_columns = [
+        r[0] for r in duckdb.connect(str(db), read_only=True).execute("DESCRIBE logs").fetchall()
+    ]
+    assert [r[0] for r in described] == [*lab_columns, "day"]
+    assert dict((r[0], r[1]) for r in described)["day"] == "DATE"
+    assert con.execute(
+        f"SELECT count(*) FROM read_parquet('{out}/logs/**/*.parquet')"
+    ).fetchall() == [(0,)]
