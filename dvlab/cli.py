@@ -1642,6 +1642,11 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if not args.debug:
+        # psycopg warns of a session zone Python has no name for (PGTZ=UTC+3) that it
+        # parses times in UTC; dvlab's connections receive none it parses (they arrive as
+        # text), so the warning misleads
+        logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

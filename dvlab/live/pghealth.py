@@ -225,8 +225,11 @@ def snapshot(
 
 
 def _begin(conn: psycopg.Connection, dsn: str, site: str | None) -> _Snapshot:
+    # times in the forms psycopg reads whatever the server's or the client's DateStyle is
+    # (PGDATESTYLE=Postgres, a database set to 'SQL, DMY' had failed the snapshot)
     conn.execute(
-        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true), "
+        "set_config('DateStyle', 'ISO, YMD', true), set_config('IntervalStyle', 'postgres', true)",
         [STATEMENT_TIMEOUT, LOCK_TIMEOUT],
     )
     row = conn.execute(

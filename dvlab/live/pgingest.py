@@ -74,7 +74,9 @@ _TIMESTAMPTZ = 1184
 _VERSION_TYPES = {
     **dict.fromkeys((20, 21, 23, 26), "HUGEINT"),  # bigint, smallint, integer, oid
     **dict.fromkeys((700, 701), "DOUBLE"),  # real, double precision
-    **dict.fromkeys((1082, _TIMESTAMP, _TIMESTAMPTZ), "TIMESTAMPTZ"),  # date and times
+    # date and timestamptz; a timestamp's wall-clock text is no instant where summer time
+    # skips or repeats it, and is ranked by the server
+    **dict.fromkeys((1082, _TIMESTAMPTZ), "TIMESTAMPTZ"),
 }
 
 #: text, varchar, bpchar
@@ -339,6 +341,8 @@ def _pull(
     settings = (
         sql.SQL("TimeZone = {}").format(sql.Literal(zone)),
         sql.SQL("DateStyle = 'ISO, YMD'"),
+        # an interval watermark's recorded position is read back in this style
+        sql.SQL("IntervalStyle = 'postgres'"),
         sql.SQL("extra_float_digits = 3"),
         sql.SQL("client_encoding = 'UTF8'"),
     )

@@ -48,8 +48,8 @@ def to_postgres(
 ) -> dict[str, int]:
     """Load ``out/tasks/*.csv`` into ``schema.tasks`` and ``schema.task_transitions``;
     returns the rows each table holds afterwards. ``run`` (see :func:`run.identity`) is
-    noted on the schema, so that :func:`check_targets` refuses another run's there before
-    it is simulated."""
+    noted on the ``tasks`` table (unless it bears a comment of another's), so that
+    :func:`check_targets` refuses another run's there before it is simulated."""
     from psycopg import sql
 
     from dvlab.live import pgconn
@@ -156,10 +156,11 @@ def to_postgres(
                         0
                     ]
                 )
-            if run is not None:
+            noted = _noted(conn, schema)
+            if run is not None and (noted is None or noted == "" or noted.startswith(_RUN_NOTE)):
                 conn.execute(
-                    sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
-                        sql.Identifier(schema), sql.Literal(_RUN_NOTE + run)
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        sql.Identifier(schema, "tasks"), sql.Literal(_RUN_NOTE + run)
                     )
                 )
     except SourceConnectError:
@@ -204,9 +205,10 @@ def check_targets(
     run: str | None = None,
 ) -> None:
     """Refuse, before a run is simulated, a stream or schema name that cannot be one, a
-    server that does not answer, and a schema that holds another ``run`` (as
-    :func:`to_postgres` noted it): the run's folder would be written and then left
-    (another try needs another --out)."""
+    server that does not answer, and a schema whose task table holds rows of another
+    ``run`` (as :func:`to_postgres` noted it) or of none it noted, or lacks columns a run
+    writes: the run's folder would be written and then left (another try needs another
+    --out)."""
     if nats_url is not None:
         if not stream or any(c in stream for c in " \t\r\n.*>/\\"):
             raise BadInputError(
@@ -236,22 +238,62 @@ def check_targets(
 
         conn = pgconn.connect(pg_dsn, purpose="dvlab simulate", autocommit=True)
         try:
-            held = conn.execute(
-                "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
-                [schema],
-            ).fetchall()
+            _check_schema(conn, schema, run)
         finally:
             conn.close()
-        noted = str(held[0][0] or "") if held else ""
-        if run is not None and noted.startswith(_RUN_NOTE) and noted != _RUN_NOTE + run:
-            raise BadInputError(
-                f"--pg-schema {schema} holds another simulation ({noted.removeprefix(_RUN_NOTE)}):"
-                " loading this one would overwrite its rows; give another --pg-schema"
-            )
 
 
-#: how a schema that a simulation was loaded into says which (a comment on it)
+#: how a task table a simulation was loaded into says which (a comment on it)
 _RUN_NOTE = "dvlab simulate: "
+
+
+def _noted(conn: Any, schema: str) -> str | None:
+    """The comment on ``schema.tasks``; None when there is no such table."""
+    found = conn.execute(
+        "SELECT to_regclass(format('%%I.%%I', %s::text, 'tasks')) IS NOT NULL, "
+        "obj_description(to_regclass(format('%%I.%%I', %s::text, 'tasks')), 'pg_class')",
+        [schema, schema],
+    ).fetchall()[0]
+    return str(found[1] or "") if found[0] else None
+
+
+def _check_schema(conn: Any, schema: str, run: str | None) -> None:
+    from psycopg import sql
+
+    noted = _noted(conn, schema)
+    if noted is None or run is None:
+        return
+    for table, columns in _COLUMNS.items():
+        present = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = %s AND table_name = %s",
+                [schema, table],
+            ).fetchall()
+        }
+        missing = [c for c in columns if c not in present]
+        if present and missing:
+            raise BadInputError(
+                f"{schema}.{table} exists without the column(s) {', '.join(missing)} a "
+                "simulation writes; give another --pg-schema"
+            )
+    if noted == _RUN_NOTE + run:
+        return
+    if noted.startswith(_RUN_NOTE):
+        raise BadInputError(
+            f"--pg-schema {schema} holds another simulation ({noted.removeprefix(_RUN_NOTE)}): "
+            "loading this one would overwrite its rows; give another --pg-schema"
+        )
+    held = conn.execute(
+        sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(schema, "tasks"))
+    ).fetchall()[0][0]
+    if held:
+        raise BadInputError(
+            f"--pg-schema {schema}: its tasks table holds rows no simulation noted there (of "
+            "its own, or loaded before runs were noted): loading one would mix with them; "
+            "give another --pg-schema"
+        )
 
 
 async def _reach_nats(url: str, stream: str, prefix: str) -> None:

@@ -423,3 +423,40 @@ def test_another_run_into_a_schema_is_refused_before_it_is_simulated(
     assert f"--pg-schema {scratch_schema} holds another simulation (baseline, seed 2," in err
     assert not (tmp_path / "b").exists()
     assert main([*simulate, "--seed", "2", "--out", str(tmp_path / "c"), *pushed]) == 0
+
+
+def test_a_schema_whose_tasks_are_not_a_simulations_is_refused_before_the_run(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rows no run noted (a table of one's own of the same columns) had been mixed with the
+    simulation's; a table without its columns had been refused after the run was written.
+    The schema's own comment is left as it is."""
+    pg.execute(
+        psycopg.sql.SQL("COMMENT ON SCHEMA {} IS 'my notes'").format(
+            psycopg.sql.Identifier(scratch_schema)
+        )
+    )
+    simulate = ["simulate", "--scenario", "baseline", "--seed", "1", "--duration", "20m"]
+    pushed = ["--to-postgres", pg_dsn, "--pg-schema", scratch_schema]
+    assert main([*simulate, "--out", str(tmp_path / "a"), *pushed]) == 0
+    tasks = psycopg.sql.Identifier(scratch_schema, "tasks")
+    assert pg.execute(
+        "SELECT obj_description(%s::regnamespace, 'pg_namespace')", [scratch_schema]
+    ).fetchall() == [("my notes",)]
+    pg.execute(psycopg.sql.SQL("COMMENT ON TABLE {} IS NULL").format(tasks))  # as one's own
+    capsys.readouterr()
+
+    code = main([*simulate, "--out", str(tmp_path / "b"), *pushed])
+
+    assert code == 2
+    assert "its tasks table holds rows no simulation noted there" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+    pg.execute(psycopg.sql.SQL("DROP TABLE {}").format(tasks))
+    pg.execute(psycopg.sql.SQL("CREATE TABLE {} (x int)").format(tasks))
+    assert main([*simulate, "--out", str(tmp_path / "c"), *pushed]) == 2
+    assert "tasks exists without the column(s) task_id" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
