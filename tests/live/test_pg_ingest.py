@@ -675,6 +675,69 @@ def test_a_tz_given_after_the_first_run_is_not_applied_to_times_held_as_text_eit
     ]
 
 
+def test_an_interval_watermark_read_back_in_another_style_misses_nothing(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """A first run in the sql_standard IntervalStyle had recorded -1 days -2 hours as
+    '-1 2:00:00', which the next run, in the default style, read as -22 hours: the row at
+    -25 hours was missed ("nothing new")."""
+    table = Table(pg, scratch_schema, "wi", "task_id text, state text, w interval")
+    table.add("a", "running", "-1 days -2 hours")
+    args = ("--table", table.name, "--watermark", "w")
+    styled = pg_dsn + ("&" if "?" in pg_dsn else "?") + "options=-c%20IntervalStyle%3Dsql_standard"
+    assert ingest(lab_path, styled, *args) == 0
+    table.add("b", "running", "-1 days -1 hours")
+
+    assert ingest(lab_path, pg_dsn, *args) == 0
+
+    assert rows(lab_path, "SELECT task_id FROM tasks ORDER BY 1") == [("a",), ("b",)]
+
+
+def test_a_timestamp_watermark_in_a_skipped_hour_is_ordered_as_postgresql_orders_it(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """02:30 on 29 March does not happen in Oslo; read as an instant it passed 03:00, and
+    the version kept changed from one run to the next. PostgreSQL orders the wall-clock
+    values: 03:00 is the later."""
+    table = Table(pg, scratch_schema, "wgap", "task_id text, state text, updated_at timestamp")
+    table.add("g", "failed", "2026-03-29 03:00:00")
+    table.add("g", "running", "2026-03-29 02:30:00")
+    for _ in range(2):
+        assert ingest(lab_path, pg_dsn, "--table", table.name, "--tz", "Europe/Oslo") == 0
+        assert rows(lab_path, "SELECT state FROM tasks") == [("failed",)]
+
+
+def test_a_session_zone_python_has_no_name_for_gives_no_warning(
+    pg_dsn: str, tasks: str, lab_path: Path
+) -> None:
+    """psycopg had warned that it would parse times in UTC (which it does not do for
+    dvlab, whose times arrive as text), outside dvlab's one-line messages."""
+    env = {**os.environ, "PGTZ": "UTC+3"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dvlab.launch",
+            "--db",
+            str(lab_path),
+            "ingest",
+            pg_dsn,
+            "--table",
+            tasks,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "psycopg" not in done.stderr
+    # 10:00:01 in a zone 3 hours behind UTC (POSIX signs are the other way round)
+    assert rows(lab_path, "SELECT started FROM tasks WHERE task_id = 't1'") == [
+        (utc(2026, 7, 1, 13, 0, 1),)
+    ]
+
+
 def test_a_watermark_of_text_is_said_to_order_rows_as_text(
     pg_dsn: str,
     pg: psycopg.Connection,

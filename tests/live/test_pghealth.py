@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pyarrow as pa
@@ -110,6 +111,18 @@ def test_one_snapshot_is_one_moment_of_one_server(pg_dsn: str, pg: psycopg.Conne
     assert one(rows, "pg_database_xid_age_ratio", database="template1") == age / 2**31
     assert find(rows, "pg_database_deadlocks_total", database=database)[0]["type"] == "counter"
     assert not find(rows, "pg_snapshot_skipped")
+
+
+@pytest.mark.parametrize("style", ["SQL,DMY", "Postgres", "German"])
+def test_a_snapshot_is_taken_whatever_the_datestyle(pg_dsn: str, style: str) -> None:
+    """psycopg parses times only in the ISO style: a server, database or client set to
+    another had crashed the snapshot ("can't parse timestamptz with DateStyle")."""
+    styled = pg_dsn + ("&" if "?" in pg_dsn else "?") + "options=" + quote(f"-c DateStyle={style}")
+
+    rows = rows_of(pghealth.snapshot(styled, site=None))
+
+    assert one(rows, "pg_up") == 1
+    assert {r["ts"].utcoffset().total_seconds() for r in rows} == {0}
 
 
 def test_no_site_leaves_it_empty(pg_dsn: str) -> None:
