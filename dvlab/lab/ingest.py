@@ -424,9 +424,9 @@ def _rewritten(
     differently (truncated and written anew, as rotation by copy-and-truncate
     does) is a new generation beside the old one, which stays. So is one whose
     old content is in another of the files read in the same run (``others``), or
-    was read under another name by an earlier run, or is in a file beside it (see
-    :func:`_beside`): the old file was renamed or copied away (rotated), and a new one
-    started under its name, as one that opens each file with the same banner does.
+    was read under another name by an earlier run, or is in a rotated copy beside it
+    (see :func:`_beside`): the old file was renamed or copied away (rotated), and a new
+    one started under its name, as one that opens each file with the same banner does.
     """
     name = str(path)
     same = [
@@ -458,26 +458,26 @@ BESIDE_MAX = 1_000
 
 
 def _beside(path: Path, others: Sequence[Path]) -> list[Path]:
-    """The regular files in ``path``'s folder, but for ``others`` and a lab's own files,
-    where a rotated copy of it would be: those named as it is and more first (``app.log.1``,
-    ``app.log-20261204.gz``), then the rest, :data:`BESIDE_MAX` in all."""
+    """The files in ``path``'s folder named as rotations of it name their copies
+    (``app.log.1``, ``app.log.1.gz``, ``app.log-20261204``, ``app.log.2026-12-04``), but
+    for ``others``: :data:`BESIDE_MAX` of them at most. A backup made before an edit
+    (``app.log.bak``, ``app.log~``) is not one: the edit replaces the rows."""
+    rotated = re.compile(re.escape(path.name) + r"[.\-_]\d[\w.\-]*")
     taken = set(others)
-    named: list[Path] = []
-    rest: list[Path] = []
+    found: list[Path] = []
     try:
         with os.scandir(path.parent) as entries:
             for entry in entries:
-                if entry.name.endswith(_LAB_SUFFIXES) or Path(entry.path) in taken:
+                if not rotated.fullmatch(entry.name) or Path(entry.path) in taken:
                     continue
                 try:
                     if entry.is_file():
-                        found = named if entry.name.startswith(path.name) else rest
                         found.append(Path(entry.path))
                 except OSError:
                     continue
     except OSError:
         return []
-    return [*sorted(named), *sorted(rest)][:BESIDE_MAX]
+    return sorted(found)[:BESIDE_MAX]
 
 
 def _use_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:

@@ -209,7 +209,8 @@ def test_a_log_starting_as_the_one_rotated_beside_it_read_alone_keeps_the_old_ro
 def test_files_named_as_the_log_are_looked_at_first_among_many(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A folder holds more files than are looked at: its rotated copy is among them."""
+    """A folder holds more files than are looked at: its rotated copy is among them (the
+    others are no rotation of it by their names)."""
     monkeypatch.setattr(ingest_module, "BESIDE_MAX", 1)
     lab = tmp_path / "lab.duckdb"
     logfmt = IngestOptions(format="logfmt")
@@ -224,6 +225,25 @@ def test_files_named_as_the_log_are_looked_at_first_among_many(
     (report,) = ingest(lab, [str(live)], logfmt).sources
 
     assert (report.status, report.rows_loaded, report.rows_replaced) == ("loaded", 5, 0)
+
+
+@pytest.mark.parametrize("backup", ["app.log.bak", "app.log~", "app.log.orig", "old-app.txt"])
+def test_an_edit_in_place_with_a_backup_beside_it_replaces_its_rows(
+    tmp_path: Path, backup: str
+) -> None:
+    """The backup holds the old content, as a rotated copy would: it had been taken for
+    one, and the rows doubled (one, one, two, two, three, THREE fixed)."""
+    source = tmp_path / "app.log"
+    lab = tmp_path / "lab.duckdb"
+    source.write_text(banner_log(10, 4))
+    ingest(lab, [str(source)])
+    (tmp_path / backup).write_bytes(source.read_bytes())
+    source.write_text(banner_log(10, 4).replace("msg=h10-2", "msg=fixed"))
+
+    (report,) = ingest(lab, [str(source)]).sources
+
+    assert (report.status, report.rows_loaded, report.rows_replaced) == ("rewritten", 4, 4)
+    assert messages(lab) == ["h10-0", "h10-1", "fixed", "h10-3"]
 
 
 def test_a_log_with_a_banner_edited_in_place_replaces_its_rows(tmp_path: Path) -> None:
