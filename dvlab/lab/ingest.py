@@ -2078,6 +2078,9 @@ def _with_state_of(entry: dict[str, Any], states: list[_State]) -> list[_State]:
         watermark_offset=entry["watermark_offset"],
         watermark_line=entry["watermark_line"],
         position=entry.get("position"),
+        # the options it was read with: a later source of the run that grows it keeps them
+        # (it had been read with none, a --pattern source failing for want of one)
+        options=entry.get("options"),
     )
     return [s for s in states if s.generation != state.generation] + [state]
 

@@ -517,3 +517,23 @@ def test_lines_appended_after_the_plan_of_a_file_with_bad_lines_wait_for_the_nex
 
     assert messages_by_line(lab_path, live) == [*expected, (51, "m51"), (52, "m52")]
     assert query(lab_path, "SELECT line, reason FROM rejects") == [(10, "not valid JSON")]
+
+
+def test_a_longer_copy_in_the_same_run_keeps_the_options_given(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """Taken for the first file grown, the second had been read with no options: as a
+    --pattern source it failed for want of a pattern, and --site was lost."""
+    lines = ["2026-12-01 00:00:00 INFO started\n", "2026-12-01 00:00:01 INFO listening\n"]
+    first = tmp_path / "a.log"
+    first.write_text("".join(lines), encoding="utf-8")
+    second = tmp_path / "b.log"
+    second.write_text("".join(lines) + "2026-12-02 09:00:00 INFO request\n", encoding="utf-8")
+    options = IngestOptions(pattern=r"^(?P<ts>\S+ \S+) (?P<level>\w+) (?P<msg>.*)$", site="s1")
+
+    summary = ingest(lab_path, [str(first), str(second)], options)
+
+    assert statuses(summary) == [(str(first), "loaded"), (str(second), "grown")]
+    assert summary.sources[1].message is None  # no change of options to speak of
+    assert query(lab_path, "SELECT DISTINCT site FROM logs") == [("s1",)]
+    assert sorted(m for _, m in messages_by_line(lab_path)) == ["listening", "request", "started"]
