@@ -1079,6 +1079,20 @@ def _longer_head(path: Path) -> bytes:
     return bytes(data)
 
 
+def _head_after_hole(path: Path) -> bytes:
+    """The first HEAD_BYTES of ``path`` after the NULs it starts with (empty if it holds
+    nothing else): the hole a truncation left is read through, however long."""
+    name = str(path)
+    data = bytearray()
+    with files.open_stream(path) as stream:
+        while len(data) < files.HEAD_BYTES:
+            block = files.read_block(stream, 1 << 20, name)
+            if not block:
+                break
+            data.extend(block.lstrip(b"\0") if not data else block)
+    return bytes(data[: files.HEAD_BYTES])
+
+
 def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
     if options.pattern:
         return "pattern"
@@ -1090,6 +1104,10 @@ def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
         return options.format
     from dvlab.sources.detect import detect_format
 
+    if head and not head.strip(b"\0"):
+        # a hole of NULs (a file truncated under a writer that went on at its old offset,
+        # as large as the file was): the lines after it tell the format
+        head = _head_after_hole(path)
     if len(head) >= files.HEAD_BYTES and b"\n" not in head:
         # a first line longer than the head: look further, up to DETECT_BYTES, for its end
         head = _longer_head(path)

@@ -14,6 +14,7 @@ import pytest
 import zstandard
 
 from dvlab.errors import BadInputError
+from dvlab.lab import ingest as ingest_module
 from dvlab.lab.ingest import IngestOptions, forget, ingest
 from tests.conftest import unavailable
 
@@ -524,6 +525,29 @@ def test_a_hole_of_nuls_before_a_line_is_no_part_of_it(
         (3, "m2"),
         (4, "m3"),
     ]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "logfmt"])
+def test_a_hole_longer_than_detection_reads_is_read_through(
+    fmt: str, tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A truncated file's hole is as large as the file was: past the bytes detection reads
+    (16 MiB), the file had failed ("it has no text lines")."""
+    monkeypatch.setattr(ingest_module, "DETECT_BYTES", 64 << 10)
+    path = tmp_path / "app.log"
+    path.write_bytes(
+        b"\x00" * (1 << 20) + "".join(line + "\n" for line in HOLE_LINES[fmt]).encode()
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    report = summary.sources[0]
+    assert (report.status, report.format, report.rows_loaded, report.rows_rejected) == (
+        "loaded",
+        fmt,
+        3,
+        0,
+    )
 
 
 def test_utf16_is_named_and_a_binary_file_read_as_the_format_given(
