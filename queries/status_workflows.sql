@@ -3,7 +3,10 @@
 -- @param site=null  only workflows with a step at this site
 WITH
 s AS (SELECT * FROM dvlab_task_states(dvlab_moment($at))),
-roots AS (SELECT * FROM s WHERE parent_task_id IS NULL),
+-- one root a workflow: a table without parent_task_id has none of its tasks under another,
+-- and the earliest stands for the workflow
+roots AS (SELECT * FROM s WHERE parent_task_id IS NULL
+          QUALIFY row_number() OVER (PARTITION BY workflow_id ORDER BY created, task_id) = 1),
 degraded AS (
     -- the steps workflows announced they go on without (workflow.degraded events)
     SELECT DISTINCT workflow_id, payload ->> 'without' AS step
@@ -77,9 +80,10 @@ SELECT m.workflow_id, r.workflow_type, r.site AS control_site, w.site, m.mode, m
 FROM modes AS m
 JOIN roots AS r USING (workflow_id)
 LEFT JOIN (SELECT workflow_id, string_agg(DISTINCT site, ',' ORDER BY site) AS site FROM s
-           WHERE parent_task_id IS NOT NULL GROUP BY workflow_id) AS w USING (workflow_id)
+           WHERE task_id NOT IN (SELECT task_id FROM roots) GROUP BY workflow_id) AS w
+  USING (workflow_id)
 -- a workflow with steps at several sites is of each of them
 WHERE $site IS NULL
    OR EXISTS (SELECT 1 FROM s AS x WHERE x.workflow_id = m.workflow_id
-              AND x.parent_task_id IS NOT NULL AND x.site = $site::VARCHAR)
+              AND x.task_id NOT IN (SELECT task_id FROM roots) AND x.site = $site::VARCHAR)
 ORDER BY m.mode, m.since, m.workflow_id, m.task_id

@@ -192,6 +192,31 @@ def test_a_moment_before_the_task_history_is_refused_and_one_after_it_said(lab: 
     assert not render(status(lab, at=AT))[1]
 
 
+def test_a_workflow_of_tasks_without_parents_is_one_workflow(tmp_path: Path) -> None:
+    """A task table without parent_task_id: each task had stood for the workflow, and the
+    workflow was listed once per task; --site, looking for steps under a root, found none."""
+    (tmp_path / "tasks.csv").write_text(
+        "task_id,workflow_id,name,site,state,created_at,started_at,finished_at\n"
+        f"t1,w1,plan,osl1,running,{DAY}10:00:00Z,{DAY}10:00:01Z,\n"
+        f"t2,w1,apply,osl1,running,{DAY}10:00:02Z,{DAY}10:00:03Z,\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "transitions.csv").write_text(
+        "task_id,seq,to_state,ts,attempt,reason\n"
+        f"t1,1,running,{DAY}10:00:01Z,1,\n"
+        f"t2,1,running,{DAY}10:00:03Z,1,\nt2,2,retrying,{DAY}10:01:00Z,1,Timeout\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "lab.duckdb"
+    ingest(path, [str(tmp_path / "tasks.csv"), str(tmp_path / "transitions.csv")])
+
+    for site in (None, "osl1"):
+        got = status(path, at=AT, site=site).workflows
+        assert [(r["workflow_id"], r["mode"], r["task_id"]) for r in got] == [
+            ("w1", "retrying", "t2")
+        ]
+
+
 def test_what_is_running(lab: Path) -> None:
     got = status(lab, at=AT)
     # a1 and b2 wait to retry; c3 and e4 failed; the roots of open workflows run
