@@ -1871,11 +1871,30 @@ def _stage_one(
     return report, entry
 
 
+#: the first bytes of archives and compressions dvlab does not read, and what they are
+_PACKED = (
+    # a block size, then a block's magic (or, empty, the end's)
+    (rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", "bzip2-compressed"),
+    (rb"\xfd7zXZ\x00", "xz-compressed"),
+    (rb"\x5d\x00\x00", "lzma-compressed"),
+    (rb"\x04\x22\x4d\x18", "lz4-compressed"),
+    (rb"PK\x03\x04", "a zip archive"),
+    (rb"7z\xbc\xaf\x27\x1c", "a 7-zip archive"),
+)
+
+
 def _refuse_binary(name: str, head: bytes, options: IngestOptions) -> None:
     """Fail a source whose head is not text, unless its format was given (then each line
     that is not a record is a reject)."""
     if files.utf16(head):
         raise SourceReadError(name, "is UTF-16 text; dvlab reads UTF-8: convert it to UTF-8")
+    packed = next((what for magic, what in _PACKED if re.match(magic, head)), None)
+    if packed is not None:
+        raise SourceReadError(
+            name,
+            f"is {packed}, which dvlab does not read (it reads plain text, .gz and .zst): "
+            "unpack it first",
+        )
     if not (options.format or options.pattern) and files.looks_binary(head):
         raise SourceReadError(
             name,

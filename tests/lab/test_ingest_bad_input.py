@@ -550,6 +550,36 @@ def test_a_hole_longer_than_detection_reads_is_read_through(
     )
 
 
+def test_a_compression_dvlab_does_not_read_is_named(tmp_path: Path, lab_path: Path) -> None:
+    """They had been "binary: give --format to read it as one anyway", which gives
+    garbage; a text line that starts as bzip2's mark does still loads."""
+    import bz2
+    import lzma
+    import zipfile
+
+    text = jsonl([record(1)]).encode()
+    (tmp_path / "a.log.bz2").write_bytes(bz2.compress(text))
+    (tmp_path / "a.log.xz").write_bytes(lzma.compress(text))
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as archive:
+        archive.writestr("a.log", text)
+    (tmp_path / "b.log").write_text(jsonl([record(2, "BZh9 and more")]), encoding="utf-8")
+
+    summary = ingest(lab_path, [str(tmp_path)])
+
+    got = {Path(s.source).name: (s.status, s.message) for s in summary.sources}
+    for name, what in (
+        ("a.log.bz2", "bzip2-compressed"),
+        ("a.log.xz", "xz-compressed"),
+        ("a.zip", "a zip archive"),
+    ):
+        assert got[name] == (
+            "failed",
+            f"{tmp_path / name}: is {what}, which dvlab does not read (it reads plain text, "
+            ".gz and .zst): unpack it first",
+        )
+    assert got["b.log"][0] == "loaded"
+
+
 def test_utf16_is_named_and_a_binary_file_read_as_the_format_given(
     tmp_path: Path, lab_path: Path
 ) -> None:
