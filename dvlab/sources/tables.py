@@ -418,11 +418,19 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, .
 
 
 def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, layout: str) -> tuple[str, ...]:
-    reader = "read_json_objects" if layout == "array" else "read_ndjson_objects"
-    extra = ", format = 'array'" if layout == "array" else ""
+    if layout != "array":
+        # line by line, as the rows are read: a line that is no JSON object has no keys
+        from dvlab.sources.jsonlines import lines_reader
+
+        rows = con.execute(
+            f"""SELECT DISTINCT unnest(try(json_keys(t))) AS k
+                FROM (SELECT ltrim(l, chr(0)) AS t FROM {lines_reader(path)})
+                WHERE try(json_type(t)) = 'OBJECT'"""
+        ).fetchall()
+        return tuple(sorted(r[0] for r in rows))
     rows = con.execute(
-        f"""SELECT DISTINCT unnest(json_keys(json)) AS k
-            FROM {reader}(?{extra}) WHERE json_type(json) = 'OBJECT'""",
+        """SELECT DISTINCT unnest(json_keys(json)) AS k
+           FROM read_json_objects(?, format = 'array') WHERE json_type(json) = 'OBJECT'""",
         [files.duckdb_path(path)],
     ).fetchall()
     return tuple(sorted(r[0] for r in rows))
@@ -540,7 +548,7 @@ def stage(
         # would cost as much as the rest of the staging
         rejected = _reject_rows(
             con, staged, shape.kind, src, name, raw=None if shape.kind == "events" else raw
-        )
+        ) + _reject_bad_lines(con, raw, shape.kind, src, name)
         con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
         if shape.kind == "events":
             # a message delivered or published twice: one row, the copies counted skipped
@@ -572,6 +580,9 @@ def _read_raw(
     read without sniffing it, and, as its rows carry their numbers, in any order; its
     ``raw`` is a view over the file itself, read by the statement that stages it."""
     name = str(path)
+    if shape.layout == "jsonl" and copied is None:
+        _read_json_lines(con, raw, path)
+        return None
     if shape.layout == "csv" and copied is None:
         _refuse_repeated_header(path)
     line = "1"
@@ -682,8 +693,71 @@ def _refuse_repeated_header(path: Path) -> None:
         seen[key] = number
 
 
+def _read_json_lines(con: duckdb.DuckDBPyConnection, raw: str, path: Path) -> None:
+    """``raw`` (line, record) of the lines of ``path`` that hold a JSON object, read line by
+    line as a log's are, and ``{raw}_bad`` (line, reason, text) of its other lines but blank
+    ones: each a reject of its own (one had failed the whole file), numbered by its line."""
+    from dvlab.sources.jsonlines import lines_reader
+
+    lines = f"{raw}_rows"
+    # kept in file order: a blank line is a row (NULL), so a row's rowid is its line less 1
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS "
+            f"SELECT ltrim(l, chr(0)) AS t FROM {lines_reader(path)}"
+        )
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        raise SourceReadError(
+            str(path), f"could not read it as JSON lines: {first_line(exc)}"
+        ) from None
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+    # try(): the planner may test a line's type before its validity
+    good = "coalesce(try(json_type(t)) = 'OBJECT', false)"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {raw} AS
+            SELECT rowid + 1 AS line, t AS record FROM {lines} WHERE {good}"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {raw}_bad AS
+            SELECT rowid + 1 AS line,
+                   CASE WHEN NOT json_valid(t) THEN 'not valid JSON'
+                        ELSE 'a JSON line must be an object, not '
+                             || lower(try(json_type(t))) END
+                       AS reason,
+                   t AS text
+            FROM {lines}
+            WHERE NOT regexp_full_match(coalesce(t, ''), '[ \t\r]*') AND NOT ({good})"""
+    )
+    con.execute(f"DROP TABLE {lines}")
+
+
+def _reject_bad_lines(
+    con: duckdb.DuckDBPyConnection, raw: str, kind: str, src: int, source: str
+) -> int:
+    """The lines :func:`_read_json_lines` found holding no JSON object into
+    ``stage_rejects``; how many."""
+    if not con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [f"{raw}_bad"]
+    ).fetchall()[0][0]:
+        return 0
+    return int(
+        con.execute(
+            f"""INSERT INTO stage_rejects
+                SELECT $src, $source, line, {quote_literal(kind + ": ")} || reason,
+                       left(text, $excerpt)
+                FROM {raw}_bad""",
+            {"src": src, "source": source, "excerpt": REJECT_EXCERPT},
+        ).fetchall()[0][0]
+    )
+
+
 def drop_raw(con: duckdb.DuckDBPyConnection, raw: str) -> None:
     """Remove what ``_read_raw`` made for ``raw`` (a view and its table, or a table)."""
+    con.execute(f"DROP TABLE IF EXISTS {raw}_bad")
     views = con.execute(
         "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND temporary", [raw]
     ).fetchall()[0][0]

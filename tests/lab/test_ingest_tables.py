@@ -810,6 +810,36 @@ def test_a_table_of_messages_holds_its_envelopes_as_text(tmp_path: Path, lab_pat
     ]
 
 
+@pytest.mark.parametrize("kind", ["tasks", "events"])
+def test_a_bad_line_of_a_json_lines_table_is_a_reject_on_its_line(
+    kind: str, tmp_path: Path, lab_path: Path
+) -> None:
+    """One line that is no JSON object had failed the whole file, naming a line one past
+    it; an export still being written ends in such a line."""
+    if kind == "tasks":
+        good = [{"task_id": f"t{i}", "state": "running", "created_at": iso(i)} for i in (1, 2)]
+    else:
+        good = [cloudevent(f"e{i}", i) for i in (1, 2)]
+    lines = [json.dumps(good[0]), "garbage", "", "[1, 2]", json.dumps(good[1])]
+    path = tmp_path / f"{kind}.jsonl"
+    path.write_text("\n".join(lines) + '\n{"cut": "sho', encoding="utf-8")
+
+    summary = ingest(lab_path, [str(path)], IngestOptions(kind=kind))
+
+    report = summary.sources[0]
+    assert (report.status, report.rows_loaded, report.rows_rejected) == ("loaded", 2, 3)
+    key = "task_id" if kind == "tasks" else "event_id"
+    assert query(lab_path, f"SELECT {key}, line FROM {kind} ORDER BY line") == [
+        (f"{key[0]}1", 1),
+        (f"{key[0]}2", 5),
+    ]
+    assert query(lab_path, "SELECT line, reason, raw FROM rejects ORDER BY line") == [
+        (2, f"{kind}: not valid JSON", "garbage"),
+        (4, f"{kind}: a JSON line must be an object, not array", "[1, 2]"),
+        (6, f"{kind}: not valid JSON", '{"cut": "sho'),
+    ]
+
+
 def test_bare_cloudevents_lines(tmp_path: Path, lab_path: Path) -> None:
     path = tmp_path / "cloudevents.jsonl"
     lines = [
