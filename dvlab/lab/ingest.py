@@ -2435,6 +2435,20 @@ class ForgetReport:
     ingests: int
 
 
+def _generation_held(name: str, states: list[_State]) -> int | None:
+    """The generation the file ``name`` holds now, among those read under that name; None
+    when it is gone, or holds none of them."""
+    path = Path(name)
+    read_so = [s for s in states if s.source == name or name in s.names]
+    if not read_so or not path.is_file():
+        return None
+    try:
+        found, _ = _match_state(path, files.peek_head(path), read_so)
+    except (OSError, SourceReadError):
+        return None
+    return None if found is None else found.generation
+
+
 def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
     """Remove every row loaded from ``sources`` (as named in the ledger), so they load afresh.
 
@@ -2445,6 +2459,7 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
         raise BadInputError(f"no lab at {lab_path}")
     reports: list[ForgetReport] = []
     with _ingest_lock(lab_path):
+        states = _load_states(lab_path)
         con = connect_file(lab_path, read_only=False)
         try:
             prepare(con)
@@ -2481,26 +2496,34 @@ def forget(lab_path: Path, sources: Sequence[str]) -> list[ForgetReport]:
             con.execute("BEGIN TRANSACTION")
             try:
                 for name in wanted:
-                    # everything of the content lineages this source belongs to, whatever
-                    # name each part was read under (a file renamed, then grown)
-                    ids = (
-                        "SELECT ingest_id FROM ingests WHERE source = $source OR generation IN "
-                        "(SELECT generation FROM ingests WHERE source = $source "
-                        "AND generation IS NOT NULL)"
-                    )
+                    now = _generation_held(name, states)
+                    if now is not None:
+                        # the content the file holds now, whatever names it was read under:
+                        # what the name held before (rotated away, into app.log.1) is kept
+                        ids = "SELECT ingest_id FROM ingests WHERE generation = $generation"
+                        params: dict[str, Any] = {"generation": now}
+                    else:
+                        # everything of the content lineages this source belongs to, whatever
+                        # name each part was read under (a file renamed, then grown)
+                        ids = (
+                            "SELECT ingest_id FROM ingests WHERE source = $source OR generation "
+                            "IN (SELECT generation FROM ingests WHERE source = $source "
+                            "AND generation IS NOT NULL)"
+                        )
+                        params = {"source": name}
                     rows = sum(
                         con.execute(
-                            f"DELETE FROM {table} WHERE ingest_id IN ({ids})", {"source": name}
+                            f"DELETE FROM {table} WHERE ingest_id IN ({ids})", params
                         ).fetchall()[0][0]
                         for table in schema.DATA_TABLES
                     )
                     rejects = con.execute(
-                        f"DELETE FROM rejects WHERE ingest_id IN ({ids})", {"source": name}
+                        f"DELETE FROM rejects WHERE ingest_id IN ({ids})", params
                     ).fetchall()[0][0]
                     ingests = con.execute(
                         f"UPDATE ingests SET status = 'forgotten' WHERE ingest_id IN ({ids}) "
                         "AND status <> 'forgotten'",
-                        {"source": name},
+                        params,
                     ).fetchall()[0][0]
                     reports.append(ForgetReport(name, int(rows), int(rejects), int(ingests)))
                 con.execute("COMMIT")

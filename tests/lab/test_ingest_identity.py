@@ -441,6 +441,30 @@ def test_forget_takes_the_whole_lineage_of_a_renamed_and_grown_file(tmp_path: Pa
     assert rows == [("new", str(rotated), m) for m in ("l1", "l2", "l3", "l4")]
 
 
+def test_forget_a_rotated_log_takes_only_what_the_file_holds_now(tmp_path: Path) -> None:
+    """The old content, rotated into app.log.1, had gone too; rotated again and again out
+    of the folder, it could not be loaded back."""
+    lab = tmp_path / "lab.duckdb"
+    live = tmp_path / "app.log"
+    live.write_text(banner_log(10, 5))
+    ingest(lab, [str(tmp_path)])
+    live.rename(tmp_path / "app.log.1")
+    live.write_text(banner_log(11, 5))
+    ingest(lab, [str(tmp_path)])
+
+    (report,) = forget(lab, [str(live)])
+
+    assert report.rows == 5
+    assert messages(lab) == [f"h10-{i}" for i in range(5)]
+    # the file's content loads afresh; the rotated copy is still known
+    summary = ingest(lab, [str(tmp_path)])
+    assert sorted((Path(s.source).name, s.status) for s in summary.sources) == [
+        ("app.log", "loaded"),
+        ("app.log.1", "unchanged"),
+    ]
+    assert messages(lab) == old_and_new(5, 5)
+
+
 def test_a_grown_file_keeps_the_options_it_was_first_loaded_with(tmp_path: Path) -> None:
     source = tmp_path / "g.log"
     source.write_text('ts="2026-11-30 10:00:00" msg=g1\n')
