@@ -1054,8 +1054,9 @@ def _drop_superseded(
     """Drop each staged row of a key that has a row of a later version (its
     ``dvlab_version`` compared as ``version_type``; none is the latest): an earlier state
     of the row, which a live source read by its watermark would not hold again. Rows of
-    the key's latest version stay (two of them are duplicates). Returns how many were
-    dropped."""
+    the key's latest version stay (two of them are duplicates). A rejected row supersedes
+    none: the latest version that loads is kept, as when the versions come one run at a
+    time. Returns how many were dropped."""
     keys = _keys(shape, checked_columns(shape, mapping, source))
     if keys is None:
         return 0
@@ -1068,8 +1069,9 @@ def _drop_superseded(
             f"""DELETE FROM {ident} WHERE line IN (
                 SELECT line FROM (
                     SELECT line, dense_rank() OVER (PARTITION BY {cols} ORDER BY {order}) AS r
-                    FROM {ident} WHERE ({cols}) IN (
-                        SELECT ({cols}) FROM {ident} GROUP BY ALL HAVING count(*) > 1))
+                    FROM {ident} WHERE reject IS NULL AND ({cols}) IN (
+                        SELECT ({cols}) FROM {ident} WHERE reject IS NULL
+                        GROUP BY ALL HAVING count(*) > 1))
                 WHERE r > 1)"""
         ).fetchall()[0][0]
     )

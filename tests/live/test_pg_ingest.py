@@ -1012,6 +1012,30 @@ def test_the_later_version_is_the_one_postgresql_orders_later(
     assert rows(lab_path, "SELECT count(*) FROM rejects") == [(0,)]
 
 
+def test_a_rejected_latest_version_leaves_the_one_before_as_runs_one_at_a_time_would(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path, tmp_path: Path
+) -> None:
+    """Read in one run, the rejected later version had superseded the earlier one, and the
+    task was gone; read one run at a time, the earlier one stays. Now both ways agree."""
+    columns = "task_id text, state text, created_at timestamptz, finished_at timestamptz, updated_at timestamptz"
+    table = Table(pg, scratch_schema, "tv", columns)
+    table.add("v1", "running", utc(2026, 7, 1, 10), None, utc(2026, 7, 1, 10))
+    # finished before it was created: a reject
+    table.add("v1", "failed", utc(2026, 7, 1, 10), utc(2026, 7, 1, 9), utc(2026, 7, 1, 11))
+    apart = Table(pg, scratch_schema, "tv2", columns)
+    apart.add("v1", "running", utc(2026, 7, 1, 10), None, utc(2026, 7, 1, 10))
+    other = tmp_path / "apart.duckdb"
+    assert ingest(other, pg_dsn, "--table", apart.name) == 0
+    apart.add("v1", "failed", utc(2026, 7, 1, 10), utc(2026, 7, 1, 9), utc(2026, 7, 1, 11))
+    assert ingest(other, pg_dsn, "--table", apart.name) == 0
+
+    assert ingest(lab_path, pg_dsn, "--table", table.name) == 0
+
+    for lab in (lab_path, other):
+        assert rows(lab, "SELECT task_id, state FROM tasks") == [("v1", "running")]
+        assert rows(lab, "SELECT count(*) FROM rejects") == [(1,)]
+
+
 def test_a_row_without_a_watermark_is_the_latest_version_on_every_run(
     pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
 ) -> None:
