@@ -30,6 +30,7 @@ that quotes the text.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import duckdb
@@ -161,6 +162,7 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
     for statement in macros_sql():
         con.execute(statement)
     con.execute(_SHORT_YEAR_HINT)
+    con.execute("SET VARIABLE dvlab_time_format = $wanted", {"wanted": json.dumps([None, None])})
 
 
 #: strptime directives that say a year
@@ -198,6 +200,15 @@ def use_time_format(
     trimmed, as a whole; without ``%z`` or ``%Z`` in the connection's zone, as other local
     times; a format that says no year, in ``year``), or, with None, as it reads them by
     default."""
+    # making the macros again costs milliseconds a source, twice: not when they are as asked
+    wanted = json.dumps([fmt, year])
+    if con.execute("SELECT getvariable('dvlab_time_format')").fetchall()[0][0] == wanted:
+        return
+    _use_time_format(con, fmt, year)
+    con.execute("SET VARIABLE dvlab_time_format = $wanted", {"wanted": wanted})
+
+
+def _use_time_format(con: duckdb.DuckDBPyConnection, fmt: str | None, year: int | None) -> None:
     if fmt is None:
         con.execute(macros_sql()[-1])
         con.execute(_SHORT_YEAR_HINT)

@@ -476,6 +476,11 @@ def flatten_in_place(con: duckdb.DuckDBPyConnection, table: str, key: str) -> No
     backslashes). An object a MAP cannot hold (a key repeated inside it) is
     flattened by :func:`flatten_sql` instead.
     """
+    nested = con.execute(
+        f"SELECT count(*) FROM {table} WHERE contains(substr(attributes, 2), '{{')"
+    ).fetchall()[0][0]
+    if not nested:
+        return  # nothing left to flatten: the statements below cost milliseconds a source
     for _ in range(64):  # deeper nesting than this stays as it is
         changed = con.execute(
             f"""UPDATE {table} SET attributes = dvlab_json_flatten_once(attributes)

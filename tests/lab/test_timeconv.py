@@ -184,3 +184,32 @@ def test_a_time_format_without_a_year_takes_the_year_given() -> None:
          datetime(2024, 2, 29, 10, 0, 2, 500000, tzinfo=UTC))
     ]  # fmt: skip
     assert common == [(None,)]  # no 29 February in 2023
+
+
+def test_a_time_format_set_again_or_left_is_what_dvlab_ts_reads() -> None:
+    """The macros are made again only when the format changes (it had cost milliseconds a
+    source): each change, back to the default and after a fresh install too, still tells."""
+    con = duckdb.connect()
+    try:
+        prepare(con)
+        spark = "%y/%m/%d %H:%M:%S"
+
+        def read() -> tuple[object, object]:
+            got = con.execute(
+                "SELECT dvlab_ts('17/06/09 20:10:40'), dvlab_ts('2017-06-09T20:10:40Z')"
+            ).fetchall()
+            return got[0][0], got[0][1]
+
+        moment = datetime(2017, 6, 9, 20, 10, 40, tzinfo=UTC)
+        timeconv.use_time_format(con, spark)
+        timeconv.use_time_format(con, spark)
+        assert read() == (moment, None)
+        timeconv.use_time_format(con, None)
+        assert read() == (None, moment)
+        timeconv.use_time_format(con, spark)
+        timeconv.install(con)  # the default again
+        assert read() == (None, moment)
+        timeconv.use_time_format(con, spark)
+        assert read() == (moment, None)
+    finally:
+        con.close()
