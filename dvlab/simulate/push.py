@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,20 +74,7 @@ def to_postgres(
                         target, definition, sql.SQL(", ").join(map(sql.Identifier, keys))
                     )
                 )
-                present = {
-                    str(r[0])
-                    for r in conn.execute(
-                        "SELECT column_name FROM information_schema.columns "
-                        "WHERE table_schema = %s AND table_name = %s",
-                        [schema, table],
-                    ).fetchall()
-                }
-                missing = [c for c in columns if c not in present]
-                if missing:
-                    raise BadInputError(
-                        f"{schema}.{table} exists without the column(s) "
-                        f"{', '.join(missing)} a simulation writes; give another --pg-schema"
-                    )
+                _refuse_other_columns(conn, schema, table, columns)
                 if "updated_at" in columns:
                     conn.execute(
                         sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (updated_at)").format(
@@ -257,6 +244,24 @@ def _noted(conn: Any, schema: str) -> str | None:
     return str(found[1] or "") if found[0] else None
 
 
+def _refuse_other_columns(conn: Any, schema: str, table: str, columns: Sequence[str]) -> None:
+    """Refuse ``schema.table`` when it exists without all of ``columns``."""
+    present = {
+        str(r[0])
+        for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s",
+            [schema, table],
+        ).fetchall()
+    }
+    missing = [c for c in columns if c not in present]
+    if present and missing:
+        raise BadInputError(
+            f"{schema}.{table} exists without the column(s) {', '.join(missing)} a "
+            "simulation writes; give another --pg-schema"
+        )
+
+
 def _check_schema(conn: Any, schema: str, run: str | None) -> None:
     from psycopg import sql
 
@@ -264,20 +269,7 @@ def _check_schema(conn: Any, schema: str, run: str | None) -> None:
     if noted is None or run is None:
         return
     for table, columns in _COLUMNS.items():
-        present = {
-            str(r[0])
-            for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns "
-                "WHERE table_schema = %s AND table_name = %s",
-                [schema, table],
-            ).fetchall()
-        }
-        missing = [c for c in columns if c not in present]
-        if present and missing:
-            raise BadInputError(
-                f"{schema}.{table} exists without the column(s) {', '.join(missing)} a "
-                "simulation writes; give another --pg-schema"
-            )
+        _refuse_other_columns(conn, schema, table, columns)
     if noted == _RUN_NOTE + run:
         return
     if noted.startswith(_RUN_NOTE):

@@ -148,28 +148,34 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def small_lab(folder: Path, tasks: str, transitions: str) -> Path:
+    """A lab of the task table ``tasks`` (CSV text) and the transitions ``transitions``
+    (rows of task_id, seq, to_state, ts, attempt, reason)."""
+    (folder / "tasks.csv").write_text(tasks, encoding="utf-8")
+    (folder / "transitions.csv").write_text(
+        "task_id,seq,to_state,ts,attempt,reason\n" + transitions, encoding="utf-8"
+    )
+    path = folder / "lab.duckdb"
+    ingest(path, [str(folder / "tasks.csv"), str(folder / "transitions.csv")])
+    return path
+
+
 def test_a_failed_tasks_error_class_is_its_own_the_transitions_reason_else(
     tmp_path: Path,
 ) -> None:
     """The reason of the change to failed had been given as the error class, over the
     class the task table holds (equal in the simulator's tables, not in others')."""
     header = TASKS.splitlines()[0]
-    (tmp_path / "tasks.csv").write_text(
+    path = small_lab(
+        tmp_path,
         header
         + f"""
 own,w1,attach_volume,,attach_volume,sto1,storage,volume,vol-1,failed,1,{DAY}10:02:01Z,{DAY}10:02:02Z,{DAY}10:02:30Z,StorageIOError,io error,,none,c1
 none,w2,attach_volume,,attach_volume,sto1,storage,volume,vol-2,failed,1,{DAY}10:02:01Z,{DAY}10:02:02Z,{DAY}10:02:30Z,,io error,,none,c2
 """,
-        encoding="utf-8",
-    )
-    (tmp_path / "transitions.csv").write_text(
-        "task_id,seq,to_state,ts,attempt,reason\n"
         f"own,1,running,{DAY}10:02:02Z,1,\nown,2,failed,{DAY}10:02:30Z,1,step gave up\n"
         f"none,1,running,{DAY}10:02:02Z,1,\nnone,2,failed,{DAY}10:02:30Z,1,Timeout\n",
-        encoding="utf-8",
     )
-    path = tmp_path / "lab.duckdb"
-    ingest(path, [str(tmp_path / "tasks.csv"), str(tmp_path / "transitions.csv")])
 
     got = {r["task_id"]: r["error_class"] for r in status(path, at=AT).failed}
 
@@ -195,20 +201,14 @@ def test_a_moment_before_the_task_history_is_refused_and_one_after_it_said(lab: 
 def test_a_workflow_of_tasks_without_parents_is_one_workflow(tmp_path: Path) -> None:
     """A task table without parent_task_id: each task had stood for the workflow, and the
     workflow was listed once per task; --site, looking for steps under a root, found none."""
-    (tmp_path / "tasks.csv").write_text(
+    path = small_lab(
+        tmp_path,
         "task_id,workflow_id,name,site,state,created_at,started_at,finished_at\n"
         f"t1,w1,plan,osl1,running,{DAY}10:00:00Z,{DAY}10:00:01Z,\n"
         f"t2,w1,apply,osl1,running,{DAY}10:00:02Z,{DAY}10:00:03Z,\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "transitions.csv").write_text(
-        "task_id,seq,to_state,ts,attempt,reason\n"
         f"t1,1,running,{DAY}10:00:01Z,1,\n"
         f"t2,1,running,{DAY}10:00:03Z,1,\nt2,2,retrying,{DAY}10:01:00Z,1,Timeout\n",
-        encoding="utf-8",
     )
-    path = tmp_path / "lab.duckdb"
-    ingest(path, [str(tmp_path / "tasks.csv"), str(tmp_path / "transitions.csv")])
 
     for site in (None, "osl1"):
         got = status(path, at=AT, site=site).workflows
