@@ -1065,7 +1065,9 @@ DETECT_BYTES = 16 << 20
 
 
 def _longer_head(path: Path) -> bytes:
-    """The start of ``path`` up to the end of its first line (at most DETECT_BYTES)."""
+    """The start of ``path`` up to the end of its first line (at most DETECT_BYTES), the
+    NULs it starts with left out: a hole a truncation left (as large as the file was) is
+    read through, however long, and the lines after it tell the format."""
     name = str(path)
     data = bytearray()
     with files.open_stream(path) as stream:
@@ -1073,24 +1075,10 @@ def _longer_head(path: Path) -> bytes:
             block = files.read_block(stream, 1 << 20, name)
             if not block:
                 break
-            data.extend(block)
+            data.extend(block if data else block.lstrip(b"\0"))
             if b"\n" in block:
                 break
     return bytes(data)
-
-
-def _head_after_hole(path: Path) -> bytes:
-    """The first HEAD_BYTES of ``path`` after the NULs it starts with (empty if it holds
-    nothing else): the hole a truncation left is read through, however long."""
-    name = str(path)
-    data = bytearray()
-    with files.open_stream(path) as stream:
-        while len(data) < files.HEAD_BYTES:
-            block = files.read_block(stream, 1 << 20, name)
-            if not block:
-                break
-            data.extend(block.lstrip(b"\0") if not data else block)
-    return bytes(data[: files.HEAD_BYTES])
 
 
 def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
@@ -1104,12 +1092,9 @@ def _detect(path: Path, head: bytes, options: IngestOptions) -> str:
         return options.format
     from dvlab.sources.detect import detect_format
 
-    if head and not head.strip(b"\0"):
-        # a hole of NULs (a file truncated under a writer that went on at its old offset,
-        # as large as the file was): the lines after it tell the format
-        head = _head_after_hole(path)
-    if len(head) >= files.HEAD_BYTES and b"\n" not in head:
-        # a first line longer than the head: look further, up to DETECT_BYTES, for its end
+    if (len(head) >= files.HEAD_BYTES and b"\n" not in head) or (head and not head.strip(b"\0")):
+        # a first line longer than the head, or a hole of NULs: look further, up to
+        # DETECT_BYTES past the hole, for the end of a line
         head = _longer_head(path)
     sample = head.decode("utf-8-sig", "replace").splitlines()
     if len(sample) > 1 and not head.endswith(b"\n"):

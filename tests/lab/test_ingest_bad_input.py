@@ -550,6 +550,21 @@ def test_a_hole_longer_than_detection_reads_is_read_through(
     )
 
 
+def test_a_long_first_line_after_a_long_hole_is_found(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first line longer than the head, after a hole longer than detection reads: the
+    look for its end had started over at the hole."""
+    monkeypatch.setattr(ingest_module, "DETECT_BYTES", 64 << 10)
+    path = tmp_path / "app.log"
+    first = json.dumps(record(1, "x" * 8000))
+    path.write_bytes(b"\x00" * (1 << 20) + f"{first}\n{json.dumps(record(2))}\n".encode())
+
+    (report,) = ingest(lab_path, [str(path)]).sources
+
+    assert (report.status, report.format, report.rows_loaded) == ("loaded", "jsonl", 2)
+
+
 def test_a_compression_dvlab_does_not_read_is_named(tmp_path: Path, lab_path: Path) -> None:
     """They had been "binary: give --format to read it as one anyway", which gives
     garbage; a text line that starts as bzip2's mark does still loads."""
