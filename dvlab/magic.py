@@ -56,20 +56,18 @@ def sql_parameter_names(sql: str) -> list[str]:
     >>> sql_parameter_names("SELECT E'it\\'s $x', $tag$ $y $tag$, $z")
     ['z']
     """
-    scanned: list[str] = []
-    for match in _TOKENS.finditer(sql):
-        name = match.group(1)
-        if name is not None and name not in scanned:
-            scanned.append(name)
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error:
-        return scanned
-    used = {name.lower() for statement in statements for name in statement.named_parameters}
+        statements = None
+    if statements is None:
+        found = (m.group(1) for m in _TOKENS.finditer(sql))
+    else:
+        used = {n.lower() for statement in statements for n in statement.named_parameters}
+        found = (m.group(1) for m in _ANY_PARAMETER.finditer(sql) if m.group(1).lower() in used)
     names: list[str] = []
-    for match in _ANY_PARAMETER.finditer(sql):
-        name = match.group(1)
-        if name.lower() in used and name not in names:
+    for name in found:
+        if name is not None and name not in names:
             names.append(name)
     return names
 

@@ -137,7 +137,8 @@ def parse_time(value: str, *, name: str) -> datetime:
     parsed = parse_utc(value)
     if parsed is None:
         raise BadInputError(
-            f"{name} {value!r} is not a time; use e.g. 2026-12-01T10:00:00Z or an epoch number (seconds to nanoseconds, at least 9 digits)"
+            f"{name} {value!r} is not a time; use e.g. 2026-12-01T10:00:00Z or an epoch "
+            "number (seconds to nanoseconds, at least 9 digits)"
         )
     return parsed
 

@@ -339,6 +339,12 @@ def lines_reader(path: Path) -> str:
                        max_line_size = {MAX_LINE_BYTES})"""
 
 
+def hole_free_lines(path: Path) -> str:
+    """A subquery of ``path``'s lines as :func:`lines_reader` reads them, one column ``t``:
+    each line without the NULs it starts with (see :data:`files.HOLE`)."""
+    return f"(SELECT ltrim(l, chr(0)) AS t FROM {lines_reader(path)})"
+
+
 #: lines holding no record (blank, not JSON, not an object) the whole-file reader
 #: locates and works around; a file with more goes to the lines reader
 ODD_LINES_MAX = 10_000

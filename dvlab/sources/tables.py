@@ -420,11 +420,10 @@ def _parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, .
 def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, layout: str) -> tuple[str, ...]:
     if layout != "array":
         # line by line, as the rows are read: a line that is no JSON object has no keys
-        from dvlab.sources.jsonlines import lines_reader
+        from dvlab.sources.jsonlines import hole_free_lines
 
         rows = con.execute(
-            f"""SELECT DISTINCT unnest(try(json_keys(t))) AS k
-                FROM (SELECT ltrim(l, chr(0)) AS t FROM {lines_reader(path)})
+            f"""SELECT DISTINCT unnest(try(json_keys(t))) AS k FROM {hole_free_lines(path)}
                 WHERE try(json_type(t)) = 'OBJECT'"""
         ).fetchall()
         return tuple(sorted(r[0] for r in rows))
@@ -548,7 +547,9 @@ def stage(
         # would cost as much as the rest of the staging
         rejected = _reject_rows(
             con, staged, shape.kind, src, name, raw=None if shape.kind == "events" else raw
-        ) + _reject_bad_lines(con, raw, shape.kind, src, name)
+        )
+        if shape.layout == "jsonl" and copied is None:
+            rejected += _reject_bad_lines(con, raw, shape.kind, src, name)
         con.execute(f"DELETE FROM {staged} WHERE reject IS NOT NULL")
         if shape.kind == "events":
             # a message delivered or published twice: one row, the copies counted skipped
@@ -697,15 +698,14 @@ def _read_json_lines(con: duckdb.DuckDBPyConnection, raw: str, path: Path) -> No
     """``raw`` (line, record) of the lines of ``path`` that hold a JSON object, read line by
     line as a log's are, and ``{raw}_bad`` (line, reason, text) of its other lines but blank
     ones: each a reject of its own (one had failed the whole file), numbered by its line."""
-    from dvlab.sources.jsonlines import lines_reader
+    from dvlab.sources.jsonlines import hole_free_lines
 
     lines = f"{raw}_rows"
     # kept in file order: a blank line is a row (NULL), so a row's rowid is its line less 1
     con.execute("SET preserve_insertion_order = true")
     try:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {lines} AS "
-            f"SELECT ltrim(l, chr(0)) AS t FROM {lines_reader(path)}"
+            f"CREATE OR REPLACE TEMP TABLE {lines} AS SELECT t FROM {hole_free_lines(path)}"
         )
     except duckdb.InterruptException:
         raise
@@ -740,10 +740,6 @@ def _reject_bad_lines(
 ) -> int:
     """The lines :func:`_read_json_lines` found holding no JSON object into
     ``stage_rejects``; how many."""
-    if not con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary", [f"{raw}_bad"]
-    ).fetchall()[0][0]:
-        return 0
     return int(
         con.execute(
             f"""INSERT INTO stage_rejects
