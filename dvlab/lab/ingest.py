@@ -595,12 +595,14 @@ def option_change(
 # --------------------------------------------------------------------------- staging
 
 
-#: raw record columns -> the lab's ``logs`` columns: the one time path, the one level map,
-#: --site/--service filling only what a record lacks. Parameters: $site, $service, $source.
-NORMALISED = """dvlab_ts(ts_raw) AS ts, coalesce(site, $site) AS site, host,
+#: raw record columns -> the lab's ``logs`` columns but ``ts`` (see NORMALISED)
+_NORMALISED_BUT_TS = """coalesce(site, $site) AS site, host,
     coalesce(service, $service) AS service, dvlab_level(level_raw) AS level, level_raw, message,
     correlation_id, causation_id, task_id, trace_id, attributes::JSON AS attributes,
     $source AS source, line"""
+#: raw record columns -> the lab's ``logs`` columns: the one time path, the one level map,
+#: --site/--service filling only what a record lacks. Parameters: $site, $service, $source.
+NORMALISED = "dvlab_ts(ts_raw) AS ts, " + _NORMALISED_BUT_TS
 
 #: why a raw record is a reject (parse failure, or no usable time)
 REJECT_REASON = r"""coalesce(reject,
@@ -857,7 +859,10 @@ class _Staging:
         select = jsonlines.whole_file_sql(path, keys)
         self.con.execute("SET preserve_insertion_order = true")
         try:
-            self.con.execute(f"CREATE TEMP TABLE {table} AS {select}")
+            # the time is read once, here: the rejects and the commit take it from the table
+            self.con.execute(
+                f"CREATE TEMP TABLE {table} AS SELECT dvlab_ts(ts_raw) AS ts, * FROM ({select})"
+            )
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:
@@ -903,8 +908,8 @@ class _Staging:
             f"""INSERT INTO stage_rejects
                 SELECT $src, $source, {jsonlines.row_line_sql(list(rowless))},
                        {REJECT_REASON}, NULL
-                FROM (SELECT rowid, NULL AS reject, ts_raw, attributes FROM {table})
-                WHERE dvlab_ts(ts_raw) IS NULL""",
+                FROM (SELECT rowid, NULL AS reject, ts, ts_raw, attributes FROM {table})
+                WHERE ts IS NULL""",
             {"src": src, "source": str(path)},
         ).fetchall()[0][0]
         return int(rows - len(dropped) - rejected), int(rejected)
@@ -2356,15 +2361,13 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                     # stored rows of the same ids, replaced by the new ones
                     entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
     elif "whole" in entry:
-        # read whole: a row's rowid tells its line
+        # read whole: a row's rowid tells its line, and its time was read at the staging
         table, options, rowless = entry["whole"]
-        _use_times(con, options)
         con.execute(
             f"""INSERT INTO lab.logs ({", ".join(schema.LOG_COLUMNS)})
-                SELECT *, $ingest_id FROM (
-                    SELECT {NORMALISED} FROM (
-                        SELECT {jsonlines.row_line_sql(list(rowless))} AS line, * FROM {table}))
-                WHERE ts IS NOT NULL""",
+                SELECT ts, {_NORMALISED_BUT_TS}, $ingest_id FROM (
+                    SELECT {jsonlines.row_line_sql(list(rowless))} AS line, * FROM {table}
+                    WHERE ts IS NOT NULL)""",
             {
                 "ingest_id": entry["ingest_id"],
                 "source": entry["source"],
