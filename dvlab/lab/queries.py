@@ -13,6 +13,7 @@ required. Values are always bound, never pasted into the SQL.
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import re
@@ -183,8 +184,12 @@ TIME_PARAMS = ("from", "to", "at")
 def _check_value(query: str, name: str, value: Any) -> None:
     """Refuse a value a query would misread or fail on with DuckDB's own words: a time that
     is not one (read as no bound: NULL), a step that is not a length of time, a quantile
-    that is not a number."""
-    if value is None or not isinstance(value, str):
+    that is not a number. Values given from Python (``lab.query(..., window=300)``) are
+    checked as their text would be, and must be of a type that says the same."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        _check_typed_value(query, name, value)
         return
     if name in TIME_PARAMS:
         from dvlab.lab.timeconv import parse_utc
@@ -213,6 +218,40 @@ def _check_value(query: str, name: str, value: Any) -> None:
             number = math.nan
         if math.isnan(number):
             raise BadInputError(f"query {query!r}: --param q={value!r} is not a number")
+
+
+def _check_typed_value(query: str, name: str, value: Any) -> None:
+    """:func:`_check_value` for a value that is no text: a time as a ``datetime`` or
+    ``date``, a step as a ``timedelta``, a window as a whole number, a quantile as a
+    number."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name in TIME_PARAMS:
+        fits = isinstance(value, datetime.date)
+    elif name == "step":
+        fits = isinstance(value, datetime.timedelta) and (
+            datetime.timedelta(0) < value < datetime.timedelta(seconds=CENTURY)
+        )
+    elif name == "window":
+        fits = is_number and math.isfinite(value) and value == int(value)
+        if fits:
+            value = str(int(value))
+    elif name == "q":
+        fits = is_number
+        if fits:
+            value = str(value)
+    else:
+        return
+    if not fits:
+        raise BadInputError(
+            f"query {query!r}: {name}={value!r} ({type(value).__name__}) is not "
+            + {
+                "step": "a length of time above zero and under a century (a timedelta)",
+                "window": "a whole number of seconds",
+                "q": "a number",
+            }.get(name, "a time (a datetime, or text such as 2026-11-30T09:00:00Z)")
+        )
+    if name in ("window", "q"):
+        _check_value(query, name, value)
 
 
 def _positive_interval(text: str) -> bool:

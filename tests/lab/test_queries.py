@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,50 @@ def test_a_window_that_is_no_number_of_seconds_is_refused(tmp_path: Path, window
     with pytest.raises(BadInputError, match=f"--param window='{window}' is not a number of"):
         query.bind({"window": window})
     assert query.bind({"window": "60"}) == {"window": "60"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("window", -5, "is not a number of seconds from 1"),
+        ("window", 0, "is not a number of seconds from 1"),
+        ("window", 2.5, "is not a whole number of seconds"),
+        ("window", float("nan"), "is not a whole number of seconds"),
+        ("window", True, "is not a whole number of seconds"),
+        ("q", float("nan"), "is not a number"),
+        ("q", "0.5", None),
+        ("q", [0.5], "is not a number"),
+        ("step", datetime.timedelta(0), "is not a length of time above zero"),
+        ("step", datetime.timedelta(minutes=-5), "is not a length of time above zero"),
+        ("from", 1700000000, "is not a time"),
+    ],
+)
+def test_values_given_from_python_are_checked_as_text_is(
+    tmp_path: Path, name: str, value: object, why: str | None
+) -> None:
+    """``lab.query("status_failed", window=-5)`` had answered nothing instead of refusing,
+    as ``--param window=-5`` does: only text was checked."""
+    query = queries.parse(write(tmp_path, "q", f"-- d\n-- @param {name}=null x\nSELECT ${name}\n"))
+    if why is None:
+        assert query.bind({name: value}) == {name: value}
+        return
+    with pytest.raises(BadInputError, match=why):
+        query.bind({name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("window", 300),
+        ("window", 300.0),
+        ("q", 0.99),
+        ("step", datetime.timedelta(minutes=5)),
+        ("from", datetime.datetime(2026, 11, 30, 9, tzinfo=datetime.UTC)),
+        ("to", datetime.date(2026, 12, 1)),
+    ],
+)
+def test_values_of_the_right_type_are_taken_from_python(
+    tmp_path: Path, name: str, value: object
+) -> None:
+    query = queries.parse(write(tmp_path, "q", f"-- d\n-- @param {name}=null x\nSELECT ${name}\n"))
+    assert query.bind({name: value}) == {name: value}
