@@ -967,6 +967,12 @@ def _table_select(
     text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
     checks = [
         f"WHEN t_{state} IS NULL THEN 'column {_col(chosen, state)}: no state'",
+        _nested_state_check(
+            f"t_{state}",
+            state,
+            _col(chosen, state),
+            reachable=_reachable(shape, columnar, chosen.get(state)),
+        ),
         f"WHEN {state_case('t_' + state)} IS NULL THEN 'column {_col(chosen, state)}: "
         f"unknown state ' || to_json(t_{state})::VARCHAR || '; known: {_known_states()}'",
         f"WHEN t_task_id IS NULL THEN 'column {_col(chosen, 'task_id')}: no task id'",
@@ -1118,6 +1124,43 @@ def _reject_repeated(
             WHERE s.reject IS NULL AND s.line <> r.first_line
               AND {" AND ".join(f"s.{k} = r.{k}" for k in keys)}"""
     )
+
+
+def _reachable(shape: Shape, columnar: Columnar | None, column: str | None) -> bool:
+    """Whether ``--map`` can name a member inside source column ``column``: a JSON record's,
+    or a nested column's (a Parquet struct); not a text column holding JSON."""
+    if column is None:
+        return False
+    if columnar is None:
+        return shape.layout in ("jsonl", "json-array")
+    found = _find(columnar, column)
+    return found is not None and _nested(found[1])
+
+
+def _nested_state_check(text: str, state: str, column: str, *, reachable: bool) -> str:
+    """The CASE branch rejecting a state column that holds an object or a list (Docker
+    Swarm's ``Status``, a pod's ``status``), saying, where ``--map`` can reach inside it,
+    how to name the state there: the object's member of a state's name if it has one
+    (``--map state=Status.State``)."""
+    names = _sql_list_lower(TASK_VARIANTS["state"])
+    member = (
+        f"list_filter(json_keys(try({text}::JSON)), lambda k: list_contains({names}, lower(k)))[1]"
+    )
+    hint = (
+        f"; name the state inside it with --map {state}={column}.' || coalesce({member}, 'MEMBER')"
+        if reachable
+        else "'"
+    )
+    return (
+        f"WHEN starts_with({text}, '{{') AND json_valid({text}) THEN 'column {column}: holds an "
+        f"object, not a state{hint} "
+        f"WHEN starts_with({text}, '[') AND json_valid({text}) THEN 'column {column}: holds a "
+        f"list, not a state'"
+    )
+
+
+def _sql_list_lower(words: tuple[str, ...]) -> str:
+    return "[" + ", ".join(quote_literal(w.lower()) for w in words) + "]"
 
 
 def _col(chosen: dict[str, str], column: str) -> str:

@@ -1553,3 +1553,51 @@ def test_bracketed_log_lines_load_with_a_pattern(tmp_path: Path, lab_path: Path)
         ("info", "starting (kafka.server)"),
         ("warn", "slow disk (kafka.log)"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (
+            {"State": "running", "Message": "started"},
+            "column Status: holds an object, not a state; name the state inside it "
+            "with --map state=Status.State",
+        ),
+        ({"Message": "started"}, "with --map state=Status.MEMBER"),
+        (["running"], "column Status: holds a list, not a state"),
+    ],
+)
+def test_a_state_column_holding_an_object_says_how_to_reach_inside_it(
+    tmp_path: Path, lab_path: Path, status: Any, says: str
+) -> None:
+    """A Docker Swarm task keeps its state in ``Status.State``: the reject had called the
+    whole object an unknown state."""
+    path = tmp_path / "swarm.json"
+    record = {"ID": "t1", "CreatedAt": "2026-12-01T10:00:00Z", "Status": status}
+    path.write_text(json.dumps([record]), encoding="utf-8")
+
+    assert statuses(ingest(lab_path, [str(path)])) == [("loaded", 0, 1)]
+    [(line, reason)] = rejects(lab_path, path)
+    assert line == 1
+    assert says in reason, reason
+
+    if isinstance(status, dict) and "State" in status:
+        # as said: the state named inside the object loads
+        mapped = tmp_path / "mapped.duckdb"
+        summary = ingest(mapped, [str(path)], IngestOptions(mapping=("state=Status.State",)))
+        assert statuses(summary) == [("loaded", 1, 0)]
+        assert query(mapped, "SELECT task_id, state FROM tasks") == [("t1", "running")]
+
+
+def test_a_text_state_holding_json_gives_no_map_it_cannot_follow(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """``--map`` reaches inside JSON records and nested columns only: a CSV cell of JSON
+    text is told it holds an object, with no ``--map`` that would find nothing there."""
+    path = write_csv(
+        tmp_path / "tasks.csv", TASK_HEADER, [["a1", '{"State": "running"}', iso(0), None]]
+    )
+
+    assert statuses(ingest(lab_path, [str(path)])) == [("loaded", 0, 1)]
+    [(_, reason)] = rejects(lab_path, path)
+    assert reason == "tasks: column state: holds an object, not a state", reason
