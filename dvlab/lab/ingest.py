@@ -767,7 +767,7 @@ class _Staging:
         for item in items:
             if isinstance(item, Reject):
                 columns["line"].append(item.line)
-                columns["end_line"].append(item.line)
+                columns["end_line"].append(item.end_line or item.line)
                 columns["reject"].append(item.reason)
                 columns["raw"].append(item.excerpt())
                 for name in RAW_FIELDS:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from dvlab.sources.records import RawRecord, Reject
 
@@ -68,6 +69,9 @@ def assemble(
     """
     held: RawRecord | None = None
     extra: list[str] = []
+    # a line that starts no record and continues none: its own continuation lines (a stack
+    # trace under a line the format does not read) join it, as one reject
+    rejected: Reject | None = None
     overflowed: int | None = None  # first line of the record that took too many lines
 
     def release(record: RawRecord) -> RawRecord:
@@ -76,32 +80,44 @@ def assemble(
             record["message"] = "\n".join(extra if head is None else [head, *extra])
         return record
 
+    def taken(unit: RawRecord | Reject | None) -> int:
+        """How many continuation lines ``unit`` holds."""
+        if isinstance(unit, Reject):
+            return (unit.end_line or unit.line) - unit.line
+        return len(extra)
+
     for number, text in lines:
         reason = None
         indented = text[:1].isspace()
+        unit = held if held is not None else rejected
         # a traceback's own lines continue the record above even when a loose pattern
         # would read them as records of their own (`Traceback (most` is no time)
         continues = (
-            held is not None and len(extra) < MAX_CONTINUATION_LINES and is_continuation(text)
+            unit is not None and taken(unit) < MAX_CONTINUATION_LINES and is_continuation(text)
         )
         if indented_may_start if indented else not continues:
             started = start(number, text)
             if not isinstance(started, str):
                 if held is not None:
                     yield release(held)
+                if rejected is not None:
+                    yield rejected
                 started["end_line"] = number
-                held, extra, overflowed = started, [], None
+                held, extra, rejected, overflowed = started, [], None, None
                 continue
             reason = started
         if continues:
-            assert held is not None
-            extra.append(text)
-            held["end_line"] = number
+            if held is not None:
+                extra.append(text)
+                held["end_line"] = number
+            else:
+                assert rejected is not None
+                rejected = replace(rejected, end_line=number)
             continue
 
         if is_continuation(text):
-            if held is not None:
-                overflowed = held["line"]
+            if unit is not None:
+                overflowed = unit.line if isinstance(unit, Reject) else unit["line"]
             if overflowed is not None:
                 reason = (
                     f"continuation line beyond the {MAX_CONTINUATION_LINES:,} that one "
@@ -118,7 +134,15 @@ def assemble(
         if held is not None:
             yield release(held)
             held, extra = None, []
-        yield Reject(number, reason or f"not a {format_name} line", text)
+        if rejected is not None:
+            yield rejected
+            rejected = None
+        if is_continuation(text):
+            yield Reject(number, reason or f"not a {format_name} line", text)
+        else:
+            rejected = Reject(number, reason or f"not a {format_name} line", text)
 
     if held is not None:
         yield release(held)
+    if rejected is not None:
+        yield rejected

@@ -39,11 +39,13 @@ RawRecord = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """One line that could not be parsed, and why."""
+    """One line that could not be parsed, and why; with ``end_line``, the record of lines
+    ``line`` to ``end_line`` it starts (its continuation lines: a stack trace under it)."""
 
     line: int
     reason: str
     raw: str
+    end_line: int | None = None
 
     def excerpt(self) -> str:
         return self.raw[:REJECT_EXCERPT]

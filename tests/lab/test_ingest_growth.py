@@ -537,3 +537,32 @@ def test_a_longer_copy_in_the_same_run_keeps_the_options_given(
     assert summary.sources[1].message is None  # no change of options to speak of
     assert query(lab_path, "SELECT DISTINCT site FROM logs") == [("s1",)]
     assert sorted(m for _, m in messages_by_line(lab_path)) == ["listening", "request", "started"]
+
+
+def test_a_rejected_line_and_its_stack_trace_are_one_reject_also_when_it_grows(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """A line --pattern does not match, then its stack trace: one reject naming the lines it
+    spans (each frame had been a reject of its own). A frame written after the ingest joins
+    it at the next one, and the reject is counted once."""
+    source = tmp_path / "app.log"
+    source.write_text(
+        "2026-12-01 10:00:00 ERROR boom\n  at frame1\ngarbage line here\n  at frame3\n",
+        encoding="utf-8",
+    )
+    options = IngestOptions(pattern=r"^(?P<ts>\S+ \S+) (?P<level>\w+) (?P<msg>.*)$")
+    first = ingest(lab_path, [str(source)], options)
+    with source.open("a", encoding="utf-8") as fh:
+        fh.write("  at frame4\n2026-12-01 10:00:02 INFO ok\n")
+
+    grown = ingest(lab_path, [str(source)], options)
+
+    assert [(s.rows_loaded, s.rows_rejected) for s in first.sources] == [(1, 1)]
+    assert [(s.status, s.rows_loaded) for s in grown.sources] == [("grown", 1)]
+    rows = query(lab_path, "SELECT line, reason, raw FROM rejects ORDER BY line")
+    assert [(line, raw) for line, _, raw in rows] == [(3, "garbage line here")]
+    assert rows[0][1].endswith("(the record of lines 3-5)"), rows[0][1]
+    assert query(lab_path, "SELECT line, message FROM logs ORDER BY line") == [
+        (1, "boom\n  at frame1"),
+        (6, "ok"),
+    ]

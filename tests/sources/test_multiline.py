@@ -68,8 +68,8 @@ def test_assemble_joins_and_rejects_in_line_order() -> None:
     ]
     out = list(assemble(lines, _start, format_name="test"))
 
-    assert [type(item).__name__ for item in out] == ["Reject", "dict", "Reject", "Reject", "dict"]
-    orphan, first, garbage, after, second = out
+    assert [type(item).__name__ for item in out] == ["Reject", "dict", "Reject", "dict"]
+    orphan, first, garbage, second = out
     assert isinstance(orphan, Reject) and orphan.line == 1
     assert "no test record before it" in orphan.reason
     assert isinstance(first, dict) and isinstance(second, dict)
@@ -77,8 +77,8 @@ def test_assemble_joins_and_rejects_in_line_order() -> None:
     assert first["message"] == (
         'first\nTraceback (most recent call last):\n  File "x.py", line 1\nValueError: boom'
     )
-    assert garbage == Reject(7, "not a test line: expected '>message'", "garbage")
-    assert isinstance(after, Reject) and after.line == 8
+    # the stack frame under a line that starts no record is part of that one reject
+    assert garbage == Reject(7, "not a test line: expected '>message'", "garbage", end_line=8)
     assert second["line"] == 9 and second["end_line"] == 9 and second["message"] == "second"
 
 
@@ -110,3 +110,43 @@ def test_a_record_takes_at_most_the_continuation_limit(monkeypatch: pytest.Monke
         "record starts at line 1" in over_d.reason and "record starts at line 1" in over_e.reason
     )
     assert isinstance(last, dict) and last["line"] == 6
+
+
+def test_a_rejected_line_takes_its_continuation_lines() -> None:
+    """A line the format does not read, and the stack trace under it, are one reject: each
+    frame had been a reject of its own, "with no record before it to continue"."""
+    lines = [
+        (1, ">first"),
+        (2, "garbage"),
+        (3, "  at frame3"),
+        (4, "Caused by: x"),
+        (5, "more garbage"),
+        (6, "  at frame6"),
+        (7, ">second"),
+        (8, "tail garbage"),
+        (9, "\tat frame9"),
+    ]
+    out = list(assemble(lines, _start, format_name="test"))
+
+    reason = "not a test line: expected '>message'"
+    assert out[1:3] == [
+        Reject(2, reason, "garbage", end_line=4),
+        Reject(5, reason, "more garbage", end_line=6),
+    ]
+    assert [item["line"] for item in (out[0], out[3]) if isinstance(item, dict)] == [1, 7]
+    assert out[4] == Reject(8, reason, "tail garbage", end_line=9)
+    assert len(out) == 5
+
+
+def test_a_rejected_line_takes_no_more_continuations_than_a_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(multiline, "MAX_CONTINUATION_LINES", 2)
+    lines = [(1, "garbage"), (2, " a"), (3, " b"), (4, " c")]
+    out = list(assemble(lines, _start, format_name="test"))
+
+    assert out[0] == Reject(1, "not a test line: expected '>message'", "garbage", end_line=3)
+    assert isinstance(out[1], Reject) and out[1].line == 4
+    assert "beyond the 2 that one test record may take (the record starts at line 1)" in (
+        out[1].reason
+    )
