@@ -1063,6 +1063,8 @@ class _Read:
     #: (kind, staging table) of each table the source was staged into (tasks,
     #: transitions, events, or a telemetry reader's metrics, spans and log records)
     tables: tuple[tuple[str, str], ...] = ()
+    #: transitions the staging numbered (the source has no sequence numbers)
+    numbered_here: bool = False
 
 
 #: how far detection reads to find the end of a long first line
@@ -1850,6 +1852,7 @@ def _stage_one(
     }
     if read.tables:
         entry["tables"] = list(read.tables)
+        entry["numbered_here"] = read.numbered_here
     elif read.whole_rows is not None:
         entry["whole"] = (whole_table(src), options, read.whole_rowless)
     if telemetry.by_format(read.format) is not None:
@@ -1960,6 +1963,9 @@ def _read_table(
         path, head, f"{shape.kind}-{shape.layout}", ((shape.kind, staged),), loaded, rejected
     )
     read.skipped = copies  # an event's other deliveries in the file
+    read.numbered_here = shape.kind == "transitions" and "seq" not in tables.checked_columns(
+        shape, mapping, str(path)
+    )
     return read
 
 
@@ -2346,6 +2352,13 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                         if entry["rows_skipped"]
                         else "no rows",
                     )
+            elif kind == "transitions" and entry.get("numbered_here"):
+                # a file's transitions without sequence numbers, numbered 1, 2, ... by the
+                # staging: numbered on from the lab's, those it holds already left out (an
+                # export that overlaps an earlier one), as a live source's are
+                same = tables.continue_numbering(con, staged)
+                entry["rows_loaded"] = int(entry["rows_loaded"]) - same
+                entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
             if kind in ("spans", "events"):
                 # a span or event another file holds too (an export sent again, a message
                 # delivered twice) is stored once

@@ -636,6 +636,49 @@ def test_transitions_without_seq_are_numbered_per_task_by_time(
     ]
 
 
+def test_a_later_export_without_seq_adds_to_the_transitions_stored(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """Two exports of one task's changes without sequence numbers, the later overlapping
+    the earlier: each is numbered 1, 2, ... and the later's numbers had replaced the
+    stored transitions under them, so that pending -> running was lost. Now the change
+    both hold is stored once, and the later's new ones are numbered after the lab's."""
+    header = ["task_id", "from_state", "to_state", "at"]
+    earlier = write_csv(
+        tmp_path / "earlier.csv",
+        header,
+        [["t1", "pending", "running", iso(0)], ["t1", "running", "failed", iso(1)]],
+    )
+    later = write_csv(
+        tmp_path / "later.csv",
+        header,
+        [
+            ["t1", "running", "failed", iso(1)],  # line 2: stored already
+            ["t1", "failed", "running", iso(2)],  # line 3: the retry
+            ["t1", "running", "failed", iso(3)],  # line 4: the same change again
+        ],
+    )
+
+    first = ingest(lab_path, [str(earlier)])
+    second = ingest(lab_path, [str(later)])
+
+    assert statuses(first) == [("loaded", 2, 0)]
+    assert statuses(second) == [("loaded", 2, 0)]
+    assert second.sources[0].rows_skipped == 1
+    assert [(r[1], r[2], r[3], r[5], r[7]) for r in transition_rows(lab_path)] == [
+        (1, "pending", "running", at(0), 2),
+        (2, "running", "failed", at(1), 3),
+        (3, "failed", "running", at(2), 3),
+        (4, "running", "failed", at(3), 4),
+    ]
+    assert query(
+        lab_path, "SELECT source, count(*) FROM task_transitions GROUP BY ALL ORDER BY 1"
+    ) == [
+        (str(earlier), 2),
+        (str(later), 2),
+    ]
+
+
 def test_duplicate_transition_is_a_reject_naming_line_and_column(
     tmp_path: Path, lab_path: Path
 ) -> None:
