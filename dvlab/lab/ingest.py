@@ -1169,8 +1169,15 @@ def _read_source(
             before = max(0, start_offset - TAIL_BYTES)
             files.skip_bytes(stream, before, name)
             tail.extend(files.read_block(stream, start_offset - before, name))
+        # a plain file is read as far as it reached at the start: lines a writer appends
+        # meanwhile wait for the next ingest, which would otherwise end only with the writer
+        bounded = stream if total is None else files.Bounded(stream, total - start_offset)
         chunks = files.iter_line_chunks(
-            stream, source=name, start_offset=start_offset, start_line=start_line, on_bytes=seen
+            bounded,  # type: ignore[arg-type]
+            source=name,
+            start_offset=start_offset,
+            start_line=start_line,
+            on_bytes=seen,
         )
         if parser is None:
             for chunk in chunks:
@@ -1266,7 +1273,7 @@ def _read_whole_json(
         if rejected is None:
             return None
         odd_rejects, skipped = rejected
-    size, tail, last_start = _scan_end(path)
+    size, tail, last_start = _scan_through(path, plan.lines, planned_bytes)
     if progress is not None:
         progress(name, 0, size)  # planned; reading
     rows = staging.add_whole_json(
@@ -1386,6 +1393,52 @@ def _scan_lines(path: Path) -> tuple[int, bytes, int, int]:
     if size and not ends_line:
         lines += 1  # a last line without its newline
     return size, bytes(tail_buf), last_start, lines
+
+
+def _scan_through(path: Path, lines: int, planned_bytes: int | None) -> tuple[int, bytes, int]:
+    """(size, last TAIL_BYTES, offset where the last line starts) of the first ``lines``
+    lines of ``path``, the ones the census counted: what the ledger says was read. A plain
+    file that kept the size it had before the census is read from its end; one a writer
+    appended to meanwhile (or a compressed one) is read from its start to the end of that
+    line, as the lines appended after the census wait for the next ingest."""
+    if files.compression_of(path) == "none" and _size_now(path) == planned_bytes:
+        size, tail, last_start = _scan_end(path)
+        if size == planned_bytes:
+            return size, tail, last_start
+    return _scan_to_line(path, lines)
+
+
+def _scan_to_line(path: Path, lines: int) -> tuple[int, bytes, int]:
+    """(offset after line ``lines`` ends, the TAIL_BYTES before it, offset where that line
+    starts); the file's end when it has no more lines (its last one unterminated)."""
+    name = str(path)
+    offset = newlines = last_start = 0
+    tail_buf = bytearray()
+    with files.open_stream(path) as stream:
+        while True:
+            block = files.read_block(stream, files.CHUNK_BYTES, name)
+            if not block:
+                break
+            wanted = lines - newlines  # the newline ending line `lines` is the wanted-th here
+            count = block.count(b"\n")
+            if count >= wanted > 0:
+                cut = -1
+                for _ in range(wanted):
+                    start_of_line = cut + 1
+                    cut = block.index(b"\n", cut + 1)
+                if wanted > 1:  # else the line began where the last block's last one ended
+                    last_start = offset + start_of_line
+                block = block[: cut + 1]
+                tail_buf.extend(block[-TAIL_BYTES:])
+                del tail_buf[:-TAIL_BYTES]
+                return offset + len(block), bytes(tail_buf), last_start
+            if count:
+                last_start = offset + block.rfind(b"\n") + 1
+            newlines += count
+            offset += len(block)
+            tail_buf.extend(block[-TAIL_BYTES:])
+            del tail_buf[:-TAIL_BYTES]
+    return offset, bytes(tail_buf), last_start
 
 
 def _scan_end(path: Path) -> tuple[int, bytes, int]:

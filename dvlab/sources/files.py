@@ -230,6 +230,22 @@ def utf16(head: bytes) -> bool:
     return max(nuls_even, nuls_odd) >= 0.9 and min(nuls_even, nuls_odd) <= 0.1
 
 
+class Bounded:
+    """The next ``limit`` bytes of ``stream`` and no more: a file a writer keeps appending
+    to is read as far as it reached when the read began, the rest left for the next."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self.stream = stream
+        self.left = max(0, limit)
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.stream.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
+
+
 def skip_bytes(stream: BinaryIO, count: int, source: str) -> None:
     """Read and drop ``count`` bytes (compressed streams cannot seek cheaply)."""
     left = count

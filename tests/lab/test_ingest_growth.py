@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from dvlab.lab import ingest as ingest_module
 from dvlab.lab.ingest import IngestOptions, ingest
 
 from .ingest_support import (
@@ -566,3 +567,92 @@ def test_a_rejected_line_and_its_stack_trace_are_one_reject_also_when_it_grows(
         (1, "boom\n  at frame1"),
         (6, "ok"),
     ]
+
+
+def test_lines_appended_while_a_json_file_is_planned_wait_for_the_next_ingest(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer appended lines after the census counted the file's lines and before its end
+    was read for the ledger: the ledger took the later end with the earlier count, so the
+    next ingest began after those lines (never loaded) and numbered the rest too low."""
+    source = tmp_path / "app.jsonl"
+    source.write_text(jsonl([record(i) for i in range(1, 6)]), encoding="utf-8")
+    census = ingest_module.jsonlines.whole_file_plan
+
+    def census_then_a_writer(con, path):  # type: ignore[no-untyped-def]
+        plan = census(con, path)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(jsonl([record(i) for i in range(6, 9)]))
+        return plan
+
+    monkeypatch.setattr(ingest_module.jsonlines, "whole_file_plan", census_then_a_writer)
+    first = ingest(lab_path, [str(source)], JSONL)
+    monkeypatch.undo()
+    second = ingest(lab_path, [str(source)], JSONL)
+
+    assert [s.rows_loaded for s in first.sources] == [5]
+    # the last record read again (it may have been half written), and the three new ones
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in second.sources] == [
+        ("grown", 4, 1)
+    ]
+    assert messages_by_line(lab_path) == [(i, f"m{i}") for i in range(1, 9)]
+
+
+def test_a_file_a_writer_keeps_appending_to_is_read_as_far_as_it_reached(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read line by line, a file was read until it stopped growing: with a busy writer the
+    ingest ran as long as the writer did. Now it stops where the file ended when it began,
+    and the next ingest reads on from there."""
+    source = tmp_path / "app.log"
+    source.write_text("".join(logfmt_line(i, f"m{i}") for i in range(1, 6)), encoding="utf-8")
+    monkeypatch.setattr(ingest_module, "TEXT_BATCH", 1)
+    add_records = ingest_module._Staging.add_records
+    written = []
+
+    def add_then_write(self, items):  # type: ignore[no-untyped-def]
+        add_records(self, items)
+        if len(written) < 20:  # a line appended for each record stored, as a busy writer
+            second = 6 + len(written)
+            with source.open("a", encoding="utf-8") as fh:
+                fh.write(logfmt_line(second, f"m{second}"))
+            written.append(second)
+
+    monkeypatch.setattr(ingest_module._Staging, "add_records", add_then_write)
+    first = ingest(lab_path, [str(source)], LOGFMT)
+    monkeypatch.undo()
+    second = ingest(lab_path, [str(source)], LOGFMT)
+
+    assert [s.rows_loaded for s in first.sources] == [5]
+    last = 5 + len(written)
+    # the last record read again, and the new ones
+    assert [(s.status, s.rows_loaded, s.rows_replaced) for s in second.sources] == [
+        ("grown", last - 5 + 1, 1)
+    ]
+    assert messages_by_line(lab_path) == [(i, f"m{i}") for i in range(1, last + 1)]
+
+
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_the_end_of_a_counted_line_is_found_across_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    """Where line N of a file ends and starts, for the ledger of a file that grew while it
+    was read, found block by block (blocks of 7 bytes here) as by splitting the whole."""
+    monkeypatch.setattr(ingest_module.files, "CHUNK_BYTES", 7)
+    monkeypatch.setattr(ingest_module, "TAIL_BYTES", 5)
+    texts = ["a", "", "bcdefghijkl", "mn", "opqrstuvwxyz0123", "4"]
+    data = ("\n".join(texts) + ending).encode()
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(data)
+    starts = [0]
+    for i, byte in enumerate(data):
+        if byte == ord("\n"):
+            starts.append(i + 1)
+
+    for n in range(1, len(texts) + 1):
+        end = starts[n] if n < len(starts) else len(data)
+        assert ingest_module._scan_to_line(path, n) == (
+            end,
+            data[max(0, end - 5) : end],
+            starts[n - 1],
+        ), n
