@@ -80,10 +80,12 @@ def macros_sql() -> list[str]:
     return [
         # Text that DuckDB will not cast, rewritten into text it will (plain expressions,
         # no subquery, so DuckDB only evaluates them for the rows that need them).
-        # (a space before a numeric offset, as Go writes "12:00:00.5 +0000", is dropped)
+        # (a space before a numeric offset, as Go writes "12:00:00.5 +0000", is dropped;
+        # RFC 3339's lower-case t and z are read as T and Z)
         r"""CREATE OR REPLACE TEMP MACRO dvlab_ts_fix(s) AS (
             regexp_replace(regexp_replace(
-              regexp_replace(trim(s), '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
+              regexp_replace(regexp_replace(regexp_replace(trim(s),
+                  '^(\d{4}-\d\d-\d\d)t(\d)', '\1T\2'), '(\d)z$', '\1Z'), '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
               '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2'),
               '(\d:\d\d(?:[.,]\d+)?)\s+([+-]\d\d:?\d\d)$', '\1\2'))""",
         f"""CREATE OR REPLACE TEMP MACRO dvlab_ts_rewrite(s) AS (
