@@ -138,7 +138,7 @@ def parse_time(value: str, *, name: str) -> datetime:
     if parsed is None:
         raise BadInputError(
             f"{name} {value!r} is not a time; use e.g. 2026-12-01T10:00:00Z or an epoch "
-            "number (seconds to nanoseconds, at least 9 digits)"
+            "number (seconds to nanoseconds, 9 to 19 digits)"
         )
     return parsed
 

@@ -75,8 +75,10 @@ def _abbreviation_map_sql() -> str:
 def macros_sql() -> list[str]:
     """The CREATE MACRO statements (temporary, per connection)."""
     # an epoch has at least nine digits before any fraction (1973-03-03 as seconds), so
-    # a bare year ("2026") or a compact date ("20261201") is not taken for one
-    epoch = r"^\d{9,}(\.\d*)?$"
+    # a bare year ("2026") or a compact date ("20261201") is not taken for one; and at
+    # most nineteen (nanoseconds up to the year 2286): more is no time (22 digits had
+    # given the year 57971)
+    epoch = r"^\d{9,19}(\.\d*)?$"
     return [
         # Text that DuckDB will not cast, rewritten into text it will (plain expressions,
         # no subquery, so DuckDB only evaluates them for the rows that need them).

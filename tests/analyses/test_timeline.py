@@ -251,5 +251,5 @@ def test_id_finds_a_tasks_changes_by_its_target_or_idempotency_key(tmp_path: Pat
 
 def test_a_number_too_short_for_an_epoch_is_told_how_long_one_is() -> None:
     """`--at 5` had been told to give "an epoch number", which it had."""
-    with pytest.raises(BadInputError, match=r"'5' is not a time; .* at least 9 digits"):
+    with pytest.raises(BadInputError, match=r"'5' is not a time; .* 9 to 19 digits"):
         parse_time("5", name="--at")

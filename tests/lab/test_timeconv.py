@@ -79,6 +79,9 @@ def test_accepted_shapes_end_in_utc(
         "9/6/17",
         "99-1-1 00:00:00Z",
         "123-01-01 00:00:00",
+        # more digits than nanoseconds since 1970 have until the year 2286
+        "17672256000000000000",
+        "1767225600000000000000",
     ],
 )
 def test_unparseable_text_gives_null(con: duckdb.DuckDBPyConnection, text: str) -> None:
