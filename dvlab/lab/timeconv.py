@@ -224,6 +224,9 @@ def _use_time_format(con: duckdb.DuckDBPyConnection, fmt: str | None, year: int 
     if year is not None and not _says_year(fmt):
         # the year written before the time, so that 29 February is one where it is one
         fmt, text = f"%Y {fmt}", f"'{int(year):04d} ' || trim(s)"
+    if fmt.replace("%%", "").rstrip().endswith("%z"):
+        # RFC 3339 and ISO 8601 write UTC's offset as Z, which strptime's %z does not take
+        text = f"regexp_replace({text}, '(\\d\\s*)[Zz]$', '\\1+0000')"
     parsed = f"try_strptime({text}, {quote_literal(fmt)})"
     zoned = any(d in fmt.replace("%%", "") for d in ("%z", "%Z"))
     body = f"{parsed}::TIMESTAMPTZ" if zoned else f"dvlab_ts_local({parsed}::TIMESTAMPTZ)"

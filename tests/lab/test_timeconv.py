@@ -165,6 +165,31 @@ def test_a_time_format_reads_naive_times_in_the_zone_and_zoned_ones_as_said() ->
 
 
 @pytest.mark.parametrize(
+    ("fmt", "text", "expected"),
+    [
+        ("%d/%b/%Y:%H:%M:%S %z", "10/Oct/2000:13:55:36 Z", utc(2000, 10, 10, 13, 55, 36)),
+        ("%d/%b/%Y:%H:%M:%S %z", "10/Oct/2000:13:55:36 z", utc(2000, 10, 10, 13, 55, 36)),
+        ("%d/%b/%Y:%H:%M:%S %z", "10/Oct/2000:13:55:36 -0700", utc(2000, 10, 10, 20, 55, 36)),
+        ("%Y-%m-%dT%H:%M:%S%z", "2026-01-01T10:00:00Z", utc(2026, 1, 1, 10)),
+        # a Z that is no offset's place stays, and the time is no time
+        ("%H:%M:%S %z %Y", "10:00:00 Z 2026", None),
+    ],
+)
+def test_a_time_format_ending_in_an_offset_reads_z_as_utc(
+    fmt: str, text: str, expected: datetime | None
+) -> None:
+    """strptime's %z takes no Z, which RFC 3339 and ISO 8601 write for UTC: such times had
+    been rejects."""
+    con = duckdb.connect()
+    try:
+        prepare(con, tz="Europe/Oslo")
+        timeconv.use_time_format(con, fmt)
+        assert con.execute("SELECT dvlab_ts(?)", [text]).fetchall() == [(expected,)]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
     ("fmt", "said"),
     [("%H:%M:%S", "says no year"), ("%Y-%Q", "Unrecognized format"), ("%%Y %H", "says no year")],
 )
