@@ -145,6 +145,9 @@ def macros_sql() -> list[str]:
                 dvlab_ts_local(try_cast(s AS TIMESTAMPTZ)),
                 CASE WHEN regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
                      ELSE dvlab_ts_local(try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)) END)
+              -- an epoch with a point and no fraction ("1767225600.", as some printf
+              -- formats write it)
+              WHEN right(s, 1) = '.' AND regexp_matches(s, '{epoch}') THEN try(dvlab_epoch(s))
               -- ends in a letter: a zone abbreviation, read as its fixed offset (not the
               -- zone DuckDB would guess from it)
               ELSE try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ)
