@@ -229,6 +229,23 @@ def _pod_service() -> str:
     return f"coalesce(t_service, {pod}, $service::VARCHAR)"
 
 
+def _with_own_attributes(attributes: str) -> str:
+    """``attributes`` with the members of its own ``attributes`` object (a lab's logs as
+    ``dvlab export`` writes them, or any table of a JSON column so named) among the others,
+    not nested under that name: loaded again, a lab's records keep their attributes."""
+    inner = f"({attributes} -> 'attributes')"
+    own = (
+        f"CASE WHEN json_type({inner}) = 'OBJECT' THEN {inner} "
+        f"WHEN json_type({inner}) = 'VARCHAR' AND starts_with(({attributes} ->> 'attributes'), '{{') "
+        f"THEN try(({attributes} ->> 'attributes')::JSON) END"
+    )
+    return (
+        f"CASE WHEN json_type({own}) = 'OBJECT' "
+        f"THEN json_merge_patch(json_remove({attributes}, '$.attributes'), {own}) "
+        f"ELSE {attributes} END"
+    )
+
+
 def _with_pod(attributes: str) -> str:
     """``attributes`` with the row's pod under ``pod`` (a NULL pod adds nothing)."""
     return f"json_merge_patch({attributes}, json_object('pod', t_pod))"
@@ -356,6 +373,10 @@ def _logs_select(
     origin: str | None,
 ) -> str:
     text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
+    others = "other_columns"
+    if chosen.get("level", "").lower() == "level_raw":
+        # a lab's export: its normalised level beside the level as written says nothing more
+        others = "json_remove(other_columns, '$.level')"
     # a Docker json-file line: the container's own line is its "log" (with its newline)
     docker = (
         "CASE WHEN starts_with(t_message, '{') AND json_valid(t_message) "
@@ -378,7 +399,7 @@ def _logs_select(
                          ELSE regexp_replace(docker ->> 'log', '\\r?\\n$', '') END AS message,
                     t_correlation_id AS correlation_id, t_causation_id AS causation_id,
                     t_task_id AS task_id, t_trace_id AS trace_id,
-                    json_merge_patch({_with_pod("other_columns")},
+                    json_merge_patch({_with_pod(_with_own_attributes(others))},
                                      json_object('stream', docker ->> 'stream'))::JSON
                         AS attributes
                 FROM (SELECT *, {docker} AS docker

@@ -204,7 +204,8 @@ SPAN_VARIANTS: dict[str, tuple[str, ...]] = {
 LOG_VARIANTS: dict[str, tuple[str, ...]] = {
     "ts": ("ts", "timestamp", "time", "@timestamp"),
     "message": ("message", "msg", "log", "text", "body"),
-    "level": ("level", "severity", "lvl", "levelname", "loglevel"),
+    # a lab's own export holds the level as written (level_raw) beside its normalised word
+    "level": ("level_raw", "level", "severity", "lvl", "levelname", "loglevel"),
     "service": _SERVICE,
     "pod": _POD,
     "host": ("host", "hostname", "node", "node_name"),

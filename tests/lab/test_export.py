@@ -16,6 +16,7 @@ import pytest
 from dvlab.cli import main
 from dvlab.errors import BadInputError
 from dvlab.lab.export import export_parquet
+from dvlab.lab.ingest import IngestOptions, ingest
 from tests.stopping import stop_midway
 
 # two records before and one after UTC midnight; the +02:00 one is 23:30 on the 1st in UTC
@@ -277,3 +278,42 @@ def test_an_empty_logs_table_keeps_its_columns(tmp_path: Path) -> None:
     assert con.execute(
         f"SELECT count(*) FROM read_parquet('{out}/logs/**/*.parquet')"
     ).fetchall() == [(0,)]
+
+
+def test_exported_logs_load_again_as_they_were(tmp_path: Path) -> None:
+    """A lab's exported logs ingested into another lab: the attributes had come back nested
+    under "attributes", and the level as written replaced by the normalised word."""
+    source = tmp_path / "app.jsonl"
+    source.write_text(
+        '{"ts": "2026-12-01T10:00:00Z", "level": "WARNING", "msg": "slow", "service": "api",'
+        ' "http": {"status": 500, "path": "/x"}, "k": "v"}\n'
+        '{"ts": "2026-12-01T10:00:01Z", "level": "info", "msg": "ok", "service": "api"}\n',
+        encoding="utf-8",
+    )
+    first, second = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    assert not ingest(first, [str(source)], IngestOptions()).failed
+    export_parquet(first, tmp_path / "out")
+
+    again = ingest(second, [str(tmp_path / "out" / "logs")], IngestOptions(kind="logs"))
+
+    assert not again.failed
+    con = duckdb.connect(str(second), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT ts, level, level_raw, message, service, attributes::VARCHAR FROM logs "
+            "ORDER BY ts"
+        ).fetchall()
+    finally:
+        con.close()
+    # the record's own attributes, then where it was read first: the provenance columns
+    provenance = {"source": str(source), "ingest_id": 1, "day": "2026-12-01"}
+    assert [(r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows] == [
+        (
+            "warn",
+            "WARNING",
+            "slow",
+            "api",
+            {"http.status": 500, "http.path": "/x", "k": "v", "line": 1, **provenance},
+        ),
+        ("info", "info", "ok", "api", {"line": 2, **provenance}),
+    ]
