@@ -2407,9 +2407,15 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                     )
             elif kind == "transitions" and entry.get("numbered_here"):
                 # a file's transitions without sequence numbers, numbered 1, 2, ... by the
-                # staging: numbered on from the lab's, those it holds already left out (an
-                # export that overlaps an earlier one), as a live source's are
-                same = tables.continue_numbering(con, staged)
+                # staging: they replace what the file held before (it was edited), and are
+                # numbered on from the lab's, a change another file holds already left out
+                # (an export that overlaps an earlier one)
+                replaced = con.execute(
+                    "DELETE FROM lab.task_transitions WHERE source = $source",
+                    {"source": entry["source"]},
+                ).fetchall()[0][0]
+                entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(replaced)
+                same = tables.continue_numbering(con, staged, tables.SAME_CHANGE)
                 entry["rows_loaded"] = int(entry["rows_loaded"]) - same
                 entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same
             if kind in ("spans", "events"):
@@ -2426,6 +2432,12 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                 if statement.lstrip().startswith("DELETE"):
                     # stored rows of the same ids, replaced by the new ones
                     entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
+            if (
+                kind == "transitions"
+                and entry.get("numbered_here")
+                and not entry.get("skip_unchanged")
+            ):
+                tables.renumber_by_time(con, staged)
     elif "whole" in entry:
         # read whole: a row's rowid tells its line, and its time was read at the staging
         table, options, rowless = entry["whole"]

@@ -14,7 +14,9 @@ required. Values are always bound, never pasted into the SQL.
 from __future__ import annotations
 
 import datetime
+import decimal
 import math
+import numbers
 import os
 import re
 from collections.abc import Mapping
@@ -161,8 +163,11 @@ class CuratedQuery:
         values: dict[str, Any] = {}
         for param in self.params:
             if param.name in given:
-                values[param.name] = given[param.name]
-                _check_value(self.name, param.name, given[param.name])
+                value = given[param.name]
+                if type(value).__module__ == "numpy" and hasattr(value, "item"):
+                    value = value.item()  # a numpy scalar, which DuckDB will not bind
+                values[param.name] = value
+                _check_value(self.name, param.name, value)
             elif param.required:
                 raise BadInputError(
                     f"query {self.name!r} needs --param {param.name}=VALUE ({param.doc or 'required'})"
@@ -224,7 +229,8 @@ def _check_typed_value(query: str, name: str, value: Any) -> None:
     """:func:`_check_value` for a value that is no text: a time as a ``datetime`` or
     ``date``, a step as a ``timedelta``, a window as a whole number, a quantile as a
     number."""
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    # numpy's and Decimal's numbers too; a bool is no number here
+    is_number = isinstance(value, numbers.Real | decimal.Decimal) and not isinstance(value, bool)
     if name in TIME_PARAMS:
         fits = isinstance(value, datetime.date)
     elif name == "step":

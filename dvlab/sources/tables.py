@@ -1127,34 +1127,39 @@ def _reject_repeated(
     )
 
 
-def _reachable(shape: Shape, columnar: Columnar | None, column: str | None) -> bool:
-    """Whether ``--map`` can name a member inside source column ``column``: a JSON record's,
-    or a nested column's (a Parquet struct); not a text column holding JSON."""
+def _reachable(shape: Shape, columnar: Columnar | None, column: str | None) -> str | None:
+    """SQL saying whether ``--map`` can name a member inside source column ``column``: a
+    JSON record's object (not a string holding JSON), or a nested column's (a Parquet
+    struct); None when it never can (a text column holding JSON)."""
     if column is None:
-        return False
+        return None
     if columnar is None:
-        return shape.layout in ("jsonl", "json-array")
+        if shape.layout not in ("jsonl", "json-array"):
+            return None
+        path = quote_literal("$." + json.dumps(column, ensure_ascii=False))
+        return f"json_type(record, {path}) = 'OBJECT'"
     found = _find(columnar, column)
-    return found is not None and _nested(found[1])
+    return "true" if found is not None and _nested(found[1]) else None
 
 
-def _nested_state_check(text: str, state: str, column: str, *, reachable: bool) -> str:
+def _nested_state_check(text: str, state: str, column: str, *, reachable: str | None) -> str:
     """The CASE branch rejecting a state column that holds an object or a list (Docker
-    Swarm's ``Status``, a pod's ``status``), saying, where ``--map`` can reach inside it,
-    how to name the state there: the object's member of a state's name if it has one
-    (``--map state=Status.State``)."""
+    Swarm's ``Status``, a pod's ``status``), saying, where ``--map`` can reach inside it
+    (``reachable``), how to name the state there: the object's member of a state's name if
+    it has one (``--map state=Status.State``)."""
     names = _sql_list_lower(TASK_VARIANTS["state"])
     member = (
         f"list_filter(json_keys(try({text}::JSON)), lambda k: list_contains({names}, lower(k)))[1]"
     )
     hint = (
-        f"; name the state inside it with --map {state}={column}.' || coalesce({member}, 'MEMBER')"
-        if reachable
-        else "'"
+        f" || CASE WHEN {reachable} THEN '; name the state inside it with --map "
+        f"{state}={column}.' || coalesce({member}, 'MEMBER') ELSE '' END"
+        if reachable is not None
+        else ""
     )
     return (
         f"WHEN starts_with({text}, '{{') AND json_valid({text}) THEN 'column {column}: holds an "
-        f"object, not a state{hint} "
+        f"object, not a state'{hint} "
         f"WHEN starts_with({text}, '[') AND json_valid({text}) THEN 'column {column}: holds a "
         f"list, not a state'"
     )
@@ -1359,16 +1364,24 @@ _FILE_ROWS = {
 _SAME_EVENT = "e.event_id = s.event_id AND e.event_source IS NOT DISTINCT FROM s.event_source"
 
 
-def continue_numbering(con: duckdb.DuckDBPyConnection, staged: str) -> int:
-    """Number the staged transitions of a live source that has no sequence numbers on
-    from the lab's (attached as ``lab``): each run numbers its rows from 1, and those
+#: what makes two transitions one change, for a file's without sequence numbers: the task,
+#: the moment and the states (an export may add columns, or write a value otherwise)
+SAME_CHANGE = ("task_id", "ts", "from_state", "to_state")
+
+
+def continue_numbering(
+    con: duckdb.DuckDBPyConnection, staged: str, same_by: tuple[str, ...] | None = None
+) -> int:
+    """Number the staged transitions of a source that has no sequence numbers on
+    from the lab's (attached as ``lab``): each read numbers its rows from 1, and those
     numbers would replace the transitions stored under them. A staged transition the lab
-    holds already (all but its number the same: a row read again at the watermark) is
-    dropped; the others take the numbers after the task's last, in
-    their order. Returns how many were dropped."""
+    holds already (the same in the columns ``same_by``, else in all but its number: a
+    live source's row read again at the watermark) is dropped; the others take the
+    numbers after the task's last, in their order. Returns how many were dropped."""
     ident = quote_ident(staged)
     same = " AND ".join(
-        f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in TRANSITION_COLUMNS if c != "seq"
+        f"t.{c} IS NOT DISTINCT FROM s.{c}"
+        for c in (same_by or [c for c in TRANSITION_COLUMNS if c != "seq"])
     )
     dropped = con.execute(
         f"""DELETE FROM {ident} AS s WHERE EXISTS (
@@ -1384,6 +1397,20 @@ def continue_numbering(con: duckdb.DuckDBPyConnection, staged: str) -> int:
                        GROUP BY task_id) AS last USING (task_id)"""
     )
     return int(dropped)
+
+
+def renumber_by_time(con: duckdb.DuckDBPyConnection, staged: str) -> None:
+    """Number the stored transitions of the tasks ``staged`` holds 1, 2, ... in the order of
+    their times (and, at one time, of their numbers): a file's without sequence numbers,
+    numbered on from the lab's, may hold changes earlier than those stored."""
+    con.execute(
+        f"""UPDATE lab.task_transitions AS t SET seq = r.n
+            FROM (SELECT task_id, seq, ts, row_number() OVER (
+                      PARTITION BY task_id ORDER BY ts, seq)::INTEGER AS n
+                  FROM lab.task_transitions
+                  WHERE task_id IN (SELECT task_id FROM {quote_ident(staged)})) AS r
+            WHERE t.task_id = r.task_id AND t.seq = r.seq AND t.seq <> r.n"""
+    )
 
 
 #: a staged row ``s`` the lab holds already, by kind: a span of the same trace and span id,

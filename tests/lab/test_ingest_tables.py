@@ -1644,3 +1644,74 @@ def test_a_text_state_holding_json_gives_no_map_it_cannot_follow(
     assert statuses(ingest(lab_path, [str(path)])) == [("loaded", 0, 1)]
     [(_, reason)] = rejects(lab_path, path)
     assert reason == "tasks: column state: holds an object, not a state", reason
+
+
+def test_an_edited_export_without_seq_replaces_its_transitions_and_numbers_by_time(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """An earlier export edited after a later one was loaded: its changes had stayed beside
+    the edited ones (the edit appended, numbered after the later export's)."""
+    header = ["task_id", "from_state", "to_state", "at"]
+    earlier = write_csv(
+        tmp_path / "earlier.csv",
+        header,
+        [["t1", "pending", "running", iso(0)], ["t1", "running", "failed", iso(1)]],
+    )
+    later = write_csv(tmp_path / "later.csv", header, [["t1", "failed", "running", iso(2)]])
+    ingest(lab_path, [str(earlier), str(later)])
+    write_csv(
+        earlier,
+        header,
+        [["t1", "pending", "running", iso(0)], ["t1", "running", "retrying", iso(1)]],
+    )
+
+    again = ingest(lab_path, [str(earlier)])
+
+    assert statuses(again) == [("rewritten", 2, 0)]
+    assert again.sources[0].rows_replaced == 2
+    assert [(r[1], r[2], r[3], r[5]) for r in transition_rows(lab_path)] == [
+        (1, "pending", "running", at(0)),
+        (2, "running", "retrying", at(1)),
+        (3, "failed", "running", at(2)),
+    ]
+
+
+def test_an_overlapping_export_with_another_column_adds_only_new_changes(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """A change is its task, time and states: a later export that adds a column had stored
+    the changes it shares with the earlier one again."""
+    earlier = write_csv(
+        tmp_path / "earlier.csv",
+        ["task_id", "from_state", "to_state", "at"],
+        [["t1", "pending", "running", iso(0)]],
+    )
+    later = write_csv(
+        tmp_path / "later.csv",
+        ["task_id", "from_state", "to_state", "at", "worker"],
+        [["t1", "pending", "running", iso(0), "w1"], ["t1", "running", "failed", iso(1), "w1"]],
+    )
+
+    ingest(lab_path, [str(earlier)])
+    second = ingest(lab_path, [str(later)])
+
+    assert statuses(second) == [("loaded", 1, 0)]
+    assert [(r[1], r[3], r[5]) for r in transition_rows(lab_path)] == [
+        (1, "running", at(0)),
+        (2, "failed", at(1)),
+    ]
+
+
+def test_a_json_string_holding_an_object_gives_no_map_it_cannot_follow(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """``--map state=status.State`` finds nothing inside a string: the hint had named it."""
+    path = tmp_path / "tasks.jsonl"
+    record = {"id": "e", "status": json.dumps({"State": "running"}), "created_at": iso(0)}
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+
+    assert statuses(ingest(lab_path, [str(path)], IngestOptions(kind="tasks"))) == [
+        ("loaded", 0, 1)
+    ]
+    [(_, reason)] = rejects(lab_path, path)
+    assert reason == "tasks: column status: holds an object, not a state", reason

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dvlab.errors import BadInputError
@@ -176,6 +178,10 @@ def test_values_given_from_python_are_checked_as_text_is(
     [
         ("window", 300),
         ("window", 300.0),
+        ("window", np.int64(300)),
+        ("window", decimal.Decimal("300")),
+        ("q", np.float32(0.5)),
+        ("q", decimal.Decimal("0.5")),
         ("q", 0.99),
         ("step", datetime.timedelta(minutes=5)),
         ("from", datetime.datetime(2026, 11, 30, 9, tzinfo=datetime.UTC)),
@@ -186,4 +192,7 @@ def test_values_of_the_right_type_are_taken_from_python(
     tmp_path: Path, name: str, value: object
 ) -> None:
     query = queries.parse(write(tmp_path, "q", f"-- d\n-- @param {name}=null x\nSELECT ${name}\n"))
-    assert query.bind({name: value}) == {name: value}
+    bound = query.bind({name: value})
+    assert bound == {name: value}
+    # numpy's scalars are handed to DuckDB as Python's, which it binds
+    assert type(bound[name]).__module__ != "numpy"
