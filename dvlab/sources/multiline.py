@@ -137,9 +137,11 @@ def assemble(
         if rejected is not None:
             yield rejected
             rejected = None
-        if is_continuation(text):
+        if overflowed is not None and is_continuation(text):
             yield Reject(number, reason or f"not a {format_name} line", text)
         else:
+            # the lines under it join it: a stack trace at the top of a file (rotated in its
+            # middle) is one reject, as under a line the format does not read
             rejected = Reject(number, reason or f"not a {format_name} line", text)
 
     if held is not None:

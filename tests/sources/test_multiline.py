@@ -150,3 +150,15 @@ def test_a_rejected_line_takes_no_more_continuations_than_a_record(
     assert "beyond the 2 that one test record may take (the record starts at line 1)" in (
         out[1].reason
     )
+
+
+def test_continuation_lines_with_no_record_above_are_one_reject() -> None:
+    """A file rotated in the middle of a stack trace starts with its frames: one reject each,
+    they had been."""
+    lines = [(1, "  at a(A.java:1)"), (2, "  at b(B.java:2)"), (3, ">first")]
+    out = list(assemble(lines, _start, format_name="test"))
+
+    assert isinstance(out[0], Reject) and (out[0].line, out[0].end_line) == (1, 2)
+    assert "no test record before it" in out[0].reason
+    assert isinstance(out[1], dict) and out[1]["line"] == 3
+    assert len(out) == 2
