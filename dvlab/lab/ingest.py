@@ -2323,6 +2323,12 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
     source held; returns the rows deleted."""
     if "replace_generation" in entry:
         old = entry["replace_generation"]
+        # transitions without sequence numbers belong to their file as well: an edit of it
+        # replaces them (they have no id another file's could replace them by)
+        owned = (
+            *schema.FILE_TABLES,
+            *(("task_transitions",) if entry.get("numbered_here") else ()),
+        )
         replaced = sum(
             _counted(
                 table,
@@ -2332,7 +2338,7 @@ def _replace_tail(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> int:
                     [old],
                 ).fetchall()[0][0],
             )
-            for table in schema.FILE_TABLES
+            for table in owned
         )
         con.execute(
             """DELETE FROM lab.rejects WHERE ingest_id IN
@@ -2407,14 +2413,9 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                     )
             elif kind == "transitions" and entry.get("numbered_here"):
                 # a file's transitions without sequence numbers, numbered 1, 2, ... by the
-                # staging: they replace what the file held before (it was edited), and are
-                # numbered on from the lab's, a change another file holds already left out
-                # (an export that overlaps an earlier one)
-                replaced = con.execute(
-                    "DELETE FROM lab.task_transitions WHERE source = $source",
-                    {"source": entry["source"]},
-                ).fetchall()[0][0]
-                entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(replaced)
+                # staging (what the file held before an edit is gone: _replace_tail):
+                # numbered on from the lab's, a change another file, or the file before it
+                # was written anew, holds already left out (an export that overlaps another)
                 same = tables.continue_numbering(con, staged, tables.SAME_CHANGE)
                 entry["rows_loaded"] = int(entry["rows_loaded"]) - same
                 entry["rows_skipped"] = int(entry.get("rows_skipped") or 0) + same

@@ -1715,3 +1715,24 @@ def test_a_json_string_holding_an_object_gives_no_map_it_cannot_follow(
     ]
     [(_, reason)] = rejects(lab_path, path)
     assert reason == "tasks: column status: holds an object, not a state", reason
+
+
+def test_an_export_written_anew_at_the_same_path_keeps_the_earlier_window(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """A scheduled export without sequence numbers, written over its file with the next
+    window: the changes of the earlier window stay, as an edited file's would not."""
+    header = ["task_id", "from_state", "to_state", "at"]
+    path = tmp_path / "transitions.csv"
+    write_csv(path, header, [["t1", "pending", "running", iso(0)]])
+    ingest(lab_path, [str(path)])
+    write_csv(path, header, [["t1", "running", "failed", iso(5)], ["t2", None, "pending", iso(6)]])
+
+    again = ingest(lab_path, [str(path)])
+
+    assert statuses(again) == [("loaded", 2, 0)]
+    assert [(r[0], r[1], r[3], r[5]) for r in transition_rows(lab_path)] == [
+        ("t1", 1, "running", at(0)),
+        ("t1", 2, "failed", at(5)),
+        ("t2", 1, "pending", at(6)),
+    ]
