@@ -2390,6 +2390,13 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
     columns = [c for c in schema.LOG_COLUMNS if c != "ingest_id"]
     if "tables" in entry:
         for kind, staged in entry["tables"]:
+            # a file's transitions without sequence numbers (a live source's are numbered on
+            # in its own branch, in the order they were read)
+            numbered_file = (
+                kind == "transitions"
+                and bool(entry.get("numbered_here"))
+                and not entry.get("skip_unchanged")
+            )
             if entry.get("skip_unchanged"):
                 # a live source read again from its watermark: rows the lab holds as they are
                 # now are not rewritten, nor rejects it holds (a bad row at the watermark)
@@ -2411,7 +2418,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                         if entry["rows_skipped"]
                         else "no rows",
                     )
-            elif kind == "transitions" and entry.get("numbered_here"):
+            elif numbered_file:
                 # a file's transitions without sequence numbers, numbered 1, 2, ... by the
                 # staging (what the file held before an edit is gone: _replace_tail):
                 # numbered on from the lab's, a change another file, or the file before it
@@ -2433,11 +2440,7 @@ def _insert_staged(con: duckdb.DuckDBPyConnection, entry: dict[str, Any]) -> Non
                 if statement.lstrip().startswith("DELETE"):
                     # stored rows of the same ids, replaced by the new ones
                     entry["rows_replaced"] = int(entry.get("rows_replaced") or 0) + int(done[0][0])
-            if (
-                kind == "transitions"
-                and entry.get("numbered_here")
-                and not entry.get("skip_unchanged")
-            ):
+            if numbered_file:
                 tables.renumber_by_time(con, staged)
     elif "whole" in entry:
         # read whole: a row's rowid tells its line, and its time was read at the staging
