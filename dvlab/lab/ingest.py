@@ -856,27 +856,20 @@ class _Staging:
         """
         table = whole_table(src)
         _use_times(self.con, options)
-        select = jsonlines.whole_file_sql(path, keys)
-        self.con.execute("SET preserve_insertion_order = true")
-        try:
-            # the time is read once, here: the rejects and the commit take it from the table
-            self.con.execute(
-                f"CREATE TEMP TABLE {table} AS SELECT dvlab_ts(ts_raw) AS ts, * FROM ({select})"
-            )
-        except duckdb.InterruptException:
-            raise
-        except duckdb.Error as exc:
-            # e.g. a duplicate key DuckDB's reader will not take; the line reader takes any
-            # line JSON allows
-            log.info(
-                "%s: DuckDB's reader refused it (%s); reading it line by line",
-                path,
-                dberrors.first_line(exc),
-            )
-            self.con.execute(f"DROP TABLE IF EXISTS {table}")
-            return None
-        finally:
-            self.con.execute("SET preserve_insertion_order = false")
+        text = jsonlines.text_keys(keys)
+        while True:
+            if not self._read_whole(table, jsonlines.whole_file_sql(path, keys, text=text), path):
+                return None
+            if not text:
+                break
+            mixed = self.con.execute(f"SELECT bit_or(dvlab_mixed) FROM {table}").fetchall()
+            again = jsonlines.mixed_keys(text, int(mixed[0][0] or 0))
+            if not again:
+                break
+            # a value whose text could be a string's or not: those keys are read as JSON
+            log.info("%s: reading %s again as JSON", path, ", ".join(again))
+            self.con.execute(f"DROP TABLE {table}")
+            text = [key for key in text if key not in again]
         read = self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         if read > rows and planned_bytes is not None and _size_now(path) == planned_bytes:
             log.info(
@@ -913,6 +906,31 @@ class _Staging:
             {"src": src, "source": str(path)},
         ).fetchall()[0][0]
         return int(rows - len(dropped) - rejected), int(rejected)
+
+    def _read_whole(self, table: str, select: str, path: Path) -> bool:
+        """``select`` (of :func:`jsonlines.whole_file_sql`) into ``table`` in file order, each
+        time read; False, with no table, when DuckDB's reader refuses the file."""
+        self.con.execute("SET preserve_insertion_order = true")
+        try:
+            # the time is read once, here: the rejects and the commit take it from the table
+            self.con.execute(
+                f"CREATE TEMP TABLE {table} AS SELECT dvlab_ts(ts_raw) AS ts, * FROM ({select})"
+            )
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:
+            # e.g. a duplicate key DuckDB's reader will not take; the line reader takes any
+            # line JSON allows
+            log.info(
+                "%s: DuckDB's reader refused it (%s); reading it line by line",
+                path,
+                dberrors.first_line(exc),
+            )
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            return False
+        finally:
+            self.con.execute("SET preserve_insertion_order = false")
+        return True
 
     def locate_odd_lines(self, path: Path, plan: jsonlines.WholePlan) -> list[tuple[int, str]]:
         """The lines the census of ``path`` found holding no record with keys, as (line,
@@ -957,7 +975,7 @@ class _Staging:
         try:
             marks = self.con.execute(
                 f'SELECT "{jsonlines.key_quoted(marker)}"::BIGINT '
-                f"FROM {jsonlines.read_json_sql(probe, [*keys, marker])}"
+                f"FROM {jsonlines.read_json_sql(probe, [*keys, marker], jsonlines.text_keys(keys))}"
             ).fetchall()
         finally:
             self.con.execute("SET preserve_insertion_order = false")

@@ -19,6 +19,10 @@ Three readers share the SQL that does the mapping (:func:`record_columns`):
   numbers the rows around them, and rejects them through the line reader's
   SQL. It is used only when that numbering is exact: the lines counted and
   the rows read agree, no two keys equal but for case. It is the fast one.
+  The keys a column maps are read as the reader's text of their values,
+  which spares parsing them twice; a file where such a text could stand
+  for a string or for other JSON (an object in ``host``, a message holding
+  JSON text) is read again with those keys as JSON.
 * the *lines* reader takes every line of the file as text, numbered by
   DuckDB, and extracts keys with JSON functions, all lines in one statement.
 * the *chunk* reader takes numbered lines from ``files.iter_line_chunks``
@@ -29,6 +33,7 @@ Three readers share the SQL that does the mapping (:func:`record_columns`):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,7 +128,12 @@ def install(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def record_select(
-    keys: list[str], values_sql: str, passthrough: list[str], *, rest: bool = False
+    keys: list[str],
+    values_sql: str,
+    passthrough: list[str],
+    *,
+    rest: bool = False,
+    text: Sequence[str] = (),
 ) -> str:
     """SELECT of ``passthrough`` columns plus the raw record columns.
 
@@ -134,8 +144,16 @@ def record_select(
     ``rest``, ``values_sql`` also has a ``rest`` column: the members of the
     record's other keys as attribute text (see :func:`wide_rest_sql`), joined
     to the attributes.
+
+    The keys in ``text`` (keys a column takes, see :func:`text_keys`) come as
+    the reader's text of their values instead: a string unquoted, anything
+    else as its JSON. That spares parsing each value again, and is exact
+    unless the text could be either: the ``dvlab_mixed`` column then has
+    the key's bit set (bit ``i`` for ``text[i]``), and the caller reads the
+    file again with that key as JSON (see :func:`mixed_keys`).
     """
     present = {key: i for i, key in enumerate(keys)}
+    as_text = {present[key] for key in text}
     scalars: list[str] = []  # middle projection
     selects: list[str] = []
     used_by: dict[str, str] = {}  # top-level key -> SQL condition under which it fills a column
@@ -146,13 +164,20 @@ def record_select(
         candidates: list[tuple[str, str | tuple[str, str]]] = []
         for variant in variants:
             if variant in present:
-                name = f"s{present[variant]}"
+                i = present[variant]
+                name = f"s{i}"
                 if name not in {c.rsplit(" AS ", 1)[-1] for c in scalars}:
-                    scalars.append(f"dvlab_json_scalar(v{present[variant]}) AS {name}")
+                    scalars.append(
+                        f"nullif(v{i}, '') AS {name}"
+                        if i in as_text
+                        else f"dvlab_json_scalar(v{i}) AS {name}"
+                    )
                 candidates.append((name, variant))
             if "." in variant:
                 root, _, inner = variant.partition(".")
-                if root in present:
+                # a key read as text holds no object this read can look into (one that
+                # holds an object is read again as JSON)
+                if root in present and present[root] not in as_text:
                     path = "$." + ".".join(json.dumps(p) for p in inner.split("."))
                     value = f"v{present[root]}"
                     name = f"n{len(scalars)}"
@@ -178,10 +203,22 @@ def record_select(
             else:
                 used_inside.setdefault(key[0], []).append((key[1], chosen))
     parts = []
+    mixed = []
     for key, i in present.items():
         condition = f"v{i} IS NOT NULL"
         if key in used_by:
             condition += f" AND NOT ({used_by[key]})"
+        if i in as_text:
+            # the text of an object or an array is JSON that starts so; as an attribute,
+            # the text of a number or a boolean is JSON too: either may be a string's
+            bit = 1 << text.index(key)
+            mixed.append(
+                f"CASE WHEN v{i} IS NOT NULL AND (left(v{i}, 1) IN ('{{', '[') "
+                f"OR NOT ({used_by[key]})) AND json_valid(v{i}) THEN {bit} ELSE 0 END"
+            )
+            member = f"to_json({_sql_literal(key)})::VARCHAR || ':' || to_json(v{i})::VARCHAR"
+            parts.append(f"CASE WHEN {condition} THEN {member} END")
+            continue
         value = f"v{i}"
         for path, chosen in used_inside.get(key, []):
             # a nested value that filled a column leaves the object (and an emptied one goes)
@@ -201,6 +238,8 @@ def record_select(
         parts.append("nullif(rest, '')")
     attributes = "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'" if parts else "'{}'"
     selects.append(f"{attributes} AS attributes")
+    if text:
+        selects.append(f"({' + '.join(mixed)})::BIGINT AS dvlab_mixed")
     carried = ", ".join(passthrough)
     values = ", ".join([*(f"v{i}" for i in present.values()), *(["rest"] if rest else [])])
     middle = ", ".join(x for x in (carried, values, ", ".join(scalars)) if x)
@@ -429,8 +468,27 @@ def row_line_sql(rowless: list[int]) -> str:
     return f"rowid + 1 + {shift(0, len(steps), 0)}" if steps else "rowid + 1"
 
 
-def whole_file_sql(path: Path, keys: list[str]) -> str:
-    """SELECT of raw record columns for every record of the file, in file order.
+def text_keys(keys: list[str]) -> list[str]:
+    """The ``keys`` a column takes when their value is a string (see :data:`VARIANTS`),
+    which the whole-file reader reads as text (see :func:`record_select`); none when it
+    reads each record whole (more than :data:`WIDE_KEYS` keys)."""
+    if len(keys) > WIDE_KEYS:
+        return []
+    direct = {variant for variants in VARIANTS.values() for variant in variants}
+    chosen = [key for key in keys if key in direct]
+    if len(chosen) > 62:
+        raise AssertionError("more keys read as text than dvlab_mixed has bits")
+    return chosen
+
+
+def mixed_keys(text: Sequence[str], mixed: int) -> list[str]:
+    """The keys of ``text`` whose bits ``mixed`` (a ``bit_or`` of ``dvlab_mixed``) sets."""
+    return [key for bit, key in enumerate(text) if mixed >> bit & 1]
+
+
+def whole_file_sql(path: Path, keys: list[str], text: Sequence[str] = ()) -> str:
+    """SELECT of raw record columns for every record of the file, in file order, the
+    ``text`` keys read as text (see :func:`record_select`).
 
     No line numbers: numbering with ``WITH ORDINALITY`` runs the whole read on
     one thread. The caller materialises this with ``preserve_insertion_order``
@@ -453,14 +511,19 @@ def whole_file_sql(path: Path, keys: list[str]) -> str:
                                        ignore_errors = true)"""
         return record_select(mapped, values_sql, [], rest=True)
     renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
-    values_sql = f"SELECT {renamed} FROM {read_json_sql(path, keys)}"
-    return record_select(keys, values_sql, [])
+    values_sql = f"SELECT {renamed} FROM {read_json_sql(path, keys, text)}"
+    return record_select(keys, values_sql, [], text=text)
 
 
-def read_json_sql(path: Path, keys: list[str]) -> str:
-    """DuckDB's reader over ``path`` with a JSON column per key, as the whole-file reader
-    calls it: a line that is no record gives a row of NULLs or none."""
-    spec = "{" + ", ".join(f"{_sql_literal(k)}: 'JSON'" for k in keys) + "}"
+def read_json_sql(path: Path, keys: list[str], text: Sequence[str] = ()) -> str:
+    """DuckDB's reader over ``path`` with a column per key, JSON but for the ``text`` keys
+    (VARCHAR), as the whole-file reader calls it: a line that is no record gives a row of
+    NULLs or none."""
+    spec = (
+        "{"
+        + ", ".join(f"{_sql_literal(k)}: {'VARCHAR' if k in text else 'JSON'!r}" for k in keys)
+        + "}"
+    )
     return f"""read_json({_sql_literal(files.duckdb_path(path))}, format = 'newline_delimited',
                              records = true, columns = {spec},
                              maximum_object_size = {MAX_LINE_BYTES}, ignore_errors = true)"""

@@ -533,6 +533,113 @@ def test_a_file_with_lines_that_are_no_records_loads_the_same_either_way(
     assert json.loads(attributes) == {"http.status": 503}
 
 
+#: records the whole-file reader reads in one pass, taking the values of keys a column maps
+#: as text: numbers, booleans, empty strings, strings that start as JSON would but are none,
+#: a second variant of a column left as a string attribute; with what the lab must hold
+PLAIN_TEXT: list[tuple[dict[str, Any], dict[str, Any]]] = [
+    (
+        {"time": T0, "level": 30, "msg": "number level", "request_id": 12345, "task_id": 7.5},
+        {"level_raw": "30", "correlation_id": "12345", "task_id": "7.5", "attributes": {}},
+    ),
+    ({"time": T0, "level": True, "msg": ""}, {"level_raw": "true", "attributes": {"msg": ""}}),
+    (
+        {"time": T0, "msg": "{not json", "host": "[x", "site": ' {"a": 1}'},
+        {"message": "{not json", "host": "[x", "site": ' {"a": 1}', "attributes": {}},
+    ),
+    (
+        {"time": T0, "msg": 'esc " \\ \u0000 é 😀', "level": "error", "severity": "warn"},
+        {"message": 'esc " \\ \u0000 é 😀', "level": "error", "attributes": {"severity": "warn"}},
+    ),
+    (
+        {"time": T0, "msg": "first variant empty", "level": "", "severity": "debug"},
+        {"level": "debug", "attributes": {"level": ""}},
+    ),
+    (
+        {"ts": 1767225600123, "msg": "epoch as a number"},
+        {"ts": utc(2026, 1, 1, 0, 0, 0, 123000), "attributes": {}},
+    ),
+]
+
+#: (key read again as JSON, a record whose value there the reader's text leaves open, what
+#: the lab must hold)
+READ_AGAIN: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("msg", {"time": T0, "msg": '{"a": 1}'}, {"message": '{"a": 1}', "attributes": {}}),
+    ("msg", {"time": T0, "msg": ["a"]}, {"message": None, "attributes": {"msg": ["a"]}}),
+    (
+        "host",
+        {"time": T0, "msg": "m", "host": {"name": "db-1", "ip": "10.0.0.1"}},
+        {"host": "db-1", "attributes": {"host.ip": "10.0.0.1"}},
+    ),
+    (
+        "severity",
+        {"time": T0, "msg": "m", "level": "info", "severity": "3"},
+        {"level": "info", "attributes": {"severity": "3"}},
+    ),
+    (
+        "severity",
+        {"time": T0, "msg": "m", "level": "info", "severity": 3},
+        {"level": "info", "attributes": {"severity": 3}},
+    ),
+    (
+        "severity",
+        {"time": T0, "msg": "m", "level": "info", "severity": "true"},
+        {"level": "info", "attributes": {"severity": "true"}},
+    ),
+]
+
+
+def reads_as_text(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record the keys each whole-file read takes as text."""
+    reads: list[list[str]] = []
+    real = jsonlines.whole_file_sql
+
+    def watched(path: Path, keys: list[str], **kwargs: Any) -> str:
+        reads.append(sorted(kwargs.get("text", ())))
+        return real(path, keys, **kwargs)
+
+    monkeypatch.setattr(jsonlines, "whole_file_sql", watched)
+    return reads
+
+
+def check_by_hand(lab: Path, expected: list[dict[str, Any]]) -> None:
+    rows = {row[-1]: dict(zip(CONTENT_COLUMNS, row, strict=True)) for row in content_rows(lab)}
+    assert sorted(rows) == list(range(1, len(expected) + 1))
+    for line, want in enumerate(expected, start=1):
+        for column, value in want.items():
+            assert rows[line][column] == value, f"line {line}, {column}"
+
+
+def test_keys_a_column_maps_are_read_as_text_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [r for r, _ in PLAIN_TEXT]
+    reads = reads_as_text(monkeypatch)
+    whole, lines, _ = every_reader(tmp_path, jsonl(records), monkeypatch, IngestOptions())
+
+    keys = {k for r in records for k in r}
+    assert reads == [sorted(keys)]  # one read, every key (each one a column maps) as text
+    assert whole == lines
+    check_by_hand(tmp_path / "whole-file" / "lab.duckdb", [want for _, want in PLAIN_TEXT])
+
+
+@pytest.mark.parametrize(("key", "record", "want"), READ_AGAIN)
+def test_a_value_whose_text_could_be_a_strings_is_read_again_as_json(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    record: dict[str, Any],
+    want: dict[str, Any],
+) -> None:
+    plain = {"time": T0, "msg": "plain", "level": "info", "severity": "warn", "host": "h"}
+    reads = reads_as_text(monkeypatch)
+    whole, lines, _ = every_reader(tmp_path, jsonl([plain, record]), monkeypatch, IngestOptions())
+
+    text = sorted({"time", "msg", "level", "severity", "host"})
+    assert reads == [text, [k for k in text if k != key]]
+    assert whole == lines
+    check_by_hand(tmp_path / "whole-file" / "lab.duckdb", [{"message": "plain"}, want])
+
+
 def test_the_whole_file_reader_takes_a_file_with_a_few_bad_lines_by_default(
     tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
