@@ -90,6 +90,22 @@ def macros_sql() -> list[str]:
                             || coalesce(member.value::VARCHAR, 'null')), ','), '')
               ELSE to_json(k)::VARCHAR || ':' || v
             END)""",
+        # dvlab_json_members of an object as DuckDB writes JSON (no white space), where a
+        # member's key can be told without parsing: each member after the first follows
+        # ',"', so when the object holds that text as often as it has members less one
+        # (none inside a string or a nested object), its text with each key prefixed is
+        # the members; else (an empty or repeated key too) through the MAP
+        r"""CREATE OR REPLACE TEMP MACRO dvlab_json_compact_members(k, v) AS (
+            CASE
+              WHEN starts_with(v, '{"')
+                   AND len(json_keys(v)) = (length(v) - length(replace(v, ',"', ''))) // 2 + 1
+                   AND NOT list_contains(json_keys(v), '')
+                   AND list_unique(json_keys(v)) = len(json_keys(v))
+                THEN left(to_json(k || '.')::VARCHAR, -1)
+                     || replace(substr(v, 3, length(v) - 3), ',"',
+                                ',' || left(to_json(k || '.')::VARCHAR, -1))
+              ELSE dvlab_json_members(k, v)
+            END)""",
         # v as the MAP dvlab_json_map_members takes
         """CREATE OR REPLACE TEMP MACRO dvlab_json_map(v) AS (
             CASE WHEN starts_with(v::VARCHAR, '{') THEN try_cast(v::JSON AS MAP(VARCHAR, JSON)) END)""",
@@ -140,6 +156,7 @@ def record_select(
     *,
     rest: bool = False,
     text: Sequence[str] = (),
+    compact: bool = False,
 ) -> str:
     """SELECT of ``passthrough`` columns plus the raw record columns.
 
@@ -157,6 +174,10 @@ def record_select(
     unless the text could be either: the ``dvlab_mixed`` column then has
     the key's bit set (bit ``i`` for ``text[i]``), and the caller reads the
     file again with that key as JSON (see :func:`mixed_keys`).
+
+    With ``compact``, the values are JSON as DuckDB writes it, without white
+    space: an object's members are then mostly flattened as text (see
+    ``dvlab_json_compact_members``).
     """
     present = {key: i for i, key in enumerate(keys)}
     as_text = {present[key] for key in text}
@@ -236,6 +257,8 @@ def record_select(
             # a key a column takes is an attribute only in the few records where its value
             # is no usable scalar: a MAP made for every record would mostly go unused
             member = f"dvlab_json_members({_sql_literal(key)}, v{i}::VARCHAR)"
+        elif compact:
+            member = f"dvlab_json_compact_members({_sql_literal(key)}, v{i}::VARCHAR)"
         else:
             scalars.append(f"dvlab_json_map(v{i}) AS m{i}")
             member = f"dvlab_json_map_members({_sql_literal(key)}, v{i}::VARCHAR, m{i})"
@@ -518,7 +541,7 @@ def whole_file_sql(path: Path, keys: list[str], text: Sequence[str] = ()) -> str
         return record_select(mapped, values_sql, [], rest=True)
     renamed = ", ".join(f'"{key_quoted(k)}" AS v{i}' for i, k in enumerate(keys))
     values_sql = f"SELECT {renamed} FROM {read_json_sql(path, keys, text)}"
-    return record_select(keys, values_sql, [], text=text)
+    return record_select(keys, values_sql, [], text=text, compact=True)
 
 
 def read_json_sql(path: Path, keys: list[str], text: Sequence[str] = ()) -> str:

@@ -640,6 +640,43 @@ def test_a_value_whose_text_could_be_a_strings_is_read_again_as_json(
     check_by_hand(tmp_path / "whole-file" / "lab.duckdb", [{"message": "plain"}, want])
 
 
+#: (an object's line as written, the attributes the lab must hold): text that would fool a
+#: split of the object's text at each '","' (see dvlab_json_compact_members)
+OBJECT_MEMBERS: list[tuple[str, dict[str, Any] | None]] = [
+    ('{"a": "x,", "b": 1}', {"o.a": "x,", "o.b": 1}),
+    ('{"a":"p,\\"q\\":1","b":[",\\"",2]}', {"o.a": 'p,"q":1', "o.b": [',"', 2]}),
+    ('{"n":{"c":1,"d":2},"e":3}', {"o.n.c": 1, "o.n.d": 2, "o.e": 3}),
+    ('{"n":{"c":1},"e":[1,{"f":",\\""}]}', {"o.n.c": 1, "o.e": [1, {"f": ',"'}]}),
+    ('{"":1,"f":2}', {"o.f": 2}),
+    ('{"":1}', {}),
+    ("{}", {"o": {}}),
+    (
+        '{ "k\\"ey" : 1 ,  "ключ":"é 😀", "sp ace": null }',
+        {'o.k"ey': 1, "o.ключ": "é 😀", "o.sp ace": None},
+    ),
+    ('{"a,\\"b":1,"c":"\\u0000,\\""}', {'o.a,"b': 1, "o.c": '\x00,"'}),
+    # a key twice: no value by hand (which one stays is not said), the readers agree
+    ('{"a":1,"a":2,"b":3}', None),
+]
+
+
+def test_an_objects_members_are_flattened_alike_whatever_its_text_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "".join(
+        f'{{"time": "{T0}", "msg": "line {n}", "o": {obj}}}\n'
+        for n, (obj, _) in enumerate(OBJECT_MEMBERS, start=1)
+    )
+    whole, lines, chunk = every_reader(tmp_path, text, monkeypatch, IngestOptions())
+
+    got = [row[-2] for row in whole[0]]
+    assert len(got) == len(OBJECT_MEMBERS)
+    for line, (have, (_, want)) in enumerate(zip(got, OBJECT_MEMBERS, strict=True), start=1):
+        if want is not None:
+            assert have == want, f"line {line}"
+    assert whole == lines == chunk
+
+
 def test_the_whole_file_reader_takes_a_file_with_a_few_bad_lines_by_default(
     tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
