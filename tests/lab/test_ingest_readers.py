@@ -677,6 +677,31 @@ def test_an_objects_members_are_flattened_alike_whatever_its_text_holds(
     assert whole == lines == chunk
 
 
+@pytest.mark.slow
+def test_lines_near_the_longest_the_reader_takes_keep_their_place_in_a_large_file(
+    tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines of 15 MB among 300,000 short ones: the file is read in parts of a size of its
+    own (see jsonlines.lines_reader), and these lines cross from one part to the next."""
+    long_text = "x" * (15 << 20)
+    short = [{"time": T0, "msg": f"short {n}"} for n in range(150_000)]
+    records = [*short, {"time": T0, "msg": long_text}, *short, {"time": T0, "msg": long_text}]
+    source = tmp_path / "long.jsonl"
+    source.write_text(jsonl(records), encoding="utf-8")
+    taken = watch_whole_file_reader(monkeypatch)
+
+    summary = ingest(lab_path, [str(source)], IngestOptions())
+
+    assert taken == [True]
+    assert summary.total("rows_loaded") == len(records)
+    long_lines = query(
+        lab_path,
+        "SELECT line, length(message) FROM logs WHERE length(message) > 100 ORDER BY line",
+    )
+    assert long_lines == [(150_001, 15 << 20), (300_002, 15 << 20)]
+    assert query(lab_path, "SELECT message FROM logs WHERE line = 150_002") == [("short 0",)]
+
+
 def test_the_whole_file_reader_takes_a_file_with_a_few_bad_lines_by_default(
     tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
