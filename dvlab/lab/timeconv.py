@@ -120,6 +120,14 @@ def macros_sql() -> list[str]:
             END)[1])""",
         rf"""CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS (
             CASE
+              -- RFC 3339 in UTC, as most logs and PostgreSQL write times, with the fewest
+              -- tests: four digits and a dash, ending in Z or +00 (the tests below would
+              -- take it as this does)
+              WHEN (right(s, 1) = 'Z' OR suffix(s, '+00')) AND substr(s, 5, 1) = '-'
+                   AND left(s, 1) BETWEEN '0' AND '9' AND substr(s, 2, 1) BETWEEN '0' AND '9'
+                   AND substr(s, 3, 1) BETWEEN '0' AND '9' AND substr(s, 4, 1) BETWEEN '0' AND '9'
+                THEN coalesce(
+                  try_cast(s AS TIMESTAMPTZ), try_cast(dvlab_ts_rewrite(s) AS TIMESTAMPTZ))
               -- the common case first: ends in a digit or Z, and DuckDB casts it itself
               -- DuckDB's special words (infinity, epoch, now, ...) are not times in a log
               WHEN NOT (left(ltrim(s), 1) BETWEEN '0' AND '9') THEN NULL
