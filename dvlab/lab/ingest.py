@@ -913,8 +913,12 @@ class _Staging:
         self.con.execute("SET preserve_insertion_order = true")
         try:
             # the time is read once, here: the rejects and the commit take it from the table
+            # (its text is kept only where it is no time, for the reject's reason)
             self.con.execute(
-                f"CREATE TEMP TABLE {table} AS SELECT dvlab_ts(ts_raw) AS ts, * FROM ({select})"
+                f"""CREATE TEMP TABLE {table} AS
+                    SELECT ts, CASE WHEN ts IS NULL THEN ts_raw END AS ts_raw,
+                           * EXCLUDE (ts, ts_raw)
+                    FROM (SELECT dvlab_ts(ts_raw) AS ts, * FROM ({select}))"""
             )
         except duckdb.InterruptException:
             raise

@@ -47,6 +47,12 @@ from dvlab.lab.store import prepare
         ("dbug", "debug"),
         ("warn\n", "warn"),
         ("\tERROR\r\n", "error"),
+        # the names themselves, as most sources write them
+        ("trace", "trace"),
+        ("debug", "debug"),
+        ("info", "info"),
+        ("error", "error"),
+        ("fatal", "fatal"),
         ("verbose-ish", None),
         ("", None),
         (None, None),
