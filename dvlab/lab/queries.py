@@ -182,6 +182,9 @@ class CuratedQuery:
 #: a century in seconds: the longest window a query takes
 CENTURY = 100 * 366 * 86400
 
+#: the most rows a ``limit`` asks for: DuckDB's LIMIT takes a BIGINT
+BIGGEST_LIMIT = 2**63 - 1
+
 #: parameters that are times wherever a curated query takes them
 TIME_PARAMS = ("from", "to", "at")
 
@@ -190,7 +193,9 @@ def _check_value(query: str, name: str, value: Any) -> None:
     """Refuse a value a query would misread or fail on with DuckDB's own words: a time that
     is not one (read as no bound: NULL), a step that is not a length of time, a quantile
     that is not a number. Values given from Python (``lab.query(..., window=300)``) are
-    checked as their text would be, and must be of a type that says the same."""
+    checked as their text would be, and must be of a type that says the same. A limit
+    that is no whole number of rows is refused too (DuckDB would fail on -1, and round
+    2.5)."""
     if value is None:
         return
     if not isinstance(value, str):
@@ -216,6 +221,11 @@ def _check_value(query: str, name: str, value: Any) -> None:
             f"query {query!r}: --param window={value!r} is not a number of seconds from 1 to "
             f"{CENTURY} (a century)"
         )
+    elif name == "limit" and not (value.strip().isdigit() and int(value) <= BIGGEST_LIMIT):
+        raise BadInputError(
+            f"query {query!r}: --param limit={value!r} is not a whole number of rows from 0 "
+            f"to {BIGGEST_LIMIT}"
+        )
     elif name == "q":
         try:
             number = float(value)
@@ -227,8 +237,8 @@ def _check_value(query: str, name: str, value: Any) -> None:
 
 def _check_typed_value(query: str, name: str, value: Any) -> None:
     """:func:`_check_value` for a value that is no text: a time as a ``datetime`` or
-    ``date``, a step as a ``timedelta``, a window as a whole number, a quantile as a
-    number."""
+    ``date``, a step as a ``timedelta``, a window or a limit as a whole number, a quantile
+    as a number."""
     # numpy's and Decimal's numbers too; a bool is no number here
     is_number = isinstance(value, numbers.Real | decimal.Decimal) and not isinstance(value, bool)
     if name in TIME_PARAMS:
@@ -237,7 +247,7 @@ def _check_typed_value(query: str, name: str, value: Any) -> None:
         fits = isinstance(value, datetime.timedelta) and (
             datetime.timedelta(0) < value < datetime.timedelta(seconds=CENTURY)
         )
-    elif name == "window":
+    elif name in ("window", "limit"):
         fits = is_number and math.isfinite(value) and value == int(value)
         if fits:
             value = str(int(value))
@@ -253,10 +263,11 @@ def _check_typed_value(query: str, name: str, value: Any) -> None:
             + {
                 "step": "a length of time above zero and under a century (a timedelta)",
                 "window": "a whole number of seconds",
+                "limit": "a whole number of rows",
                 "q": "a number",
             }.get(name, "a time (a datetime, or text such as 2026-11-30T09:00:00Z)")
         )
-    if name in ("window", "q"):
+    if name in ("window", "limit", "q"):
         _check_value(query, name, value)
 
 

@@ -144,9 +144,24 @@ def test_a_window_that_is_no_number_of_seconds_is_refused(tmp_path: Path, window
     assert query.bind({"window": "60"}) == {"window": "60"}
 
 
+@pytest.mark.parametrize("limit", ["-1", "2.5", "ten", "", "9223372036854775808"])
+def test_a_limit_that_is_no_whole_number_of_rows_is_refused(tmp_path: Path, limit: str) -> None:
+    """-1 had failed in DuckDB's words, 2.5 had been rounded to 3."""
+    query = queries.parse(
+        write(tmp_path, "q", "-- d\n-- @param limit=20 x\nSELECT 1 LIMIT $limit::BIGINT\n")
+    )
+    with pytest.raises(BadInputError, match=f"--param limit='{limit}' is not a whole number of"):
+        query.bind({"limit": limit})
+    assert query.bind({"limit": "0"}) == {"limit": "0"}
+    assert query.bind({"limit": "9223372036854775807"}) == {"limit": "9223372036854775807"}
+
+
 @pytest.mark.parametrize(
     ("name", "value", "why"),
     [
+        ("limit", -1, "is not a whole number of rows from 0"),
+        ("limit", 2.5, "is not a whole number of rows"),
+        ("limit", True, "is not a whole number of rows"),
         ("window", -5, "is not a number of seconds from 1"),
         ("window", 0, "is not a number of seconds from 1"),
         ("window", 2.5, "is not a whole number of seconds"),
@@ -180,6 +195,8 @@ def test_values_given_from_python_are_checked_as_text_is(
         ("window", 300.0),
         ("window", np.int64(300)),
         ("window", decimal.Decimal("300")),
+        ("limit", np.int32(10)),
+        ("limit", 0),
         ("q", np.float32(0.5)),
         ("q", decimal.Decimal("0.5")),
         ("q", 0.99),
