@@ -148,8 +148,10 @@ class CuratedQuery:
     sql: str
     params: tuple[Param, ...]
 
-    def bind(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """The parameter values for DuckDB: given ones, then defaults; errors name what is accepted."""
+    def bind(self, given: Mapping[str, Any], *, flag: str = "--param ") -> dict[str, Any]:
+        """The parameter values for DuckDB: given ones, then defaults; errors name what is
+        accepted, and each value as it was given: after ``flag`` on the command line, as a
+        keyword (``flag=""``) from Python."""
         known = {p.name: p for p in self.params}
         # DuckDB matches parameter names without regard to case; so does this
         spelled = {fold(p.name): p.name for p in self.params}
@@ -167,14 +169,14 @@ class CuratedQuery:
                 if type(value).__module__ == "numpy" and hasattr(value, "item"):
                     value = value.item()  # a numpy scalar, which DuckDB will not bind
                 values[param.name] = value
-                _check_value(self.name, param.name, value)
+                _check_value(self.name, param.name, value, flag)
             elif param.required:
                 raise BadInputError(
-                    f"query {self.name!r} needs --param {param.name}=VALUE ({param.doc or 'required'})"
+                    f"query {self.name!r} needs {flag}{param.name}=VALUE ({param.doc or 'required'})"
                 )
             else:
                 values[param.name] = None if param.default in (None, "null") else param.default
-        _check_window(self.name, values.get("from"), values.get("to"))
+        _check_window(self.name, values.get("from"), values.get("to"), flag)
         used = {fold(name) for name in used_params(self.sql)}
         return {k: v for k, v in values.items() if fold(k) in used}
 
@@ -189,7 +191,7 @@ BIGGEST_LIMIT = 2**63 - 1
 TIME_PARAMS = ("from", "to", "at")
 
 
-def _check_value(query: str, name: str, value: Any) -> None:
+def _check_value(query: str, name: str, value: Any, flag: str = "--param ") -> None:
     """Refuse a value a query would misread or fail on with DuckDB's own words: a time that
     is not one (read as no bound: NULL), a step that is not a length of time, a quantile
     that is not a number. Values given from Python (``lab.query(..., window=300)``) are
@@ -199,31 +201,31 @@ def _check_value(query: str, name: str, value: Any) -> None:
     if value is None:
         return
     if not isinstance(value, str):
-        _check_typed_value(query, name, value)
+        _check_typed_value(query, name, value, flag)
         return
     if name in TIME_PARAMS:
         from dvlab.lab.timeconv import parse_utc
 
         if parse_utc(value) is None:
             raise BadInputError(
-                f"query {query!r}: --param {name}={value!r} is not a time; give RFC 3339, "
+                f"query {query!r}: {flag}{name}={value!r} is not a time; give RFC 3339, "
                 "as 2026-11-30T09:00:00Z"
             )
     elif name == "step" and not _positive_interval(value):
         raise BadInputError(
-            f"query {query!r}: --param step={value!r} is not a fixed length of time above "
+            f"query {query!r}: {flag}step={value!r} is not a fixed length of time above "
             "zero and under a century, in days or in hours and less (a month or a year has no "
             "fixed length, and DuckDB steps by days or by time, not both); give one such as "
             "'5 minutes', '30 days' or '26 hours'"
         )
     elif name == "window" and not (value.strip().isdigit() and 1 <= int(value) <= CENTURY):
         raise BadInputError(
-            f"query {query!r}: --param window={value!r} is not a number of seconds from 1 to "
+            f"query {query!r}: {flag}window={value!r} is not a number of seconds from 1 to "
             f"{CENTURY} (a century)"
         )
     elif name == "limit" and not (value.strip().isdigit() and int(value) <= BIGGEST_LIMIT):
         raise BadInputError(
-            f"query {query!r}: --param limit={value!r} is not a whole number of rows from 0 "
+            f"query {query!r}: {flag}limit={value!r} is not a whole number of rows from 0 "
             f"to {BIGGEST_LIMIT}"
         )
     elif name == "q":
@@ -232,10 +234,10 @@ def _check_value(query: str, name: str, value: Any) -> None:
         except ValueError:
             number = math.nan
         if math.isnan(number):
-            raise BadInputError(f"query {query!r}: --param q={value!r} is not a number")
+            raise BadInputError(f"query {query!r}: {flag}q={value!r} is not a number")
 
 
-def _check_typed_value(query: str, name: str, value: Any) -> None:
+def _check_typed_value(query: str, name: str, value: Any, flag: str) -> None:
     """:func:`_check_value` for a value that is no text: a time as a ``datetime`` or
     ``date``, a step as a ``timedelta``, a window or a limit as a whole number, a quantile
     as a number."""
@@ -268,7 +270,7 @@ def _check_typed_value(query: str, name: str, value: Any) -> None:
             }.get(name, "a time (a datetime, or text such as 2026-11-30T09:00:00Z)")
         )
     if name in ("window", "limit", "q"):
-        _check_value(query, name, value)
+        _check_value(query, name, value, flag)
 
 
 def _positive_interval(text: str) -> bool:
@@ -295,7 +297,7 @@ def _positive_interval(text: str) -> bool:
         con.close()
 
 
-def _check_window(query: str, start: Any, end: Any) -> None:
+def _check_window(query: str, start: Any, end: Any, flag: str) -> None:
     """Refuse a window that ends before it starts (it would answer nothing, silently)."""
     if not (isinstance(start, str) and isinstance(end, str)):
         return
@@ -304,7 +306,7 @@ def _check_window(query: str, start: Any, end: Any) -> None:
     first, last = parse_utc(start), parse_utc(end)
     if first is not None and last is not None and first >= last:
         raise BadInputError(
-            f"query {query!r}: --param from={start!r} is not before --param to={end!r}"
+            f"query {query!r}: {flag}from={start!r} is not before {flag}to={end!r}"
         )
 
 

@@ -208,7 +208,7 @@ class Lab:
         from dvlab.lab import queries
 
         curated = queries.load(name)
-        return self.sql(curated.sql, curated.bind(params))
+        return self.sql(curated.sql, curated.bind(params, flag=""))
 
     def table(self, name: str) -> duckdb.DuckDBPyRelation:
         """All rows of one table or view."""

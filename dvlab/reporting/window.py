@@ -114,7 +114,7 @@ def _bounded_query(
     from dvlab.lab import queries
 
     curated = queries.load(name)
-    values = curated.bind(params)
+    values = curated.bind(params, flag="")
     for key, bound in (("from", first), ("to", last)):
         if key in values and values[key] is None:
             values[key] = bound

@@ -134,3 +134,26 @@ def test_log_messages_are_stored_with_zstd(tmp_path: Path) -> None:
     finally:
         con.close()
     assert methods == {"ZSTD"}
+
+
+def test_a_query_from_python_names_its_values_as_python_gives_them(tmp_path: Path) -> None:
+    """The errors had named --param, the command line's flag, to a Python caller."""
+    path = tmp_path / "lab.duckdb"
+    with Lab(path, read_only=False).connect(write=True) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    lab = Lab(path)
+
+    with pytest.raises(BadInputError) as refused:
+        lab.query("timeline", **{"from": "yesterday-ish"})
+    assert "query 'timeline': from='yesterday-ish' is not a time" in str(refused.value)
+    with pytest.raises(BadInputError) as refused:
+        lab.query("timeline", limit="-1")
+    assert "query 'timeline': limit='-1' is not a whole number of rows" in str(refused.value)
+    with pytest.raises(BadInputError) as refused:
+        lab.query("metric_rate")
+    assert "query 'metric_rate' needs metric=VALUE" in str(refused.value)
+    with pytest.raises(BadInputError) as refused:
+        lab.query("timeline", **{"from": "2026-12-02T00:00:00Z", "to": "2026-12-01T00:00:00Z"})
+    assert "from='2026-12-02T00:00:00Z' is not before to='2026-12-01T00:00:00Z'" in str(
+        refused.value
+    )
