@@ -83,18 +83,22 @@ def macros_sql() -> list[str]:
         # Text that DuckDB will not cast, rewritten into text it will (plain expressions,
         # no subquery, so DuckDB only evaluates them for the rows that need them).
         # (a space before a numeric offset, as Go writes "12:00:00.5 +0000", is dropped;
-        # RFC 3339's lower-case t and z are read as T and Z)
+        # RFC 3339's lower-case t and z are read as T and Z; a zone's abbreviation written
+        # right after the time, "10:00:00UTC", is set apart from it)
         r"""CREATE OR REPLACE TEMP MACRO dvlab_ts_fix(s) AS (
-            regexp_replace(regexp_replace(
+            regexp_replace(regexp_replace(regexp_replace(
               regexp_replace(regexp_replace(regexp_replace(trim(s),
                   '^(\d{4}-\d\d-\d\d)t(\d)', '\1T\2'), '(\d)z$', '\1Z'), '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d):60([.,]\d+)?', '\1:59.999999'),
               '^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d),(\d)', '\1.\2'),
-              '(\d:\d\d(?:[.,]\d+)?)\s+([+-]\d\d:?\d\d)$', '\1\2'))""",
+              '(\d:\d\d(?:[.,]\d+)?)\s+([+-]\d\d:?\d\d)$', '\1\2'),
+              '(\d)([A-Za-z]{2,5})$', '\1 \2'))""",
+        # (an abbreviation read in any case: "cest", "Utc", a lone "z")
         f"""CREATE OR REPLACE TEMP MACRO dvlab_ts_rewrite(s) AS (
             CASE
-              WHEN regexp_matches(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$')
-                THEN regexp_replace(dvlab_ts_fix(s), ' [A-Z]{{1,5}}$', '')
-                     || ({_abbreviation_map_sql()})[regexp_extract(dvlab_ts_fix(s), ' ([A-Z]{{1,5}})$', 1)]
+              WHEN regexp_matches(dvlab_ts_fix(s), ' [A-Za-z]{{1,5}}$')
+                THEN regexp_replace(dvlab_ts_fix(s), ' [A-Za-z]{{1,5}}$', '')
+                     || ({_abbreviation_map_sql()})[
+                          upper(regexp_extract(dvlab_ts_fix(s), ' ([A-Za-z]{{1,5}})$', 1))]
               ELSE dvlab_ts_fix(s)
             END)""",
         r"""CREATE OR REPLACE TEMP MACRO dvlab_epoch(s) AS (
