@@ -321,7 +321,11 @@ def state_case(expression: str) -> str:
         + f") THEN '{name}'"
         for name, words in TASK_STATES.items()
     )
-    return f"CASE {cases} END"
+    # a state written as its name, as most sources write it, before the lists of words
+    named = ", ".join(f"'{name}'" for name in TASK_STATES)
+    return (
+        f"CASE WHEN ({expression})::VARCHAR IN ({named}) THEN ({expression})::VARCHAR {cases} END"
+    )
 
 
 # --------------------------------------------------------------------------- detection

@@ -1,11 +1,13 @@
-"""Table detection and column mapping: ``kind_of``, ``parse_map`` and ``resolve``, on names
-written by hand (no files, no lab)."""
+"""Table detection, column mapping and state words: ``kind_of``, ``parse_map``,
+``resolve`` and ``state_case``, on names written by hand (no files, no lab)."""
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from dvlab.errors import BadInputError
+from dvlab.sources import tables
 from dvlab.sources.tables import kind_of, parse_map, resolve
 
 
@@ -136,3 +138,31 @@ def test_resolve_transitions_variants() -> None:
         "seq": "version",
         "reason": "cause",
     }
+
+
+@pytest.mark.parametrize(
+    ("word", "state"),
+    [
+        # the names themselves, as most sources write them
+        ("pending", "pending"),
+        ("running", "running"),
+        ("retrying", "retrying"),
+        ("succeeded", "succeeded"),
+        ("failed", "failed"),
+        ("cancelled", "cancelled"),
+        # other words, cases and blanks around
+        ("Succeeded", "succeeded"),
+        (" failed ", "failed"),
+        ("in_progress", "running"),
+        ("COMPLETE", "succeeded"),
+        ("canceled", "cancelled"),
+        ("backoff", "retrying"),
+        ("queued", "pending"),
+        ("half-done", None),
+        (None, None),
+    ],
+)
+def test_state_words_give_the_six_states(word: str | None, state: str | None) -> None:
+    con = duckdb.connect()
+    got = con.execute(f"SELECT {tables.state_case('w')} FROM (SELECT ?::VARCHAR AS w)", [word])
+    assert got.fetchall()[0][0] == state
