@@ -33,6 +33,7 @@ Three readers share the SQL that does the mapping (:func:`record_columns`):
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,6 +337,20 @@ def census_sql(lines_table: str) -> str:
     """
 
 
+def _key_path(key: str) -> str:
+    """SQL for the JSON path of the top-level ``key``, written as DuckDB's path reader takes
+    it: in double quotes, only a quote and a backslash escaped (it reads ``\\n`` as two
+    characters, so a key holding a line break had been found in no record); a control
+    character as itself, put in with ``chr``."""
+    quoted = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    pieces = re.split(r"([\x00-\x1f])", quoted)
+    return " || ".join(
+        f"chr({ord(piece)})" if i % 2 else _sql_literal(piece)
+        for i, piece in enumerate(pieces)
+        if piece or i == 0
+    )
+
+
 def extract_sql(lines_table: str, present: set[str]) -> str:
     """SELECT turning ``lines_table(line, text)`` into raw records plus a reject reason.
 
@@ -350,11 +365,7 @@ def extract_sql(lines_table: str, present: set[str]) -> str:
     if wide:
         keys = wide_keys(keys)
     if keys:
-        paths = (
-            "["
-            + ", ".join(_sql_literal("$." + json.dumps(k, ensure_ascii=False)) for k in keys)
-            + "]"
-        )
+        paths = "[" + ", ".join(_key_path(k) for k in keys) + "]"
         values = ", ".join(
             f"nullif(list_extract(v, {i + 1}), 'null'::JSON) AS v{i}" for i in range(len(keys))
         )

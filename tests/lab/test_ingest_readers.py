@@ -702,6 +702,18 @@ def test_lines_near_the_longest_the_reader_takes_keep_their_place_in_a_large_fil
     assert query(lab_path, "SELECT message FROM logs WHERE line = 150_002") == [("short 0",)]
 
 
+def test_keys_holding_control_characters_are_kept_by_every_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lines and chunk readers had found no value under a top-level key holding a line
+    break, a tab or a NUL (DuckDB's JSON paths take no escapes but a quote's)."""
+    record = {"time": T0, "msg": "m", "a\nb": 1, "lev\tel": "x", "nul\u0000": 2, "n": {"c\rd": 3}}
+    whole, lines, chunk = every_reader(tmp_path, jsonl([record]), monkeypatch, IngestOptions())
+
+    assert whole[0][0][-2] == {"a\nb": 1, "lev\tel": "x", "nul\u0000": 2, "n.c\rd": 3}
+    assert whole == lines == chunk
+
+
 def test_the_whole_file_reader_takes_a_file_with_a_few_bad_lines_by_default(
     tmp_path: Path, lab_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
