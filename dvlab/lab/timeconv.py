@@ -243,6 +243,10 @@ def _use_time_format(con: duckdb.DuckDBPyConnection, fmt: str | None, year: int 
         # RFC 3339 and ISO 8601 write UTC's offset as Z, which strptime's %z does not take
         text = f"regexp_replace({text}, '(\\d\\s*)[Zz]$', '\\1+0000')"
     parsed = f"try_strptime({text}, {quote_literal(fmt)})"
+    if "%Y" in fmt.replace("%%", ""):
+        # DuckDB's %Y takes one to four digits, so that 01/01/26 read as %Y/%m/%d had been
+        # the year 1: a year written in full is no earlier than 1000
+        parsed = f"list_transform([{parsed}], lambda p: CASE WHEN year(p) >= 1000 THEN p END)[1]"
     zoned = any(d in fmt.replace("%%", "") for d in ("%z", "%Z"))
     body = f"{parsed}::TIMESTAMPTZ" if zoned else f"dvlab_ts_local({parsed}::TIMESTAMPTZ)"
     con.execute(f"CREATE OR REPLACE TEMP MACRO dvlab_ts(s) AS ({body})")

@@ -199,6 +199,30 @@ def test_a_time_format_ending_in_an_offset_reads_z_as_utc(
 
 
 @pytest.mark.parametrize(
+    ("fmt", "text", "expected"),
+    [
+        ("%Y/%m/%d %H:%M:%S", "2026/01/02 03:04:05", utc(2026, 1, 2, 3, 4, 5)),
+        # a year not written in full is no time, as without a format
+        ("%Y/%m/%d %H:%M:%S", "01/01/26 00:00:00", None),
+        ("%Y/%m/%d %H:%M:%S", "26/01/01 00:00:00", None),
+        ("%d.%m.%Y", "02.01.26", None),
+        ("%d.%m.%Y", "02.01.2026", utc(2026, 1, 2)),
+    ],
+)
+def test_a_time_format_with_a_full_year_takes_four_digits(
+    fmt: str, text: str, expected: datetime | None
+) -> None:
+    """DuckDB's %Y reads 01/01/26 as 26 January of the year 1."""
+    con = duckdb.connect()
+    try:
+        prepare(con)
+        timeconv.use_time_format(con, fmt)
+        assert con.execute("SELECT dvlab_ts(?)", [text]).fetchall() == [(expected,)]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
     ("fmt", "said"),
     [("%H:%M:%S", "says no year"), ("%Y-%Q", "Unrecognized format"), ("%%Y %H", "says no year")],
 )
