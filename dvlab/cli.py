@@ -764,9 +764,11 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     import duckdb
 
     from dvlab.analyses.timeline import timeline
+    from dvlab.lab.queries import BIGGEST_LIMIT
 
-    if args.limit < 1:
-        raise BadInputError(f"--limit must be at least 1, not {args.limit}")
+    # one past the limit is asked for (below), which must still be a BIGINT
+    if not 1 <= args.limit < BIGGEST_LIMIT:
+        raise BadInputError(f"--limit must be from 1 to {BIGGEST_LIMIT - 1}, not {args.limit}")
     fmt = _format_for(args.format, args.out, "text")
     # one record past the limit says whether the limit cut the view
     relation = timeline(

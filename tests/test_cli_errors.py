@@ -357,14 +357,24 @@ def test_out_never_writes_a_labs_write_ahead_log(
     assert (wal.read_bytes() if wal.exists() else None) == before
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "-5"])
-def test_timeline_limit_below_one_is_refused_as_given(
+@pytest.mark.parametrize(
+    "limit", ["0", "-1", "-5", "9223372036854775807", "99999999999999999999999"]
+)
+def test_timeline_limit_out_of_range_is_refused_as_given(
     lab: Path, capsys: pytest.CaptureFixture[str], limit: str
 ) -> None:
+    """The largest two had failed naming limit='9223372036854775808' (one more than given:
+    the timeline asks for one record past the limit)."""
     code, out, err = run(capsys, "--db", str(lab), "timeline", f"--limit={limit}")
 
     assert (code, out) == (2, "")
-    assert err == f"dvlab: --limit must be at least 1, not {limit}\n"
+    assert err == f"dvlab: --limit must be from 1 to 9223372036854775806, not {limit}\n"
+
+
+def test_timeline_takes_the_largest_limit(lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--db", str(lab), "timeline", "--limit=9223372036854775806")
+
+    assert (code, err) == (0, "")
 
 
 def test_timeline_out_suffix_chooses_the_format(

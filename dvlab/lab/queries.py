@@ -147,6 +147,10 @@ class CuratedQuery:
     description: str
     sql: str
     params: tuple[Param, ...]
+    #: a curated query (in ``queries/``): its parameters' values are checked by their names
+    #: (``from`` a time, ``limit`` a number of rows, ...); a file of one's own binds them as
+    #: they are
+    curated: bool = True
 
     def bind(self, given: Mapping[str, Any], *, flag: str = "--param ") -> dict[str, Any]:
         """The parameter values for DuckDB: given ones, then defaults; errors name what is
@@ -155,6 +159,14 @@ class CuratedQuery:
         known = {p.name: p for p in self.params}
         # DuckDB matches parameter names without regard to case; so does this
         spelled = {fold(p.name): p.name for p in self.params}
+        twice = sorted(
+            {k for k in given if sum(fold(k) == fold(other) for other in given) > 1}, key=fold
+        )
+        if twice:
+            raise BadInputError(
+                f"query {self.name!r}: {', '.join(twice)} name one parameter (DuckDB reads "
+                "names without regard to case); give it once"
+            )
         given = {spelled.get(fold(k), k): v for k, v in given.items()}
         unknown = sorted(set(given) - set(known))
         if unknown:
@@ -169,14 +181,16 @@ class CuratedQuery:
                 if type(value).__module__ == "numpy" and hasattr(value, "item"):
                     value = value.item()  # a numpy scalar, which DuckDB will not bind
                 values[param.name] = value
-                _check_value(self.name, param.name, value, flag)
+                if self.curated:
+                    _check_value(self.name, param.name, value, flag)
             elif param.required:
                 raise BadInputError(
                     f"query {self.name!r} needs {flag}{param.name}=VALUE ({param.doc or 'required'})"
                 )
             else:
                 values[param.name] = None if param.default in (None, "null") else param.default
-        _check_window(self.name, values.get("from"), values.get("to"), flag)
+        if self.curated:
+            _check_window(self.name, values.get("from"), values.get("to"), flag)
         used = {fold(name) for name in used_params(self.sql)}
         return {k: v for k, v in values.items() if fold(k) in used}
 
@@ -191,7 +205,9 @@ BIGGEST_LIMIT = 2**63 - 1
 TIME_PARAMS = ("from", "to", "at")
 
 
-def _check_value(query: str, name: str, value: Any, flag: str = "--param ") -> None:
+def _check_value(
+    query: str, name: str, value: Any, flag: str = "--param ", shown: str | None = None
+) -> None:
     """Refuse a value a query would misread or fail on with DuckDB's own words: a time that
     is not one (read as no bound: NULL), a step that is not a length of time, a quantile
     that is not a number. Values given from Python (``lab.query(..., window=300)``) are
@@ -200,6 +216,8 @@ def _check_value(query: str, name: str, value: Any, flag: str = "--param ") -> N
     2.5)."""
     if value is None:
         return
+    # the value as the caller wrote it (a number from Python is checked as its text)
+    shown = repr(value) if shown is None else shown
     if not isinstance(value, str):
         _check_typed_value(query, name, value, flag)
         return
@@ -208,24 +226,24 @@ def _check_value(query: str, name: str, value: Any, flag: str = "--param ") -> N
 
         if parse_utc(value) is None:
             raise BadInputError(
-                f"query {query!r}: {flag}{name}={value!r} is not a time; give RFC 3339, "
+                f"query {query!r}: {flag}{name}={shown} is not a time; give RFC 3339, "
                 "as 2026-11-30T09:00:00Z"
             )
     elif name == "step" and not _positive_interval(value):
         raise BadInputError(
-            f"query {query!r}: {flag}step={value!r} is not a fixed length of time above "
+            f"query {query!r}: {flag}step={shown} is not a fixed length of time above "
             "zero and under a century, in days or in hours and less (a month or a year has no "
             "fixed length, and DuckDB steps by days or by time, not both); give one such as "
             "'5 minutes', '30 days' or '26 hours'"
         )
-    elif name == "window" and not (value.strip().isdigit() and 1 <= int(value) <= CENTURY):
+    elif name == "window" and not (_whole(value) and 1 <= int(value) <= CENTURY):
         raise BadInputError(
-            f"query {query!r}: {flag}window={value!r} is not a number of seconds from 1 to "
+            f"query {query!r}: {flag}window={shown} is not a number of seconds from 1 to "
             f"{CENTURY} (a century)"
         )
-    elif name == "limit" and not (value.strip().isdigit() and int(value) <= BIGGEST_LIMIT):
+    elif name == "limit" and not (_whole(value) and int(value) <= BIGGEST_LIMIT):
         raise BadInputError(
-            f"query {query!r}: {flag}limit={value!r} is not a whole number of rows from 0 "
+            f"query {query!r}: {flag}limit={shown} is not a whole number of rows from 0 "
             f"to {BIGGEST_LIMIT}"
         )
     elif name == "q":
@@ -234,7 +252,13 @@ def _check_value(query: str, name: str, value: Any, flag: str = "--param ") -> N
         except ValueError:
             number = math.nan
         if math.isnan(number):
-            raise BadInputError(f"query {query!r}: {flag}q={value!r} is not a number")
+            raise BadInputError(f"query {query!r}: {flag}q={shown} is not a number")
+
+
+def _whole(text: str) -> bool:
+    """Whether ``text`` is a whole number of ASCII digits, as DuckDB reads one (Python's
+    ``isdigit`` also takes ``²`` and other scripts' digits, which DuckDB does not)."""
+    return re.fullmatch(r"\s*[0-9]+\s*", text) is not None
 
 
 def _check_typed_value(query: str, name: str, value: Any, flag: str) -> None:
@@ -250,13 +274,9 @@ def _check_typed_value(query: str, name: str, value: Any, flag: str) -> None:
             datetime.timedelta(0) < value < datetime.timedelta(seconds=CENTURY)
         )
     elif name in ("window", "limit"):
-        fits = is_number and math.isfinite(value) and value == int(value)
-        if fits:
-            value = str(int(value))
+        fits = is_number and _finite(value) and value == int(value)
     elif name == "q":
         fits = is_number
-        if fits:
-            value = str(value)
     else:
         return
     if not fits:
@@ -270,7 +290,16 @@ def _check_typed_value(query: str, name: str, value: Any, flag: str) -> None:
             }.get(name, "a time (a datetime, or text such as 2026-11-30T09:00:00Z)")
         )
     if name in ("window", "limit", "q"):
-        _check_value(query, name, value, flag)
+        text = str(value) if name == "q" else str(int(value))
+        _check_value(query, name, text, flag, shown=repr(value))
+
+
+def _finite(value: Any) -> bool:
+    """Whether the number ``value`` is finite (a Decimal's signalling NaN included, which
+    ``math.isfinite`` will not take)."""
+    if isinstance(value, decimal.Decimal):
+        return value.is_finite()
+    return math.isfinite(value)
 
 
 def _positive_interval(text: str) -> bool:
@@ -299,15 +328,25 @@ def _positive_interval(text: str) -> bool:
 
 def _check_window(query: str, start: Any, end: Any, flag: str) -> None:
     """Refuse a window that ends before it starts (it would answer nothing, silently)."""
-    if not (isinstance(start, str) and isinstance(end, str)):
-        return
-    from dvlab.lab.timeconv import parse_utc
-
-    first, last = parse_utc(start), parse_utc(end)
+    first, last = _instant(start), _instant(end)
     if first is not None and last is not None and first >= last:
         raise BadInputError(
             f"query {query!r}: {flag}from={start!r} is not before {flag}to={end!r}"
         )
+
+
+def _instant(value: Any) -> datetime.datetime | None:
+    """A window's bound as an instant, read as the query reads it (text by dvlab's time
+    path; a naive ``datetime`` or a ``date`` in UTC); None for no bound."""
+    if isinstance(value, str):
+        from dvlab.lab.timeconv import parse_utc
+
+        return parse_utc(value)
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
+    if isinstance(value, datetime.date):
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC)
+    return None
 
 
 def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
@@ -319,7 +358,7 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
     if not lines or not lines[0].startswith("--"):
         if not curated:
             needed = tuple(Param(name, None, True, "") for name in used_params(text))
-            return CuratedQuery(path.stem, path, "", text, needed)
+            return CuratedQuery(path.stem, path, "", text, needed, curated=False)
         raise BadInputError(
             "a curated query must start with a '-- description' line", source=str(path), line=1
         )
@@ -340,7 +379,7 @@ def parse(path: Path, *, curated: bool = True) -> CuratedQuery:
         raise BadInputError(
             f"uses ${', $'.join(sorted(undeclared))} without a '-- @param' line", source=str(path)
         )
-    return CuratedQuery(path.stem, path, description, text, tuple(params))
+    return CuratedQuery(path.stem, path, description, text, tuple(params), curated=curated)
 
 
 def _read_text(path: Path) -> str:

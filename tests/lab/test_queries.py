@@ -133,7 +133,9 @@ def test_unknown_name_lists_the_available_ones() -> None:
         queries.load("no_such_query")
 
 
-@pytest.mark.parametrize("window", ["0", "-5", "soon", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "window", ["0", "-5", "soon", "99999999999999999999", "\u00b2", "\u0661\u0662"]
+)
 def test_a_window_that_is_no_number_of_seconds_is_refused(tmp_path: Path, window: str) -> None:
     """It had answered nothing (0, -5) or failed in DuckDB's words."""
     query = queries.parse(
@@ -144,9 +146,13 @@ def test_a_window_that_is_no_number_of_seconds_is_refused(tmp_path: Path, window
     assert query.bind({"window": "60"}) == {"window": "60"}
 
 
-@pytest.mark.parametrize("limit", ["-1", "2.5", "ten", "", "9223372036854775808"])
+@pytest.mark.parametrize(
+    "limit", ["-1", "2.5", "ten", "", "9223372036854775808", "\u0661\u0662", "\uff15", "\u00b2"]
+)
 def test_a_limit_that_is_no_whole_number_of_rows_is_refused(tmp_path: Path, limit: str) -> None:
-    """-1 had failed in DuckDB's words, 2.5 had been rounded to 3."""
+    """-1 had failed in DuckDB's words, 2.5 had been rounded to 3; digits of other scripts
+    (Arabic-Indic, full-width) had failed in DuckDB's words, and a superscript two had
+    been an unexpected error."""
     query = queries.parse(
         write(tmp_path, "q", "-- d\n-- @param limit=20 x\nSELECT 1 LIMIT $limit::BIGINT\n")
     )
@@ -159,7 +165,11 @@ def test_a_limit_that_is_no_whole_number_of_rows_is_refused(tmp_path: Path, limi
 @pytest.mark.parametrize(
     ("name", "value", "why"),
     [
-        ("limit", -1, "is not a whole number of rows from 0"),
+        # a number is named as given, not as the text it is checked as
+        ("limit", -1, "limit=-1 is not a whole number of rows from 0"),
+        ("limit", 10**30, f"limit={10**30} is not a whole number of rows from 0"),
+        ("limit", decimal.Decimal("sNaN"), "is not a whole number of rows"),
+        ("window", decimal.Decimal("NaN"), "is not a whole number of seconds"),
         ("limit", 2.5, "is not a whole number of rows"),
         ("limit", True, "is not a whole number of rows"),
         ("window", -5, "is not a number of seconds from 1"),
@@ -213,3 +223,38 @@ def test_values_of_the_right_type_are_taken_from_python(
     assert bound == {name: value}
     # numpy's scalars are handed to DuckDB as Python's, which it binds
     assert type(bound[name]).__module__ != "numpy"
+
+
+def test_a_window_of_datetimes_that_ends_before_it_starts_is_refused(tmp_path: Path) -> None:
+    """Given as text it was refused; as datetimes it had answered nothing."""
+    query = queries.parse(
+        write(
+            tmp_path, "q", "-- d\n-- @param from=null x\n-- @param to=null y\nSELECT $from, $to\n"
+        )
+    )
+    later = datetime.datetime(2026, 11, 30, 10, tzinfo=datetime.UTC)
+    with pytest.raises(BadInputError, match="is not before"):
+        query.bind({"from": later, "to": later - datetime.timedelta(hours=1)}, flag="")
+    with pytest.raises(BadInputError, match="is not before"):
+        query.bind({"from": datetime.date(2026, 12, 1), "to": "2026-11-30T00:00:00Z"}, flag="")
+    assert query.bind({"from": later - datetime.timedelta(hours=1), "to": later}, flag="")
+
+
+def test_one_parameter_given_twice_in_two_cases_is_refused(tmp_path: Path) -> None:
+    """From Python, limit=5 and LIMIT=6 had silently taken 6."""
+    query = queries.parse(write(tmp_path, "q", "-- d\n-- @param limit=20 x\nSELECT $limit\n"))
+    with pytest.raises(BadInputError, match="limit, LIMIT name one parameter"):
+        query.bind({"limit": "5", "LIMIT": "6"}, flag="")
+
+
+def test_a_query_file_of_ones_own_binds_its_values_as_they_are(tmp_path: Path) -> None:
+    """The curated queries' checks by name (a limit of rows, a time) had refused them."""
+    own = queries.parse(
+        write(tmp_path, "mine", "SELECT $limit::INT + 1 AS x, $from AS f, $q AS q\n"),
+        curated=False,
+    )
+    assert own.bind({"limit": "-1", "from": "not a time", "q": "many"}) == {
+        "limit": "-1",
+        "from": "not a time",
+        "q": "many",
+    }
