@@ -153,6 +153,9 @@ def test_resolve_transitions_variants() -> None:
         # other words, cases and blanks around
         ("Succeeded", "succeeded"),
         (" failed ", "failed"),
+        # tabs and line ends around, as levels are read (they had been rejects)
+        ("\tfailed\t", "failed"),
+        ("running\r\n", "running"),
         ("in_progress", "running"),
         ("COMPLETE", "succeeded"),
         ("canceled", "cancelled"),
