@@ -209,10 +209,10 @@ def test_a_time_format_ending_in_an_offset_reads_z_as_utc(
         ("%d.%m.%Y", "02.01.2026", utc(2026, 1, 2)),
     ],
 )
-def test_a_time_format_with_a_full_year_takes_four_digits(
+def test_a_time_format_with_a_full_year_takes_years_from_1000(
     fmt: str, text: str, expected: datetime | None
 ) -> None:
-    """DuckDB's %Y reads 01/01/26 as 26 January of the year 1."""
+    """DuckDB's %Y reads one to four digits: 01/01/26 had been 26 January of the year 1."""
     con = duckdb.connect()
     try:
         prepare(con)
