@@ -138,6 +138,10 @@ def render(answers: Status) -> list[str]:
         )
     lines.append("")
     lines.append(f"2. What failed: {len(answers.failed)} task(s)")
+    if not answers.failed:
+        # else the numbers jump from 2 to 6, as if three answers were lost
+        lines.append("   (3. why, 4. what it was trying to affect and 5. whether to retry are")
+        lines.append("   answered under each failed task)")
     for r in answers.failed:
         lines.append(
             f"   {_task(r)} failed {_time(r['failed_at'])} after {_shown(r['attempt'])} "

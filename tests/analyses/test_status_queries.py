@@ -449,6 +449,9 @@ def test_the_workflow_count_counts_workflows_not_reasons() -> None:
     )
     lines = render(answers)
     assert "7. Workflows: 0 blocked, 0 retrying, 1 reduced" in lines
+    # with no failed task, the three answers given under each say where they are
+    failed = lines.index("2. What failed: 0 task(s)")
+    assert lines[failed + 1].startswith("   (3. why, 4. what it was trying to affect")
     assert sum(line.startswith("   reduced: provision_vm wf1") for line in lines) == 2
 
 
