@@ -256,9 +256,10 @@ def _check_value(
 
 
 def _whole(text: str) -> bool:
-    """Whether ``text`` is a whole number of ASCII digits, as DuckDB reads one (Python's
-    ``isdigit`` also takes ``²`` and other scripts' digits, which DuckDB does not)."""
-    return re.fullmatch(r"\s*[0-9]+\s*", text) is not None
+    """Whether ``text`` is a whole number of ASCII digits between ASCII blanks, as DuckDB
+    reads one (Python's ``isdigit`` also takes ``²`` and other scripts' digits, and its
+    ``strip`` a no-break space, which DuckDB does not)."""
+    return re.fullmatch(r"\s*[0-9]+\s*", text, re.ASCII) is not None
 
 
 def _check_typed_value(query: str, name: str, value: Any, flag: str) -> None:

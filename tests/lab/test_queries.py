@@ -147,7 +147,8 @@ def test_a_window_that_is_no_number_of_seconds_is_refused(tmp_path: Path, window
 
 
 @pytest.mark.parametrize(
-    "limit", ["-1", "2.5", "ten", "", "9223372036854775808", "\u0661\u0662", "\uff15", "\u00b2"]
+    "limit",
+    ["-1", "2.5", "ten", "", "9223372036854775808", "\u0661\u0662", "\uff15", "\u00b2", "\u00a05"],
 )
 def test_a_limit_that_is_no_whole_number_of_rows_is_refused(tmp_path: Path, limit: str) -> None:
     """-1 had failed in DuckDB's words, 2.5 had been rounded to 3; digits of other scripts
@@ -159,6 +160,7 @@ def test_a_limit_that_is_no_whole_number_of_rows_is_refused(tmp_path: Path, limi
     with pytest.raises(BadInputError, match=f"--param limit='{limit}' is not a whole number of"):
         query.bind({"limit": limit})
     assert query.bind({"limit": "0"}) == {"limit": "0"}
+    assert query.bind({"limit": "\t5 "}) == {"limit": "\t5 "}
     assert query.bind({"limit": "9223372036854775807"}) == {"limit": "9223372036854775807"}
 
 
