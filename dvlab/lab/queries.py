@@ -159,9 +159,8 @@ class CuratedQuery:
         known = {p.name: p for p in self.params}
         # DuckDB matches parameter names without regard to case; so does this
         spelled = {fold(p.name): p.name for p in self.params}
-        twice = sorted(
-            {k for k in given if sum(fold(k) == fold(other) for other in given) > 1}, key=fold
-        )
+        # (in the order given)
+        twice = [k for k in given if sum(fold(k) == fold(other) for other in given) > 1]
         if twice:
             raise BadInputError(
                 f"query {self.name!r}: {', '.join(twice)} name one parameter (DuckDB reads "
