@@ -58,24 +58,31 @@ NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-def macro_sql() -> str:
+def word_case(expression: str, names: dict[str, tuple[str, ...]]) -> str:
+    """SQL naming the word ``expression`` holds by ``names`` (name -> the words for it,
+    compared ignoring case; NULL for a word not listed). Blanks, tabs and line ends around
+    the word do not count. Used for levels and for task states."""
+    text = f"({expression})::VARCHAR"
+
     def cases(word: str) -> str:
         return " ".join(
             f"WHEN {word} IN (" + ", ".join(f"'{w}'" for w in words) + f") THEN '{name}'"
-            for name, words in NAMES.items()
+            for name, words in names.items()
         )
 
-    # blanks first, as most words come (trimming tabs and line ends too costs three times
-    # as much); the rest, and words not known, again without those
-    spaces = "lower(trim(s, ' ' || chr(9) || chr(10) || chr(13)))"
-    # and before both, a name as it is stored: most sources write one, and the lists would
-    # take four times as long for it
-    named = "(" + ", ".join(f"'{name}'" for name in NAMES) + ")"
+    # a name as it is stored first: most sources write one, and the lists would take four
+    # times as long for it; then blanks, as most words come (trimming tabs and line ends
+    # too costs three times as much); the rest, and words not known, again without those
+    named = ", ".join(f"'{name}'" for name in names)
+    spaces = f"lower(trim({text}, ' ' || chr(9) || chr(10) || chr(13)))"
     return (
-        "CREATE OR REPLACE TEMP MACRO dvlab_level(s) AS "
-        f"(CASE WHEN s::VARCHAR IN {named} THEN s::VARCHAR {cases('lower(trim(s))')} "
-        f"ELSE CASE {cases(spaces)} ELSE NULL END END)"
+        f"CASE WHEN {text} IN ({named}) THEN {text} {cases(f'lower(trim({text}))')} "
+        f"ELSE CASE {cases(spaces)} END END"
     )
+
+
+def macro_sql() -> str:
+    return f"CREATE OR REPLACE TEMP MACRO dvlab_level(s) AS ({word_case('s', NAMES)})"
 
 
 def install(con: duckdb.DuckDBPyConnection) -> None:

@@ -31,6 +31,7 @@ import duckdb
 
 from dvlab.errors import BadInputError, SourceReadError
 from dvlab.lab.dberrors import first_line
+from dvlab.lab.levels import word_case
 from dvlab.lab.schema import LOG_COLUMNS, SPAN_COLUMNS, quote_ident, quote_literal
 from dvlab.sources import files
 from dvlab.sources.records import REJECT_EXCERPT
@@ -314,22 +315,7 @@ class Shape:
 def state_case(expression: str) -> str:
     """SQL turning a raw state word into its normalised name (NULL when unknown). Blanks,
     tabs and line ends around the word do not count."""
-
-    def cases(word: str) -> str:
-        return " ".join(
-            f"WHEN {word} IN (" + ", ".join(f"'{w}'" for w in words) + f") THEN '{name}'"
-            for name, words in TASK_STATES.items()
-        )
-
-    # a state written as its name, as most sources write it, before the lists of words;
-    # blanks first, as most words come, then tabs and line ends too (as levels are read)
-    named = ", ".join(f"'{name}'" for name in TASK_STATES)
-    text = f"({expression})::VARCHAR"
-    spaces = f"lower(trim({text}, ' ' || chr(9) || chr(10) || chr(13)))"
-    return (
-        f"CASE WHEN {text} IN ({named}) THEN {text} {cases(f'lower(trim({text}))')} "
-        f"ELSE CASE {cases(spaces)} END END"
-    )
+    return word_case(expression, TASK_STATES)
 
 
 # --------------------------------------------------------------------------- detection
