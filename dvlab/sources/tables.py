@@ -958,7 +958,13 @@ def _table_select(
     texts, attributes = row_texts(shape, chosen, columnar)
     state = "state" if kind == "tasks" else "to_state"
     times = [c for c in TIMES if c in texts]
-    parsed = ", ".join(f"{_time('t_' + c, origin)} AS {c}" for c in times)
+    # the state word is read once, for the check and for the column
+    parsed = ", ".join(
+        [
+            *(f"{_time('t_' + c, origin)} AS {c}" for c in times),
+            f"{state_case('t_' + state)} AS dvlab_state",
+        ]
+    )
     text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
     checks = [
         f"WHEN t_{state} IS NULL THEN 'column {_col(chosen, state)}: no state'",
@@ -968,7 +974,7 @@ def _table_select(
             _col(chosen, state),
             reachable=_reachable(shape, columnar, chosen.get(state)),
         ),
-        f"WHEN {state_case('t_' + state)} IS NULL THEN 'column {_col(chosen, state)}: "
+        f"WHEN dvlab_state IS NULL THEN 'column {_col(chosen, state)}: "
         f"unknown state ' || to_json(t_{state})::VARCHAR || '; known: {_known_states()}'",
         f"WHEN t_task_id IS NULL THEN 'column {_col(chosen, 'task_id')}: no task id'",
     ]
@@ -1002,10 +1008,10 @@ def _table_select(
                 f"|| ' is not a whole number'"
             )
     if kind == "tasks":
-        columns = f"""t_task_id AS task_id, t_workflow_id AS workflow_id,
+        columns = """t_task_id AS task_id, t_workflow_id AS workflow_id,
             t_workflow_type AS workflow_type, t_parent_task_id AS parent_task_id,
             t_site AS site, t_service AS service, t_target_kind AS target_kind,
-            t_target_id AS target_id, {state_case("t_state")} AS state, t_state AS state_raw,
+            t_target_id AS target_id, dvlab_state AS state, t_state AS state_raw,
             TRY_CAST(t_attempt AS INTEGER) AS attempt, created, started, finished,
             t_error_class AS error_class, t_error_message AS error_message,
             t_idempotency_key AS idempotency_key, t_retry_policy AS retry_policy,
@@ -1017,7 +1023,7 @@ def _table_select(
             else "row_number() OVER (PARTITION BY t_task_id ORDER BY ts, line)::INTEGER"
         )
         columns = f"""t_task_id AS task_id, {seq} AS seq,
-            {state_case("t_from_state")} AS from_state, {state_case("t_to_state")} AS to_state,
+            {state_case("t_from_state")} AS from_state, dvlab_state AS to_state,
             t_to_state AS to_state_raw, TRY_CAST(t_attempt AS INTEGER) AS attempt, ts,
             t_reason AS reason"""
     return f"""
@@ -1111,11 +1117,15 @@ def _reject_repeated(
         if by_content
         else "' (first on line ' || r.first_line || ')'"
     )
+    cols = ", ".join(keys)
+    # the keys seen more than once are found first: the first row's choice (a hash of every
+    # column, by content) is then made for their rows alone
     con.execute(
         f"""UPDATE {ident} AS s
             SET reject = 'column {_col(chosen, "task_id")}: {what} || {kept}
-            FROM (SELECT {", ".join(keys)}, {first} AS first_line FROM {ident}
-                  GROUP BY ALL HAVING count(*) > 1) AS r
+            FROM (SELECT {cols}, {first} AS first_line FROM {ident}
+                  WHERE ({cols}) IN (SELECT ({cols}) FROM {ident} GROUP BY ALL HAVING count(*) > 1)
+                  GROUP BY ALL) AS r
             WHERE s.reject IS NULL AND s.line <> r.first_line
               AND {" AND ".join(f"s.{k} = r.{k}" for k in keys)}"""
     )
