@@ -43,6 +43,7 @@ import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ _TEXT_OIDS = frozenset({25, 1043, 1042})
 #: comes first, so wide rows do not pile up in memory
 _COPY_BATCH = 8192
 _COPY_BATCH_BYTES = 8 << 20
+#: rows taken from the copy at a time, at most (fewer when they are wide)
+_COPY_STEP = 256
 
 
 @dataclass(frozen=True)
@@ -463,17 +466,23 @@ def _pull(
         # for the copy alone: the queries above read their text (names, values) as UTF-8
         conn.execute(sql.SQL("SET client_encoding = 'SQL_ASCII'"))
     with open(into, "wb") as out, cur.copy(copy) as stream:
-        # the server sends a row at a time: written a batch at a time, which halves the
-        # cost of taking them in
+        # the server sends a row at a time: they are taken a few at a time (the rows' sizes
+        # are looked at once per step, not once per row) and written a batch at a time
+        sent = iter(stream)
         batch: list[bytes | bytearray | memoryview] = []
-        keep = batch.append
-        held = 0
-        for block in stream:
-            keep(block)
-            size = len(block)
-            held += size
-            if size > longest:
-                longest = size
+        # one row first: a step's size follows the widest row of the last
+        held, step = 0, 1
+        while True:
+            start = len(batch)
+            batch.extend(islice(sent, step))
+            if len(batch) == start:
+                break
+            sizes = list(map(len, islice(batch, start, None)))
+            widest = max(sizes)
+            longest = max(longest, widest)
+            held += sum(sizes)
+            # wide rows are taken fewer at a time: a step holds an eighth of a batch's bytes
+            step = max(1, min(_COPY_STEP, (_COPY_BATCH_BYTES >> 3) // widest))
             if len(batch) >= _COPY_BATCH or held >= _COPY_BATCH_BYTES:
                 if unchecked and (fixed := _mend(batch)):
                     mended += fixed

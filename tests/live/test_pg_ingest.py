@@ -568,6 +568,27 @@ def test_wide_rows_are_written_a_few_megabytes_at_a_time(
     assert counts[1] - counts[0] == 3
 
 
+def test_a_row_longer_than_the_readers_default_line_loads_whole(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """The CSV reader is told the longest row copied. One row of 3 MiB among 2,000 short
+    ones (past its default line of 2 MiB, and after the first rows) loads, all of it."""
+    table = f"{scratch_schema}.long"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, note text)")
+    pg.execute(
+        f"INSERT INTO {table} SELECT 't' || i, 'running', "
+        "CASE WHEN i = 1500 THEN repeat('y', 3 * 1024 * 1024) ELSE 'short' END "
+        "FROM generate_series(1, 2000) AS i"
+    )
+
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+
+    assert rows(lab_path, "SELECT count(*) FROM tasks") == [(2000,)]
+    assert rows(
+        lab_path, "SELECT length(attributes ->> 'note') FROM tasks WHERE task_id = 't1500'"
+    ) == [(3 * 1024 * 1024,)]
+
+
 def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
     pg_dsn: str,
     pg: psycopg.Connection,
