@@ -12,6 +12,13 @@ same run on the same data:
   (``dvlab_bench_<hex>``). Ceiling: ``psql``'s ``\\copy (SELECT * FROM …) TO
   FILE`` in CSV, the same kind of COPY dvlab asks the server for. dvlab:
   ``dvlab ingest postgresql://… --table SCHEMA.tasks`` into a new lab.
+  Beside them, a *floor*: the least any loader built on psycopg and DuckDB
+  does with these rows, with none of dvlab's work (no mapping, no state
+  words, no times read, no rejects, no ledger): psycopg's COPY loop writing
+  the text rows to a file, then DuckDB's CSV reader writing them, every
+  column as text, into a new database file. How far dvlab is from the floor
+  says what its own work costs; how far the floor is from the ceiling, what
+  the stack costs on this machine.
 - *NATS JetStream.* A stream of its own (``DVB_<hex>``) holding N CloudEvents
   envelopes like the simulator's, published with ``Nats-Msg-Id`` and
   ``Content-Type`` headers. Ceiling: a bare nats-py loop on a pull consumer of
@@ -77,6 +84,8 @@ NATS_URL_ENV = "DVLAB_TEST_NATS_URL"
 DEFAULT_PG_ROWS = 1_000_000
 DEFAULT_NATS_MESSAGES = 200_000
 ORDER = ("ceiling", "dvlab")
+#: the PostgreSQL section's contenders, the floor between the two
+PG_ORDER = ("ceiling", "floor", "dvlab")
 TARGET_CONTENDER = "dvlab"
 TARGET_VS_CEILING = 0.5
 
@@ -200,6 +209,41 @@ async def main(url, stream, consumer, expected, batch):
 url, stream, consumer, expected, batch = sys.argv[1:6]
 counted = asyncio.run(main(url, stream, consumer, int(expected), int(batch)))
 print(json.dumps({"messages": counted}))
+"""
+
+
+#: the PostgreSQL floor, run as ``python -c PG_FLOOR RELATION FOLDER`` with the DSN in
+#: ``DVLAB_BENCH_DSN`` (not on the command line, where a password would show): psycopg's COPY
+#: of the relation in the text format, written to a file 8,192 rows at a time, then read by
+#: DuckDB's CSV reader into a table of a new database file, every column as text; prints the
+#: table's row count as JSON
+PG_FLOOR = r"""
+import json, os, sys
+import duckdb, psycopg
+
+relation, folder = sys.argv[1:3]
+copied = os.path.join(folder, "floor.copy")
+with psycopg.connect(os.environ["DVLAB_BENCH_DSN"]) as conn, open(copied, "wb") as out:
+    cur = conn.cursor()
+    with cur.copy(f"COPY (SELECT * FROM {relation}) TO STDOUT") as copy:
+        batch = []
+        for row in copy:
+            batch.append(row)
+            if len(batch) >= 8192:
+                out.write(b"".join(batch))
+                batch.clear()
+        out.write(b"".join(batch))
+    width = len(cur.description)
+columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
+con = duckdb.connect(os.path.join(folder, "floor.duckdb"))
+con.execute(
+    f"CREATE TABLE t AS SELECT * FROM read_csv(?, header = false, auto_detect = false, "
+    f"delim = '\t', quote = '', escape = '', nullstr = '\\N', columns = {{{columns}}})",
+    [copied],
+)
+rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+con.close()
+print(json.dumps({"rows": rows}))
 """
 
 
@@ -329,6 +373,8 @@ class Section:
     facts: dict[str, Any] = field(default_factory=dict)
     #: contender -> what was counted -> the count its last run gave
     counted: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: the contenders, in the order they run and are shown
+    order: tuple[str, ...] = ORDER
 
     def check(self, contender: str, what: str, value: int, *, where: Path | None = None) -> None:
         """Record a count from ``contender``'s run; stop the benchmark unless it is
@@ -356,7 +402,7 @@ class Section:
 
     def table(self) -> list[str]:
         """:func:`benchmarks.ingest_json.format_table`, its counts headed in this section's unit."""
-        header, *rest = format_table([self.results[n] for n in ORDER])
+        header, *rest = format_table([self.results[n] for n in self.order])
         # "rows" and the unit's short name are both four letters: the columns stay aligned
         return [header.replace("rows", _SHORT[self.unit]), *rest]
 
@@ -366,7 +412,7 @@ class Section:
             "unit": self.unit,
             "count": self.count,
             **self.facts,
-            "contenders": {n: self.results[n].to_dict(ceiling) for n in ORDER},
+            "contenders": {n: self.results[n].to_dict(ceiling) for n in self.order},
             "counted": self.counted,
             "target": self.target()[1],
         }
@@ -458,8 +504,8 @@ def bench_postgres(
     """Both contenders on a task table of ``rows`` rows in a schema of the run's own."""
     schema = f"dvlab_bench_{tag}"
     relation = f"{schema}.tasks"
-    results = {name: Result(contender=name, file_bytes=0, rows=rows) for name in ORDER}
-    section = Section("rows", rows, results)
+    results = {name: Result(contender=name, file_bytes=0, rows=rows) for name in PG_ORDER}
+    section = Section("rows", rows, results, order=PG_ORDER)
     try:
         log(f"postgresql: generating {rows:,} rows in {relation} ...")
         started = time.perf_counter()
@@ -479,6 +525,19 @@ def bench_postgres(
             _record(results["ceiling"], timed, round_no=round_no, repeat=repeat)
             if not keep:
                 csv.unlink()
+
+            floor = workdir / f"pg-floor-{round_no}"
+            floor.mkdir()
+            log(f"running the psycopg and DuckDB floor ({round_no}/{repeat}) ...")
+            timed = run_timed(
+                [sys.executable, "-c", PG_FLOOR, relation, str(floor)],
+                contender="floor",
+                env={**os.environ, "DVLAB_BENCH_DSN": dsn},
+            )
+            section.check("floor", "rows in its table", json.loads(timed.stdout)["rows"])
+            _record(results["floor"], timed, round_no=round_no, repeat=repeat)
+            if not keep:
+                shutil.rmtree(floor)
 
             lab = workdir / f"pg-dvlab-{round_no}.duckdb"
             log(f"running dvlab ingest postgresql:// ({round_no}/{repeat}) ...")
@@ -710,13 +769,27 @@ def print_section(section: Section, headline: str) -> None:
     for line in section.table():
         print(line)
     print(section.target()[0])
+    if "floor" in section.results:
+        print(floor_line(section))
+
+
+def floor_line(section: Section) -> str:
+    """What the floor says of the target: the floor's own ratio to the ceiling (no loader on
+    this stack, on this machine, does better), and how many times the floor's time dvlab takes."""
+    floor, dvlab = section.results["floor"], section.results[TARGET_CONTENDER]
+    return (
+        f"floor (psycopg's COPY loop, then DuckDB's CSV reader into a file, nothing else): "
+        f"{vs_ceiling(floor, section.results['ceiling']):.2f}x ceiling; "
+        f"{TARGET_CONTENDER} takes {dvlab.seconds / floor.seconds:.2f}x the floor's time"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.live",
         description="Time dvlab's live loaders against real servers: `dvlab ingest "
-        "postgresql://` next to psql's \\copy of the same table to CSV, and `dvlab ingest "
+        "postgresql://` next to psql's \\copy of the same table to CSV (and a floor: "
+        "psycopg's COPY loop, then DuckDB's CSV reader into a file), and `dvlab ingest "
         "nats://` next to a bare nats-py pull loop over the same stream, each in its own "
         "process. Prints rows (messages) a second, peak RSS and the ratio to the ceiling. "
         "Creates a schema and a stream of its own and removes them at the end.",

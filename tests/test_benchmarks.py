@@ -175,6 +175,26 @@ def test_psql_copy_count_is_read_from_its_last_line() -> None:
         live.copied_rows("ERROR:  relation does not exist\n")
 
 
+def test_the_floor_line_gives_its_ratio_to_the_ceiling_and_dvlab_to_it() -> None:
+    def result(name: str, seconds: float) -> ingest_json.Result:
+        return ingest_json.Result(contender=name, file_bytes=0, rows=1000, run_seconds=[seconds])
+
+    section = live.Section(
+        "rows",
+        1000,
+        {
+            "ceiling": result("ceiling", 2.0),
+            "floor": result("floor", 5.0),
+            "dvlab": result("dvlab", 7.5),
+        },
+        order=live.PG_ORDER,
+    )
+
+    # 1,000 rows in 2 s against 5 s: 0.4 of the ceiling's rate; 7.5 s is 1.5 times 5 s
+    assert live.floor_line(section).endswith("0.40x ceiling; dvlab takes 1.50x the floor's time")
+    assert [line.split()[0] for line in section.table()[1:]] == ["ceiling", "floor", "dvlab"]
+
+
 def test_a_count_short_of_the_data_stops_the_benchmark() -> None:
     section = live.Section("rows", 10, {})
 
@@ -228,14 +248,16 @@ def test_live_benchmark_runs_end_to_end_and_removes_what_it_made(
     report = json.loads(out.read_text(encoding="utf-8"))
     assert report["postgresql"]["counted"] == {
         "ceiling": {"rows copied": 2000},
+        "floor": {"rows in its table": 2000},
         "dvlab": {"rows_loaded": 2000, "rows in tasks": 2000},
     }
     assert report["nats"]["counted"] == {
         "ceiling": {"messages counted": 1000},
         "dvlab": {"rows_loaded": 1000, "rows in events": 1000},
     }
+    assert set(report["postgresql"]["contenders"]) == {"ceiling", "floor", "dvlab"}
+    assert set(report["nats"]["contenders"]) == {"ceiling", "dvlab"}
     for section in (report["postgresql"], report["nats"]):
-        assert set(section["contenders"]) == {"ceiling", "dvlab"}
         # a process that ran has spent processor time (the interpreter's start at least)
         assert all(c["cpu_seconds"] > 0 for c in section["contenders"].values())
         assert section["target"]["met"] == (section["target"]["vs_ceiling"] >= 0.5)
@@ -245,6 +267,10 @@ def test_live_benchmark_runs_end_to_end_and_removes_what_it_made(
     printed = capsys.readouterr().out
     assert re.search(r"^dvlab +2,000 ", printed, re.MULTILINE)
     assert re.search(r"^dvlab +1,000 ", printed, re.MULTILINE)
+    assert re.search(r"^floor +2,000 ", printed, re.MULTILINE)
+    assert re.search(
+        r"^floor \(psycopg's COPY loop.*x ceiling; dvlab takes ", printed, re.MULTILINE
+    )
     with psycopg.connect(dsn) as conn:
         schemas = conn.execute(
             "SELECT count(*) FROM pg_namespace WHERE nspname = %s",
