@@ -236,6 +236,7 @@ with psycopg.connect(os.environ["DVLAB_BENCH_DSN"]) as conn, open(copied, "wb") 
     width = len(cur.description)
 columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
 con = duckdb.connect(os.path.join(folder, "floor.duckdb"))
+con.execute("SET enable_progress_bar = false")
 con.execute(
     f"CREATE TABLE t AS SELECT * FROM read_csv(?, header = false, auto_detect = false, "
     f"delim = '\t', quote = '', escape = '', nullstr = '\\N', columns = {{{columns}}})",
@@ -534,7 +535,8 @@ def bench_postgres(
                 contender="floor",
                 env={**os.environ, "DVLAB_BENCH_DSN": dsn},
             )
-            section.check("floor", "rows in its table", json.loads(timed.stdout)["rows"])
+            counted = json.loads(timed.stdout.strip().splitlines()[-1])["rows"]
+            section.check("floor", "rows in its table", counted)
             _record(results["floor"], timed, round_no=round_no, repeat=repeat)
             if not keep:
                 shutil.rmtree(floor)
