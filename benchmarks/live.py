@@ -15,8 +15,9 @@ same run on the same data:
   Beside them, a *floor*: the least any loader built on psycopg and DuckDB
   does with these rows, with none of dvlab's work (no mapping, no state
   words, no times read, no rejects, no ledger): psycopg's COPY loop writing
-  the text rows to a file, then DuckDB's CSV reader writing them, every
-  column as text, into a new database file. How far dvlab is from the floor
+  the text rows to a file, then DuckDB's CSV reader writing them, each
+  column read as its type (times as TIMESTAMPTZ, the attempt as INTEGER,
+  the rest as text), into a new database file. How far dvlab is from the floor
   says what its own work costs; how far the floor is from the ceiling, what
   the stack costs on this machine.
 - *NATS JetStream.* A stream of its own (``DVB_<hex>``) holding N CloudEvents
@@ -104,6 +105,14 @@ _PG_TYPES = {
     "started_at": "timestamptz",
     "finished_at": "timestamptz",
     "updated_at": "timestamptz",
+}
+
+#: the DuckDB type the floor reads each column as: what the lab's tasks table holds it as
+_FLOOR_TYPES = {
+    c: {"integer": "INTEGER", "timestamptz": "TIMESTAMPTZ"}.get(
+        _PG_TYPES.get(c, "text"), "VARCHAR"
+    )
+    for c in TASK_COLUMNS
 }
 
 #: the rows, computed by the server from a hash of the row number: six tasks a workflow
@@ -212,16 +221,17 @@ print(json.dumps({"messages": counted}))
 """
 
 
-#: the PostgreSQL floor, run as ``python -c PG_FLOOR RELATION FOLDER`` with the DSN in
+#: the PostgreSQL floor, run as ``python -c PG_FLOOR RELATION FOLDER TYPES`` with the DSN in
 #: ``DVLAB_BENCH_DSN`` (not on the command line, where a password would show): psycopg's COPY
 #: of the relation in the text format, written to a file 8,192 rows at a time, then read by
-#: DuckDB's CSV reader into a table of a new database file, every column as text; prints the
+#: DuckDB's CSV reader into a table of a new database file, each column as the DuckDB type
+#: TYPES (a JSON object, the table's columns in order, to types) gives it; prints the
 #: table's row count as JSON
 PG_FLOOR = r"""
 import json, os, sys
 import duckdb, psycopg
 
-relation, folder = sys.argv[1:3]
+relation, folder, types = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 copied = os.path.join(folder, "floor.copy")
 with psycopg.connect(os.environ["DVLAB_BENCH_DSN"]) as conn, open(copied, "wb") as out:
     cur = conn.cursor()
@@ -233,8 +243,8 @@ with psycopg.connect(os.environ["DVLAB_BENCH_DSN"]) as conn, open(copied, "wb") 
                 out.write(b"".join(batch))
                 batch.clear()
         out.write(b"".join(batch))
-    width = len(cur.description)
-columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
+# the table's columns, in its order
+columns = ", ".join(f"'{name}': '{kind}'" for name, kind in types.items())
 con = duckdb.connect(os.path.join(folder, "floor.duckdb"))
 con.execute("SET enable_progress_bar = false")
 con.execute(
@@ -531,7 +541,7 @@ def bench_postgres(
             floor.mkdir()
             log(f"running the psycopg and DuckDB floor ({round_no}/{repeat}) ...")
             timed = run_timed(
-                [sys.executable, "-c", PG_FLOOR, relation, str(floor)],
+                [sys.executable, "-c", PG_FLOOR, relation, str(floor), json.dumps(_FLOOR_TYPES)],
                 contender="floor",
                 env={**os.environ, "DVLAB_BENCH_DSN": dsn},
             )
