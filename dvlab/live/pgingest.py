@@ -45,7 +45,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import psycopg
 from psycopg import sql
@@ -462,6 +462,7 @@ def _pull(
         "WHERE {where}) TO STDOUT"
     ).format(select=select, rank=rank, rel=relation, where=where)
     longest = mended = 0
+    plain = True
     if unchecked:
         # for the copy alone: the queries above read their text (names, values) as UTF-8
         conn.execute(sql.SQL("SET client_encoding = 'SQL_ASCII'"))
@@ -484,22 +485,17 @@ def _pull(
             # wide rows are taken fewer at a time: a step holds an eighth of a batch's bytes
             step = max(1, min(_COPY_STEP, (_COPY_BATCH_BYTES >> 3) // widest))
             if len(batch) >= _COPY_BATCH or held >= _COPY_BATCH_BYTES:
-                if unchecked and (fixed := _mend(batch)):
-                    mended += fixed
-                    longest = max(longest, *map(len, batch))
-                out.write(b"".join(batch))
-                batch.clear()
+                fixed, widest, plain = _written(out, batch, unchecked=unchecked, plain=plain)
+                mended, longest = mended + fixed, max(longest, widest)
                 held = 0
                 lab_ingest._interrupts.check()
-        if unchecked and (fixed := _mend(batch)):
-            mended += fixed
-            longest = max(longest, *map(len, batch))
-        out.write(b"".join(batch))
+        fixed, widest, plain = _written(out, batch, unchecked=unchecked, plain=plain)
+        mended, longest = mended + fixed, max(longest, widest)
     rows = cur.rowcount if cur.rowcount >= 0 else -1
     conn.execute("COMMIT")
     return _Pulled(
         into,
-        tables.CopiedRows(tuple(names), longest, ranked=ranked),
+        tables.CopiedRows(tuple(names), longest, ranked=ranked, plain=plain),
         rows,
         position,
         watermark,
@@ -509,6 +505,37 @@ def _pull(
         else _VERSION_TYPES.get(dict(described)[watermark], "VARCHAR")
         if watermark
         else "VARCHAR",
+    )
+
+
+def _written(
+    out: BinaryIO, batch: list[bytes | bytearray | memoryview], *, unchecked: bool, plain: bool
+) -> tuple[int, int, bool]:
+    """Write the COPY rows in ``batch`` to ``out`` and empty it; a SQL_ASCII database's
+    rows (``unchecked``) mended first (see _mend). Returns how many rows were mended, the
+    widest of them, and whether the rows so far are plain (see tables.CopiedRows): they
+    were (``plain``), and these are too."""
+    mended = _mend(batch) if unchecked else 0
+    widest = max(map(len, batch)) if mended else 0
+    data = b"".join(batch)
+    out.write(data)
+    batch.clear()
+    return mended, widest, plain and _plain(data)
+
+
+#: a space at a value's start (after the tab before it; a row starts with its number) or at
+#: its end (before a tab or the line's end)
+_SPACE_AT_AN_END = (b"\t ", b" \t", b" \n")
+
+
+def _plain(rows: bytes) -> bool:
+    """Whether COPY rows hold nothing but plain values (see tables.CopiedRows): ASCII, no
+    space at a value's ends, and no backslash but those of NULLs (``\\N``). An escape
+    (``\\\\``, ``\\t``, ...) brings a backslash that is not one, even before an ``N``."""
+    return (
+        rows.isascii()
+        and rows.count(b"\\") == rows.count(b"\\N")
+        and not any(mark in rows for mark in _SPACE_AT_AN_END)
     )
 
 

@@ -72,11 +72,17 @@ class CopiedRows:
     copied, in the database's own order (see :data:`RANKED`).
 
     As no value holds a line break, DuckDB's reader can split the file anywhere in
-    parallel (a CSV's quoted line breaks can make it start a part mid-value)."""
+    parallel (a CSV's quoted line breaks can make it start a part mid-value).
+
+    ``plain``: no value holds a backslash, a character beyond ASCII, or a space at either
+    end. Nothing is then escaped, and no value changes when trimmed (``trim`` removes the
+    space and Unicode's other space separators, no other ASCII character): each value is
+    read as it is, without the two steps (most rows from a database need neither)."""
 
     columns: tuple[str, ...]
     longest: int
     ranked: bool = False
+    plain: bool = False
 
     def line_bytes(self) -> int:
         return max(CSV_LINE_BYTES, self.longest + 1024)
@@ -520,7 +526,16 @@ def stage(
         if shape.kind == "events":
             select = events_select(con, raw)
         else:
-            select = _table_select(raw, shape, mapping, time_origin, name, columnar, version)
+            select = _table_select(
+                raw,
+                shape,
+                mapping,
+                time_origin,
+                name,
+                columnar,
+                version,
+                plain=copied is not None and copied.plain,
+            )
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} AS {select}")
         except (duckdb.InvalidInputException, duckdb.ConversionException) as exc:
@@ -595,7 +610,8 @@ def _read_raw(
             f"strict_mode = true, max_line_size = {copied.line_bytes()})"
         )
         select = "n, " + ", ".join(
-            f"dvlab_copied_text(c{i}) AS c{i}" for i in range(len(copied.columns))
+            f"c{i}" if copied.plain else f"dvlab_copied_text(c{i}) AS c{i}"
+            for i in range(len(copied.columns))
         )
         select += ", v" if copied.ranked else ""
     elif shape.layout == "csv":
@@ -823,8 +839,9 @@ def _time(expression: str, origin: str | None) -> str:
     )
 
 
-def _column_text(columnar: Columnar, name: str | None) -> str:
-    """SQL for the text of source column ``name`` held under its alias (as ``_value``)."""
+def _column_text(columnar: Columnar, name: str | None, *, plain: bool = False) -> str:
+    """SQL for the text of source column ``name`` held under its alias (as ``_value``);
+    ``plain``: its text needs no trimming (see :class:`CopiedRows`)."""
     found = None if name is None else _find(columnar, name)
     if found is None and name is not None and "." in name:
         # a dotted path into a nested column (a Parquet struct), read as JSON would be
@@ -846,7 +863,7 @@ def _column_text(columnar: Columnar, name: str | None) -> str:
         return f"to_json({alias})::VARCHAR"
     if kind != "VARCHAR":
         return f"nullif(trim(CAST({alias} AS VARCHAR)), '')"
-    return _trimmed(alias)
+    return f"nullif({alias}, '')" if plain else _trimmed(alias)
 
 
 def _trimmed(column: str) -> str:
@@ -920,14 +937,15 @@ def _named(column: str, name: str) -> list[str]:
 
 
 def row_texts(
-    shape: Shape, chosen: dict[str, str], columnar: Columnar | None
+    shape: Shape, chosen: dict[str, str], columnar: Columnar | None, *, plain: bool = False
 ) -> tuple[dict[str, str], str]:
     """SQL for the text of each lab column of ``shape.kind`` (NULL where the source has
-    none), and for the JSON object of the columns no lab column took (the attributes)."""
+    none), and for the JSON object of the columns no lab column took (the attributes).
+    ``plain``: the columns' text needs no trimming (see :class:`CopiedRows`)."""
     variants = [c for c in VARIANTS[shape.kind] if c not in LIST_COLUMNS]
     named = [n for c, name in chosen.items() for n in _named(c, name)]
     if columnar is not None:
-        texts = {c: _column_text(columnar, chosen.get(c)) for c in variants}
+        texts = {c: _column_text(columnar, chosen.get(c), plain=plain) for c in variants}
         attributes = _column_attributes(columnar, {n.split(".")[0] for n in named} | set(named))
     else:
         texts = {c: _value(chosen.get(c), layout=shape.layout) for c in variants}
@@ -947,6 +965,8 @@ def _table_select(
     source: str,
     columnar: Columnar | None = None,
     version: str | None = None,
+    *,
+    plain: bool = False,
 ) -> str:
     kind = shape.kind
     # the version of a row (see stage), as text
@@ -955,7 +975,7 @@ def _table_select(
     if version == RANKED:
         version_text = "dvlab_rank::VARCHAR"
     chosen = checked_columns(shape, mapping, source)
-    texts, attributes = row_texts(shape, chosen, columnar)
+    texts, attributes = row_texts(shape, chosen, columnar, plain=plain)
     state = "state" if kind == "tasks" else "to_state"
     times = [c for c in TIMES if c in texts]
     # the state word is read once, for the check and for the column

@@ -589,6 +589,67 @@ def test_a_row_longer_than_the_readers_default_line_loads_whole(
     ) == [(3 * 1024 * 1024,)]
 
 
+@pytest.mark.parametrize(
+    ("odd", "stored"),
+    [
+        ("  padded  ", "padded"),  # spaces around a value are trimmed, as in a file
+        ("back\\slash", "back\\slash"),  # COPY writes it escaped: read back as one
+        ("tab\there", "tab\there"),
+        ("\u00a0no-break\u00a0", "no-break"),  # Unicode's space separators are trimmed too
+    ],
+)
+def test_a_value_needing_trim_or_unescape_late_in_the_copy_is_read_as_the_first_rows_are(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    odd: str,
+    stored: str,
+) -> None:
+    """Rows holding no escape, no character beyond ASCII and no space at a value's ends
+    are read without unescaping or trimming; a copy is read so only when all its rows are.
+    With the rows written two at a time, the one value that needs either comes in the
+    last batch, after batches of plain rows."""
+    from dvlab.live import pgingest
+
+    monkeypatch.setattr(pgingest, "_COPY_BATCH", 2)
+    monkeypatch.setattr(pgingest, "_COPY_STEP", 1)
+    table = f"{scratch_schema}.late"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, workflow_id text)")
+    pg.execute(
+        f"INSERT INTO {table} SELECT 't' || i, 'running', 'plain' FROM generate_series(1, 8) AS i"
+    )
+    pg.execute(f"INSERT INTO {table} VALUES ('t9', 'running', %s)", [odd])
+
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+
+    assert rows(lab_path, "SELECT workflow_id FROM tasks WHERE task_id = 't9'") == [(stored,)]
+    assert rows(lab_path, "SELECT count(*) FROM tasks WHERE workflow_id = 'plain'") == [(8,)]
+
+
+@pytest.mark.parametrize(
+    ("copied", "plain"),
+    [
+        (b"1\tt1\trunning\n2\tt2\t\\N\n", True),
+        (b"1\tt1\t\n", True),  # an empty value
+        (b"1\tt1\t a\n", False),  # a space at a value's start
+        (b"1\tt1 \ta\n", False),  # at its end, before a tab
+        (b"1\tt1\ta \n", False),  # at its end, before the line's
+        (b"1\tt\\\\1\ta\n", False),  # an escaped backslash
+        (b"1\tt1\ta\\tb\n", False),  # an escaped tab
+        (b"1\tt1\t\\\\N\n", False),  # the text \N (an escaped backslash, then N), no NULL
+        ("1\tt\u00e91\ta\n".encode(), False),  # beyond ASCII
+    ],
+)
+def test_copied_rows_are_plain_without_escapes_spaces_at_ends_or_non_ascii(
+    copied: bytes, plain: bool
+) -> None:
+    from dvlab.live import pgingest
+
+    assert pgingest._plain(copied) is plain
+
+
 def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
     pg_dsn: str,
     pg: psycopg.Connection,
