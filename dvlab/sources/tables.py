@@ -1111,7 +1111,9 @@ def _reject_repeated(
 ) -> None:
     """Make every staged row after the first of its key (a task's id; a transition's id
     and sequence number, when the source numbers them) a reject, unless it is one already.
-    The first is looked for among every row, rejected or not. The keys seen more than once
+    The first is looked for among the rows that load: a row rejected for a reason of its
+    own keeps that reason, and leaves the key to the next row (as when the two come in
+    two runs; the kept row is then the one the reason names). The keys seen more than once
     are found by grouping the staged rows, once they are read: a window over every row
     costs several times more. ``by_content``: the one kept is chosen by what the rows hold,
     not by their place (a database sends its rows in no set order, and a run that read
@@ -1144,7 +1146,9 @@ def _reject_repeated(
         f"""UPDATE {ident} AS s
             SET reject = 'column {_col(chosen, "task_id")}: {what} || {kept}
             FROM (SELECT {cols}, {first} AS first_line FROM {ident}
-                  WHERE ({cols}) IN (SELECT ({cols}) FROM {ident} GROUP BY ALL HAVING count(*) > 1)
+                  WHERE reject IS NULL AND ({cols}) IN (
+                      SELECT ({cols}) FROM {ident} WHERE reject IS NULL
+                      GROUP BY ALL HAVING count(*) > 1)
                   GROUP BY ALL) AS r
             WHERE s.reject IS NULL AND s.line <> r.first_line
               AND {" AND ".join(f"s.{k} = r.{k}" for k in keys)}"""

@@ -1140,6 +1140,32 @@ def test_duplicate_id_keeps_the_first_line(tmp_path: Path, lab_path: Path) -> No
     ]
 
 
+def test_a_rejected_row_leaves_its_id_to_the_next_row_that_loads(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """A row rejected for a reason of its own (an unknown state) makes no later row of its
+    id a duplicate: the next row loads, and a third is a duplicate of that one, as when
+    the rows come in runs of their own."""
+    path = write_csv(
+        tmp_path / "after-reject.csv",
+        TASK_HEADER,
+        [
+            ["d1", "sleeping", iso(1), None],
+            ["d1", "running", iso(2), None],
+            ["d1", "done", iso(3), iso(4)],
+        ],
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert statuses(summary) == [("loaded", 1, 2)]
+    assert query(lab_path, "SELECT task_id, state, line FROM tasks") == [("d1", "running", 3)]
+    [(first, unknown), (third, duplicate)] = rejects(lab_path)
+    assert (first, third) == (2, 4)
+    assert "unknown state" in unknown
+    assert "duplicate id" in duplicate and "first on line 3" in duplicate
+
+
 def test_an_id_seen_three_times_keeps_the_first_and_rejects_both_others(
     tmp_path: Path, lab_path: Path
 ) -> None:

@@ -650,6 +650,36 @@ def test_copied_rows_are_plain_without_escapes_spaces_at_ends_or_non_ascii(
     assert pgingest._plain(copied) is plain
 
 
+def test_a_rejected_older_version_does_not_make_the_newer_one_a_duplicate(
+    pg_dsn: str, pg: psycopg.Connection, scratch_schema: str, lab_path: Path
+) -> None:
+    """Twenty tasks each with an older row of an unknown state and a newer one that loads:
+    the newer rows are kept (and the older ones are rejects of their own), as when the two
+    versions come in two runs. The older reject had made the newer row a duplicate, by
+    which of the two a hash chose: about half of the tasks were lost."""
+    table = f"{scratch_schema}.versions"
+    pg.execute(f"CREATE TABLE {table} (task_id text, state text, updated_at timestamptz)")
+    pg.execute(
+        f"INSERT INTO {table} SELECT 'id' || i, 'bogus', '2026-01-01 00:00:00+00' "
+        "FROM generate_series(1, 20) AS i"
+    )
+    pg.execute(
+        f"INSERT INTO {table} SELECT 'id' || i, 'running', '2026-01-02 00:00:00+00' "
+        "FROM generate_series(1, 20) AS i"
+    )
+
+    assert ingest(lab_path, pg_dsn, "--table", table) == 0
+
+    assert rows(lab_path, "SELECT count(*), count(*) FILTER (state = 'running') FROM tasks") == [
+        (20, 20)
+    ]
+    assert rows(
+        lab_path,
+        "SELECT count(*) FILTER (reason LIKE '%unknown state%'), "
+        "count(*) FILTER (reason LIKE '%duplicate%') FROM rejects",
+    ) == [(20, 0)]
+
+
 def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
     pg_dsn: str,
     pg: psycopg.Connection,
