@@ -983,6 +983,11 @@ def _table_select(
         [
             *(f"{_time('t_' + c, origin)} AS {c}" for c in times),
             f"{state_case('t_' + state)} AS dvlab_state",
+            *(
+                [f"{state_case('t_from_state')} AS dvlab_from_state"]
+                if kind == "transitions"
+                else []
+            ),
         ]
     )
     text_columns = ", ".join(f"{texts[c]} AS t_{c}" for c in texts)
@@ -998,6 +1003,13 @@ def _table_select(
         f"unknown state ' || to_json(t_{state})::VARCHAR || '; known: {_known_states()}'",
         f"WHEN t_task_id IS NULL THEN 'column {_col(chosen, 'task_id')}: no task id'",
     ]
+    if kind == "transitions":
+        # a transition may start from no state (a task's first), not from an unknown one
+        checks.append(
+            f"WHEN t_from_state IS NOT NULL AND dvlab_from_state IS NULL THEN 'column "
+            f"{_col(chosen, 'from_state')}: unknown state ' || to_json(t_from_state)::VARCHAR "
+            f"|| '; known: {_known_states()}'"
+        )
     for c in times:
         checks.append(
             f"WHEN t_{c} IS NOT NULL AND {c} IS NULL THEN 'column {_col(chosen, c)}: "
@@ -1043,7 +1055,7 @@ def _table_select(
             else "row_number() OVER (PARTITION BY t_task_id ORDER BY ts, line)::INTEGER"
         )
         columns = f"""t_task_id AS task_id, {seq} AS seq,
-            {state_case("t_from_state")} AS from_state, dvlab_state AS to_state,
+            dvlab_from_state AS from_state, dvlab_state AS to_state,
             t_to_state AS to_state_raw, TRY_CAST(t_attempt AS INTEGER) AS attempt, ts,
             t_reason AS reason"""
     return f"""
