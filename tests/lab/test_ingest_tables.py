@@ -679,6 +679,32 @@ def test_a_later_export_without_seq_adds_to_the_transitions_stored(
     ]
 
 
+def test_a_transition_from_an_unknown_state_is_a_reject(tmp_path: Path, lab_path: Path) -> None:
+    """A transition from no state (a task's first) loads; one from a word no state is known
+    by is a reject naming it. It had been stored as from no state, the word lost."""
+    path = write_csv(
+        tmp_path / "from.csv",
+        TRANSITION_HEADER,
+        [
+            ["t1", 1, None, "queued", iso(0), None],  # line 2
+            ["t1", 2, "weird", "running", iso(5), None],  # line 3
+            ["t1", 3, " Running ", "done", iso(9), None],  # line 4: a known word, as written
+        ],
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert statuses(summary) == [("loaded", 2, 1)]
+    [(line, reason)] = rejects(lab_path, path)
+    assert line == 3
+    assert reason.startswith("transitions: column from_state: unknown state ")
+    assert '"weird"' in reason
+    assert [r[:4] for r in transition_rows(lab_path)] == [
+        ("t1", 1, None, "pending"),
+        ("t1", 3, "running", "succeeded"),
+    ]
+
+
 def test_duplicate_transition_is_a_reject_naming_line_and_column(
     tmp_path: Path, lab_path: Path
 ) -> None:
