@@ -920,10 +920,20 @@ def checked_columns(shape: Shape, mapping: dict[str, str], source: str) -> dict[
         if column not in VARIANTS[kind]:
             continue
         for one in _named(column, name):
-            if one.split(".")[0].lower() not in present:
+            head = one.split(".")[0]
+            if head.lower() not in present:
                 raise BadInputError(
-                    f"--map {column}={name}: the source has no column {one.split('.')[0]!r} "
+                    f"--map {column}={name}: the source has no column {head!r} "
                     f"(it has {', '.join(shape.columns) or 'none'})",
+                    source=source,
+                )
+            if shape.layout == "csv" and head != one and one.lower() not in present:
+                # a table's column is text, JSON text included: the path would reach nothing
+                raise BadInputError(
+                    f"--map {column}={name}: column {head!r} holds text (a table's columns "
+                    "do, JSON ones included), and --map reaches inside the objects of JSON "
+                    "records and Parquet structs only; from a database, take the member in "
+                    f"a --query ({head}->'a'->>'b' AS {column} in PostgreSQL)",
                     source=source,
                 )
     return chosen

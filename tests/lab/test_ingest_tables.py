@@ -551,6 +551,36 @@ def test_map_with_a_dotted_path_into_a_parquet_struct(tmp_path: Path, lab_path: 
     assert stored["p-1"]["attributes"] == {"owner": "ops"}
 
 
+def test_map_with_a_dotted_path_into_a_csv_column_is_refused_before_reading(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """A CSV's column holds text, JSON text included: a dotted path into it would leave
+    every row without the value (each a reject of its own). The run is refused, naming the
+    column; a header that holds the dotted name itself is that column."""
+    rows = [["j1", '{"phase": "Running"}', "queued"], ["j2", '{"phase": "Failed"}', "done"]]
+    path = write_csv(tmp_path / "jobs.csv", ["id", "status", "status.phase"], rows)
+
+    refused = ingest(
+        lab_path,
+        [str(path)],
+        IngestOptions(kind="tasks", mapping=("task_id=id", "state=status.nothing")),
+    )
+    assert statuses(refused) == [("failed", 0, 0)]
+    assert "--map state=status.nothing: column 'status' holds text" in refused.sources[0].message
+    assert not lab_path.exists() or query(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+
+    summary = ingest(
+        lab_path,
+        [str(path)],
+        IngestOptions(kind="tasks", mapping=("task_id=id", "state=status.phase")),
+    )
+    assert statuses(summary) == [("loaded", 2, 0)]
+    assert query(lab_path, "SELECT task_id, state FROM tasks ORDER BY 1") == [
+        ("j1", "pending"),
+        ("j2", "succeeded"),
+    ]
+
+
 def test_map_names_a_csv_column_the_variants_miss(tmp_path: Path, lab_path: Path) -> None:
     path = write_csv(
         tmp_path / "jobs.csv",

@@ -680,6 +680,39 @@ def test_a_rejected_older_version_does_not_make_the_newer_one_a_duplicate(
     ) == [(20, 0)]
 
 
+def test_map_with_a_dotted_path_into_a_jsonb_column_is_refused_naming_a_query(
+    pg_dsn: str,
+    pg: psycopg.Connection,
+    scratch_schema: str,
+    lab_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A database's columns come as text, a jsonb one's too: a dotted path into it had
+    left every row without a state (each a reject). The run is refused, saying how to
+    take the member instead; nothing is stored."""
+    table = f"{scratch_schema}.pods"
+    pg.execute(f"CREATE TABLE {table} (id int, spec jsonb)")
+    pg.execute(f"""INSERT INTO {table} VALUES (1, '{{"status": {{"phase": "Running"}}}}')""")
+    capsys.readouterr()
+
+    status = ingest(
+        lab_path,
+        pg_dsn,
+        "--table",
+        table,
+        "--map",
+        "task_id=id",
+        "--map",
+        "state=spec.status.phase",
+    )
+
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--map state=spec.status.phase: column 'spec' holds text" in err
+    assert "--query" in err
+    assert not lab_path.exists() or rows(lab_path, "SELECT count(*) FROM tasks") == [(0,)]
+
+
 def test_a_source_keeps_the_kind_and_mapping_it_was_first_read_with(
     pg_dsn: str,
     pg: psycopg.Connection,
