@@ -242,9 +242,18 @@ def expand_inputs(inputs: Sequence[str], *, lab: Path | None = None) -> list[Pat
     unique: dict[str, Path] = {}
     own = {str(lab.resolve()), str(lab.resolve()) + ".wal"} if lab is not None else set()
     for path in found:
-        if str(path.resolve()) not in own:
-            unique.setdefault(str(path.resolve()), Path(os.path.abspath(path)))
+        if (where := _where(path)) not in own:
+            unique.setdefault(where, Path(os.path.abspath(path)))
     return list(unique.values())
+
+
+def _where(path: Path) -> str:
+    """``path`` with its links followed; a link that loops is left as it is, to fail as a
+    source of its own when it is opened (the other sources still load)."""
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):
+        return os.path.abspath(path)
 
 
 # --------------------------------------------------------------------------- identity

@@ -8,6 +8,7 @@ ingest can resume mid-file. A final line without a newline is still a line.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -70,6 +71,8 @@ def open_stream(path: Path) -> BinaryIO:
     if not path.exists():
         if any(ch in name for ch in "*?["):
             raise SourceReadError(name, "no such file, and as a pattern it matches none")
+        if path.is_symlink():
+            raise SourceReadError(name, _broken_link(path))
         raise SourceReadError(name, "no such file")
     if path.is_dir():
         raise SourceReadError(name, "is a folder, not a file")
@@ -89,6 +92,18 @@ def open_stream(path: Path) -> BinaryIO:
         raise SourceReadError(name, "permission denied (cannot read the file)") from None
     except OSError as exc:
         raise SourceReadError(name, f"cannot open: {exc.strerror or exc}") from exc
+
+
+def _broken_link(path: Path) -> str:
+    """What is wrong with the symbolic link ``path``, which leads to no file."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # a loop, as Python before 3.13 says it
+        return "a symbolic link that loops back to itself"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops back to itself"
+    return "a symbolic link to no such file"
 
 
 class _ZstdReader(io.RawIOBase):

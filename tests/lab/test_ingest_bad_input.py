@@ -666,6 +666,28 @@ def test_a_glob_that_matches_nothing_fails_alone(tmp_path: Path, lab_path: Path)
     assert table_counts(lab_path)["logs"] == 1
 
 
+def test_a_link_that_loops_or_leads_nowhere_fails_alone(tmp_path: Path, lab_path: Path) -> None:
+    """Two links naming each other, in a folder beside a good file: each fails as a source
+    of its own, saying it loops, and the file loads. Following the loop had raised out of
+    the run (exit 1), and nothing had loaded."""
+    folder = tmp_path / "links"
+    folder.mkdir()
+    (folder / "ok.jsonl").write_text(jsonl([record(1)]), encoding="utf-8")
+    (folder / "a").symlink_to("b")
+    (folder / "b").symlink_to("a")
+    (folder / "gone").symlink_to(tmp_path / "nothing-here")
+
+    summary = ingest(lab_path, [str(folder)], JSONL)
+
+    assert sorted((Path(s.source).name, s.status, s.message) for s in summary.sources) == [
+        ("a", "failed", f"{folder / 'a'}: a symbolic link that loops back to itself"),
+        ("b", "failed", f"{folder / 'b'}: a symbolic link that loops back to itself"),
+        ("gone", "failed", f"{folder / 'gone'}: a symbolic link to no such file"),
+        ("ok.jsonl", "loaded", None),
+    ]
+    assert table_counts(lab_path)["logs"] == 1
+
+
 def test_names_with_glob_characters_are_read_as_named_not_as_globs(
     tmp_path: Path, lab_path: Path
 ) -> None:
