@@ -1426,7 +1426,8 @@ def continue_numbering(
     from the lab's (attached as ``lab``): each read numbers its rows from 1, and those
     numbers would replace the transitions stored under them. A staged transition the lab
     holds already (the same in the columns ``same_by``, else in all but its number: a
-    live source's row read again at the watermark) is dropped; the others take the
+    live source's row read again at the watermark) is dropped, and with ``same_by`` (a
+    file's) a staged transition the same as an earlier staged one too; the others take the
     numbers after the task's last, in their order. Returns how many were dropped."""
     ident = quote_ident(staged)
     same = " AND ".join(
@@ -1437,6 +1438,12 @@ def continue_numbering(
         f"""DELETE FROM {ident} AS s WHERE EXISTS (
                 SELECT 1 FROM lab.task_transitions AS t WHERE {same})"""
     ).fetchall()[0][0]
+    if same_by is not None:
+        # a file that holds one change twice holds it once, as two files holding it do
+        dropped += con.execute(
+            f"""DELETE FROM {ident} AS s WHERE EXISTS (
+                    SELECT 1 FROM {ident} AS t WHERE {same} AND t.seq < s.seq)"""
+        ).fetchall()[0][0]
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {ident} AS
             SELECT s.* REPLACE (

@@ -666,6 +666,33 @@ def test_transitions_without_seq_are_numbered_per_task_by_time(
     ]
 
 
+def test_a_change_a_file_without_seq_holds_twice_is_stored_once(
+    tmp_path: Path, lab_path: Path
+) -> None:
+    """The same change on two lines of one file is one change, as when two files hold it
+    (the later is skipped): it had been stored twice, numbered 2 and 3."""
+    path = write_csv(
+        tmp_path / "twice.csv",
+        ["task_id", "from_state", "to_state", "at"],
+        [
+            ["t1", None, "pending", iso(0)],  # line 2
+            ["t1", "pending", "running", iso(5)],  # line 3
+            ["t1", "pending", "running", iso(5)],  # line 4: line 3 again
+            ["t1", "running", "failed", iso(9)],  # line 5
+        ],
+    )
+
+    summary = ingest(lab_path, [str(path)])
+
+    assert statuses(summary) == [("loaded", 3, 0)]
+    assert summary.sources[0].rows_skipped == 1
+    assert [(r[1], r[2], r[3], r[7]) for r in transition_rows(lab_path)] == [
+        (1, None, "pending", 2),
+        (2, "pending", "running", 3),
+        (3, "running", "failed", 5),
+    ]
+
+
 def test_a_later_export_without_seq_adds_to_the_transitions_stored(
     tmp_path: Path, lab_path: Path
 ) -> None:
