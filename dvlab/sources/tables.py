@@ -1009,16 +1009,14 @@ def _table_select(
             _col(chosen, state),
             reachable=_reachable(shape, columnar, chosen.get(state)),
         ),
-        f"WHEN dvlab_state IS NULL THEN 'column {_col(chosen, state)}: "
-        f"unknown state ' || to_json(t_{state})::VARCHAR || '; known: {_known_states()}'",
+        f"WHEN dvlab_state IS NULL THEN {_unknown_state(chosen, state)}",
         f"WHEN t_task_id IS NULL THEN 'column {_col(chosen, 'task_id')}: no task id'",
     ]
     if kind == "transitions":
         # a transition may start from no state (a task's first), not from an unknown one
         checks.append(
-            f"WHEN t_from_state IS NOT NULL AND dvlab_from_state IS NULL THEN 'column "
-            f"{_col(chosen, 'from_state')}: unknown state ' || to_json(t_from_state)::VARCHAR "
-            f"|| '; known: {_known_states()}'"
+            "WHEN t_from_state IS NOT NULL AND dvlab_from_state IS NULL "
+            f"THEN {_unknown_state(chosen, 'from_state')}"
         )
     for c in times:
         checks.append(
@@ -1114,12 +1112,17 @@ def _drop_superseded(
             f"""DELETE FROM {ident} WHERE line IN (
                 SELECT line FROM (
                     SELECT line, dense_rank() OVER (PARTITION BY {cols} ORDER BY {order}) AS r
-                    FROM {ident} WHERE reject IS NULL AND ({cols}) IN (
-                        SELECT ({cols}) FROM {ident} WHERE reject IS NULL
-                        GROUP BY ALL HAVING count(*) > 1))
+                    FROM {ident} WHERE {_loading_repeated(ident, cols)})
                 WHERE r > 1)"""
         ).fetchall()[0][0]
     )
+
+
+def _loading_repeated(ident: str, cols: str) -> str:
+    """SQL true of a staged row that loads (no reject) and whose key (``cols``) another
+    such row of ``ident`` holds too."""
+    return f"""reject IS NULL AND ({cols}) IN (
+        SELECT ({cols}) FROM {ident} WHERE reject IS NULL GROUP BY ALL HAVING count(*) > 1)"""
 
 
 def _reject_repeated(
@@ -1168,9 +1171,7 @@ def _reject_repeated(
         f"""UPDATE {ident} AS s
             SET reject = 'column {_col(chosen, "task_id")}: {what} || {kept}
             FROM (SELECT {cols}, {first} AS first_line FROM {ident}
-                  WHERE reject IS NULL AND ({cols}) IN (
-                      SELECT ({cols}) FROM {ident} WHERE reject IS NULL
-                      GROUP BY ALL HAVING count(*) > 1)
+                  WHERE {_loading_repeated(ident, cols)}
                   GROUP BY ALL) AS r
             WHERE s.reject IS NULL AND s.line <> r.first_line
               AND {" AND ".join(f"s.{k} = r.{k}" for k in keys)}"""
@@ -1221,6 +1222,15 @@ def _sql_list_lower(words: tuple[str, ...]) -> str:
 
 def _col(chosen: dict[str, str], column: str) -> str:
     return chosen.get(column, column).replace("'", "''")
+
+
+def _unknown_state(chosen: dict[str, str], column: str) -> str:
+    """SQL for the reason of a reject whose state column ``column`` (``t_COLUMN``) holds a
+    word no state is known by."""
+    return (
+        f"'column {_col(chosen, column)}: unknown state ' || to_json(t_{column})::VARCHAR "
+        f"|| '; known: {_known_states()}'"
+    )
 
 
 def _known_states() -> str:
